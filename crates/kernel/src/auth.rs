@@ -1,0 +1,456 @@
+//! Who is calling: API keys per tenant and role.
+//!
+//! Every request but health checks and reflection must carry `authorization: Bearer <key>`.
+//! The key decides the tenant and the role. A key of role `service` (used by Tend's own services
+//! and trusted internal callers) has no tenant of its own and acts for the tenant named in the
+//! `x-tend-tenant` header. With no keys configured, authentication is off: every caller is an
+//! admin of the tenant in `x-tend-tenant`, or of `default` — for `tend dev` only.
+//!
+//! The [`AuthLayer`] puts the [`Caller`] into the request's extensions; handlers read it with
+//! [`caller`]. In-process clients insert the [`Caller`] themselves.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use crate::config::{ConfigError, Validate};
+use crate::error::ApiError;
+
+/// The header a `service` key (or any caller when auth is off) names its tenant in.
+pub const TENANT_HEADER: &str = "x-tend-tenant";
+
+/// The tenant used when authentication is off and no tenant header is sent.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A tenant: a brand or workspace whose data is kept apart from every other's.
+///
+/// 1 to 64 characters of lowercase ASCII letters, digits, `-` and `_`, starting with a letter
+/// or digit, so it is safe in keys, file names and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses a tenant id, saying what is wrong if it is not one.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if value.is_empty() || value.len() > 64 {
+            return Err(format!("tenant {value:?} must be 1 to 64 characters long"));
+        }
+        if !value.chars().all(valid_char) || value.starts_with(['-', '_']) {
+            return Err(format!(
+                "tenant {value:?} may use only lowercase letters, digits, '-' and '_', and must start with a letter or digit"
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The tenant id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(value: TenantId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including configuration and erasure.
+    Admin,
+    /// Read and work cases.
+    Agent,
+    /// Tend's own services and trusted internal callers: read and write for the tenant named in
+    /// the request.
+    Service,
+    /// Read only.
+    Viewer,
+}
+
+/// The kind of access an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading.
+    Read,
+    /// Creating or changing work data.
+    Write,
+    /// Configuration, erasure and other administration.
+    Admin,
+}
+
+impl Role {
+    /// Whether this role grants `access`.
+    pub fn allows(self, access: Access) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Agent | Role::Service => access != Access::Admin,
+            Role::Viewer => access == Access::Read,
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenant the request acts for.
+    pub tenant: TenantId,
+    /// The role of the key used.
+    pub role: Role,
+    /// Who, for audit logs: the key's name, or the in-process service's name.
+    pub actor: String,
+}
+
+impl Caller {
+    /// A caller for in-process calls made by a Tend service on behalf of `tenant`.
+    pub fn service(tenant: TenantId, actor: &str) -> Self {
+        Self {
+            tenant,
+            role: Role::Service,
+            actor: actor.to_owned(),
+        }
+    }
+
+    /// Fails with PERMISSION_DENIED unless the caller's role grants `access`.
+    pub fn require(&self, access: Access) -> Result<(), ApiError> {
+        if self.role.allows(access) {
+            return Ok(());
+        }
+        Err(ApiError::PermissionDenied(format!(
+            "role {:?} of {} may not do this (needs {:?} access)",
+            self.role, self.actor, access
+        )))
+    }
+}
+
+/// The caller of a request, put there by the [`AuthLayer`] or an in-process client.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
+        Status::unauthenticated("no caller on the request: send `authorization: Bearer <api key>`")
+    })
+}
+
+/// One API key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyConfig {
+    /// A name for logs and audit trails (never the key itself); defaults to the key's role and
+    /// tenant.
+    #[serde(default)]
+    pub name: String,
+    /// The secret. At least 16 characters.
+    pub key: String,
+    /// The tenant the key acts for; must be empty for role `service`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// What the key may do.
+    pub role: Role,
+}
+
+/// `[auth]`: the API keys that may call this Tend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// The keys. Empty turns authentication off (development only).
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+impl Validate for AuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (index, key) in self.keys.iter().enumerate() {
+            let at = |field: &str| format!("auth.keys[{index}].{field}");
+            if key.key.len() < 16 {
+                return Err(ConfigError::invalid(at("key"), "must be at least 16 characters"));
+            }
+            match (&key.tenant, key.role) {
+                (Some(_), Role::Service) => {
+                    return Err(ConfigError::invalid(
+                        at("tenant"),
+                        "must be empty for role \"service\" (it acts for the tenant in the x-tend-tenant header)",
+                    ));
+                }
+                (None, role) if role != Role::Service => {
+                    return Err(ConfigError::invalid(at("tenant"), "is required for this role"));
+                }
+                (Some(tenant), _) => {
+                    TenantId::parse(tenant).map_err(|problem| ConfigError::invalid(at("tenant"), problem))?;
+                }
+                (None, _) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct KeyEntry {
+    name: String,
+    tenant: Option<TenantId>,
+    role: Role,
+}
+
+/// Decides the [`Caller`] of a request from its headers.
+#[derive(Debug)]
+pub struct Authenticator {
+    keys: HashMap<String, KeyEntry>,
+}
+
+impl Authenticator {
+    /// Builds the key table. The config must have been validated.
+    pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut keys = HashMap::new();
+        for key in &config.keys {
+            let tenant = key.tenant.as_deref().map(TenantId::parse).transpose().map_err(|problem| {
+                ConfigError::invalid("auth.keys.tenant", problem)
+            })?;
+            let name = if key.name.is_empty() {
+                format!("{:?} key of {}", key.role, key.tenant.as_deref().unwrap_or("any tenant")).to_lowercase()
+            } else {
+                key.name.clone()
+            };
+            keys.insert(key.key.clone(), KeyEntry { name, tenant, role: key.role });
+        }
+        Ok(Self { keys })
+    }
+
+    /// Whether any key is configured; when not, every request is let in.
+    pub fn is_enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The caller of a request with these headers.
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, Status> {
+        let named_tenant = tenant_header(headers)?;
+        if !self.is_enabled() {
+            let tenant = match named_tenant {
+                Some(tenant) => tenant,
+                None => TenantId(DEFAULT_TENANT.to_owned()),
+            };
+            return Ok(Caller { tenant, role: Role::Admin, actor: "anonymous (auth off)".to_owned() });
+        }
+        let key = bearer_key(headers)?;
+        let Some(entry) = self.keys.get(key) else {
+            return Err(Status::unauthenticated("unknown API key"));
+        };
+        let tenant = match (&entry.tenant, named_tenant) {
+            (Some(own), None) => own.clone(),
+            (Some(own), Some(named)) if *own == named => named,
+            (Some(own), Some(named)) => {
+                return Err(Status::permission_denied(format!(
+                    "this key belongs to tenant {own} and may not act for tenant {named}"
+                )));
+            }
+            (None, Some(named)) => named,
+            (None, None) => {
+                return Err(Status::invalid_argument(format!(
+                    "a service key must name its tenant in the {TENANT_HEADER} header"
+                )));
+            }
+        };
+        Ok(Caller { tenant, role: entry.role, actor: entry.name.clone() })
+    }
+}
+
+fn bearer_key(headers: &http::HeaderMap) -> Result<&str, Status> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Err(Status::unauthenticated("missing `authorization: Bearer <api key>` header"));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <api key>`"))
+}
+
+fn tenant_header(headers: &http::HeaderMap) -> Result<Option<TenantId>, Status> {
+    let Some(value) = headers.get(TENANT_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Status::invalid_argument(format!("{TENANT_HEADER} must be ASCII")))?;
+    TenantId::parse(text).map(Some).map_err(Status::invalid_argument)
+}
+
+/// Paths that need no credentials: health checks (Kubernetes probes) and reflection.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// A tower layer that authenticates every request (but health and reflection) and puts the
+/// [`Caller`] into its extensions, or answers UNAUTHENTICATED / PERMISSION_DENIED itself.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    authenticator: Arc<Authenticator>,
+}
+
+impl AuthLayer {
+    /// A layer using `authenticator`.
+    pub fn new(authenticator: Arc<Authenticator>) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, authenticator: self.authenticator.clone() }
+    }
+}
+
+/// The service made by [`AuthLayer`].
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    authenticator: Arc<Authenticator>,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for AuthService<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        if is_public(request.uri().path()) {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.authenticator.authenticate(request.headers()) {
+            Ok(caller) => {
+                tracing::Span::current().record("tenant", caller.tenant.as_str());
+                request.extensions_mut().insert(caller);
+                Box::pin(self.inner.call(request))
+            }
+            Err(status) => {
+                tracing::info!(path = request.uri().path(), code = ?status.code(), reason = status.message(), "request refused");
+                Box::pin(async move { Ok(status.into_http()) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Authenticator {
+        Authenticator::new(&AuthConfig {
+            keys: vec![
+                ApiKeyConfig { name: "acme agent".into(), key: "acme-agent-key-0001".into(), tenant: Some("acme".into()), role: Role::Agent },
+                ApiKeyConfig { name: "router".into(), key: "internal-service-key".into(), tenant: None, role: Role::Service },
+            ],
+        })
+        .unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::parse("acme-eu_1").is_ok());
+        for bad in ["", "Acme", "a b", "-x", &"x".repeat(65)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_decides_tenant_and_role() {
+        let caller = keys().authenticate(&headers(&[("authorization", "Bearer acme-agent-key-0001")])).unwrap();
+        assert_eq!(caller.tenant.as_str(), "acme");
+        assert_eq!(caller.role, Role::Agent);
+    }
+
+    #[test]
+    fn tenant_key_cannot_act_for_another_tenant() {
+        let status = keys()
+            .authenticate(&headers(&[("authorization", "Bearer acme-agent-key-0001"), (TENANT_HEADER, "globex")]))
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn service_key_acts_for_named_tenant_only() {
+        let auth = keys();
+        let caller = auth
+            .authenticate(&headers(&[("authorization", "Bearer internal-service-key"), (TENANT_HEADER, "globex")]))
+            .unwrap();
+        assert_eq!(caller.tenant.as_str(), "globex");
+        let status = auth.authenticate(&headers(&[("authorization", "Bearer internal-service-key")])).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn missing_or_unknown_keys_are_unauthenticated() {
+        let auth = keys();
+        assert_eq!(auth.authenticate(&headers(&[])).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            auth.authenticate(&headers(&[("authorization", "Bearer nope-nope-nope-nope")])).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn auth_off_uses_default_or_named_tenant() {
+        let auth = Authenticator::new(&AuthConfig::default()).unwrap();
+        assert_eq!(auth.authenticate(&headers(&[])).unwrap().tenant.as_str(), DEFAULT_TENANT);
+        assert_eq!(auth.authenticate(&headers(&[(TENANT_HEADER, "acme")])).unwrap().tenant.as_str(), "acme");
+    }
+
+    #[test]
+    fn roles_grant_access() {
+        assert!(Role::Viewer.allows(Access::Read));
+        assert!(!Role::Viewer.allows(Access::Write));
+        assert!(Role::Agent.allows(Access::Write));
+        assert!(!Role::Agent.allows(Access::Admin));
+        assert!(Role::Admin.allows(Access::Admin));
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        let config = AuthConfig {
+            keys: vec![ApiKeyConfig { name: String::new(), key: "short".into(), tenant: Some("acme".into()), role: Role::Admin }],
+        };
+        assert!(config.validate().unwrap_err().to_string().contains("auth.keys[0].key"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Ids and the clock.
+
+use chrono::{DateTime, Utc};
+
+/// A new unique id: a UUID v7, so ids sort by creation time (friendly to B-tree indexes and to
+/// "newest first" pagination).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Checks that `value` is an id Tend could have made; `field` names the request field in the
+/// error so the caller knows what to fix.
+pub fn parse_id(field: &str, value: &str) -> Result<String, crate::ApiError> {
+    match uuid::Uuid::parse_str(value) {
+        Ok(id) => Ok(id.to_string()),
+        Err(_) if value.is_empty() => Err(crate::ApiError::invalid(field, "is required")),
+        Err(_) => Err(crate::ApiError::invalid(
+            field,
+            format!("{value:?} is not a Tend id (a UUID such as 0192f0c1-7c1e-7cc0-8a9e-3c3e1d1b2a10)"),
+        )),
+    }
+}
+
+/// The current time. Domain code takes a [`Clock`] so that tests control time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Converts a `google.protobuf.Timestamp`-shaped pair to a UTC time; `None` when out of range.
+pub fn from_unix(seconds: i64, nanos: i32) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(seconds, u32::try_from(nanos).ok()?)
+}
