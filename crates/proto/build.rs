@@ -14,6 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
+    // `prost::Name` impls give each message its full name ("tend.v1.CaseEvent"), which event
+    // envelopes carry to say what their payload is.
+    config.enable_type_names();
 
     let files = ["common", "events", "ingest", "identity", "routing", "cases", "feedback"]
         .map(|name| proto_root.join(format!("tend/v1/{name}.proto")));

@@ -1,1 +1,60 @@
-//! tend-cases
+//! The cases service: every actionable interaction lives in a case, tracked to its end.
+//!
+//! This first slice opens cases (idempotently, so routing can retry), reads, lists and resolves
+//! them, and publishes every change on `cases.events` through the outbox.
+
+mod api;
+mod domain;
+mod storage;
+
+use std::sync::Arc;
+
+use tend_kernel::component::{BackgroundTask, Component};
+use tend_kernel::server::GrpcServer;
+use tend_proto::v1::case_service_server::{CaseService, CaseServiceServer};
+use tend_store::{OutboxRelay, ServiceContext};
+use tokio_util::sync::CancellationToken;
+
+pub use api::CaseApi;
+pub use storage::Migrator;
+
+/// The service's name: its schema, SQLite file and consumer group.
+pub const SERVICE: &str = "cases";
+
+/// The cases service, built and ready to run.
+pub struct Cases {
+    api: Arc<CaseApi>,
+    relay: OutboxRelay,
+    max_request_bytes: usize,
+}
+
+impl Cases {
+    /// Connects to the service's database (migrating it) and prepares the API and the relay.
+    pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
+        let db = context.database::<Migrator>(SERVICE).await?;
+        let relay = context.relay(db.clone());
+        let api = Arc::new(CaseApi::new(db, relay.waker()));
+        Ok(Self { api, relay, max_request_bytes: context.max_request_bytes })
+    }
+
+    /// The implementation, for in-process clients.
+    pub fn service(&self) -> Arc<dyn CaseService> {
+        self.api.clone()
+    }
+}
+
+impl Component for Cases {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn mount(&self, server: &mut GrpcServer) {
+        server.add_service(
+            CaseServiceServer::from_arc(self.api.clone()).max_decoding_message_size(self.max_request_bytes),
+        );
+    }
+
+    fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
+        vec![Box::pin(self.relay.run(shutdown))]
+    }
+}

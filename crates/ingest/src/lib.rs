@@ -1,1 +1,60 @@
-//! tend-ingest
+//! The ingest service: every post and message enters Tend here.
+//!
+//! Posts are validated, normalised, deduplicated on (tenant, channel, channel id), stored, and
+//! announced on `interactions.received` through the outbox, in one transaction.
+
+mod api;
+mod domain;
+mod storage;
+
+use std::sync::Arc;
+
+use tend_kernel::component::{BackgroundTask, Component};
+use tend_kernel::server::GrpcServer;
+use tend_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
+use tend_store::{OutboxRelay, ServiceContext};
+use tokio_util::sync::CancellationToken;
+
+pub use api::IngestApi;
+pub use storage::Migrator;
+
+/// The service's name: its schema, SQLite file and consumer group.
+pub const SERVICE: &str = "ingest";
+
+/// The ingest service, built and ready to run.
+pub struct Ingest {
+    api: Arc<IngestApi>,
+    relay: OutboxRelay,
+    max_request_bytes: usize,
+}
+
+impl Ingest {
+    /// Connects to the service's database (migrating it) and prepares the API and the relay.
+    pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
+        let db = context.database::<Migrator>(SERVICE).await?;
+        let relay = context.relay(db.clone());
+        let api = Arc::new(IngestApi::new(db, relay.waker()));
+        Ok(Self { api, relay, max_request_bytes: context.max_request_bytes })
+    }
+
+    /// The implementation, for in-process clients.
+    pub fn service(&self) -> Arc<dyn IngestService> {
+        self.api.clone()
+    }
+}
+
+impl Component for Ingest {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn mount(&self, server: &mut GrpcServer) {
+        server.add_service(
+            IngestServiceServer::from_arc(self.api.clone()).max_decoding_message_size(self.max_request_bytes),
+        );
+    }
+
+    fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
+        vec![Box::pin(self.relay.run(shutdown))]
+    }
+}

@@ -37,7 +37,19 @@ impl Clock for SystemClock {
     }
 }
 
-/// Converts a `google.protobuf.Timestamp`-shaped pair to a UTC time; `None` when out of range.
-pub fn from_unix(seconds: i64, nanos: i32) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(seconds, u32::try_from(nanos).ok()?)
+/// A time as a `google.protobuf.Timestamp`.
+pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        // Below 10^9 by definition, so it fits.
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A `google.protobuf.Timestamp` as a UTC time; `field` names it in the error when out of range.
+pub fn from_timestamp(field: &str, timestamp: &prost_types::Timestamp) -> Result<DateTime<Utc>, crate::ApiError> {
+    u32::try_from(timestamp.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(timestamp.seconds, nanos))
+        .ok_or_else(|| crate::ApiError::invalid(field, "is not a valid timestamp"))
 }

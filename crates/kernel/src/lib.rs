@@ -5,9 +5,11 @@
 //! No domain logic lives here.
 
 pub mod auth;
+pub mod component;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod paging;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -26,7 +26,7 @@ mod error;
 mod local;
 mod redis_stream;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -112,4 +112,12 @@ pub trait EventStream: Send + Sync + 'static {
 
     /// Removes entries from a stream. Unknown ids are ignored.
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error>;
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

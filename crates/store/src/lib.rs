@@ -1,1 +1,20 @@
-//! tend-store
+//! Storage shared by every service, without any service's entities: the database connection
+//! (a SQLite file per service, or a PostgreSQL schema per service), the transactional outbox and
+//! its relay to the event stream, the inbox that makes consumers idempotent, and helpers for
+//! tests that need a database of their own.
+
+mod config;
+mod connect;
+mod context;
+mod error;
+pub mod events;
+pub mod inbox;
+pub mod migration;
+pub mod outbox;
+pub mod testing;
+
+pub use config::StoreConfig;
+pub use connect::connect;
+pub use context::{ServiceContext, StreamConfig};
+pub use error::Error;
+pub use outbox::{OutboxRelay, OutboxWaker};

@@ -1,0 +1,181 @@
+//! Validation and normalisation of incoming posts: no I/O, so it is tested on its own.
+
+use tend_kernel::ApiError;
+use tend_proto::v1;
+use unicode_normalization::UnicodeNormalization as _;
+
+/// Longest text accepted, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest channel id (of a post or an author) accepted, in bytes.
+pub const MAX_EXTERNAL_ID_BYTES: usize = 256;
+/// Most posts in one batch.
+pub const MAX_BATCH: usize = 500;
+/// Longest handle, display name, email or URL kept, in bytes.
+const MAX_SHORT_FIELD_BYTES: usize = 1024;
+
+/// A post that passed validation, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInteraction {
+    /// The channel, as its protobuf number.
+    pub channel: i32,
+    /// The channel's id of the post.
+    pub external_id: String,
+    /// The author's channel id.
+    pub author_external_id: String,
+    /// Handle without a leading "@".
+    pub author_handle: String,
+    /// Display name, trimmed.
+    pub author_display_name: String,
+    /// Followers.
+    pub author_followers: u64,
+    /// Verified by the channel.
+    pub author_verified: bool,
+    /// Email, trimmed and lowercased; empty when none.
+    pub author_email: String,
+    /// Text, trimmed and in Unicode NFC.
+    pub text: String,
+    /// The post this one answers.
+    pub in_reply_to_external_id: String,
+    /// Link to the post.
+    pub url: String,
+}
+
+/// Checks `request` and normalises it, or says which field to fix.
+pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction, ApiError> {
+    let channel = match v1::Channel::try_from(request.channel) {
+        Ok(v1::Channel::Unspecified) | Err(_) => {
+            return Err(ApiError::invalid("channel", "is required: one of X, FACEBOOK, INSTAGRAM, EMAIL, CHAT, REVIEW"));
+        }
+        Ok(channel) => channel,
+    };
+    let external_id = required_id("external_id", &request.external_id)?;
+    let Some(author) = request.author else {
+        return Err(ApiError::invalid("author", "is required (at least author.external_id)"));
+    };
+    let author_external_id = required_id("author.external_id", &author.external_id)?;
+    let text = fold_text(&request.text);
+    if text.is_empty() {
+        return Err(ApiError::invalid("text", "is required and must not be blank"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::invalid("text", format!("must be at most {MAX_TEXT_BYTES} bytes of UTF-8")));
+    }
+    let in_reply_to_external_id = request.in_reply_to_external_id.trim().to_owned();
+    if in_reply_to_external_id.len() > MAX_EXTERNAL_ID_BYTES {
+        return Err(ApiError::invalid(
+            "in_reply_to_external_id",
+            format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(NewInteraction {
+        channel: channel.into(),
+        external_id,
+        author_external_id,
+        author_handle: short("author.handle", author.handle.trim().trim_start_matches('@'))?,
+        author_display_name: short("author.display_name", &fold_text(&author.display_name))?,
+        author_followers: author.followers,
+        author_verified: author.verified,
+        author_email: short("author.email", &author.email.trim().to_lowercase())?,
+        text,
+        in_reply_to_external_id,
+        url: short("url", request.url.trim())?,
+    })
+}
+
+/// Checks the size of a batch.
+pub fn check_batch(size: usize) -> Result<(), ApiError> {
+    if size == 0 || size > MAX_BATCH {
+        return Err(ApiError::invalid("interactions", format!("must hold 1 to {MAX_BATCH} posts, not {size}")));
+    }
+    Ok(())
+}
+
+fn required_id(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    if value.len() > MAX_EXTERNAL_ID_BYTES {
+        return Err(ApiError::invalid(field, format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
+    }
+    Ok(value.to_owned())
+}
+
+fn short(field: &str, value: &str) -> Result<String, ApiError> {
+    if value.len() > MAX_SHORT_FIELD_BYTES {
+        return Err(ApiError::invalid(field, format!("must be at most {MAX_SHORT_FIELD_BYTES} bytes")));
+    }
+    Ok(value.to_owned())
+}
+
+/// Trims, composes to NFC (so "é" typed two ways compares equal downstream) and drops control
+/// characters other than line breaks and tabs.
+fn fold_text(text: &str) -> String {
+    text.trim()
+        .nfc()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request() -> v1::IngestInteractionRequest {
+        v1::IngestInteractionRequest {
+            channel: v1::Channel::X.into(),
+            external_id: " 1789 ".into(),
+            author: Some(v1::Author {
+                external_id: "u1".into(),
+                handle: "@Jane_Doe".into(),
+                display_name: "  Jane\u{0007} Doe ".into(),
+                email: " Jane@Example.COM ".into(),
+                ..Default::default()
+            }),
+            text: "  Cafe\u{0301} order late \r\n".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn normalises_fields() {
+        let post = normalise(request()).unwrap();
+        assert_eq!(post.external_id, "1789");
+        assert_eq!(post.author_handle, "Jane_Doe");
+        assert_eq!(post.author_display_name, "Jane Doe");
+        assert_eq!(post.author_email, "jane@example.com");
+        assert_eq!(post.text, "Café order late");
+    }
+
+    #[test]
+    fn rejects_missing_fields_naming_them() {
+        let cases: [(&str, fn(&mut v1::IngestInteractionRequest)); 5] = [
+            ("channel", |r| r.channel = 0),
+            ("external_id", |r| r.external_id = "  ".into()),
+            ("author", |r| r.author = None),
+            ("author.external_id", |r| r.author.as_mut().unwrap().external_id.clear()),
+            ("text", |r| r.text = " \n ".into()),
+        ];
+        for (field, break_it) in cases {
+            let mut broken = request();
+            break_it(&mut broken);
+            let message = normalise(broken).unwrap_err().to_string();
+            assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
+        }
+    }
+
+    #[test]
+    fn rejects_oversized_text() {
+        let mut big = request();
+        big.text = "a".repeat(MAX_TEXT_BYTES + 1);
+        assert!(normalise(big).is_err());
+    }
+
+    #[test]
+    fn batch_limits() {
+        assert!(check_batch(0).is_err());
+        assert!(check_batch(MAX_BATCH).is_ok());
+        assert!(check_batch(MAX_BATCH + 1).is_err());
+    }
+}

@@ -1,0 +1,450 @@
+//! The consumer runner every service uses to drive a handler over a consumer group.
+//!
+//! One round: take back entries other consumers left pending for too long (`reclaim`), read
+//! new entries (waiting up to `block`), and hand each delivery to the [`Handler`] in order:
+//!
+//! | handler says | the runner |
+//! |---|---|
+//! | `Ok(())` | acknowledges the entry |
+//! | [`HandlerError::Retry`] | leaves it pending; it comes back through reclaim after `reclaim_idle` |
+//! | [`HandlerError::Poison`] | moves it to the dead-letter stream and acknowledges it |
+//! | (panics) | treats it as a retry |
+//!
+//! An entry is handled at most `max_deliveries` times: when the last allowed delivery fails
+//! too, or when an entry comes back more often than that (a handler that crashed the process
+//! every time never got to say "retry"), it goes to the dead-letter stream with the reason
+//! `delivered N times`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt as _;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::dead_letter::send_to_dead_letters;
+use crate::{Delivery, Error, EventStream};
+
+/// The first pause after a backend error; doubled after each further error in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between attempts while the backend keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What a [`Consumer`] consumes and how patiently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerOptions {
+    /// The stream to consume.
+    pub stream: String,
+    /// The consumer group; every group sees every entry of the stream once.
+    pub group: String,
+    /// This consumer's name within the group (e.g. the pod name); must be unique in the group.
+    pub consumer: String,
+    /// How many entries to read (or reclaim) at a time.
+    pub batch_size: usize,
+    /// How long one read waits for new entries before the runner looks around again.
+    pub block: Duration,
+    /// How long an entry stays pending before any consumer of the group may take it over.
+    pub reclaim_idle: Duration,
+    /// How often [`Consumer::run`] looks for entries to take over.
+    pub reclaim_every: Duration,
+    /// How many deliveries an entry gets before it is dead-lettered.
+    pub max_deliveries: u32,
+}
+
+impl ConsumerOptions {
+    /// Options with defaults: batches of 32, 2 s block, take over entries pending for 30 s,
+    /// look for them every 5 s, dead-letter after 5 deliveries.
+    pub fn new(
+        stream: impl Into<String>,
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+    ) -> Self {
+        Self {
+            stream: stream.into(),
+            group: group.into(),
+            consumer: consumer.into(),
+            batch_size: 32,
+            block: Duration::from_secs(2),
+            reclaim_idle: Duration::from_secs(30),
+            reclaim_every: Duration::from_secs(5),
+            max_deliveries: 5,
+        }
+    }
+
+    /// Rejects options the runner cannot work with.
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |what: &str| {
+            Err(Error::InvalidInput(format!(
+                "consumer options for stream {:?} group {:?}: {what}",
+                self.stream, self.group
+            )))
+        };
+        if self.stream.is_empty() || self.group.is_empty() || self.consumer.is_empty() {
+            return invalid("stream, group and consumer names must not be empty");
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size must be at least 1");
+        }
+        if self.max_deliveries == 0 {
+            return invalid("max_deliveries must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Handles the deliveries of a consumer group. Must be idempotent: an entry can be delivered
+/// more than once (after a retry, a crash, or a reclaim racing a slow handler).
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one delivery. `Ok` acknowledges it; see [`HandlerError`] for failures.
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError>;
+}
+
+/// Why a [`Handler`] did not handle a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A transient failure (a dependency is down, a timeout...): deliver it again later.
+    #[error("retry: {0}")]
+    Retry(String),
+    /// The entry can never be handled (it does not decode, it breaks an invariant): move it to
+    /// the dead-letter stream now instead of retrying.
+    #[error("poison: {0}")]
+    Poison(String),
+}
+
+impl HandlerError {
+    /// A [`HandlerError::Retry`] from anything displayable.
+    pub fn retry(reason: impl std::fmt::Display) -> Self {
+        Self::Retry(reason.to_string())
+    }
+
+    /// A [`HandlerError::Poison`] from anything displayable.
+    pub fn poison(reason: impl std::fmt::Display) -> Self {
+        Self::Poison(reason.to_string())
+    }
+}
+
+/// Drives a [`Handler`] over a consumer group of an [`EventStream`].
+pub struct Consumer {
+    stream: Arc<dyn EventStream>,
+    options: ConsumerOptions,
+    handler: Arc<dyn Handler>,
+    /// Whether `ensure_group` succeeded; reset when the backend says the group is gone.
+    group_ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened to one delivery.
+enum Outcome {
+    Acked,
+    Retried,
+    DeadLettered,
+}
+
+impl Consumer {
+    /// A consumer of `options.group` on `options.stream` that hands deliveries to `handler`.
+    pub fn new(
+        stream: Arc<dyn EventStream>,
+        options: ConsumerOptions,
+        handler: Arc<dyn Handler>,
+    ) -> Self {
+        Self {
+            stream,
+            options,
+            handler,
+            group_ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The options this consumer runs with.
+    pub fn options(&self) -> &ConsumerOptions {
+        &self.options
+    }
+
+    /// Consumes until `shutdown` is cancelled, then returns `Ok`.
+    ///
+    /// Creates the group if needed. Backend errors are logged and retried with an exponential
+    /// backoff (up to 5 s); they never end the loop. Only invalid options end it, at once, with
+    /// [`Error::InvalidInput`]. On shutdown a blocking read is abandoned at once and the
+    /// delivery being handled is finished; the rest of the batch stays pending and is
+    /// reclaimed by another consumer after `reclaim_idle`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        self.options.validate()?;
+        tracing::info!(
+            stream = %self.options.stream,
+            group = %self.options.group,
+            consumer = %self.options.consumer,
+            "consumer started"
+        );
+        let mut backoff = Backoff::default();
+        // Reclaim right away: entries a previous instance of this consumer left pending.
+        let mut next_reclaim = Instant::now();
+        while !shutdown.is_cancelled() {
+            let now = Instant::now();
+            let reclaim = now >= next_reclaim;
+            if reclaim {
+                next_reclaim = now + self.options.reclaim_every;
+            }
+            // Never block past the next reclaim, so reclaim_every holds even with a long block.
+            let block = self
+                .options
+                .block
+                .min(next_reclaim.saturating_duration_since(now));
+            match self.round(reclaim, block, &shutdown).await {
+                Ok(_) => backoff.reset(),
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::error!(
+                        stream = %self.options.stream,
+                        group = %self.options.group,
+                        consumer = %self.options.consumer,
+                        %error,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "consumer round failed"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            stream = %self.options.stream,
+            group = %self.options.group,
+            consumer = %self.options.consumer,
+            "consumer stopped"
+        );
+        Ok(())
+    }
+
+    /// One round: reclaim idle entries, read new ones (waiting up to `block`), handle them.
+    /// Returns how many deliveries were handled, whatever the handler said. Handy for tests
+    /// and for callers that drive the loop themselves. Errors are returned, not retried.
+    pub async fn poll_once(&self) -> Result<usize, Error> {
+        self.options.validate()?;
+        self.round(true, self.options.block, &CancellationToken::new())
+            .await
+    }
+
+    async fn round(
+        &self,
+        reclaim: bool,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<usize, Error> {
+        let result = self.round_inner(reclaim, block, shutdown).await;
+        if let Err(Error::NoGroup { .. }) = &result {
+            // The group vanished (e.g. Redis was flushed): create it again next round.
+            self.group_ready.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn round_inner(
+        &self,
+        reclaim: bool,
+        block: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<usize, Error> {
+        self.ensure_group().await?;
+        let o = &self.options;
+        let mut handled = 0;
+        if reclaim {
+            let reclaimed = self
+                .stream
+                .reclaim(&o.stream, &o.group, &o.consumer, o.reclaim_idle, o.batch_size)
+                .await?;
+            handled += self.handle_all(&reclaimed, shutdown).await?;
+        }
+        let read = self
+            .stream
+            .read_new(&o.stream, &o.group, &o.consumer, o.batch_size, block);
+        let fresh = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(handled),
+            fresh = read => fresh?,
+        };
+        handled += self.handle_all(&fresh, shutdown).await?;
+        Ok(handled)
+    }
+
+    async fn ensure_group(&self) -> Result<(), Error> {
+        if self.group_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.stream
+            .ensure_group(&self.options.stream, &self.options.group)
+            .await?;
+        self.group_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Handles deliveries in order, stopping early (leaving the rest pending) on shutdown.
+    async fn handle_all(
+        &self,
+        deliveries: &[Delivery],
+        shutdown: &CancellationToken,
+    ) -> Result<usize, Error> {
+        let mut handled = 0;
+        for delivery in deliveries {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let span = tracing::info_span!(
+                "queue.delivery",
+                stream = %self.options.stream,
+                group = %self.options.group,
+                consumer = %self.options.consumer,
+                entry_id = %delivery.id,
+                deliveries = delivery.deliveries,
+            );
+            self.handle_one(delivery).instrument(span).await?;
+            handled += 1;
+        }
+        Ok(handled)
+    }
+
+    async fn handle_one(&self, delivery: &Delivery) -> Result<Outcome, Error> {
+        let max = self.options.max_deliveries;
+        if delivery.deliveries > max {
+            let reason = format!("delivered {} times", delivery.deliveries);
+            return self.dead_letter(delivery, reason).await;
+        }
+        match self.call_handler(delivery).await {
+            Ok(()) => {
+                self.ack(delivery).await?;
+                Ok(Outcome::Acked)
+            }
+            Err(error @ HandlerError::Poison(_)) => {
+                self.dead_letter(delivery, error.to_string()).await
+            }
+            Err(HandlerError::Retry(reason)) if delivery.deliveries >= max => {
+                // The last allowed delivery failed: waiting reclaim_idle for a delivery that
+                // would be dead-lettered unseen gains nothing.
+                let reason = format!(
+                    "delivered {} times; last error: {reason}",
+                    delivery.deliveries
+                );
+                self.dead_letter(delivery, reason).await
+            }
+            Err(HandlerError::Retry(reason)) => {
+                tracing::warn!(
+                    stream = %self.options.stream,
+                    group = %self.options.group,
+                    entry_id = %delivery.id,
+                    deliveries = delivery.deliveries,
+                    %reason,
+                    "handler asked for a retry; the entry stays pending"
+                );
+                Ok(Outcome::Retried)
+            }
+        }
+    }
+
+    /// Calls the handler, turning a panic into a retry so that one bad entry cannot kill the
+    /// consumer task: after `max_deliveries` panics it is dead-lettered like any failure.
+    async fn call_handler(&self, delivery: &Delivery) -> Result<(), HandlerError> {
+        match AssertUnwindSafe(self.handler.handle(delivery))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_owned());
+                tracing::error!(entry_id = %delivery.id, %message, "handler panicked");
+                Err(HandlerError::Retry(format!("handler panicked: {message}")))
+            }
+        }
+    }
+
+    async fn ack(&self, delivery: &Delivery) -> Result<(), Error> {
+        self.stream
+            .ack(
+                &self.options.stream,
+                &self.options.group,
+                std::slice::from_ref(&delivery.id),
+            )
+            .await
+    }
+
+    /// Dead-letters, then acknowledges: a crash in between dead-letters the entry twice
+    /// rather than losing it.
+    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Result<Outcome, Error> {
+        let o = &self.options;
+        tracing::warn!(
+            stream = %o.stream,
+            group = %o.group,
+            entry_id = %delivery.id,
+            deliveries = delivery.deliveries,
+            %reason,
+            "moving entry to the dead-letter stream"
+        );
+        send_to_dead_letters(self.stream.as_ref(), &o.stream, &o.group, delivery, reason).await?;
+        self.ack(delivery).await?;
+        Ok(Outcome::DeadLettered)
+    }
+}
+
+/// Exponential backoff between failed rounds.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The last delay used; `None` after a success.
+    last: Option<Duration>,
+}
+
+impl Backoff {
+    fn next_delay(&mut self) -> Duration {
+        let delay = match self.last {
+            None => FIRST_BACKOFF,
+            Some(last) => (last * 2).min(MAX_BACKOFF),
+        };
+        self.last = Some(delay);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<_> = (0..8).map(|_| backoff.next_delay()).collect();
+        assert_eq!(delays[0], FIRST_BACKOFF);
+        assert_eq!(delays[1], FIRST_BACKOFF * 2);
+        assert_eq!(delays[7], MAX_BACKOFF);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let mut options = ConsumerOptions::new("s", "g", "c");
+        assert!(options.validate().is_ok());
+        options.batch_size = 0;
+        assert!(options.validate().is_err());
+        let options = ConsumerOptions::new("s", "", "c");
+        assert!(options.validate().is_err());
+    }
+}
