@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
 use tend_proto::v1::case_service_server::{CaseService, CaseServiceServer};
-use tend_store::{OutboxRelay, ServiceContext};
+use tend_store::{OutboxRelay, ServiceContext, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::CaseApi;
@@ -55,6 +55,6 @@ impl Component for Cases {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![Box::pin(self.relay.run(shutdown))]
+        vec![relay_task(self.relay, shutdown)]
     }
 }

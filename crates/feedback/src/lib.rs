@@ -1,1 +1,65 @@
-//! tend-feedback
+//! The feedback service: closes the loop after cases end and reports on the care team's work.
+//!
+//! This first slice consumes `cases.events` and answers service reports (cases opened and
+//! resolved in a window, mean time to resolve). Surveys, testimonials and initiatives build on
+//! it.
+
+mod api;
+mod consumer;
+mod storage;
+
+use std::sync::Arc;
+
+use tend_kernel::component::{BackgroundTask, Component};
+use tend_kernel::server::GrpcServer;
+use tend_proto::v1::feedback_service_server::{FeedbackService, FeedbackServiceServer};
+use tend_queue::Consumer;
+use tend_store::events::streams;
+use tend_store::{ServiceContext, consumer_task};
+use tokio_util::sync::CancellationToken;
+
+pub use api::FeedbackApi;
+pub use storage::Migrator;
+
+/// The service's name: its schema, SQLite file and consumer group.
+pub const SERVICE: &str = "feedback";
+
+/// The feedback service, built and ready to run.
+pub struct Feedback {
+    api: Arc<FeedbackApi>,
+    consumer: Consumer,
+    max_request_bytes: usize,
+}
+
+impl Feedback {
+    /// Connects to the service's database (migrating it) and prepares the API and the consumer
+    /// of `cases.events`.
+    pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
+        let db = context.database::<Migrator>(SERVICE).await?;
+        let handler = Arc::new(consumer::RecordCaseFacts::new(db.clone()));
+        let consumer = context.consumer(streams::CASES_EVENTS, SERVICE, handler);
+        let api = Arc::new(FeedbackApi::new(db));
+        Ok(Self { api, consumer, max_request_bytes: context.max_request_bytes })
+    }
+
+    /// The implementation, for in-process clients.
+    pub fn service(&self) -> Arc<dyn FeedbackService> {
+        self.api.clone()
+    }
+}
+
+impl Component for Feedback {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn mount(&self, server: &mut GrpcServer) {
+        server.add_service(
+            FeedbackServiceServer::from_arc(self.api.clone()).max_decoding_message_size(self.max_request_bytes),
+        );
+    }
+
+    fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
+        vec![consumer_task(self.consumer, shutdown)]
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
 use tend_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
-use tend_store::{OutboxRelay, ServiceContext};
+use tend_store::{OutboxRelay, ServiceContext, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::IngestApi;
@@ -55,6 +55,6 @@ impl Component for Ingest {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![Box::pin(self.relay.run(shutdown))]
+        vec![relay_task(self.relay, shutdown)]
     }
 }

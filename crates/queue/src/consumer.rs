@@ -264,7 +264,13 @@ impl Consumer {
         if reclaim {
             let reclaimed = self
                 .stream
-                .reclaim(&o.stream, &o.group, &o.consumer, o.reclaim_idle, o.batch_size)
+                .reclaim(
+                    &o.stream,
+                    &o.group,
+                    &o.consumer,
+                    o.reclaim_idle,
+                    o.batch_size,
+                )
                 .await?;
             handled += self.handle_all(&reclaimed, shutdown).await?;
         }

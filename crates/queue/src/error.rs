@@ -37,7 +37,9 @@ pub enum Error {
 
     /// The consumer group does not exist on the stream: it was never created, or the stream
     /// was deleted (e.g. Redis was flushed). Call [`EventStream::ensure_group`](crate::EventStream::ensure_group).
-    #[error("consumer group {group:?} does not exist on stream {stream:?} (call ensure_group first)")]
+    #[error(
+        "consumer group {group:?} does not exist on stream {stream:?} (call ensure_group first)"
+    )]
     NoGroup {
         /// The stream name, without any backend prefix.
         stream: String,

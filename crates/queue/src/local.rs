@@ -29,7 +29,7 @@ use sea_orm::sqlx::sqlite::{
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
-    RuntimeErr, SqlxSqliteConnector, SqliteTransactionMode, Statement, TransactionOptions,
+    RuntimeErr, SqliteTransactionMode, SqlxSqliteConnector, Statement, TransactionOptions,
     TransactionTrait, Value,
 };
 use tokio::sync::Notify;
@@ -113,14 +113,13 @@ impl LocalStream {
     /// A private in-memory database, gone when the last clone is dropped. For tests.
     pub async fn in_memory() -> Result<Self, Error> {
         // sqlx gives every `sqlite::memory:` options value its own uniquely named database.
-        let options: SqliteConnectOptions = "sqlite::memory:".parse().map_err(|e| {
-            Error::sqlite("open in-memory database", DbErr::Conn(sqlx_err(e)))
-        })?;
+        let options: SqliteConnectOptions = "sqlite::memory:"
+            .parse()
+            .map_err(|e| Error::sqlite("open in-memory database", DbErr::Conn(sqlx_err(e))))?;
         Self::connect(options, ":memory:".to_owned()).await
     }
 
     async fn connect(options: SqliteConnectOptions, location: String) -> Result<Self, Error> {
-        let context = || format!("open {location}");
         // One connection: SQLite serialises writers anyway, and an in-memory database only
         // lives as long as a connection to it, so the pool must never close its connection
         // for being idle or old.
@@ -131,7 +130,7 @@ impl LocalStream {
             .max_lifetime(None)
             .connect_with(options.disable_statement_logging())
             .await
-            .map_err(|e| Error::sqlite(context(), DbErr::Conn(sqlx_err(e))))?;
+            .map_err(|e| Error::sqlite(format!("open {location}"), DbErr::Conn(sqlx_err(e))))?;
         let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
         db.execute_unprepared(SCHEMA)
             .await
@@ -200,7 +199,12 @@ impl LocalStream {
         txn.execute_raw(stmt(
             "INSERT INTO queue_entries (stream, seq, payload, published_at_ms)
              VALUES (?, ?, ?, ?)",
-            [stream.into(), seq.into(), payload.to_vec().into(), now_ms().into()],
+            [
+                stream.into(),
+                seq.into(),
+                payload.to_vec().into(),
+                now_ms().into(),
+            ],
         ))
         .await?;
         txn.commit().await?;
@@ -215,11 +219,17 @@ impl LocalStream {
         consumer: &str,
         count: usize,
     ) -> Result<Vec<Delivery>, Error> {
-        let context = || format!("read_new stream={stream} group={group} in {}", self.location());
-        let txn = self.begin().await.map_err(|e| Error::sqlite(context(), e))?;
+        let context = || {
+            format!(
+                "read_new stream={stream} group={group} in {}",
+                self.location()
+            )
+        };
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
+        let txn = self.begin().await.map_err(db_err)?;
         let position = group_position(&txn, stream, group)
             .await
-            .map_err(|e| Error::sqlite(context(), e))?
+            .map_err(db_err)?
             .ok_or_else(|| no_group(stream, group))?;
         let rows = txn
             .query_all_raw(stmt(
@@ -228,19 +238,19 @@ impl LocalStream {
                 [stream.into(), position.into(), sql_limit(count).into()],
             ))
             .await
-            .map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
         let entries = rows
             .iter()
             .map(entry_of_row)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
         let Some(last) = entries.last().map(|(seq, _)| *seq) else {
             return Ok(Vec::new());
         };
         mark_delivered(&txn, stream, group, consumer, position, last)
             .await
-            .map_err(|e| Error::sqlite(context(), e))?;
-        txn.commit().await.map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
         Ok(entries
             .into_iter()
             .map(|(seq, payload)| Delivery {
@@ -281,7 +291,10 @@ impl EventStream for LocalStream {
             .await
             .map_err(|e| {
                 let location = self.location();
-                Error::sqlite(format!("ensure_group stream={stream} group={group} in {location}"), e)
+                Error::sqlite(
+                    format!("ensure_group stream={stream} group={group} in {location}"),
+                    e,
+                )
             })?;
         Ok(())
     }
@@ -333,25 +346,31 @@ impl EventStream for LocalStream {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let context = || format!("reclaim stream={stream} group={group} in {}", self.location());
-        let txn = self.begin().await.map_err(|e| Error::sqlite(context(), e))?;
+        let context = || {
+            format!(
+                "reclaim stream={stream} group={group} in {}",
+                self.location()
+            )
+        };
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
+        let txn = self.begin().await.map_err(db_err)?;
         group_position(&txn, stream, group)
             .await
-            .map_err(|e| Error::sqlite(context(), e))?
+            .map_err(db_err)?
             .ok_or_else(|| no_group(stream, group))?;
         let now = now_ms();
         let idle_ms = i64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX);
         let candidates = idle_pending(&txn, stream, group, now.saturating_sub(idle_ms), count)
             .await
-            .map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
         let mut deliveries = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let claimed = claim(&txn, stream, group, consumer, now, candidate)
                 .await
-                .map_err(|e| Error::sqlite(context(), e))?;
+                .map_err(db_err)?;
             deliveries.extend(claimed);
         }
-        txn.commit().await.map_err(|e| Error::sqlite(context(), e))?;
+        txn.commit().await.map_err(db_err)?;
         Ok(deliveries)
     }
 
@@ -375,7 +394,10 @@ impl EventStream for LocalStream {
             .await
             .map_err(|e| {
                 let location = self.location();
-                Error::sqlite(format!("ack stream={stream} group={group} in {location}"), e)
+                Error::sqlite(
+                    format!("ack stream={stream} group={group} in {location}"),
+                    e,
+                )
             })?;
         Ok(())
     }
@@ -383,12 +405,17 @@ impl EventStream for LocalStream {
     async fn pending_count(&self, stream: &str, group: &str) -> Result<u64, Error> {
         require_name("stream", stream)?;
         require_name("group", group)?;
-        let context =
-            || format!("pending_count stream={stream} group={group} in {}", self.location());
+        let context = || {
+            format!(
+                "pending_count stream={stream} group={group} in {}",
+                self.location()
+            )
+        };
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
         let db = &self.inner.db;
         group_position(db, stream, group)
             .await
-            .map_err(|e| Error::sqlite(context(), e))?
+            .map_err(db_err)?
             .ok_or_else(|| no_group(stream, group))?;
         let row = db
             .query_one_raw(stmt(
@@ -397,10 +424,8 @@ impl EventStream for LocalStream {
             ))
             .await
             .and_then(|row| row.ok_or_else(|| DbErr::Custom("COUNT returned no row".to_owned())))
-            .map_err(|e| Error::sqlite(context(), e))?;
-        let count: i64 = row
-            .try_get_by_index(0)
-            .map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
+        let count: i64 = row.try_get_by_index(0).map_err(db_err)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -416,6 +441,7 @@ impl EventStream for LocalStream {
             return Ok(Vec::new());
         }
         let context = || format!("range stream={stream} in {}", self.location());
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
         let rows = self
             .inner
             .db
@@ -425,7 +451,7 @@ impl EventStream for LocalStream {
                 [stream.into(), after.into(), sql_limit(count).into()],
             ))
             .await
-            .map_err(|e| Error::sqlite(context(), e))?;
+            .map_err(db_err)?;
         rows.iter()
             .map(|row| {
                 entry_of_row(row).map(|(seq, payload)| Entry {
@@ -434,7 +460,7 @@ impl EventStream for LocalStream {
                 })
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| Error::sqlite(context(), e))
+            .map_err(db_err)
     }
 
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {

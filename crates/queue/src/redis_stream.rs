@@ -83,20 +83,31 @@ impl RedisStream {
         let shown_url = redact_url(&options.url);
         let client = Client::open(options.url.as_str())
             .map_err(|e| Error::redis(format!("open {shown_url}"), e))?;
+        // One plain attempt first, so that an unreachable server is reported at once instead
+        // of after the connection manager's retries; the connection then serves blocking reads.
+        let connect_error = |e: RedisError| Error::redis(format!("connect to {shown_url}"), e);
+        let mut probe = open_connection(&client, options.response_timeout)
+            .await
+            .map_err(connect_error)?;
+        probe.set_response_timeout(options.response_timeout);
+        redis::cmd("PING")
+            .query_async::<Value>(&mut probe)
+            .await
+            .map_err(connect_error)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.response_timeout));
         let manager = client
             .get_connection_manager_with_config(config)
             .await
-            .map_err(|e| Error::redis(format!("connect to {shown_url}"), e))?;
+            .map_err(connect_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 manager,
                 key_prefix: options.key_prefix,
                 response_timeout: options.response_timeout,
-                idle_blocking: Mutex::new(Vec::new()),
+                idle_blocking: Mutex::new(vec![probe]),
             }),
         })
     }
@@ -194,12 +205,7 @@ impl RedisStream {
     }
 
     async fn open_blocking(&self) -> Result<MultiplexedConnection, RedisError> {
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(Some(self.inner.response_timeout));
-        self.inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+        open_connection(&self.inner.client, self.inner.response_timeout).await
     }
 
     /// Lists up to `count` entries pending for at least `min_idle` with their delivery counts.
@@ -244,7 +250,11 @@ impl EventStream for RedisStream {
         // `0` positions the group at the start of the stream, so nothing published before the
         // group existed is missed; MKSTREAM creates the stream if nothing was published yet.
         let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE").arg(&key).arg(group).arg("0").arg("MKSTREAM");
+        cmd.arg("CREATE")
+            .arg(&key)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM");
         let mut conn = self.inner.manager.clone();
         match cmd.query_async::<Value>(&mut conn).await {
             Ok(_) => Ok(()),
@@ -292,8 +302,8 @@ impl EventStream for RedisStream {
         let value = reply
             .map_err(|e| Error::redis(context(), e))
             .map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
-        let entries = parse_read_reply(value)
-            .map_err(|detail| Error::unexpected_reply(context(), detail))?;
+        let entries =
+            parse_read_reply(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
         Ok(entries
             .into_iter()
             .map(|(id, fields)| Delivery {
@@ -322,7 +332,8 @@ impl EventStream for RedisStream {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let previous: HashMap<&str, u32> = pending.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+        let previous: HashMap<&str, u32> =
+            pending.iter().map(|(id, n)| (id.as_str(), *n)).collect();
         // XCLAIM re-checks the idle time, so an entry another consumer claimed since XPENDING
         // is not taken twice; it also bumps the delivery count we report.
         let mut cmd = redis::cmd("XCLAIM");
@@ -432,6 +443,17 @@ impl EventStream for RedisStream {
         self.query(&cmd, || format!("XDEL {key}")).await?;
         Ok(())
     }
+}
+
+/// Opens a connection of its own (not shared with the connection manager).
+async fn open_connection(
+    client: &Client,
+    connection_timeout: Duration,
+) -> Result<MultiplexedConnection, RedisError> {
+    let config = AsyncConnectionConfig::new().set_connection_timeout(Some(connection_timeout));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
 }
 
 /// Turns a Redis `NOGROUP` error into [`Error::NoGroup`], leaves other errors alone.
@@ -614,7 +636,10 @@ fn parse_read_reply(value: Value) -> Result<Vec<(EntryId, Option<Fields>)>, Stri
             let Some(stream) = value_to_items(other)?.into_iter().next() else {
                 return Ok(Vec::new());
             };
-            let entries = value_to_items(stream)?.into_iter().nth(1).unwrap_or(Value::Nil);
+            let entries = value_to_items(stream)?
+                .into_iter()
+                .nth(1)
+                .unwrap_or(Value::Nil);
             parse_entries(entries)
         }
     }

@@ -1,1 +1,68 @@
-//! tend-routing
+//! The routing service: how urgent each identified interaction is, and which case carries it.
+//!
+//! This first slice consumes `interactions.identified`, computes an explained, bounded
+//! priority and opens the case through the cases client (in-process or gRPC). Rules, SLAs, the
+//! universal queue and agents build on it.
+
+mod api;
+mod consumer;
+mod domain;
+mod storage;
+
+use std::sync::Arc;
+
+use tend_client::CaseClient;
+use tend_kernel::component::{BackgroundTask, Component};
+use tend_kernel::server::GrpcServer;
+use tend_proto::v1::routing_service_server::{RoutingService, RoutingServiceServer};
+use tend_queue::Consumer;
+use tend_store::events::streams;
+use tend_store::{ServiceContext, consumer_task};
+use tokio_util::sync::CancellationToken;
+
+pub use api::RoutingApi;
+pub use domain::{Priority, PriorityInput, priority};
+pub use storage::Migrator;
+
+/// The service's name: its schema, SQLite file and consumer group.
+pub const SERVICE: &str = "routing";
+
+/// The routing service, built and ready to run.
+pub struct Routing {
+    api: Arc<RoutingApi>,
+    consumer: Consumer,
+    max_request_bytes: usize,
+}
+
+impl Routing {
+    /// Connects to the service's database (migrating it) and prepares the API and the consumer
+    /// of `interactions.identified`, which opens cases through `cases`.
+    pub async fn build(context: &ServiceContext, cases: CaseClient) -> Result<Self, tend_store::Error> {
+        let db = context.database::<Migrator>(SERVICE).await?;
+        let handler = Arc::new(consumer::RouteInteractions::new(db.clone(), cases));
+        let consumer = context.consumer(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler);
+        let api = Arc::new(RoutingApi::new(db));
+        Ok(Self { api, consumer, max_request_bytes: context.max_request_bytes })
+    }
+
+    /// The implementation, for in-process clients.
+    pub fn service(&self) -> Arc<dyn RoutingService> {
+        self.api.clone()
+    }
+}
+
+impl Component for Routing {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn mount(&self, server: &mut GrpcServer) {
+        server.add_service(
+            RoutingServiceServer::from_arc(self.api.clone()).max_decoding_message_size(self.max_request_bytes),
+        );
+    }
+
+    fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
+        vec![consumer_task(self.consumer, shutdown)]
+    }
+}

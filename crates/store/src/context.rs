@@ -103,3 +103,17 @@ impl ServiceContext {
         Consumer::new(self.stream.clone(), options, Arc::new(EnvelopeHandler::new(group, handler)))
     }
 }
+
+/// A background task running `consumer` until `shutdown`, logging if it stops on an error.
+pub fn consumer_task(consumer: Consumer, shutdown: tokio_util::sync::CancellationToken) -> tend_kernel::component::BackgroundTask {
+    Box::pin(async move {
+        if let Err(error) = consumer.run(shutdown).await {
+            tracing::error!(%error, "event consumer stopped");
+        }
+    })
+}
+
+/// A background task running `relay` until `shutdown`.
+pub fn relay_task(relay: OutboxRelay, shutdown: tokio_util::sync::CancellationToken) -> tend_kernel::component::BackgroundTask {
+    Box::pin(relay.run(shutdown))
+}

@@ -15,6 +15,6 @@ pub mod testing;
 
 pub use config::StoreConfig;
 pub use connect::connect;
-pub use context::{ServiceContext, StreamConfig};
+pub use context::{ServiceContext, StreamConfig, consumer_task, relay_task};
 pub use error::Error;
 pub use outbox::{OutboxRelay, OutboxWaker};

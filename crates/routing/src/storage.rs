@@ -1,0 +1,117 @@
+//! The routing service's table `routing_decisions`, its migrations and queries (tenant-scoped).
+
+use sea_orm::sea_query::Index;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone};
+
+/// The `routing_decisions` table: what routing decided for each interaction.
+#[allow(missing_docs)]
+pub mod decision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "routing_decisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub interaction_id: String,
+        pub case_id: String,
+        pub priority: i32,
+        /// One reason per line.
+        pub reasons: String,
+        pub decided_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The service's migrations, recorded in its own table `routing_migrations`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(tend_store::migration::CreateInbox), Box::new(CreateDecisions)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "routing_migrations".into_iden()
+    }
+}
+
+struct CreateDecisions;
+
+impl MigrationName for CreateDecisions {
+    fn name(&self) -> &str {
+        "m20261123_000100_create_routing_decisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDecisions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_decisions")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("interaction_id"))
+                    .col(string("case_id"))
+                    .col(integer("priority"))
+                    .col(text("reasons"))
+                    .col(timestamp_with_time_zone("decided_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("routing_decisions_tenant_interaction")
+                    .table("routing_decisions")
+                    .col("tenant")
+                    .col("interaction_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("routing_decisions").to_owned()).await
+    }
+}
+
+/// The decision made for a tenant's interaction, if any.
+pub async fn find_by_interaction<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    interaction_id: &str,
+) -> Result<Option<decision::Model>, DbErr> {
+    decision::Entity::find()
+        .filter(decision::Column::Tenant.eq(tenant))
+        .filter(decision::Column::InteractionId.eq(interaction_id))
+        .one(conn)
+        .await
+}
+
+/// Inserts a decision.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: decision::Model) -> Result<(), DbErr> {
+    decision::Entity::insert(decision::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// A page of a tenant's decisions, newest first, after `after` if given.
+pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, after: Option<&str>, limit: u64) -> Result<Vec<decision::Model>, DbErr> {
+    let mut query = decision::Entity::find().filter(decision::Column::Tenant.eq(tenant));
+    if let Some(after) = after {
+        query = query.filter(decision::Column::Id.lt(after));
+    }
+    query.order_by_desc(decision::Column::Id).limit(limit).all(conn).await
+}
