@@ -21,8 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = ["common", "events", "ingest", "identity", "routing", "cases", "feedback"]
         .map(|name| proto_root.join(format!("tend/v1/{name}.proto")));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("tend_descriptor.bin"))
-        .compile_with_config(config, &files, &[proto_root])?;
+    tonic_prost_build::configure().file_descriptor_set_path(out_dir.join("tend_descriptor.bin")).compile_with_config(
+        config,
+        &files,
+        &[proto_root],
+    )?;
     Ok(())
 }

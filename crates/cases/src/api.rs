@@ -26,7 +26,8 @@ impl CaseApi {
     }
 
     async fn to_proto(&self, row: case::Model) -> Result<v1::Case, ApiError> {
-        let interaction_ids = storage::interaction_ids(&self.db, &row.tenant, &row.id).await.map_err(ApiError::internal)?;
+        let interaction_ids =
+            storage::interaction_ids(&self.db, &row.tenant, &row.id).await.map_err(ApiError::internal)?;
         Ok(case_to_proto(row, interaction_ids))
     }
 
@@ -76,7 +77,9 @@ impl CaseApi {
                 .await
                 .map_err(ApiError::internal)?
             {
-                Some(existing) => Ok(v1::OpenCaseResponse { case: Some(self.to_proto(existing).await?), created: false }),
+                Some(existing) => {
+                    Ok(v1::OpenCaseResponse { case: Some(self.to_proto(existing).await?), created: false })
+                }
                 None => Err(ApiError::internal(error)),
             };
         }
@@ -165,7 +168,10 @@ impl v1::case_service_server::CaseService for CaseApi {
         Ok(Response::new(self.to_proto(row).await?))
     }
 
-    async fn list_cases(&self, request: Request<v1::ListCasesRequest>) -> Result<Response<v1::ListCasesResponse>, Status> {
+    async fn list_cases(
+        &self,
+        request: Request<v1::ListCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let request = request.into_inner();

@@ -2,11 +2,11 @@
 //! queries. Every query is scoped by tenant.
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null};
+use sea_orm_migration::schema::{
+    integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
+};
 
 /// The `cases` table.
 #[allow(missing_docs)]
@@ -118,7 +118,15 @@ impl MigrationTrait for CreateCases {
             )
             .await?;
         manager
-            .create_index(Index::create().name("cases_tenant_status_id").table("cases").col("tenant").col("status").col("id").to_owned())
+            .create_index(
+                Index::create()
+                    .name("cases_tenant_status_id")
+                    .table("cases")
+                    .col("tenant")
+                    .col("status")
+                    .col("id")
+                    .to_owned(),
+            )
             .await?;
         manager
             .create_table(

@@ -51,11 +51,13 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
         let tenant = caller.tenant.as_str();
         let cases_opened = storage::count_opened(&self.db, tenant, from, to).await.map_err(ApiError::internal)?;
         let resolved = storage::resolved_in(&self.db, tenant, from, to).await.map_err(ApiError::internal)?;
-        let total_seconds: f64 = resolved
-            .iter()
-            .filter_map(|fact| fact.resolved_at.map(|at| (at - fact.opened_at).as_seconds_f64()))
-            .sum();
+        let total_seconds: f64 =
+            resolved.iter().filter_map(|fact| fact.resolved_at.map(|at| (at - fact.opened_at).as_seconds_f64())).sum();
         let mean_seconds_to_resolve = if resolved.is_empty() { 0.0 } else { total_seconds / resolved.len() as f64 };
-        Ok(Response::new(v1::ServiceReport { cases_opened, cases_resolved: resolved.len() as u64, mean_seconds_to_resolve }))
+        Ok(Response::new(v1::ServiceReport {
+            cases_opened,
+            cases_resolved: resolved.len() as u64,
+            mean_seconds_to_resolve,
+        }))
     }
 }

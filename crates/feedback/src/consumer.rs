@@ -38,7 +38,8 @@ impl EventHandler for RecordCaseFacts {
             Some(at) => Some(from_timestamp("resolved_at", at).map_err(|_| poison("resolved_at"))?),
             None => None,
         };
-        let row = case_fact::Model { case_id: case.id.clone(), tenant: tenant.as_str().to_owned(), opened_at, resolved_at };
+        let row =
+            case_fact::Model { case_id: case.id.clone(), tenant: tenant.as_str().to_owned(), opened_at, resolved_at };
 
         let retry = |error: sea_orm::DbErr| HandlerError::Retry(format!("recording case {}: {error}", case.id));
         let txn = self.db.begin().await.map_err(retry)?;

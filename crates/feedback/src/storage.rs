@@ -66,11 +66,23 @@ impl MigrationTrait for CreateCaseFacts {
             )
             .await?;
         manager
-            .create_index(Index::create().name("case_facts_tenant_opened").table("case_facts").col("tenant").col("opened_at").to_owned())
+            .create_index(
+                Index::create()
+                    .name("case_facts_tenant_opened")
+                    .table("case_facts")
+                    .col("tenant")
+                    .col("opened_at")
+                    .to_owned(),
+            )
             .await?;
         manager
             .create_index(
-                Index::create().name("case_facts_tenant_resolved").table("case_facts").col("tenant").col("resolved_at").to_owned(),
+                Index::create()
+                    .name("case_facts_tenant_resolved")
+                    .table("case_facts")
+                    .col("tenant")
+                    .col("resolved_at")
+                    .to_owned(),
             )
             .await
     }
@@ -100,7 +112,12 @@ pub async fn upsert<C: ConnectionTrait>(conn: &C, row: case_fact::Model) -> Resu
 }
 
 /// Cases of a tenant opened in `[from, to)`.
-pub async fn count_opened<C: ConnectionTrait>(conn: &C, tenant: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, DbErr> {
+pub async fn count_opened<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     case_fact::Entity::find()
         .filter(case_fact::Column::Tenant.eq(tenant))
         .filter(case_fact::Column::OpenedAt.gte(from))

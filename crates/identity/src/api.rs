@@ -65,6 +65,9 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
             .await
             .map_err(ApiError::internal)?;
         let next_page_token = paging::next_token(rows.len(), limit, rows.last().map(|row| row.id.as_str()));
-        Ok(Response::new(v1::ListProfilesResponse { profiles: rows.into_iter().map(profile_to_proto).collect(), next_page_token }))
+        Ok(Response::new(v1::ListProfilesResponse {
+            profiles: rows.into_iter().map(profile_to_proto).collect(),
+            next_page_token,
+        }))
     }
 }

@@ -141,7 +141,12 @@ pub async fn update_sighting<C: ConnectionTrait>(conn: &C, row: &profile::Model)
 }
 
 /// A page of a tenant's profiles, newest first, after `after` if given.
-pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, after: Option<&str>, limit: u64) -> Result<Vec<profile::Model>, DbErr> {
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<profile::Model>, DbErr> {
     let mut query = profile::Entity::find().filter(profile::Column::Tenant.eq(tenant));
     if let Some(after) = after {
         query = query.filter(profile::Column::Id.lt(after));

@@ -139,7 +139,9 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         for post in posts {
             let outcome = match self.ingest(&caller.tenant, post).await {
                 Ok(stored) => v1::ingest_batch_result::Outcome::Ok(stored),
-                Err(error @ ApiError::InvalidArgument { .. }) => v1::ingest_batch_result::Outcome::Error(error.to_string()),
+                Err(error @ ApiError::InvalidArgument { .. }) => {
+                    v1::ingest_batch_result::Outcome::Error(error.to_string())
+                }
                 // Infrastructure failures fail the call: the connector retries the whole batch,
                 // and the posts already stored come back as duplicates.
                 Err(error) => return Err(error.into()),
@@ -149,7 +151,10 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         Ok(Response::new(v1::IngestBatchResponse { results }))
     }
 
-    async fn get_interaction(&self, request: Request<v1::GetInteractionRequest>) -> Result<Response<v1::Interaction>, Status> {
+    async fn get_interaction(
+        &self,
+        request: Request<v1::GetInteractionRequest>,
+    ) -> Result<Response<v1::Interaction>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let id = parse_id("id", &request.get_ref().id)?;

@@ -44,7 +44,10 @@ pub struct NewInteraction {
 pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction, ApiError> {
     let channel = match v1::Channel::try_from(request.channel) {
         Ok(v1::Channel::Unspecified) | Err(_) => {
-            return Err(ApiError::invalid("channel", "is required: one of X, FACEBOOK, INSTAGRAM, EMAIL, CHAT, REVIEW"));
+            return Err(ApiError::invalid(
+                "channel",
+                "is required: one of X, FACEBOOK, INSTAGRAM, EMAIL, CHAT, REVIEW",
+            ));
         }
         Ok(channel) => channel,
     };
@@ -111,10 +114,7 @@ fn short(field: &str, value: &str) -> Result<String, ApiError> {
 /// Trims, composes to NFC (so "é" typed two ways compares equal downstream) and drops control
 /// characters other than line breaks and tabs.
 fn fold_text(text: &str) -> String {
-    text.trim()
-        .nfc()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect()
+    text.trim().nfc().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
 }
 
 #[cfg(test)]

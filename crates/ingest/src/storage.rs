@@ -99,7 +99,9 @@ impl MigrationTrait for CreateInteractions {
             )
             .await?;
         manager
-            .create_index(Index::create().name("interactions_tenant_id").table("interactions").col("tenant").col("id").to_owned())
+            .create_index(
+                Index::create().name("interactions_tenant_id").table("interactions").col("tenant").col("id").to_owned(),
+            )
             .await
     }
 

@@ -127,11 +127,7 @@ pub struct Caller {
 impl Caller {
     /// A caller for in-process calls made by a Tend service on behalf of `tenant`.
     pub fn service(tenant: TenantId, actor: &str) -> Self {
-        Self {
-            tenant,
-            role: Role::Service,
-            actor: actor.to_owned(),
-        }
+        Self { tenant, role: Role::Service, actor: actor.to_owned() }
     }
 
     /// Fails with PERMISSION_DENIED unless the caller's role grants `access`.
@@ -148,9 +144,11 @@ impl Caller {
 
 /// The caller of a request, put there by the [`AuthLayer`] or an in-process client.
 pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        Status::unauthenticated("no caller on the request: send `authorization: Bearer <api key>`")
-    })
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no caller on the request: send `authorization: Bearer <api key>`"))
 }
 
 /// One API key.
@@ -223,9 +221,12 @@ impl Authenticator {
         config.validate()?;
         let mut keys = HashMap::new();
         for key in &config.keys {
-            let tenant = key.tenant.as_deref().map(TenantId::parse).transpose().map_err(|problem| {
-                ConfigError::invalid("auth.keys.tenant", problem)
-            })?;
+            let tenant = key
+                .tenant
+                .as_deref()
+                .map(TenantId::parse)
+                .transpose()
+                .map_err(|problem| ConfigError::invalid("auth.keys.tenant", problem))?;
             let name = if key.name.is_empty() {
                 format!("{:?} key of {}", key.role, key.tenant.as_deref().unwrap_or("any tenant")).to_lowercase()
             } else {
@@ -290,9 +291,7 @@ fn tenant_header(headers: &http::HeaderMap) -> Result<Option<TenantId>, Status> 
     let Some(value) = headers.get(TENANT_HEADER) else {
         return Ok(None);
     };
-    let text = value
-        .to_str()
-        .map_err(|_| Status::invalid_argument(format!("{TENANT_HEADER} must be ASCII")))?;
+    let text = value.to_str().map_err(|_| Status::invalid_argument(format!("{TENANT_HEADER} must be ASCII")))?;
     TenantId::parse(text).map(Some).map_err(Status::invalid_argument)
 }
 
@@ -371,8 +370,18 @@ mod tests {
     fn keys() -> Authenticator {
         Authenticator::new(&AuthConfig {
             keys: vec![
-                ApiKeyConfig { name: "acme agent".into(), key: "acme-agent-key-0001".into(), tenant: Some("acme".into()), role: Role::Agent },
-                ApiKeyConfig { name: "router".into(), key: "internal-service-key".into(), tenant: None, role: Role::Service },
+                ApiKeyConfig {
+                    name: "acme agent".into(),
+                    key: "acme-agent-key-0001".into(),
+                    tenant: Some("acme".into()),
+                    role: Role::Agent,
+                },
+                ApiKeyConfig {
+                    name: "router".into(),
+                    key: "internal-service-key".into(),
+                    tenant: None,
+                    role: Role::Service,
+                },
             ],
         })
         .unwrap()
@@ -449,7 +458,12 @@ mod tests {
     #[test]
     fn config_validation_names_the_key() {
         let config = AuthConfig {
-            keys: vec![ApiKeyConfig { name: String::new(), key: "short".into(), tenant: Some("acme".into()), role: Role::Admin }],
+            keys: vec![ApiKeyConfig {
+                name: String::new(),
+                key: "short".into(),
+                tenant: Some("acme".into()),
+                role: Role::Admin,
+            }],
         };
         assert!(config.validate().unwrap_err().to_string().contains("auth.keys[0].key"));
     }

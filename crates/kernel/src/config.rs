@@ -38,10 +38,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// An [`ConfigError::Invalid`] for `key`.
     pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            problem: problem.into(),
-        }
+        Self::Invalid { key: key.into(), problem: problem.into() }
     }
 }
 
@@ -61,10 +58,7 @@ where
 }
 
 /// [`load`] with the environment given explicitly, for tests.
-pub fn load_from<T>(
-    file: Option<&Path>,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<T, ConfigError>
+pub fn load_from<T>(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<T, ConfigError>
 where
     T: DeserializeOwned + Default + serde::Serialize + Validate,
 {
@@ -72,9 +66,7 @@ where
     let mut builder = config::Config::builder().add_source(defaults);
     match file {
         Some(path) if !path.exists() => {
-            return Err(ConfigError::MissingFile {
-                path: path.to_path_buf(),
-            });
+            return Err(ConfigError::MissingFile { path: path.to_path_buf() });
         }
         Some(path) => builder = builder.add_source(config::File::from(path)),
         None => builder = builder.add_source(config::File::with_name("tend.toml").required(false)),
@@ -110,10 +102,7 @@ mod tests {
 
     impl Default for SampleServer {
         fn default() -> Self {
-            Self {
-                listen: "127.0.0.1:1".into(),
-                limit: 7,
-            }
+            Self { listen: "127.0.0.1:1".into(), limit: 7 }
         }
     }
 

@@ -45,18 +45,12 @@ pub enum ApiError {
 impl ApiError {
     /// An [`ApiError::InvalidArgument`].
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        Self::InvalidArgument { field: field.into(), problem: problem.into() }
     }
 
     /// An [`ApiError::NotFound`].
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            kind,
-            id: id.into(),
-        }
+        Self::NotFound { kind, id: id.into() }
     }
 
     /// An [`ApiError::Internal`] from any error.

@@ -116,7 +116,9 @@ impl GrpcServer {
         config.validate()?;
         let authenticator = Arc::new(Authenticator::new(auth)?);
         if !authenticator.is_enabled() {
-            tracing::warn!("authentication is OFF: no [auth] keys are configured; every caller is an admin (development only)");
+            tracing::warn!(
+                "authentication is OFF: no [auth] keys are configured; every caller is an admin (development only)"
+            );
         }
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
@@ -176,7 +178,8 @@ impl GrpcServer {
         self.routes.add_service(reflection_alpha.build_v1alpha()?);
 
         let addr = self.config.listen_addr()?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         Ok(BoundServer { server: self, listener, local_addr })
     }

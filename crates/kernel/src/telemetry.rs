@@ -46,11 +46,7 @@ pub struct TelemetryConfig {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        Self {
-            log_format: LogFormat::Pretty,
-            log_filter: "info".to_owned(),
-            otlp_endpoint: String::new(),
-        }
+        Self { log_format: LogFormat::Pretty, log_filter: "info".to_owned(), otlp_endpoint: String::new() }
     }
 }
 
@@ -173,7 +169,8 @@ pub fn set_parent_from_map(span: &tracing::Span, carrier: &HashMap<String, Strin
 
 /// Makes `span` a child of the trace in the headers of an incoming request.
 pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
-    let context = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderCarrier(headers)));
+    let context =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderCarrier(headers)));
     let _ = span.set_parent(context);
 }
 
@@ -201,7 +198,9 @@ struct HeaderCarrierMut<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderCarrierMut<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value))
+        {
             self.0.insert(name, value);
         }
     }

@@ -75,14 +75,16 @@ impl ConsumerOptions {
         }
     }
 
-    /// Rejects options the runner cannot work with.
+    fn invalid(&self, what: &str) -> Result<(), Error> {
+        Err(Error::InvalidInput(format!(
+            "consumer options for stream {:?} group {:?}: {what}",
+            self.stream, self.group
+        )))
+    }
+
+    /// Rejects options no round can work with.
     fn validate(&self) -> Result<(), Error> {
-        let invalid = |what: &str| {
-            Err(Error::InvalidInput(format!(
-                "consumer options for stream {:?} group {:?}: {what}",
-                self.stream, self.group
-            )))
-        };
+        let invalid = |what: &str| self.invalid(what);
         if self.stream.is_empty() || self.group.is_empty() || self.consumer.is_empty() {
             return invalid("stream, group and consumer names must not be empty");
         }
@@ -91,6 +93,16 @@ impl ConsumerOptions {
         }
         if self.max_deliveries == 0 {
             return invalid("max_deliveries must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Rejects options that would make [`Consumer::run`] spin: with a zero `block` or
+    /// `reclaim_every` every round would return at once. (A one-off
+    /// [`Consumer::poll_once`] may use a zero `block` to not wait.)
+    fn validate_for_run(&self) -> Result<(), Error> {
+        if self.block.is_zero() || self.reclaim_every.is_zero() {
+            return self.invalid("block and reclaim_every must be longer than zero");
         }
         Ok(())
     }
@@ -152,6 +164,16 @@ enum Outcome {
     DeadLettered,
 }
 
+impl Outcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Acked => "acked",
+            Self::Retried => "left pending for a retry",
+            Self::DeadLettered => "dead-lettered",
+        }
+    }
+}
+
 impl Consumer {
     /// A consumer of `options.group` on `options.stream` that hands deliveries to `handler`.
     pub fn new(
@@ -181,6 +203,7 @@ impl Consumer {
     /// reclaimed by another consumer after `reclaim_idle`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         self.options.validate()?;
+        self.options.validate_for_run()?;
         tracing::info!(
             stream = %self.options.stream,
             group = %self.options.group,
@@ -316,7 +339,8 @@ impl Consumer {
                 entry_id = %delivery.id,
                 deliveries = delivery.deliveries,
             );
-            self.handle_one(delivery).instrument(span).await?;
+            let outcome = self.handle_one(delivery).instrument(span.clone()).await?;
+            span.in_scope(|| tracing::debug!(outcome = outcome.as_str(), "delivery handled"));
             handled += 1;
         }
         Ok(handled)
@@ -452,5 +476,9 @@ mod tests {
         assert!(options.validate().is_err());
         let options = ConsumerOptions::new("s", "", "c");
         assert!(options.validate().is_err());
+        let mut options = ConsumerOptions::new("s", "g", "c");
+        assert!(options.validate_for_run().is_ok());
+        options.block = Duration::ZERO;
+        assert!(options.validate_for_run().is_err());
     }
 }

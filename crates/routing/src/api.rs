@@ -60,6 +60,9 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             .await
             .map_err(ApiError::internal)?;
         let next_page_token = paging::next_token(rows.len(), limit, rows.last().map(|row| row.id.as_str()));
-        Ok(Response::new(v1::ListRoutingDecisionsResponse { decisions: rows.into_iter().map(to_proto).collect(), next_page_token }))
+        Ok(Response::new(v1::ListRoutingDecisionsResponse {
+            decisions: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
     }
 }

@@ -66,7 +66,9 @@ impl EventHandler for RouteInteractions {
             interaction: Some(interaction.clone()),
         };
         let opened = self.cases.open_case(&tenant, request).await.map_err(|status| match status.code() {
-            Code::InvalidArgument => HandlerError::Poison(format!("cases refused the interaction: {}", status.message())),
+            Code::InvalidArgument => {
+                HandlerError::Poison(format!("cases refused the interaction: {}", status.message()))
+            }
             _ => HandlerError::Retry(format!("opening the case: {status}")),
         })?;
         let case_id = opened.case.map(|case| case.id).unwrap_or_default();

@@ -108,7 +108,12 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: decision::Model) -> Resul
 }
 
 /// A page of a tenant's decisions, newest first, after `after` if given.
-pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, after: Option<&str>, limit: u64) -> Result<Vec<decision::Model>, DbErr> {
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<decision::Model>, DbErr> {
     let mut query = decision::Entity::find().filter(decision::Column::Tenant.eq(tenant));
     if let Some(after) = after {
         query = query.filter(decision::Column::Id.lt(after));

@@ -45,7 +45,10 @@ impl Validate for StreamConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.redis_url;
         if !url.is_empty() && !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(ConfigError::invalid("stream.redis_url", "must be empty (in-process stream) or redis://host:port"));
+            return Err(ConfigError::invalid(
+                "stream.redis_url",
+                "must be empty (in-process stream) or redis://host:port",
+            ));
         }
         if self.max_deliveries == 0 {
             return Err(ConfigError::invalid("stream.max_deliveries", "must be at least 1"));
@@ -74,7 +77,12 @@ pub struct ServiceContext {
 
 impl ServiceContext {
     /// A context; `instance` defaults to `$HOSTNAME-<pid>`.
-    pub fn new(store: StoreConfig, stream: Arc<dyn EventStream>, stream_config: StreamConfig, max_request_bytes: usize) -> Self {
+    pub fn new(
+        store: StoreConfig,
+        stream: Arc<dyn EventStream>,
+        stream_config: StreamConfig,
+        max_request_bytes: usize,
+    ) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tend".to_owned());
         Self { store, stream, stream_config, max_request_bytes, instance: format!("{host}-{}", std::process::id()) }
     }
@@ -105,7 +113,10 @@ impl ServiceContext {
 }
 
 /// A background task running `consumer` until `shutdown`, logging if it stops on an error.
-pub fn consumer_task(consumer: Consumer, shutdown: tokio_util::sync::CancellationToken) -> tend_kernel::component::BackgroundTask {
+pub fn consumer_task(
+    consumer: Consumer,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tend_kernel::component::BackgroundTask {
     Box::pin(async move {
         if let Err(error) = consumer.run(shutdown).await {
             tracing::error!(%error, "event consumer stopped");
@@ -114,6 +125,9 @@ pub fn consumer_task(consumer: Consumer, shutdown: tokio_util::sync::Cancellatio
 }
 
 /// A background task running `relay` until `shutdown`.
-pub fn relay_task(relay: OutboxRelay, shutdown: tokio_util::sync::CancellationToken) -> tend_kernel::component::BackgroundTask {
+pub fn relay_task(
+    relay: OutboxRelay,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tend_kernel::component::BackgroundTask {
     Box::pin(relay.run(shutdown))
 }

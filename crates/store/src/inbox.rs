@@ -40,9 +40,7 @@ pub async fn first_delivery<C: ConnectionTrait>(conn: &C, consumer: &str, event_
         processed_at: Set(chrono::Utc::now()),
     };
     let inserted = entity::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([entity::Column::Consumer, entity::Column::EventId]).do_nothing().to_owned(),
-        )
+        .on_conflict(OnConflict::columns([entity::Column::Consumer, entity::Column::EventId]).do_nothing().to_owned())
         .exec_without_returning(conn)
         .await
         .context(format!("recording event {event_id} as processed by {consumer}"))?;

@@ -103,10 +103,8 @@ impl OutboxRelay {
         let txn = self.db.begin().await.context("starting an outbox transaction")?;
         let mut query = entity::Entity::find().order_by_asc(entity::Column::Id).limit(self.batch_size);
         if self.db.get_database_backend() == DbBackend::Postgres {
-            query = query.lock_with_behavior(
-                sea_orm::sea_query::LockType::Update,
-                sea_orm::sea_query::LockBehavior::SkipLocked,
-            );
+            query = query
+                .lock_with_behavior(sea_orm::sea_query::LockType::Update, sea_orm::sea_query::LockBehavior::SkipLocked);
         }
         let rows = query.all(&txn).await.context("reading the outbox")?;
         let mut published = Vec::with_capacity(rows.len());

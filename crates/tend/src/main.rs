@@ -1,1 +1,36 @@
-fn main() {}
+//! `tend`: run Tend's services, or talk to a running Tend.
+
+mod cli;
+mod commands;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Dev(args) => serve::dev(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Migrate(args) => serve::migrate(args).await,
+        Command::DeadLetters(command) => serve::dead_letters(command).await,
+        Command::Post(args) => commands::post(args).await,
+        Command::Interactions(command) => commands::interactions(command).await,
+        Command::Cases(command) => commands::cases(command).await,
+        Command::Profiles(command) => commands::profiles(command).await,
+        Command::Decisions(command) => commands::decisions(command).await,
+        Command::Report(args) => commands::report(args).await,
+        Command::Health(connection) => commands::health(connection).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

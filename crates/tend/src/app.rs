@@ -1,0 +1,187 @@
+//! Builds Tend's services from configuration and runs them: all five in one process
+//! (`tend dev`) or any subset (`tend serve <service>`). The one place where services are wired
+//! to each other: routing gets an in-process cases client when cases runs beside it, a gRPC one
+//! otherwise.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use tend_client::{CaseClient, Credentials};
+use tend_kernel::component::{self, Component};
+use tend_kernel::server::GrpcServer;
+use tend_queue::{EventStream, LocalStream, RedisStream, RedisStreamOptions};
+use tend_store::ServiceContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TendConfig;
+
+/// One of Tend's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceName {
+    /// Posts and messages in.
+    Ingest,
+    /// Who wrote them.
+    Identity,
+    /// How urgent, which case.
+    Routing,
+    /// Case lifecycle.
+    Cases,
+    /// Closing the loop.
+    Feedback,
+}
+
+impl ServiceName {
+    /// All five, in start order (cases before routing, which calls it).
+    pub const ALL: [ServiceName; 5] =
+        [ServiceName::Cases, ServiceName::Ingest, ServiceName::Identity, ServiceName::Routing, ServiceName::Feedback];
+
+    /// The name used in config, schemas and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Ingest => tend_ingest::SERVICE,
+            ServiceName::Identity => tend_identity::SERVICE,
+            ServiceName::Routing => tend_routing::SERVICE,
+            ServiceName::Cases => tend_cases::SERVICE,
+            ServiceName::Feedback => tend_feedback::SERVICE,
+        }
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        ServiceName::ALL.into_iter().find(|name| name.as_str() == value).ok_or_else(|| {
+            format!("unknown service {value:?}: expected one of ingest, identity, routing, cases, feedback")
+        })
+    }
+}
+
+/// Why Tend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is missing for the chosen services.
+    #[error("invalid configuration: `{key}` {problem}")]
+    Config {
+        /// The dotted key.
+        key: &'static str,
+        /// What to do.
+        problem: String,
+    },
+    /// The event stream could not be opened.
+    #[error("cannot open the event stream: {0}")]
+    Stream(#[from] tend_queue::Error),
+    /// A service's storage could not be opened.
+    #[error(transparent)]
+    Store(#[from] tend_store::Error),
+    /// A client could not be made.
+    #[error(transparent)]
+    Client(#[from] tend_client::Error),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] tend_kernel::server::ServerError),
+}
+
+/// Opens the configured event stream: Redis Streams when `stream.redis_url` is set, otherwise
+/// the in-process stream persisted in `{storage.data_dir}/streams.db`.
+pub async fn open_stream(config: &TendConfig) -> Result<Arc<dyn EventStream>, StartError> {
+    if !config.stream.redis_url.is_empty() {
+        let mut options = RedisStreamOptions::new(config.stream.redis_url.clone());
+        options.key_prefix = config.stream.key_prefix.clone();
+        return Ok(Arc::new(RedisStream::connect(options).await?));
+    }
+    let dir = &config.storage.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| tend_store::Error::DataDir { path: dir.clone(), source })?;
+    Ok(Arc::new(LocalStream::open(&dir.join("streams.db")).await?))
+}
+
+/// Builds the chosen services on `stream`.
+pub async fn build(
+    config: &TendConfig,
+    services: &[ServiceName],
+    stream: Arc<dyn EventStream>,
+) -> Result<Vec<Box<dyn Component>>, StartError> {
+    let context =
+        ServiceContext::new(config.storage.clone(), stream, config.stream.clone(), config.server.max_request_bytes);
+    let wants = |name: ServiceName| services.contains(&name);
+    let mut components: Vec<Box<dyn Component>> = Vec::new();
+    let mut local_cases = None;
+    if wants(ServiceName::Cases) {
+        let cases = tend_cases::Cases::build(&context).await?;
+        local_cases = Some(cases.service());
+        components.push(Box::new(cases));
+    }
+    if wants(ServiceName::Ingest) {
+        components.push(Box::new(tend_ingest::Ingest::build(&context).await?));
+    }
+    if wants(ServiceName::Identity) {
+        components.push(Box::new(tend_identity::Identity::build(&context).await?));
+    }
+    if wants(ServiceName::Routing) {
+        let cases = match local_cases {
+            Some(service) => CaseClient::local(service, tend_routing::SERVICE),
+            None => remote_cases(config)?,
+        };
+        components.push(Box::new(tend_routing::Routing::build(&context, cases).await?));
+    }
+    if wants(ServiceName::Feedback) {
+        components.push(Box::new(tend_feedback::Feedback::build(&context).await?));
+    }
+    Ok(components)
+}
+
+fn remote_cases(config: &TendConfig) -> Result<CaseClient, StartError> {
+    if config.clients.cases.is_empty() {
+        return Err(StartError::Config {
+            key: "clients.cases",
+            problem: "is required when routing runs without cases in the same process (e.g. http://tend-cases:50051)"
+                .into(),
+        });
+    }
+    let api_key = Some(config.clients.api_key.clone()).filter(|key| !key.is_empty());
+    Ok(CaseClient::remote(&config.clients.cases, &Credentials { api_key }, tend_routing::SERVICE)?)
+}
+
+/// Builds and runs the chosen services until `shutdown` is cancelled. `on_bound` is told the
+/// address and mounted gRPC services once the port is bound.
+pub async fn run(
+    config: &TendConfig,
+    services: &[ServiceName],
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(SocketAddr, &[&'static str]),
+) -> Result<(), StartError> {
+    let stream = open_stream(config).await?;
+    let components = build(config, services, stream).await?;
+    let mut server = GrpcServer::new(config.server.clone(), &config.auth)?;
+    server.add_descriptor_set(tend_proto::FILE_DESCRIPTOR_SET);
+    component::run(server, components, shutdown, on_bound).await?;
+    Ok(())
+}
+
+/// Applies the migrations of the chosen services and returns.
+pub async fn migrate(config: &TendConfig, services: &[ServiceName]) -> Result<(), StartError> {
+    for service in services {
+        let db = tend_store::connect(&config.storage, service.as_str()).await?;
+        match service {
+            ServiceName::Ingest => tend_store::migration::run::<tend_ingest::Migrator>(&db, service.as_str()).await?,
+            ServiceName::Identity => {
+                tend_store::migration::run::<tend_identity::Migrator>(&db, service.as_str()).await?
+            }
+            ServiceName::Routing => tend_store::migration::run::<tend_routing::Migrator>(&db, service.as_str()).await?,
+            ServiceName::Cases => tend_store::migration::run::<tend_cases::Migrator>(&db, service.as_str()).await?,
+            ServiceName::Feedback => {
+                tend_store::migration::run::<tend_feedback::Migrator>(&db, service.as_str()).await?
+            }
+        }
+        let _ = db.close().await;
+    }
+    Ok(())
+}

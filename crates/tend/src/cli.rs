@@ -1,0 +1,288 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use tend::ServiceName;
+
+/// Tend: self-hosted backend for social customer care.
+#[derive(Debug, Parser)]
+#[command(name = "tend", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run all five services in one process on the embedded default: SQLite files and the
+    /// in-process event stream under the data directory. No setup needed.
+    Dev(DevArgs),
+    /// Run one or more services, as deployed: PostgreSQL and Redis from the configuration.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(MigrateArgs),
+    /// Send a post to a running Tend (as a channel connector would).
+    Post(PostArgs),
+    /// Stored interactions.
+    #[command(subcommand)]
+    Interactions(InteractionsCommand),
+    /// Cases.
+    #[command(subcommand)]
+    Cases(CasesCommand),
+    /// Author profiles kept by identity.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+    /// Routing decisions.
+    #[command(subcommand)]
+    Decisions(DecisionsCommand),
+    /// Cases opened and resolved, from feedback.
+    Report(ReportArgs),
+    /// Health of a running Tend's services.
+    Health(Connection),
+    /// Events that could not be handled: list them or put them back on their stream.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLettersCommand),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A TOML configuration file; without it `./tend.toml` is read if present. `TEND__…`
+    /// environment variables override either.
+    #[arg(long, short = 'c', env = "TEND_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `tend dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Where SQLite files and the stream live (overrides `storage.data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (overrides `server.listen`), e.g. 127.0.0.1:50051; port 0 picks one.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Run only these services (comma-separated), e.g. `--only ingest,identity`.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<ServiceName>,
+}
+
+/// `tend serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The services to run in this process.
+    #[arg(required = true, value_delimiter = ',')]
+    pub services: Vec<ServiceName>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// `tend migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only this service's migrations (default: all).
+    #[arg(long)]
+    pub service: Option<ServiceName>,
+}
+
+/// How to reach a running Tend.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// gRPC endpoint of Tend.
+    #[arg(long, env = "TEND_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+    /// API key; not needed when the server has authentication off.
+    #[arg(long, env = "TEND_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Tenant to act for (service keys must name one; others default to their own).
+    #[arg(long, env = "TEND_TENANT")]
+    pub tenant: Option<String>,
+}
+
+/// Channels, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChannelArg {
+    /// X (Twitter).
+    X,
+    /// Facebook.
+    Facebook,
+    /// Instagram.
+    Instagram,
+    /// Email.
+    Email,
+    /// Chat.
+    Chat,
+    /// Reviews.
+    Review,
+}
+
+/// `tend post`.
+#[derive(Debug, Args)]
+pub struct PostArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The channel it came from.
+    #[arg(long, value_enum, default_value = "x")]
+    pub channel: ChannelArg,
+    /// The post's text.
+    #[arg(long)]
+    pub text: String,
+    /// The author's handle.
+    #[arg(long)]
+    pub handle: String,
+    /// The author's id on the channel (default: the handle).
+    #[arg(long)]
+    pub author_id: Option<String>,
+    /// The author's display name.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// The author's followers.
+    #[arg(long, default_value_t = 0)]
+    pub followers: u64,
+    /// The author is verified by the channel.
+    #[arg(long)]
+    pub verified: bool,
+    /// The post's id on the channel (default: a new unique id).
+    #[arg(long)]
+    pub external_id: Option<String>,
+    /// Wait until routing has opened the case, and print it.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `tend interactions …`.
+#[derive(Debug, Subcommand)]
+pub enum InteractionsCommand {
+    /// Newest first.
+    List(ListArgs),
+    /// One interaction.
+    Get(GetArgs),
+}
+
+/// `tend cases …`.
+#[derive(Debug, Subcommand)]
+pub enum CasesCommand {
+    /// Newest first.
+    List(ListCasesArgs),
+    /// One case.
+    Get(GetArgs),
+    /// Resolve an open case.
+    Resolve(ResolveArgs),
+}
+
+/// `tend profiles …`.
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Newest first.
+    List(ListArgs),
+    /// One profile.
+    Get(GetArgs),
+}
+
+/// `tend decisions …`.
+#[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// Newest first.
+    List(ListArgs),
+    /// The decision for one interaction.
+    Get(GetArgs),
+}
+
+/// A page of something.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Continue after a previous page (its printed next-page token).
+    #[arg(long, default_value = "")]
+    pub page_token: String,
+}
+
+/// Case statuses on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    /// Open cases.
+    Open,
+    /// Resolved cases.
+    Resolved,
+}
+
+/// `tend cases list`.
+#[derive(Debug, Args)]
+pub struct ListCasesArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Only cases of this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+}
+
+/// One thing by id.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Its id.
+    pub id: String,
+}
+
+/// `tend cases resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// What was done.
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+/// `tend report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Start of the window, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// End of the window, RFC 3339.
+    #[arg(long)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `tend dead-letters …`: works on the event stream directly, so it reads the configuration.
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Show the dead letters of a consumer group.
+    List(DeadLetterArgs),
+    /// Put them back on their stream for another try.
+    Replay(DeadLetterArgs),
+}
+
+/// A consumer group's dead letters.
+#[derive(Debug, Args)]
+pub struct DeadLetterArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The stream, e.g. interactions.identified.
+    #[arg(long)]
+    pub stream: String,
+    /// The consumer group (the consuming service), e.g. routing.
+    #[arg(long)]
+    pub group: String,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}

@@ -1,0 +1,60 @@
+//! The whole configuration of a Tend process: one section per concern, each validated.
+//!
+//! Loaded by [`tend_kernel::config::load`]: defaults → `--config FILE` (or `./tend.toml`) →
+//! `TEND__SECTION__KEY` environment variables.
+
+use serde::{Deserialize, Serialize};
+use tend_kernel::config::{ConfigError, Validate};
+use tend_kernel::{AuthConfig, ServerConfig, TelemetryConfig};
+use tend_store::{StoreConfig, StreamConfig};
+
+/// Everything a Tend process is configured with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TendConfig {
+    /// `[server]`: the gRPC listener.
+    pub server: ServerConfig,
+    /// `[telemetry]`: logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// `[storage]`: databases.
+    pub storage: StoreConfig,
+    /// `[stream]`: the event stream.
+    pub stream: StreamConfig,
+    /// `[auth]`: API keys.
+    pub auth: AuthConfig,
+    /// `[clients]`: how to reach other services when they run apart.
+    pub clients: ClientsConfig,
+}
+
+/// `[clients]`: endpoints of the services this process calls when they are not in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientsConfig {
+    /// gRPC endpoint of the cases service, e.g. `http://tend-cases:50051`; needed by routing
+    /// when cases runs in another process.
+    pub cases: String,
+    /// API key (role `service`) this process presents to the services it calls; empty when
+    /// their authentication is off.
+    pub api_key: String,
+}
+
+impl Validate for ClientsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let endpoint = &self.cases;
+        if !endpoint.is_empty() && !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(ConfigError::invalid("clients.cases", "must start with http:// or https://"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for TendConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
+        self.telemetry.validate()?;
+        self.storage.validate()?;
+        self.stream.validate()?;
+        self.auth.validate()?;
+        self.clients.validate()
+    }
+}

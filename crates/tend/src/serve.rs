@@ -1,0 +1,121 @@
+//! Sub-commands that run services or work on their storage: `dev`, `serve`, `migrate`,
+//! `dead-letters`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use tend::app::{self, ServiceName};
+use tend::config::TendConfig;
+use tend_kernel::telemetry;
+
+use crate::cli::{self, ConfigArgs, DeadLettersCommand};
+
+fn load(args: &ConfigArgs) -> anyhow::Result<TendConfig> {
+    Ok(tend_kernel::config::load::<TendConfig>(args.config.as_deref())?)
+}
+
+/// `tend dev`: every service (or `--only` some) in one process.
+pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
+    let mut config = load(&args.config)?;
+    if let Some(dir) = args.data_dir {
+        config.storage.data_dir = dir;
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    let services = if args.only.is_empty() { ServiceName::ALL.to_vec() } else { args.only };
+    run(config, &services, "tend").await
+}
+
+/// `tend serve <service>…`: the given services, as deployed.
+pub async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    let name = match args.services.as_slice() {
+        [one] => format!("tend-{one}"),
+        _ => "tend".to_owned(),
+    };
+    run(config, &args.services, &name).await
+}
+
+async fn run(config: TendConfig, services: &[ServiceName], telemetry_name: &str) -> anyhow::Result<()> {
+    let telemetry = telemetry::init(&config.telemetry, telemetry_name)?;
+    let shutdown = tend_kernel::shutdown::on_signal();
+    let described = describe_backends(&config);
+    let outcome = app::run(&config, services, shutdown, |addr, names| announce(addr, names, &described)).await;
+    telemetry.shutdown().await;
+    outcome?;
+    eprintln!("tend stopped");
+    Ok(())
+}
+
+fn describe_backends(config: &TendConfig) -> String {
+    let storage = if config.storage.database_url.is_empty() {
+        format!("SQLite files in {}", config.storage.data_dir.display())
+    } else if config.storage.is_postgres() {
+        "PostgreSQL (one schema per service)".to_owned()
+    } else {
+        config.storage.database_url.clone()
+    };
+    let stream = if config.stream.redis_url.is_empty() {
+        format!("in-process, persisted in {}", config.storage.data_dir.join("streams.db").display())
+    } else {
+        format!("Redis Streams (keys prefixed {:?})", config.stream.key_prefix)
+    };
+    format!("  storage: {storage}\n  stream:  {stream}")
+}
+
+/// Prints where each service listens. The first line is stable: scripts and tests read the
+/// address from it.
+fn announce(addr: SocketAddr, names: &[&'static str], backends: &str) {
+    println!("tend serving on {addr}");
+    for name in names {
+        println!("  {name:<26} grpc://{addr}");
+    }
+    println!("  {:<26} grpc://{addr}", "grpc.health.v1.Health");
+    println!("  {:<26} grpc://{addr}", "grpc.reflection.v1");
+    println!("{backends}");
+}
+
+/// `tend migrate`.
+pub async fn migrate(args: cli::MigrateArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    let services = match args.service {
+        Some(service) => vec![service],
+        None => ServiceName::ALL.to_vec(),
+    };
+    app::migrate(&config, &services).await?;
+    for service in services {
+        println!("{service}: migrations applied");
+    }
+    Ok(())
+}
+
+/// `tend dead-letters list|replay`.
+pub async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<()> {
+    let (args, replay) = match command {
+        DeadLettersCommand::List(args) => (args, false),
+        DeadLettersCommand::Replay(args) => (args, true),
+    };
+    let config = load(&args.config)?;
+    let stream = app::open_stream(&config).await?;
+    if replay {
+        let count = tend_queue::replay_dead_letters(stream.as_ref(), &args.stream, &args.group, args.limit)
+            .await
+            .context("replaying dead letters")?;
+        println!("{count} dead letters put back on {}", args.stream);
+        return Ok(());
+    }
+    let letters = tend_queue::list_dead_letters(stream.as_ref(), &args.stream, &args.group, args.limit)
+        .await
+        .context("listing dead letters")?;
+    if letters.is_empty() {
+        println!("no dead letters for group {} on {}", args.group, args.stream);
+    }
+    for letter in letters {
+        println!(
+            "{}  entry {}  after {} deliveries: {}",
+            letter.id, letter.original_id, letter.deliveries, letter.reason
+        );
+    }
+    Ok(())
+}
