@@ -1,1 +1,227 @@
-//! tests
+//! Helpers for tests that run Tend for real: [`TestApp::spawn`] starts services on
+//! 127.0.0.1:0 in this process, on the embedded default (a temporary data directory) or on
+//! PostgreSQL and Redis (a fresh database and a unique key prefix per test), and stops and
+//! cleans up with [`TestApp::stop`].
+//!
+//! Logs are silent unless `TEST_LOG` is set (e.g. `TEST_LOG=info`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tend::app::{self, ServiceName};
+use tend::config::TendConfig;
+use tend_proto::v1;
+use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// Where a test's Tend keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite files and the in-process stream in a temporary directory.
+    Embedded,
+    /// PostgreSQL (a database of its own) and Redis Streams (a key prefix of its own).
+    PostgresRedis,
+}
+
+/// A running Tend for one test.
+pub struct TestApp {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its configuration.
+    pub config: TendConfig,
+    channel: Channel,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), app::StartError>>,
+    data_dir: tempfile::TempDir,
+    database: Option<TestDatabase>,
+}
+
+/// A configuration for `backend`, with a fresh database or data directory.
+///
+/// # Panics
+/// When the temporary directory or the test database cannot be made.
+#[allow(clippy::unwrap_used)]
+pub async fn test_config(backend: Backend) -> (TendConfig, tempfile::TempDir, Option<TestDatabase>) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = TendConfig::default();
+    config.server.listen = "127.0.0.1:0".to_owned();
+    config.storage.data_dir = data_dir.path().to_path_buf();
+    // Short enough that reclaim-based tests finish quickly, long enough not to steal work
+    // from a slow but live consumer.
+    config.stream.reclaim_after = Duration::from_secs(2);
+    let database = match backend {
+        Backend::Embedded => None,
+        Backend::PostgresRedis => {
+            let database = TestDatabase::create().await;
+            config.storage.database_url = database.url.clone();
+            config.stream.redis_url = redis_url();
+            config.stream.key_prefix = unique_key_prefix();
+            Some(database)
+        }
+    };
+    (config, data_dir, database)
+}
+
+impl TestApp {
+    /// Starts all five services on `backend`.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &ServiceName::ALL, |_| {}).await
+    }
+
+    /// Starts `services` on `backend`, after `adjust` has changed the configuration.
+    ///
+    /// # Panics
+    /// When Tend does not start within 30 s.
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    pub async fn spawn_with(backend: Backend, services: &[ServiceName], adjust: impl FnOnce(&mut TendConfig)) -> Self {
+        tend_kernel::telemetry::init_for_tests();
+        let (mut config, data_dir, database) = test_config(backend).await;
+        adjust(&mut config);
+        let shutdown = CancellationToken::new();
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        let task = {
+            let config = config.clone();
+            let services = services.to_vec();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                app::run(&config, &services, shutdown, move |addr, _| {
+                    let _ = bound_tx.send(addr);
+                })
+                .await
+            })
+        };
+        let addr = match tokio::time::timeout(Duration::from_secs(30), bound_rx).await {
+            Ok(Ok(addr)) => addr,
+            _ => {
+                let outcome = task.await;
+                panic!("Tend did not start: {outcome:?}");
+            }
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
+        Self { addr, config, channel, shutdown, task, data_dir, database }
+    }
+
+    /// A channel to the app.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The data directory (embedded backend).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// An ingest client.
+    pub fn ingest(&self) -> v1::ingest_service_client::IngestServiceClient<Channel> {
+        v1::ingest_service_client::IngestServiceClient::new(self.channel())
+    }
+
+    /// A cases client.
+    pub fn cases(&self) -> v1::case_service_client::CaseServiceClient<Channel> {
+        v1::case_service_client::CaseServiceClient::new(self.channel())
+    }
+
+    /// An identity client.
+    pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Channel> {
+        v1::identity_service_client::IdentityServiceClient::new(self.channel())
+    }
+
+    /// A routing client.
+    pub fn routing(&self) -> v1::routing_service_client::RoutingServiceClient<Channel> {
+        v1::routing_service_client::RoutingServiceClient::new(self.channel())
+    }
+
+    /// A feedback client.
+    pub fn feedback(&self) -> v1::feedback_service_client::FeedbackServiceClient<Channel> {
+        v1::feedback_service_client::FeedbackServiceClient::new(self.channel())
+    }
+
+    /// Stops the app and removes its database and Redis keys.
+    ///
+    /// # Panics
+    /// When the app stopped with an error.
+    #[allow(clippy::unwrap_used)]
+    pub async fn stop(self) {
+        let TestApp { config, shutdown, task, database, .. } = self;
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        clean_stream(&config).await;
+        if let Some(database) = database {
+            database.drop_database().await;
+        }
+    }
+}
+
+/// Deletes the Redis keys of a test configuration.
+pub async fn clean_stream(config: &TendConfig) {
+    if config.stream.redis_url.is_empty() {
+        return;
+    }
+    {
+        let mut options = tend_queue::RedisStreamOptions::new(config.stream.redis_url.clone());
+        options.key_prefix = config.stream.key_prefix.clone();
+        if let Ok(stream) = tend_queue::RedisStream::connect(options).await {
+            let _ = stream.delete_all_keys().await;
+        }
+    }
+}
+
+/// A request acting for `tenant` (authentication is off in tests unless a test turns it on).
+///
+/// # Panics
+/// When `tenant` is not a valid header value.
+#[allow(clippy::unwrap_used)]
+pub fn as_tenant<T>(tenant: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(tend_kernel::auth::TENANT_HEADER, tenant.parse().unwrap());
+    request
+}
+
+/// A post on X by `handle` with `text`, with a unique channel id.
+pub fn post(handle: &str, text: &str) -> v1::IngestInteractionRequest {
+    v1::IngestInteractionRequest {
+        channel: v1::Channel::X.into(),
+        external_id: uuid::Uuid::new_v4().to_string(),
+        author: Some(v1::Author {
+            external_id: format!("id-{handle}"),
+            handle: handle.to_owned(),
+            followers: 1_500,
+            ..Default::default()
+        }),
+        text: text.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Polls `probe` until it yields a value, for at most `limit`.
+///
+/// # Panics
+/// When `limit` passes first; `what` says what was awaited.
+#[allow(clippy::panic)]
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until routing has decided on `interaction_id` (for `tenant`) and returns the decision.
+pub async fn routed(app: &TestApp, tenant: &str, interaction_id: &str) -> v1::RoutingDecision {
+    eventually("the routing decision", Duration::from_secs(20), || async {
+        let request = as_tenant(tenant, v1::GetRoutingDecisionRequest { interaction_id: interaction_id.to_owned() });
+        app.routing().get_routing_decision(request).await.ok().map(tonic::Response::into_inner)
+    })
+    .await
+}

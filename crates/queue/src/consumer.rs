@@ -58,11 +58,7 @@ pub struct ConsumerOptions {
 impl ConsumerOptions {
     /// Options with defaults: batches of 32, 2 s block, take over entries pending for 30 s,
     /// look for them every 5 s, dead-letter after 5 deliveries.
-    pub fn new(
-        stream: impl Into<String>,
-        group: impl Into<String>,
-        consumer: impl Into<String>,
-    ) -> Self {
+    pub fn new(stream: impl Into<String>, group: impl Into<String>, consumer: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
             group: group.into(),
@@ -151,9 +147,7 @@ pub struct Consumer {
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
+        f.debug_struct("Consumer").field("options", &self.options).finish_non_exhaustive()
     }
 }
 
@@ -176,17 +170,8 @@ impl Outcome {
 
 impl Consumer {
     /// A consumer of `options.group` on `options.stream` that hands deliveries to `handler`.
-    pub fn new(
-        stream: Arc<dyn EventStream>,
-        options: ConsumerOptions,
-        handler: Arc<dyn Handler>,
-    ) -> Self {
-        Self {
-            stream,
-            options,
-            handler,
-            group_ready: AtomicBool::new(false),
-        }
+    pub fn new(stream: Arc<dyn EventStream>, options: ConsumerOptions, handler: Arc<dyn Handler>) -> Self {
+        Self { stream, options, handler, group_ready: AtomicBool::new(false) }
     }
 
     /// The options this consumer runs with.
@@ -220,10 +205,7 @@ impl Consumer {
                 next_reclaim = now + self.options.reclaim_every;
             }
             // Never block past the next reclaim, so reclaim_every holds even with a long block.
-            let block = self
-                .options
-                .block
-                .min(next_reclaim.saturating_duration_since(now));
+            let block = self.options.block.min(next_reclaim.saturating_duration_since(now));
             match self.round(reclaim, block, &shutdown).await {
                 Ok(_) => backoff.reset(),
                 Err(error) => {
@@ -257,16 +239,10 @@ impl Consumer {
     /// and for callers that drive the loop themselves. Errors are returned, not retried.
     pub async fn poll_once(&self) -> Result<usize, Error> {
         self.options.validate()?;
-        self.round(true, self.options.block, &CancellationToken::new())
-            .await
+        self.round(true, self.options.block, &CancellationToken::new()).await
     }
 
-    async fn round(
-        &self,
-        reclaim: bool,
-        block: Duration,
-        shutdown: &CancellationToken,
-    ) -> Result<usize, Error> {
+    async fn round(&self, reclaim: bool, block: Duration, shutdown: &CancellationToken) -> Result<usize, Error> {
         let result = self.round_inner(reclaim, block, shutdown).await;
         if let Err(Error::NoGroup { .. }) = &result {
             // The group vanished (e.g. Redis was flushed): create it again next round.
@@ -275,31 +251,15 @@ impl Consumer {
         result
     }
 
-    async fn round_inner(
-        &self,
-        reclaim: bool,
-        block: Duration,
-        shutdown: &CancellationToken,
-    ) -> Result<usize, Error> {
+    async fn round_inner(&self, reclaim: bool, block: Duration, shutdown: &CancellationToken) -> Result<usize, Error> {
         self.ensure_group().await?;
         let o = &self.options;
         let mut handled = 0;
         if reclaim {
-            let reclaimed = self
-                .stream
-                .reclaim(
-                    &o.stream,
-                    &o.group,
-                    &o.consumer,
-                    o.reclaim_idle,
-                    o.batch_size,
-                )
-                .await?;
+            let reclaimed = self.stream.reclaim(&o.stream, &o.group, &o.consumer, o.reclaim_idle, o.batch_size).await?;
             handled += self.handle_all(&reclaimed, shutdown).await?;
         }
-        let read = self
-            .stream
-            .read_new(&o.stream, &o.group, &o.consumer, o.batch_size, block);
+        let read = self.stream.read_new(&o.stream, &o.group, &o.consumer, o.batch_size, block);
         let fresh = tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(handled),
@@ -313,19 +273,13 @@ impl Consumer {
         if self.group_ready.load(Ordering::Relaxed) {
             return Ok(());
         }
-        self.stream
-            .ensure_group(&self.options.stream, &self.options.group)
-            .await?;
+        self.stream.ensure_group(&self.options.stream, &self.options.group).await?;
         self.group_ready.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// Handles deliveries in order, stopping early (leaving the rest pending) on shutdown.
-    async fn handle_all(
-        &self,
-        deliveries: &[Delivery],
-        shutdown: &CancellationToken,
-    ) -> Result<usize, Error> {
+    async fn handle_all(&self, deliveries: &[Delivery], shutdown: &CancellationToken) -> Result<usize, Error> {
         let mut handled = 0;
         for delivery in deliveries {
             if shutdown.is_cancelled() {
@@ -357,16 +311,11 @@ impl Consumer {
                 self.ack(delivery).await?;
                 Ok(Outcome::Acked)
             }
-            Err(error @ HandlerError::Poison(_)) => {
-                self.dead_letter(delivery, error.to_string()).await
-            }
+            Err(error @ HandlerError::Poison(_)) => self.dead_letter(delivery, error.to_string()).await,
             Err(HandlerError::Retry(reason)) if delivery.deliveries >= max => {
                 // The last allowed delivery failed: waiting reclaim_idle for a delivery that
                 // would be dead-lettered unseen gains nothing.
-                let reason = format!(
-                    "delivered {} times; last error: {reason}",
-                    delivery.deliveries
-                );
+                let reason = format!("delivered {} times; last error: {reason}", delivery.deliveries);
                 self.dead_letter(delivery, reason).await
             }
             Err(HandlerError::Retry(reason)) => {
@@ -386,10 +335,7 @@ impl Consumer {
     /// Calls the handler, turning a panic into a retry so that one bad entry cannot kill the
     /// consumer task: after `max_deliveries` panics it is dead-lettered like any failure.
     async fn call_handler(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        match AssertUnwindSafe(self.handler.handle(delivery))
-            .catch_unwind()
-            .await
-        {
+        match AssertUnwindSafe(self.handler.handle(delivery)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
                 let message = panic
@@ -404,13 +350,7 @@ impl Consumer {
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<(), Error> {
-        self.stream
-            .ack(
-                &self.options.stream,
-                &self.options.group,
-                std::slice::from_ref(&delivery.id),
-            )
-            .await
+        self.stream.ack(&self.options.stream, &self.options.group, std::slice::from_ref(&delivery.id)).await
     }
 
     /// Dead-letters, then acknowledges: a crash in between dead-letters the entry twice

@@ -59,15 +59,10 @@ pub(crate) async fn send_to_dead_letters(
         dead_at_ms: now_ms(),
     };
     let encoded = serde_json::to_vec(&letter).map_err(|source| Error::Encoding {
-        context: format!(
-            "dead letter for entry {} of stream {stream} group {group}",
-            delivery.id
-        ),
+        context: format!("dead letter for entry {} of stream {stream} group {group}", delivery.id),
         source,
     })?;
-    backend
-        .publish(&dead_letter_stream(stream, group), &encoded)
-        .await
+    backend.publish(&dead_letter_stream(stream, group), &encoded).await
 }
 
 /// Lists up to `limit` dead letters of `group` on `stream_name`, oldest first.
@@ -85,11 +80,10 @@ pub async fn list_dead_letters(
     entries
         .into_iter()
         .map(|entry| {
-            let mut letter: DeadLetter =
-                serde_json::from_slice(&entry.payload).map_err(|source| Error::Encoding {
-                    context: format!("dead letter {} in stream {dead_stream}", entry.id),
-                    source,
-                })?;
+            let mut letter: DeadLetter = serde_json::from_slice(&entry.payload).map_err(|source| Error::Encoding {
+                context: format!("dead letter {} in stream {dead_stream}", entry.id),
+                source,
+            })?;
             letter.id = entry.id;
             Ok(letter)
         })
@@ -113,9 +107,7 @@ pub async fn replay_dead_letters(
     let letters = list_dead_letters(stream, stream_name, group, limit).await?;
     for letter in &letters {
         let new_id = stream.publish(stream_name, &letter.payload).await?;
-        stream
-            .delete(&dead_stream, std::slice::from_ref(&letter.id))
-            .await?;
+        stream.delete(&dead_stream, std::slice::from_ref(&letter.id)).await?;
         tracing::info!(
             stream = stream_name,
             group,

@@ -37,9 +37,7 @@ pub enum Error {
 
     /// The consumer group does not exist on the stream: it was never created, or the stream
     /// was deleted (e.g. Redis was flushed). Call [`EventStream::ensure_group`](crate::EventStream::ensure_group).
-    #[error(
-        "consumer group {group:?} does not exist on stream {stream:?} (call ensure_group first)"
-    )]
+    #[error("consumer group {group:?} does not exist on stream {stream:?} (call ensure_group first)")]
     NoGroup {
         /// The stream name, without any backend prefix.
         stream: String,
@@ -65,26 +63,17 @@ pub enum Error {
 impl Error {
     /// Wraps a Redis client error with what was being done.
     pub(crate) fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
-        Self::Redis {
-            context: context.into(),
-            source,
-        }
+        Self::Redis { context: context.into(), source }
     }
 
     /// Wraps a sea-orm error with what was being done.
     pub(crate) fn sqlite(context: impl Into<String>, source: sea_orm::DbErr) -> Self {
-        Self::Sqlite {
-            context: context.into(),
-            source,
-        }
+        Self::Sqlite { context: context.into(), source }
     }
 
     /// A reply from Redis that does not have the expected shape.
     pub(crate) fn unexpected_reply(context: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::UnexpectedReply {
-            context: context.into(),
-            detail: detail.into(),
-        }
+        Self::UnexpectedReply { context: context.into(), detail: detail.into() }
     }
 }
 

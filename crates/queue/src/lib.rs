@@ -103,12 +103,7 @@ pub trait EventStream: Send + Sync + 'static {
 
     /// Up to `count` entries of `stream` after `after` (exclusive), oldest first; from the start
     /// of the stream when `after` is `None`. Does not touch any group. Used to replay and tail.
-    async fn range(
-        &self,
-        stream: &str,
-        after: Option<&str>,
-        count: usize,
-    ) -> Result<Vec<Entry>, Error>;
+    async fn range(&self, stream: &str, after: Option<&str>, count: usize) -> Result<Vec<Entry>, Error>;
 
     /// Removes entries from a stream. Unknown ids are ignored.
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error>;
@@ -116,8 +111,5 @@ pub trait EventStream: Send + Sync + 'static {
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }

@@ -24,13 +24,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::sqlx::ConnectOptions as _;
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
-    RuntimeErr, SqliteTransactionMode, SqlxSqliteConnector, Statement, TransactionOptions,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult, RuntimeErr,
+    SqliteTransactionMode, SqlxSqliteConnector, Statement, TransactionOptions, TransactionTrait, Value,
 };
 use tokio::sync::Notify;
 
@@ -86,9 +83,7 @@ struct Inner {
 
 impl std::fmt::Debug for LocalStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStream")
-            .field("location", &self.inner.location)
-            .finish_non_exhaustive()
+        f.debug_struct("LocalStream").field("location", &self.inner.location).finish_non_exhaustive()
     }
 }
 
@@ -132,43 +127,23 @@ impl LocalStream {
             .await
             .map_err(|e| Error::sqlite(format!("open {location}"), DbErr::Conn(sqlx_err(e))))?;
         let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
-        db.execute_unprepared(SCHEMA)
-            .await
-            .map_err(|e| Error::sqlite(format!("create tables in {location}"), e))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                db,
-                location,
-                wakers: Mutex::new(HashMap::new()),
-            }),
-        })
+        db.execute_unprepared(SCHEMA).await.map_err(|e| Error::sqlite(format!("create tables in {location}"), e))?;
+        Ok(Self { inner: Arc::new(Inner { db, location, wakers: Mutex::new(HashMap::new()) }) })
     }
 
     /// Closes the database. Other clones fail from then on. Dropping every clone also closes
     /// it; this waits for the close to finish (e.g. before reopening the file).
     pub async fn close(&self) -> Result<(), Error> {
-        self.inner
-            .db
-            .close_by_ref()
-            .await
-            .map_err(|e| Error::sqlite(format!("close {}", self.inner.location), e))
+        self.inner.db.close_by_ref().await.map_err(|e| Error::sqlite(format!("close {}", self.inner.location), e))
     }
 
     fn waker(&self, stream: &str) -> Arc<Notify> {
-        let mut wakers = self
-            .inner
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut wakers = self.inner.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(wakers.entry(stream.to_owned()).or_default())
     }
 
     fn wake(&self, stream: &str) {
-        let wakers = self
-            .inner
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let wakers = self.inner.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(waker) = wakers.get(stream) {
             waker.notify_waiters();
         }
@@ -199,12 +174,7 @@ impl LocalStream {
         txn.execute_raw(stmt(
             "INSERT INTO queue_entries (stream, seq, payload, published_at_ms)
              VALUES (?, ?, ?, ?)",
-            [
-                stream.into(),
-                seq.into(),
-                payload.to_vec().into(),
-                now_ms().into(),
-            ],
+            [stream.into(), seq.into(), payload.to_vec().into(), now_ms().into()],
         ))
         .await?;
         txn.commit().await?;
@@ -219,18 +189,11 @@ impl LocalStream {
         consumer: &str,
         count: usize,
     ) -> Result<Vec<Delivery>, Error> {
-        let context = || {
-            format!(
-                "read_new stream={stream} group={group} in {}",
-                self.location()
-            )
-        };
+        let context = || format!("read_new stream={stream} group={group} in {}", self.location());
         let db_err = |e: DbErr| Error::sqlite(context(), e);
         let txn = self.begin().await.map_err(db_err)?;
-        let position = group_position(&txn, stream, group)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| no_group(stream, group))?;
+        let position =
+            group_position(&txn, stream, group).await.map_err(db_err)?.ok_or_else(|| no_group(stream, group))?;
         let rows = txn
             .query_all_raw(stmt(
                 "SELECT seq, payload FROM queue_entries
@@ -239,26 +202,13 @@ impl LocalStream {
             ))
             .await
             .map_err(db_err)?;
-        let entries = rows
-            .iter()
-            .map(entry_of_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
+        let entries = rows.iter().map(entry_of_row).collect::<Result<Vec<_>, _>>().map_err(db_err)?;
         let Some(last) = entries.last().map(|(seq, _)| *seq) else {
             return Ok(Vec::new());
         };
-        mark_delivered(&txn, stream, group, consumer, position, last)
-            .await
-            .map_err(db_err)?;
+        mark_delivered(&txn, stream, group, consumer, position, last).await.map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
-        Ok(entries
-            .into_iter()
-            .map(|(seq, payload)| Delivery {
-                id: seq.to_string(),
-                payload,
-                deliveries: 1,
-            })
-            .collect())
+        Ok(entries.into_iter().map(|(seq, payload)| Delivery { id: seq.to_string(), payload, deliveries: 1 }).collect())
     }
 
     fn location(&self) -> &str {
@@ -270,9 +220,10 @@ impl LocalStream {
 impl EventStream for LocalStream {
     async fn publish(&self, stream: &str, payload: &[u8]) -> Result<EntryId, Error> {
         require_name("stream", stream)?;
-        let seq = self.insert_entry(stream, payload).await.map_err(|e| {
-            Error::sqlite(format!("publish stream={stream} in {}", self.location()), e)
-        })?;
+        let seq = self
+            .insert_entry(stream, payload)
+            .await
+            .map_err(|e| Error::sqlite(format!("publish stream={stream} in {}", self.location()), e))?;
         self.wake(stream);
         Ok(seq.to_string())
     }
@@ -291,10 +242,7 @@ impl EventStream for LocalStream {
             .await
             .map_err(|e| {
                 let location = self.location();
-                Error::sqlite(
-                    format!("ensure_group stream={stream} group={group} in {location}"),
-                    e,
-                )
+                Error::sqlite(format!("ensure_group stream={stream} group={group} in {location}"), e)
             })?;
         Ok(())
     }
@@ -346,28 +294,16 @@ impl EventStream for LocalStream {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let context = || {
-            format!(
-                "reclaim stream={stream} group={group} in {}",
-                self.location()
-            )
-        };
+        let context = || format!("reclaim stream={stream} group={group} in {}", self.location());
         let db_err = |e: DbErr| Error::sqlite(context(), e);
         let txn = self.begin().await.map_err(db_err)?;
-        group_position(&txn, stream, group)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| no_group(stream, group))?;
+        group_position(&txn, stream, group).await.map_err(db_err)?.ok_or_else(|| no_group(stream, group))?;
         let now = now_ms();
         let idle_ms = i64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX);
-        let candidates = idle_pending(&txn, stream, group, now.saturating_sub(idle_ms), count)
-            .await
-            .map_err(db_err)?;
+        let candidates = idle_pending(&txn, stream, group, now.saturating_sub(idle_ms), count).await.map_err(db_err)?;
         let mut deliveries = Vec::with_capacity(candidates.len());
         for candidate in candidates {
-            let claimed = claim(&txn, stream, group, consumer, now, candidate)
-                .await
-                .map_err(db_err)?;
+            let claimed = claim(&txn, stream, group, consumer, now, candidate).await.map_err(db_err)?;
             deliveries.extend(claimed);
         }
         txn.commit().await.map_err(db_err)?;
@@ -381,42 +317,23 @@ impl EventStream for LocalStream {
         if seqs.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "DELETE FROM queue_pending WHERE stream = ? AND grp = ? AND seq IN ({})",
-            placeholders(seqs.len())
-        );
-        let values = [stream.into(), group.into()]
-            .into_iter()
-            .chain(seqs.into_iter().map(Value::from));
-        self.inner
-            .db
-            .execute_raw(stmt(&sql, values))
-            .await
-            .map_err(|e| {
-                let location = self.location();
-                Error::sqlite(
-                    format!("ack stream={stream} group={group} in {location}"),
-                    e,
-                )
-            })?;
+        let sql =
+            format!("DELETE FROM queue_pending WHERE stream = ? AND grp = ? AND seq IN ({})", placeholders(seqs.len()));
+        let values = [stream.into(), group.into()].into_iter().chain(seqs.into_iter().map(Value::from));
+        self.inner.db.execute_raw(stmt(&sql, values)).await.map_err(|e| {
+            let location = self.location();
+            Error::sqlite(format!("ack stream={stream} group={group} in {location}"), e)
+        })?;
         Ok(())
     }
 
     async fn pending_count(&self, stream: &str, group: &str) -> Result<u64, Error> {
         require_name("stream", stream)?;
         require_name("group", group)?;
-        let context = || {
-            format!(
-                "pending_count stream={stream} group={group} in {}",
-                self.location()
-            )
-        };
+        let context = || format!("pending_count stream={stream} group={group} in {}", self.location());
         let db_err = |e: DbErr| Error::sqlite(context(), e);
         let db = &self.inner.db;
-        group_position(db, stream, group)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| no_group(stream, group))?;
+        group_position(db, stream, group).await.map_err(db_err)?.ok_or_else(|| no_group(stream, group))?;
         let row = db
             .query_one_raw(stmt(
                 "SELECT COUNT(*) FROM queue_pending WHERE stream = ? AND grp = ?",
@@ -429,12 +346,7 @@ impl EventStream for LocalStream {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn range(
-        &self,
-        stream: &str,
-        after: Option<&str>,
-        count: usize,
-    ) -> Result<Vec<Entry>, Error> {
+    async fn range(&self, stream: &str, after: Option<&str>, count: usize) -> Result<Vec<Entry>, Error> {
         require_name("stream", stream)?;
         let after = after.map(parse_id).transpose()?.unwrap_or(0);
         if count == 0 {
@@ -453,12 +365,7 @@ impl EventStream for LocalStream {
             .await
             .map_err(db_err)?;
         rows.iter()
-            .map(|row| {
-                entry_of_row(row).map(|(seq, payload)| Entry {
-                    id: seq.to_string(),
-                    payload,
-                })
-            })
+            .map(|row| entry_of_row(row).map(|(seq, payload)| Entry { id: seq.to_string(), payload }))
             .collect::<Result<_, _>>()
             .map_err(db_err)
     }
@@ -471,18 +378,13 @@ impl EventStream for LocalStream {
         }
         // Pending rows of deleted entries stay, as in Redis: they still count as pending and
         // are dropped by the next reclaim that reaches them.
-        let sql = format!(
-            "DELETE FROM queue_entries WHERE stream = ? AND seq IN ({})",
-            placeholders(seqs.len())
-        );
+        let sql = format!("DELETE FROM queue_entries WHERE stream = ? AND seq IN ({})", placeholders(seqs.len()));
         let values = std::iter::once(stream.into()).chain(seqs.into_iter().map(Value::from));
         self.inner
             .db
             .execute_raw(stmt(&sql, values))
             .await
-            .map_err(|e| {
-                Error::sqlite(format!("delete stream={stream} in {}", self.location()), e)
-            })?;
+            .map_err(|e| Error::sqlite(format!("delete stream={stream} in {}", self.location()), e))?;
         Ok(())
     }
 }
@@ -496,11 +398,7 @@ struct IdlePending {
 }
 
 /// The group's position, `None` if the group does not exist.
-async fn group_position(
-    db: &impl ConnectionTrait,
-    stream: &str,
-    group: &str,
-) -> Result<Option<i64>, DbErr> {
+async fn group_position(db: &impl ConnectionTrait, stream: &str, group: &str) -> Result<Option<i64>, DbErr> {
     let row = db
         .query_one_raw(stmt(
             "SELECT last_seq FROM queue_groups WHERE stream = ? AND grp = ?",
@@ -523,14 +421,7 @@ async fn mark_delivered(
         "INSERT INTO queue_pending (stream, grp, seq, consumer, delivered_at_ms, deliveries)
          SELECT stream, ?, seq, ?, ?, 1 FROM queue_entries
          WHERE stream = ? AND seq > ? AND seq <= ?",
-        [
-            group.into(),
-            consumer.into(),
-            now_ms().into(),
-            stream.into(),
-            from.into(),
-            to.into(),
-        ],
+        [group.into(), consumer.into(), now_ms().into(), stream.into(), from.into(), to.into()],
     ))
     .await?;
     txn.execute_raw(stmt(
@@ -555,12 +446,7 @@ async fn idle_pending(
              LEFT JOIN queue_entries e ON e.stream = p.stream AND e.seq = p.seq
              WHERE p.stream = ? AND p.grp = ? AND p.delivered_at_ms <= ?
              ORDER BY p.seq LIMIT ?",
-            [
-                stream.into(),
-                group.into(),
-                delivered_before.into(),
-                sql_limit(count).into(),
-            ],
+            [stream.into(), group.into(), delivered_before.into(), sql_limit(count).into()],
         ))
         .await?;
     rows.iter()
@@ -595,13 +481,7 @@ async fn claim(
     txn.execute_raw(stmt(
         "UPDATE queue_pending SET consumer = ?, delivered_at_ms = ?, deliveries = deliveries + 1
          WHERE stream = ? AND grp = ? AND seq = ?",
-        [
-            consumer.into(),
-            now.into(),
-            stream.into(),
-            group.into(),
-            pending.seq.into(),
-        ],
+        [consumer.into(), now.into(), stream.into(), group.into(), pending.seq.into()],
     ))
     .await?;
     Ok(Some(Delivery {
@@ -641,10 +521,7 @@ fn parse_ids(ids: &[EntryId]) -> Result<Vec<i64>, Error> {
 }
 
 fn no_group(stream: &str, group: &str) -> Error {
-    Error::NoGroup {
-        stream: stream.to_owned(),
-        group: group.to_owned(),
-    }
+    Error::NoGroup { stream: stream.to_owned(), group: group.to_owned() }
 }
 
 fn sqlx_err(error: sea_orm::sqlx::Error) -> RuntimeErr {

@@ -44,11 +44,7 @@ pub struct RedisStreamOptions {
 impl RedisStreamOptions {
     /// Options for `url` with the conventional `tend:` prefix and a 5 s response timeout.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            key_prefix: "tend:".to_owned(),
-            response_timeout: Duration::from_secs(5),
-        }
+        Self { url: url.into(), key_prefix: "tend:".to_owned(), response_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -81,26 +77,17 @@ impl RedisStream {
     /// connection manager's few retries).
     pub async fn connect(options: RedisStreamOptions) -> Result<Self, Error> {
         let shown_url = redact_url(&options.url);
-        let client = Client::open(options.url.as_str())
-            .map_err(|e| Error::redis(format!("open {shown_url}"), e))?;
+        let client = Client::open(options.url.as_str()).map_err(|e| Error::redis(format!("open {shown_url}"), e))?;
         // One plain attempt first, so that an unreachable server is reported at once instead
         // of after the connection manager's retries; the connection then serves blocking reads.
         let connect_error = |e: RedisError| Error::redis(format!("connect to {shown_url}"), e);
-        let mut probe = open_connection(&client, options.response_timeout)
-            .await
-            .map_err(connect_error)?;
+        let mut probe = open_connection(&client, options.response_timeout).await.map_err(connect_error)?;
         probe.set_response_timeout(options.response_timeout);
-        redis::cmd("PING")
-            .query_async::<Value>(&mut probe)
-            .await
-            .map_err(connect_error)?;
+        redis::cmd("PING").query_async::<Value>(&mut probe).await.map_err(connect_error)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.response_timeout));
-        let manager = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(connect_error)?;
+        let manager = client.get_connection_manager_with_config(config).await.map_err(connect_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -122,9 +109,7 @@ impl RedisStream {
     /// prefix, which would wipe the whole database.
     pub async fn delete_all_keys(&self) -> Result<u64, Error> {
         if self.inner.key_prefix.is_empty() {
-            return Err(Error::InvalidInput(
-                "refusing to delete all keys with an empty key prefix".to_owned(),
-            ));
+            return Err(Error::InvalidInput("refusing to delete all keys with an empty key prefix".to_owned()));
         }
         let pattern = format!("{}*", escape_glob(&self.inner.key_prefix));
         let context = format!("delete keys matching {pattern}");
@@ -142,11 +127,8 @@ impl RedisStream {
                 .await
                 .map_err(|e| Error::redis(&context, e))?;
             if !keys.is_empty() {
-                let n: u64 = redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| Error::redis(&context, e))?;
+                let n: u64 =
+                    redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.map_err(|e| Error::redis(&context, e))?;
                 deleted += n;
             }
             if next == 0 {
@@ -164,9 +146,7 @@ impl RedisStream {
     /// Runs `cmd` on the shared connection.
     async fn query(&self, cmd: &Cmd, context: impl FnOnce() -> String) -> Result<Value, Error> {
         let mut conn = self.inner.manager.clone();
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis(context(), e))
+        cmd.query_async(&mut conn).await.map_err(|e| Error::redis(context(), e))
     }
 
     /// Runs a command that blocks on the server for up to `block` on a dedicated connection.
@@ -186,19 +166,11 @@ impl RedisStream {
     }
 
     fn take_idle_blocking(&self) -> Option<MultiplexedConnection> {
-        self.inner
-            .idle_blocking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+        self.inner.idle_blocking.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 
     fn return_idle_blocking(&self, conn: MultiplexedConnection) {
-        let mut idle = self
-            .inner
-            .idle_blocking
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.inner.idle_blocking.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE_BLOCKING_CONNECTIONS {
             idle.push(conn);
         }
@@ -217,18 +189,9 @@ impl RedisStream {
         count: usize,
     ) -> Result<Vec<(EntryId, u32)>, Error> {
         let mut cmd = redis::cmd("XPENDING");
-        cmd.arg(key)
-            .arg(group)
-            .arg("IDLE")
-            .arg(duration_ms(min_idle))
-            .arg("-")
-            .arg("+")
-            .arg(count);
+        cmd.arg(key).arg(group).arg("IDLE").arg(duration_ms(min_idle)).arg("-").arg("+").arg(count);
         let context = || format!("XPENDING {key} group={group}");
-        let value = self
-            .query(&cmd, context)
-            .await
-            .map_err(|e| no_group_or(e, key, &self.inner.key_prefix, group))?;
+        let value = self.query(&cmd, context).await.map_err(|e| no_group_or(e, key, &self.inner.key_prefix, group))?;
         parse_pending_details(value).map_err(|detail| Error::unexpected_reply(context(), detail))
     }
 }
@@ -250,19 +213,12 @@ impl EventStream for RedisStream {
         // `0` positions the group at the start of the stream, so nothing published before the
         // group existed is missed; MKSTREAM creates the stream if nothing was published yet.
         let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(&key)
-            .arg(group)
-            .arg("0")
-            .arg("MKSTREAM");
+        cmd.arg("CREATE").arg(&key).arg(group).arg("0").arg("MKSTREAM");
         let mut conn = self.inner.manager.clone();
         match cmd.query_async::<Value>(&mut conn).await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            Err(e) => Err(Error::redis(
-                format!("XGROUP CREATE {key} group={group}"),
-                e,
-            )),
+            Err(e) => Err(Error::redis(format!("XGROUP CREATE {key} group={group}"), e)),
         }
     }
 
@@ -282,11 +238,7 @@ impl EventStream for RedisStream {
         }
         let block_ms = duration_ms(block);
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count);
+        cmd.arg("GROUP").arg(group).arg(consumer).arg("COUNT").arg(count);
         // BLOCK 0 means "forever" to Redis, so a zero block leaves the option out.
         if block_ms > 0 {
             cmd.arg("BLOCK").arg(block_ms);
@@ -302,15 +254,10 @@ impl EventStream for RedisStream {
         let value = reply
             .map_err(|e| Error::redis(context(), e))
             .map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
-        let entries =
-            parse_read_reply(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
+        let entries = parse_read_reply(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
         Ok(entries
             .into_iter()
-            .map(|(id, fields)| Delivery {
-                payload: payload_of(&key, &id, fields),
-                id,
-                deliveries: 1,
-            })
+            .map(|(id, fields)| Delivery { payload: payload_of(&key, &id, fields), id, deliveries: 1 })
             .collect())
     }
 
@@ -332,25 +279,17 @@ impl EventStream for RedisStream {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let previous: HashMap<&str, u32> =
-            pending.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+        let previous: HashMap<&str, u32> = pending.iter().map(|(id, n)| (id.as_str(), *n)).collect();
         // XCLAIM re-checks the idle time, so an entry another consumer claimed since XPENDING
         // is not taken twice; it also bumps the delivery count we report.
         let mut cmd = redis::cmd("XCLAIM");
-        cmd.arg(&key)
-            .arg(group)
-            .arg(consumer)
-            .arg(duration_ms(min_idle));
+        cmd.arg(&key).arg(group).arg(consumer).arg(duration_ms(min_idle));
         for (id, _) in &pending {
             cmd.arg(id);
         }
         let context = || format!("XCLAIM {key} group={group} consumer={consumer}");
-        let value = self
-            .query(&cmd, context)
-            .await
-            .map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
-        let claimed =
-            parse_entries(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
+        let value = self.query(&cmd, context).await.map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
+        let claimed = parse_entries(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
         let mut deliveries = Vec::with_capacity(claimed.len());
         let mut deleted = Vec::new();
         for (id, fields) in claimed {
@@ -382,8 +321,7 @@ impl EventStream for RedisStream {
         check_ids(ids)?;
         let mut cmd = redis::cmd("XACK");
         cmd.arg(&key).arg(group).arg(ids);
-        self.query(&cmd, || format!("XACK {key} group={group}"))
-            .await?;
+        self.query(&cmd, || format!("XACK {key} group={group}")).await?;
         Ok(())
     }
 
@@ -393,19 +331,11 @@ impl EventStream for RedisStream {
         let mut cmd = redis::cmd("XPENDING");
         cmd.arg(&key).arg(group);
         let context = || format!("XPENDING {key} group={group}");
-        let value = self
-            .query(&cmd, context)
-            .await
-            .map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
+        let value = self.query(&cmd, context).await.map_err(|e| no_group_or(e, &key, &self.inner.key_prefix, group))?;
         parse_pending_summary(value).map_err(|detail| Error::unexpected_reply(context(), detail))
     }
 
-    async fn range(
-        &self,
-        stream: &str,
-        after: Option<&str>,
-        count: usize,
-    ) -> Result<Vec<Entry>, Error> {
+    async fn range(&self, stream: &str, after: Option<&str>, count: usize) -> Result<Vec<Entry>, Error> {
         let key = self.key(stream)?;
         if count == 0 {
             return Ok(Vec::new());
@@ -421,15 +351,8 @@ impl EventStream for RedisStream {
         cmd.arg(&key).arg(&start).arg("+").arg("COUNT").arg(count);
         let context = || format!("XRANGE {key} {start} + COUNT {count}");
         let value = self.query(&cmd, context).await?;
-        let entries =
-            parse_entries(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
-        Ok(entries
-            .into_iter()
-            .map(|(id, fields)| Entry {
-                payload: payload_of(&key, &id, fields),
-                id,
-            })
-            .collect())
+        let entries = parse_entries(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
+        Ok(entries.into_iter().map(|(id, fields)| Entry { payload: payload_of(&key, &id, fields), id }).collect())
     }
 
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {
@@ -446,23 +369,17 @@ impl EventStream for RedisStream {
 }
 
 /// Opens a connection of its own (not shared with the connection manager).
-async fn open_connection(
-    client: &Client,
-    connection_timeout: Duration,
-) -> Result<MultiplexedConnection, RedisError> {
+async fn open_connection(client: &Client, connection_timeout: Duration) -> Result<MultiplexedConnection, RedisError> {
     let config = AsyncConnectionConfig::new().set_connection_timeout(Some(connection_timeout));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+    client.get_multiplexed_async_connection_with_config(&config).await
 }
 
 /// Turns a Redis `NOGROUP` error into [`Error::NoGroup`], leaves other errors alone.
 fn no_group_or(error: Error, key: &str, prefix: &str, group: &str) -> Error {
     match &error {
-        Error::Redis { source, .. } if source.code() == Some("NOGROUP") => Error::NoGroup {
-            stream: key.strip_prefix(prefix).unwrap_or(key).to_owned(),
-            group: group.to_owned(),
-        },
+        Error::Redis { source, .. } if source.code() == Some("NOGROUP") => {
+            Error::NoGroup { stream: key.strip_prefix(prefix).unwrap_or(key).to_owned(), group: group.to_owned() }
+        }
         _ => error,
     }
 }
@@ -471,11 +388,7 @@ fn no_group_or(error: Error, key: &str, prefix: &str, group: &str) -> Error {
 /// it does not turn into 0 (which means "no wait" for IDLE and "forever" for BLOCK).
 fn duration_ms(duration: Duration) -> u64 {
     let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 && !duration.is_zero() {
-        1
-    } else {
-        ms
-    }
+    if ms == 0 && !duration.is_zero() { 1 } else { ms }
 }
 
 /// Checks that `id` looks like a Redis stream id (`<ms>` or `<ms>-<seq>`), so that a bad id is
@@ -483,13 +396,7 @@ fn duration_ms(duration: Duration) -> u64 {
 fn check_id(id: &str) -> Result<(), Error> {
     let mut parts = id.splitn(2, '-');
     let valid = parts.all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "{id:?} is not a Redis stream entry id"
-        )))
-    }
+    if valid { Ok(()) } else { Err(Error::InvalidInput(format!("{id:?} is not a Redis stream entry id"))) }
 }
 
 fn check_ids(ids: &[EntryId]) -> Result<(), Error> {
@@ -525,12 +432,8 @@ fn redact_url(url: &str) -> String {
 /// crate) is delivered with an empty payload rather than failing the whole read, so that the
 /// handler can reject it as poison instead of it blocking the group.
 fn payload_of(key: &str, id: &str, fields: Option<Vec<(String, Vec<u8>)>>) -> Vec<u8> {
-    let payload = fields.and_then(|fields| {
-        fields
-            .into_iter()
-            .find(|(name, _)| name == PAYLOAD_FIELD)
-            .map(|(_, value)| value)
-    });
+    let payload =
+        fields.and_then(|fields| fields.into_iter().find(|(name, _)| name == PAYLOAD_FIELD).map(|(_, value)| value));
     payload.unwrap_or_else(|| {
         tracing::warn!(key, entry_id = id, "stream entry has no payload field");
         Vec::new()
@@ -559,9 +462,7 @@ fn value_to_string(value: Value) -> Result<String, String> {
 fn value_to_u64(value: Value) -> Result<u64, String> {
     match value {
         Value::Int(n) => u64::try_from(n).map_err(|_| format!("negative number {n}")),
-        other => value_to_string(other)?
-            .parse()
-            .map_err(|e| format!("not a number: {e}")),
+        other => value_to_string(other)?.parse().map_err(|e| format!("not a number: {e}")),
     }
 }
 
@@ -597,10 +498,8 @@ fn parse_fields(value: Value) -> Result<Option<Fields>, String> {
         return Ok(None);
     }
     let pairs = value_to_pairs(value)?;
-    let fields = pairs
-        .into_iter()
-        .map(|(k, v)| Ok((value_to_string(k)?, value_to_bytes(v)?)))
-        .collect::<Result<_, String>>()?;
+    let fields =
+        pairs.into_iter().map(|(k, v)| Ok((value_to_string(k)?, value_to_bytes(v)?))).collect::<Result<_, String>>()?;
     Ok(Some(fields))
 }
 
@@ -636,10 +535,7 @@ fn parse_read_reply(value: Value) -> Result<Vec<(EntryId, Option<Fields>)>, Stri
             let Some(stream) = value_to_items(other)?.into_iter().next() else {
                 return Ok(Vec::new());
             };
-            let entries = value_to_items(stream)?
-                .into_iter()
-                .nth(1)
-                .unwrap_or(Value::Nil);
+            let entries = value_to_items(stream)?.into_iter().nth(1).unwrap_or(Value::Nil);
             parse_entries(entries)
         }
     }
@@ -659,10 +555,7 @@ fn parse_pending_details(value: Value) -> Result<Vec<(EntryId, u32)>, String> {
 
 /// The summary XPENDING reply: `[count, first-id, last-id, consumers]`.
 fn parse_pending_summary(value: Value) -> Result<u64, String> {
-    let first = value_to_items(value)?
-        .into_iter()
-        .next()
-        .ok_or("empty XPENDING summary")?;
+    let first = value_to_items(value)?.into_iter().next().ok_or("empty XPENDING summary")?;
     value_to_u64(first)
 }
 
@@ -682,10 +575,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("redis://user:secret@host:6379/0"),
-            "redis://***@host:6379/0"
-        );
+        assert_eq!(redact_url("redis://user:secret@host:6379/0"), "redis://***@host:6379/0");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
     }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tend_queue::{
-    Consumer, ConsumerOptions, Delivery, Error, EventStream, Handler, HandlerError, LocalStream,
-    RedisStream, RedisStreamOptions, dead_letter_stream, list_dead_letters, replay_dead_letters,
+    Consumer, ConsumerOptions, Delivery, Error, EventStream, Handler, HandlerError, LocalStream, RedisStream,
+    RedisStreamOptions, dead_letter_stream, list_dead_letters, replay_dead_letters,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +33,7 @@ async fn local_backend() -> Arc<dyn EventStream> {
 }
 
 async fn redis_backend(response_timeout: Duration) -> RedisStream {
-    let url = std::env::var("TEND_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = std::env::var("TEND_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let options = RedisStreamOptions {
         url: url.clone(),
         key_prefix: format!("tend-test:{}:", uuid::Uuid::new_v4()),
@@ -121,10 +120,7 @@ contract_tests!(
 // Helpers
 
 fn payloads(entries: impl IntoIterator<Item = Vec<u8>>) -> Vec<String> {
-    entries
-        .into_iter()
-        .map(|p| String::from_utf8(p).unwrap())
-        .collect()
+    entries.into_iter().map(|p| String::from_utf8(p).unwrap()).collect()
 }
 
 async fn publish_all(stream: &dyn EventStream, name: &str, items: &[&str]) -> Vec<String> {
@@ -136,10 +132,7 @@ async fn publish_all(stream: &dyn EventStream, name: &str, items: &[&str]) -> Ve
 }
 
 async fn read_all(stream: &dyn EventStream, group: &str, consumer: &str) -> Vec<Delivery> {
-    stream
-        .read_new(STREAM, group, consumer, 100, Duration::ZERO)
-        .await
-        .unwrap()
+    stream.read_new(STREAM, group, consumer, 100, Duration::ZERO).await.unwrap()
 }
 
 /// Polls `condition` every 10 ms until it holds; panics after [`PATIENCE`].
@@ -185,11 +178,7 @@ struct Scripted {
 
 impl Scripted {
     fn new(script: Script) -> Arc<Self> {
-        Arc::new(Self {
-            script: Mutex::new(script),
-            seen: Mutex::new(Vec::new()),
-            accepted: AtomicU32::new(0),
-        })
+        Arc::new(Self { script: Mutex::new(script), seen: Mutex::new(Vec::new()), accepted: AtomicU32::new(0) })
     }
 
     fn set(&self, script: Script) {
@@ -209,10 +198,7 @@ impl Scripted {
 impl Handler for Scripted {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
         let payload = String::from_utf8_lossy(&delivery.payload).into_owned();
-        self.seen
-            .lock()
-            .unwrap()
-            .push((payload, delivery.deliveries));
+        self.seen.lock().unwrap().push((payload, delivery.deliveries));
         let script = *self.script.lock().unwrap();
         match script {
             Script::Accept => {}
@@ -227,16 +213,8 @@ impl Handler for Scripted {
     }
 }
 
-fn consumer(
-    stream: &Arc<dyn EventStream>,
-    options: ConsumerOptions,
-    handler: &Arc<Scripted>,
-) -> Consumer {
-    Consumer::new(
-        Arc::clone(stream),
-        options,
-        Arc::clone(handler) as Arc<dyn Handler>,
-    )
+fn consumer(stream: &Arc<dyn EventStream>, options: ConsumerOptions, handler: &Arc<Scripted>) -> Consumer {
+    Consumer::new(Arc::clone(stream), options, Arc::clone(handler) as Arc<dyn Handler>)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,40 +225,22 @@ async fn case_publish_and_range_keep_order(stream: Arc<dyn EventStream>) {
 
     let all = stream.range(STREAM, None, 100).await.unwrap();
     assert_eq!(all.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids);
-    assert_eq!(
-        payloads(all.into_iter().map(|e| e.payload)),
-        ["a", "b", "c", "d"]
-    );
+    assert_eq!(payloads(all.into_iter().map(|e| e.payload)), ["a", "b", "c", "d"]);
 
     let after_b = stream.range(STREAM, Some(&ids[1]), 100).await.unwrap();
     assert_eq!(payloads(after_b.into_iter().map(|e| e.payload)), ["c", "d"]);
 
     let first_two = stream.range(STREAM, None, 2).await.unwrap();
-    assert_eq!(
-        payloads(first_two.into_iter().map(|e| e.payload)),
-        ["a", "b"]
-    );
+    assert_eq!(payloads(first_two.into_iter().map(|e| e.payload)), ["a", "b"]);
 
     // Tailing: after the last entry there is nothing, until something is published.
-    assert!(
-        stream
-            .range(STREAM, Some(&ids[3]), 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(stream.range(STREAM, Some(&ids[3]), 100).await.unwrap().is_empty());
     let e = stream.publish(STREAM, b"e").await.unwrap();
     let tail = stream.range(STREAM, Some(&ids[3]), 100).await.unwrap();
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].id, e);
 
-    assert!(
-        stream
-            .range("nothing-here", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(stream.range("nothing-here", None, 10).await.unwrap().is_empty());
     assert!(stream.range(STREAM, None, 0).await.unwrap().is_empty());
 }
 
@@ -292,10 +252,7 @@ async fn case_group_created_late_sees_earlier_entries(stream: Arc<dyn EventStrea
     stream.publish(STREAM, b"late").await.unwrap();
 
     let got = read_all(stream.as_ref(), GROUP, "c1").await;
-    assert_eq!(
-        payloads(got.iter().map(|d| d.payload.clone())),
-        ["early-1", "early-2", "late"]
-    );
+    assert_eq!(payloads(got.iter().map(|d| d.payload.clone())), ["early-1", "early-2", "late"]);
     assert!(got.iter().all(|d| d.deliveries == 1));
 
     stream.ensure_group(STREAM, GROUP).await.unwrap();
@@ -309,11 +266,7 @@ async fn case_every_group_sees_every_entry(stream: Arc<dyn EventStream>) {
 
     for group in ["g1", "g2"] {
         let got = read_all(stream.as_ref(), group, "c").await;
-        assert_eq!(
-            payloads(got.into_iter().map(|d| d.payload)),
-            ["x", "y", "z"],
-            "{group}"
-        );
+        assert_eq!(payloads(got.into_iter().map(|d| d.payload)), ["x", "y", "z"], "{group}");
     }
     // Acknowledging in one group does not affect the other.
     assert_eq!(stream.pending_count(STREAM, "g1").await.unwrap(), 3);
@@ -326,10 +279,7 @@ async fn case_consumers_of_a_group_split_entries(stream: Arc<dyn EventStream>) {
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     let ids = publish_all(stream.as_ref(), STREAM, &refs).await;
 
-    let first = stream
-        .read_new(STREAM, GROUP, "c1", 4, Duration::ZERO)
-        .await
-        .unwrap();
+    let first = stream.read_new(STREAM, GROUP, "c1", 4, Duration::ZERO).await.unwrap();
     let second = read_all(stream.as_ref(), GROUP, "c2").await;
     let third = read_all(stream.as_ref(), GROUP, "c1").await;
 
@@ -350,25 +300,16 @@ async fn case_ack_removes_from_pending(stream: Arc<dyn EventStream>) {
     let got = read_all(stream.as_ref(), GROUP, "c1").await;
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 3);
 
-    stream
-        .ack(STREAM, GROUP, &[got[0].id.clone(), got[2].id.clone()])
-        .await
-        .unwrap();
+    stream.ack(STREAM, GROUP, &[got[0].id.clone(), got[2].id.clone()]).await.unwrap();
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 1);
 
     // Acknowledging again, or nothing, is harmless.
-    stream
-        .ack(STREAM, GROUP, &[got[0].id.clone()])
-        .await
-        .unwrap();
+    stream.ack(STREAM, GROUP, &[got[0].id.clone()]).await.unwrap();
     stream.ack(STREAM, GROUP, &[]).await.unwrap();
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 1);
 
     // Only the unacknowledged entry can be reclaimed.
-    let reclaimed = stream
-        .reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10)
-        .await
-        .unwrap();
+    let reclaimed = stream.reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].id, got[1].id);
 }
@@ -382,25 +323,16 @@ async fn case_reclaim_waits_for_min_idle_and_counts_deliveries(stream: Arc<dyn E
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].deliveries, 1);
 
-    let too_early = stream
-        .reclaim(STREAM, GROUP, "c2", min_idle, 10)
-        .await
-        .unwrap();
+    let too_early = stream.reclaim(STREAM, GROUP, "c2", min_idle, 10).await.unwrap();
     assert!(too_early.is_empty(), "reclaimed before min_idle");
 
     let deadline = Instant::now() + PATIENCE;
     let reclaimed = loop {
-        let reclaimed = stream
-            .reclaim(STREAM, GROUP, "c2", min_idle, 10)
-            .await
-            .unwrap();
+        let reclaimed = stream.reclaim(STREAM, GROUP, "c2", min_idle, 10).await.unwrap();
         if !reclaimed.is_empty() {
             break reclaimed;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the entry never became reclaimable"
-        );
+        assert!(Instant::now() < deadline, "the entry never became reclaimable");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     // The clock started after the delivery, so the entry was idle a little longer than this.
@@ -411,17 +343,11 @@ async fn case_reclaim_waits_for_min_idle_and_counts_deliveries(stream: Arc<dyn E
     assert_eq!(reclaimed[0].deliveries, 2);
 
     // Reclaiming resets the idle time: nobody can take it straight back.
-    let again = stream
-        .reclaim(STREAM, GROUP, "c3", min_idle, 10)
-        .await
-        .unwrap();
+    let again = stream.reclaim(STREAM, GROUP, "c3", min_idle, 10).await.unwrap();
     assert!(again.is_empty());
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 1);
 
-    stream
-        .ack(STREAM, GROUP, &[got[0].id.clone()])
-        .await
-        .unwrap();
+    stream.ack(STREAM, GROUP, &[got[0].id.clone()]).await.unwrap();
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
 }
 
@@ -431,29 +357,16 @@ async fn case_read_new_blocks_and_wakes_on_publish(stream: Arc<dyn EventStream>)
     // Nothing to read: waits for the whole block time, then returns empty.
     let block = Duration::from_millis(300);
     let start = Instant::now();
-    let got = stream
-        .read_new(STREAM, GROUP, "c1", 10, block)
-        .await
-        .unwrap();
+    let got = stream.read_new(STREAM, GROUP, "c1", 10, block).await.unwrap();
     let waited = start.elapsed();
     assert!(got.is_empty());
-    assert!(
-        waited >= block - Duration::from_millis(20),
-        "returned after {waited:?}"
-    );
-    assert!(
-        waited < block + Duration::from_secs(2),
-        "returned after {waited:?}"
-    );
+    assert!(waited >= block - Duration::from_millis(20), "returned after {waited:?}");
+    assert!(waited < block + Duration::from_secs(2), "returned after {waited:?}");
 
     // A publish during a long block wakes the reader at once.
     let reader = {
         let stream = Arc::clone(&stream);
-        tokio::spawn(async move {
-            stream
-                .read_new(STREAM, GROUP, "c1", 10, Duration::from_secs(20))
-                .await
-        })
+        tokio::spawn(async move { stream.read_new(STREAM, GROUP, "c1", 10, Duration::from_secs(20)).await })
     };
     // Give the reader time to start blocking, so the wake-up (not the first look) is tested.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -480,14 +393,8 @@ async fn case_delete_removes_entries_and_their_pending_state(stream: Arc<dyn Eve
     assert_eq!(payloads(left.into_iter().map(|e| e.payload)), ["a", "c"]);
 
     // A deleted entry that was pending is dropped, not delivered, by reclaim.
-    let reclaimed = stream
-        .reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        payloads(reclaimed.into_iter().map(|d| d.payload)),
-        ["a", "c"]
-    );
+    let reclaimed = stream.reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10).await.unwrap();
+    assert_eq!(payloads(reclaimed.into_iter().map(|d| d.payload)), ["a", "c"]);
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 2);
 
     // Ids are not reused after deleting the newest entry.
@@ -499,41 +406,21 @@ async fn case_delete_removes_entries_and_their_pending_state(stream: Arc<dyn Eve
 }
 
 async fn case_bad_input_is_reported(stream: Arc<dyn EventStream>) {
-    assert!(matches!(
-        stream.publish("", b"x").await,
-        Err(Error::InvalidInput(_))
-    ));
-    assert!(matches!(
-        stream.ensure_group(STREAM, "").await,
-        Err(Error::InvalidInput(_))
-    ));
+    assert!(matches!(stream.publish("", b"x").await, Err(Error::InvalidInput(_))));
+    assert!(matches!(stream.ensure_group(STREAM, "").await, Err(Error::InvalidInput(_))));
     stream.ensure_group(STREAM, GROUP).await.unwrap();
-    assert!(matches!(
-        stream.ack(STREAM, GROUP, &["not-an-id".to_owned()]).await,
-        Err(Error::InvalidInput(_))
-    ));
-    assert!(matches!(
-        stream.range(STREAM, Some("not-an-id"), 10).await,
-        Err(Error::InvalidInput(_))
-    ));
-    match stream
-        .read_new(STREAM, "no-such-group", "c1", 10, Duration::ZERO)
-        .await
-    {
+    assert!(matches!(stream.ack(STREAM, GROUP, &["not-an-id".to_owned()]).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(stream.range(STREAM, Some("not-an-id"), 10).await, Err(Error::InvalidInput(_))));
+    match stream.read_new(STREAM, "no-such-group", "c1", 10, Duration::ZERO).await {
         Err(Error::NoGroup { stream: s, group }) => {
             assert_eq!(s, STREAM);
             assert_eq!(group, "no-such-group");
         }
         other => panic!("expected NoGroup, got {other:?}"),
     }
+    assert!(matches!(stream.pending_count(STREAM, "no-such-group").await, Err(Error::NoGroup { .. })));
     assert!(matches!(
-        stream.pending_count(STREAM, "no-such-group").await,
-        Err(Error::NoGroup { .. })
-    ));
-    assert!(matches!(
-        stream
-            .reclaim(STREAM, "no-such-group", "c1", Duration::ZERO, 10)
-            .await,
+        stream.reclaim(STREAM, "no-such-group", "c1", Duration::ZERO, 10).await,
         Err(Error::NoGroup { .. })
     ));
 }
@@ -548,14 +435,7 @@ async fn case_consumer_acks_handled_entries(stream: Arc<dyn EventStream>) {
 
     // The consumer creates its group, positioned before the entries published above.
     assert_eq!(consumer.poll_once().await.unwrap(), 3);
-    assert_eq!(
-        handler.seen(),
-        [
-            ("a".to_owned(), 1),
-            ("b".to_owned(), 1),
-            ("c".to_owned(), 1)
-        ]
-    );
+    assert_eq!(handler.seen(), [("a".to_owned(), 1), ("b".to_owned(), 1), ("c".to_owned(), 1)]);
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
     assert_eq!(consumer.poll_once().await.unwrap(), 0);
 }
@@ -574,14 +454,9 @@ async fn case_consumer_retries_then_succeeds(stream: Arc<dyn EventStream>) {
         handler.accepted() == 1
     })
     .await;
-    assert_eq!(
-        handler.seen(),
-        [("flaky".to_owned(), 1), ("flaky".to_owned(), 2)]
-    );
+    assert_eq!(handler.seen(), [("flaky".to_owned(), 1), ("flaky".to_owned(), 2)]);
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
-    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-        .await
-        .unwrap();
+    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
     assert!(dead.is_empty());
 }
 
@@ -594,9 +469,7 @@ async fn case_consumer_dead_letters_poison_at_once(stream: Arc<dyn EventStream>)
     assert_eq!(handler.seen().len(), 1);
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
 
-    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-        .await
-        .unwrap();
+    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     let letter = &dead[0];
     assert_eq!(letter.stream, STREAM);
@@ -604,36 +477,23 @@ async fn case_consumer_dead_letters_poison_at_once(stream: Arc<dyn EventStream>)
     assert_eq!(letter.original_id, id);
     assert_eq!(letter.deliveries, 1);
     assert_eq!(letter.payload, b"garbage");
-    assert!(
-        letter.reason.contains("payload does not decode"),
-        "{}",
-        letter.reason
-    );
+    assert!(letter.reason.contains("payload does not decode"), "{}", letter.reason);
     assert!(letter.dead_at_ms > 0);
     // The dead letter is an ordinary entry of the group's dead-letter stream.
-    let raw = stream
-        .range(&dead_letter_stream(STREAM, GROUP), None, 10)
-        .await
-        .unwrap();
+    let raw = stream.range(&dead_letter_stream(STREAM, GROUP), None, 10).await.unwrap();
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].id, letter.id);
 }
 
 async fn case_consumer_dead_letters_after_max_deliveries_and_replays(stream: Arc<dyn EventStream>) {
-    let options = ConsumerOptions {
-        max_deliveries: 2,
-        ..quick_options()
-    };
+    let options = ConsumerOptions { max_deliveries: 2, ..quick_options() };
     stream.publish(STREAM, b"stubborn").await.unwrap();
     let handler = Scripted::new(Script::AlwaysRetry);
     let consumer = consumer(&stream, options, &handler);
 
     eventually("the failing entry to be dead-lettered", || async {
         consumer.poll_once().await.unwrap();
-        !list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-            .await
-            .unwrap()
-            .is_empty()
+        !list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap().is_empty()
     })
     .await;
     assert_eq!(
@@ -642,34 +502,17 @@ async fn case_consumer_dead_letters_after_max_deliveries_and_replays(stream: Arc
         "handled exactly max_deliveries times"
     );
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
-    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-        .await
-        .unwrap();
+    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].deliveries, 2);
-    assert!(
-        dead[0].reason.starts_with("delivered 2 times"),
-        "{}",
-        dead[0].reason
-    );
-    assert!(
-        dead[0].reason.contains("downstream unavailable"),
-        "{}",
-        dead[0].reason
-    );
+    assert!(dead[0].reason.starts_with("delivered 2 times"), "{}", dead[0].reason);
+    assert!(dead[0].reason.contains("downstream unavailable"), "{}", dead[0].reason);
 
     // The cause is fixed: replay, and the entry goes through.
     handler.set(Script::Accept);
-    let replayed = replay_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-        .await
-        .unwrap();
+    let replayed = replay_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
     assert_eq!(replayed, 1);
-    assert!(
-        list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap().is_empty());
     eventually("the replayed entry to be handled", || async {
         consumer.poll_once().await.unwrap();
         handler.accepted() == 1
@@ -677,12 +520,7 @@ async fn case_consumer_dead_letters_after_max_deliveries_and_replays(stream: Arc
     .await;
     assert_eq!(handler.seen().last().unwrap(), &("stubborn".to_owned(), 1));
     assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 0);
-    assert_eq!(
-        replay_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(replay_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap(), 0);
 }
 
 async fn case_consumer_dead_letters_entries_delivered_too_often(stream: Arc<dyn EventStream>) {
@@ -693,10 +531,7 @@ async fn case_consumer_dead_letters_entries_delivered_too_often(stream: Arc<dyn 
     let crashed = read_all(stream.as_ref(), GROUP, "crashed-worker").await;
     assert_eq!(crashed.len(), 1);
 
-    let options = ConsumerOptions {
-        max_deliveries: 1,
-        ..quick_options()
-    };
+    let options = ConsumerOptions { max_deliveries: 1, ..quick_options() };
     let handler = Scripted::new(Script::Accept);
     let consumer = consumer(&stream, options, &handler);
     eventually("the entry to be dead-lettered", || async {
@@ -704,13 +539,8 @@ async fn case_consumer_dead_letters_entries_delivered_too_often(stream: Arc<dyn 
         stream.pending_count(STREAM, GROUP).await.unwrap() == 0
     })
     .await;
-    assert!(
-        handler.seen().is_empty(),
-        "handler called past max_deliveries"
-    );
-    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10)
-        .await
-        .unwrap();
+    assert!(handler.seen().is_empty(), "handler called past max_deliveries");
+    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "delivered 2 times");
     assert_eq!(dead[0].original_id, crashed[0].id);
@@ -728,10 +558,7 @@ async fn case_consumer_run_stops_promptly_on_cancel(stream: Arc<dyn EventStream>
     let running = tokio::spawn(consumer(&stream, options, &handler).run(shutdown.clone()));
 
     stream.publish(STREAM, b"live").await.unwrap();
-    eventually("the running consumer to handle the entry", || async {
-        handler.accepted() == 1
-    })
-    .await;
+    eventually("the running consumer to handle the entry", || async { handler.accepted() == 1 }).await;
     // Let the loop go back to its blocking read before cancelling.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -757,38 +584,23 @@ async fn local_state_survives_reopen() {
     let first = LocalStream::open(&path).await.unwrap();
     first.ensure_group(STREAM, GROUP).await.unwrap();
     let ids = publish_all(&first, STREAM, &["a", "b", "c"]).await;
-    let got = first
-        .read_new(STREAM, GROUP, "c1", 2, Duration::ZERO)
-        .await
-        .unwrap();
+    let got = first.read_new(STREAM, GROUP, "c1", 2, Duration::ZERO).await.unwrap();
     assert_eq!(got.len(), 2);
-    first
-        .ack(STREAM, GROUP, &[got[0].id.clone()])
-        .await
-        .unwrap();
+    first.ack(STREAM, GROUP, &[got[0].id.clone()]).await.unwrap();
     first.close().await.unwrap();
     drop(first);
 
     let reopened = LocalStream::open(&path).await.unwrap();
     let entries = reopened.range(STREAM, None, 10).await.unwrap();
-    assert_eq!(
-        entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
-        ids
-    );
+    assert_eq!(entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids);
     // "b" is still pending, with its delivery count.
     assert_eq!(reopened.pending_count(STREAM, GROUP).await.unwrap(), 1);
-    let reclaimed = reopened
-        .reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10)
-        .await
-        .unwrap();
+    let reclaimed = reopened.reclaim(STREAM, GROUP, "c2", Duration::ZERO, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].id, ids[1]);
     assert_eq!(reclaimed[0].deliveries, 2);
     // The group's position survived: only "c" is new.
-    let new = reopened
-        .read_new(STREAM, GROUP, "c1", 10, Duration::ZERO)
-        .await
-        .unwrap();
+    let new = reopened.read_new(STREAM, GROUP, "c1", 10, Duration::ZERO).await.unwrap();
     assert_eq!(payloads(new.into_iter().map(|d| d.payload)), ["c"]);
     // Sequences continue after the reopen.
     let d = reopened.publish(STREAM, b"d").await.unwrap();
@@ -804,10 +616,7 @@ async fn redis_unreachable_is_a_clear_error() {
     };
     let error = RedisStream::connect(options).await.unwrap_err();
     let message = error.to_string();
-    assert!(
-        message.starts_with("redis: connect to redis://***@127.0.0.1:1"),
-        "{message}"
-    );
+    assert!(message.starts_with("redis: connect to redis://***@127.0.0.1:1"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
 
@@ -831,10 +640,7 @@ async fn redis_blocking_reads_outlast_the_response_timeout_without_holding_up_ot
         let took = start.elapsed();
         assert!(took < Duration::from_millis(400), "took {took:?}");
 
-        let got = reader
-            .await
-            .unwrap()
-            .expect("a block longer than the response timeout failed");
+        let got = reader.await.unwrap().expect("a block longer than the response timeout failed");
         assert!(got.is_empty());
         assert!(spawned_at.elapsed() >= block - Duration::from_millis(20));
     })
