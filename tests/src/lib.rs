@@ -7,11 +7,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tend::app::{self, ServiceName};
 use tend::config::TendConfig;
+use prost::Message as _;
 use tend_proto::v1;
+use tend_queue::EventStream;
 use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -138,6 +141,16 @@ impl TestApp {
         v1::feedback_service_client::FeedbackServiceClient::new(self.channel())
     }
 
+    /// A second handle on the app's event stream (the same Redis keys, or the same embedded
+    /// stream file), to read what the app published.
+    ///
+    /// # Panics
+    /// When the stream cannot be opened.
+    #[allow(clippy::unwrap_used)]
+    pub async fn event_stream(&self) -> Arc<dyn EventStream> {
+        app::open_stream(&self.config).await.unwrap()
+    }
+
     /// Stops the app and removes its database and Redis keys.
     ///
     /// # Panics
@@ -193,6 +206,23 @@ pub fn post(handle: &str, text: &str) -> v1::IngestInteractionRequest {
         text: text.to_owned(),
         ..Default::default()
     }
+}
+
+/// Every event envelope on `stream_name` (at most the first 1,000), oldest first.
+///
+/// # Panics
+/// When the stream cannot be read or holds something that is not an envelope.
+#[allow(clippy::unwrap_used)]
+pub async fn envelopes(stream: &dyn EventStream, stream_name: &str) -> Vec<v1::EventEnvelope> {
+    let mut envelopes = Vec::new();
+    let mut after = None;
+    while envelopes.len() < 1_000 {
+        let entries = stream.range(stream_name, after.as_deref(), 100).await.unwrap();
+        let Some(last) = entries.last() else { break };
+        after = Some(last.id.clone());
+        envelopes.extend(entries.iter().map(|entry| v1::EventEnvelope::decode(entry.payload.as_slice()).unwrap()));
+    }
+    envelopes
 }
 
 /// Polls `probe` until it yields a value, for at most `limit`.

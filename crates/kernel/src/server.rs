@@ -229,7 +229,7 @@ impl BoundServer {
             .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit)
             .load_shed(true)
-            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span))
+            .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span).on_failure(log_failure))
             .layer(AuthLayer::new(authenticator))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, signal);
@@ -253,4 +253,31 @@ fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
     );
     crate::telemetry::set_parent_from_headers(&span, request.headers());
     span
+}
+
+/// Logs a failed request: loudly when the server is at fault, quietly when the caller asked for
+/// something wrong or missing (NOT_FOUND is an answer, not an incident).
+fn log_failure(failure: tower_http::classify::GrpcFailureClass, latency: Duration, _span: &tracing::Span) {
+    use tower_http::classify::{GrpcCode, GrpcFailureClass};
+    let latency_ms = latency.as_millis();
+    match failure {
+        GrpcFailureClass::Status(status) => {
+            let message = status.message().unwrap_or_default();
+            match status.code() {
+                Some(
+                    GrpcCode::Internal
+                    | GrpcCode::Unknown
+                    | GrpcCode::DataLoss
+                    | GrpcCode::Unavailable
+                    | GrpcCode::DeadlineExceeded,
+                )
+                | None => {
+                    tracing::warn!(code = status.code_raw(), message, latency_ms, "request failed");
+                }
+                Some(_) => tracing::debug!(code = status.code_raw(), message, latency_ms, "request refused"),
+            }
+        }
+        GrpcFailureClass::Error(error) => tracing::warn!(%error, latency_ms, "request failed"),
+        other => tracing::warn!(failure = %other, latency_ms, "request failed"),
+    }
 }
