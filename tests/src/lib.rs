@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prost::Message as _;
 use tend::app::{self, ServiceName};
 use tend::config::TendConfig;
-use prost::Message as _;
 use tend_proto::v1;
 use tend_queue::EventStream;
 use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};

@@ -1,6 +1,9 @@
 //! The first slice end to end: a post goes in, a case comes out, routed, with its events
 //! reaching feedback, on both backends.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::time::Duration;
 
 use tend_proto::v1;
@@ -38,7 +41,9 @@ on_both_backends!(
 async fn post_becomes_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut request = post("jane", "  My order #123   never arrived ");
-    request.author.as_mut().map(|author| author.followers = 25_000);
+    if let Some(author) = request.author.as_mut() {
+        author.followers = 25_000;
+    }
     let ingested = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
     assert!(!ingested.duplicate);
     let interaction = ingested.interaction.unwrap();

@@ -148,9 +148,12 @@ mod tests {
         assert_eq!(post.text, "Café order late");
     }
 
+    /// Breaks one field of a request.
+    type Breaker = fn(&mut v1::IngestInteractionRequest);
+
     #[test]
     fn rejects_missing_fields_naming_them() {
-        let cases: [(&str, fn(&mut v1::IngestInteractionRequest)); 5] = [
+        let cases: [(&str, Breaker); 5] = [
             ("channel", |r| r.channel = 0),
             ("external_id", |r| r.external_id = "  ".into()),
             ("author", |r| r.author = None),

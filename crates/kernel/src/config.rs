@@ -42,6 +42,16 @@ impl ConfigError {
     }
 }
 
+/// Checks an optional URL setting: empty is allowed (the feature is off or the default is used);
+/// otherwise it must start with one of `schemes` (e.g. `["http://", "https://"]`). `expected`
+/// is shown in the error, e.g. "http://otel-collector:4317".
+pub fn check_optional_url(key: &str, value: &str, schemes: &[&str], expected: &str) -> Result<(), ConfigError> {
+    if value.is_empty() || schemes.iter().any(|scheme| value.starts_with(scheme)) {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(key, format!("must be empty or a URL like {expected}")))
+}
+
 /// Checks the meaning of a configuration once it has parsed.
 pub trait Validate {
     /// Returns the first problem found, naming its key.

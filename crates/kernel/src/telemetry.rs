@@ -18,7 +18,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
-use crate::config::{ConfigError, Validate};
+use crate::config::{ConfigError, Validate, check_optional_url};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,14 +54,12 @@ impl Validate for TelemetryConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         EnvFilter::try_new(&self.log_filter)
             .map_err(|error| ConfigError::invalid("telemetry.log_filter", format!("is not a valid filter: {error}")))?;
-        let endpoint = &self.otlp_endpoint;
-        if !endpoint.is_empty() && !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(ConfigError::invalid(
-                "telemetry.otlp_endpoint",
-                "must start with http:// or https:// (e.g. http://otel-collector:4317)",
-            ));
-        }
-        Ok(())
+        check_optional_url(
+            "telemetry.otlp_endpoint",
+            &self.otlp_endpoint,
+            &["http://", "https://"],
+            "http://otel-collector:4317",
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tend_kernel::config::{ConfigError, Validate};
+use tend_kernel::config::{ConfigError, Validate, check_optional_url};
 
 /// `[storage]`: where services keep their data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,18 +27,13 @@ impl Default for StoreConfig {
 
 impl Validate for StoreConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.database_url;
-        let known = url.is_empty()
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-            || url.starts_with("sqlite:");
-        if !known {
-            return Err(ConfigError::invalid(
-                "storage.database_url",
-                "must be empty (SQLite files under storage.data_dir), postgres://… or sqlite:…",
-            ));
-        }
-        if url.is_empty() && self.data_dir.as_os_str().is_empty() {
+        check_optional_url(
+            "storage.database_url",
+            &self.database_url,
+            &["postgres://", "postgresql://", "sqlite:"],
+            "postgres://tend@db:5432/tend (empty: SQLite files under storage.data_dir)",
+        )?;
+        if self.database_url.is_empty() && self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("storage.data_dir", "must not be empty when storage.database_url is"));
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
-use tend_kernel::config::{ConfigError, Validate};
+use tend_kernel::config::{ConfigError, Validate, check_optional_url};
 use tend_queue::{Consumer, ConsumerOptions, EventStream};
 
 use crate::events::{EnvelopeHandler, EventHandler};
@@ -43,13 +43,7 @@ impl Default for StreamConfig {
 
 impl Validate for StreamConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.redis_url;
-        if !url.is_empty() && !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(ConfigError::invalid(
-                "stream.redis_url",
-                "must be empty (in-process stream) or redis://host:port",
-            ));
-        }
+        check_optional_url("stream.redis_url", &self.redis_url, &["redis://", "rediss://"], "redis://redis:6379")?;
         if self.max_deliveries == 0 {
             return Err(ConfigError::invalid("stream.max_deliveries", "must be at least 1"));
         }

@@ -4,7 +4,7 @@
 //! `TEND__SECTION__KEY` environment variables.
 
 use serde::{Deserialize, Serialize};
-use tend_kernel::config::{ConfigError, Validate};
+use tend_kernel::config::{ConfigError, Validate, check_optional_url};
 use tend_kernel::{AuthConfig, ServerConfig, TelemetryConfig};
 use tend_store::{StoreConfig, StreamConfig};
 
@@ -40,11 +40,7 @@ pub struct ClientsConfig {
 
 impl Validate for ClientsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let endpoint = &self.cases;
-        if !endpoint.is_empty() && !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(ConfigError::invalid("clients.cases", "must start with http:// or https://"));
-        }
-        Ok(())
+        check_optional_url("clients.cases", &self.cases, &["http://", "https://"], "http://tend-cases:50051")
     }
 }
 

@@ -2,6 +2,9 @@
 //! and opening their cases, restarted on the same storage, and every post still becomes exactly
 //! one case. Runs the real binary, on the embedded default and on PostgreSQL + Redis.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
