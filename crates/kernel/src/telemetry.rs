@@ -135,19 +135,19 @@ impl Telemetry {
     }
 }
 
-/// Installs a quiet subscriber for tests: silent unless `TEST_LOG` is set (then its value is the
+/// Installs a subscriber for tests: spans always carry OpenTelemetry context (so trace
+/// propagation can be tested), logs are silent unless `TEST_LOG` is set (its value is the
 /// filter). Safe to call from every test.
 pub fn init_for_tests() {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let Ok(filter) = std::env::var("TEST_LOG") else {
-        return;
-    };
+    let logs = std::env::var("TEST_LOG")
+        .ok()
+        .map(|filter| tracing_subscriber::fmt::layer().with_test_writer().with_filter(EnvFilter::new(filter)));
     let provider = SdkTracerProvider::builder().build();
-    let _ = tracing_subscriber::registry()
-        .with(EnvFilter::new(filter))
-        .with(tracing_subscriber::fmt::layer().with_test_writer())
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("tend-test")))
-        .try_init();
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("tend-test"))
+        .with_filter(EnvFilter::new("info,sqlx=off,h2=off,tower=off,hyper=off"));
+    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
 }
 
 /// The W3C trace context of the current span (`traceparent`, `tracestate`), to put into an event
