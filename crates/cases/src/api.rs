@@ -3,7 +3,8 @@
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{new_id, parse_id, to_timestamp};
-use tend_kernel::{ApiError, TenantId, paging};
+use tend_kernel::paging::Page;
+use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
 use tend_store::{OutboxWaker, outbox};
@@ -46,7 +47,7 @@ impl CaseApi {
             return Ok(v1::OpenCaseResponse { case: Some(self.to_proto(existing).await?), created: false });
         }
 
-        let now = chrono::Utc::now();
+        let now = tend_kernel::ids::now();
         let row = case::Model {
             id: new_id(),
             tenant: tenant.as_str().to_owned(),
@@ -99,13 +100,17 @@ impl CaseApi {
         let Some(mut row) = storage::find(&txn, tenant.as_str(), &id).await.map_err(ApiError::internal)? else {
             return Err(ApiError::not_found("case", id));
         };
-        domain::check_resolvable(&id, stored_status(&row)?)?;
-        let now = chrono::Utc::now();
+        let status = stored_status(&row)?;
+        domain::check_resolvable(&id, status)?;
+        let now = tend_kernel::ids::now();
         row.status = CaseStatus::Resolved.as_str().to_owned();
         row.updated_at = now;
         row.resolved_at = Some(now);
         row.resolution_note = Some(request.note);
-        storage::update_resolution(&txn, &row).await.map_err(ApiError::internal)?;
+        // Conditional on the status read above, so of two concurrent resolves only one wins.
+        if !storage::update_resolution(&txn, &row, status.as_str()).await.map_err(ApiError::internal)? {
+            return Err(ApiError::FailedPrecondition(format!("case {id} was changed meanwhile; read it again")));
+        }
         let interaction_ids = storage::interaction_ids(&txn, tenant.as_str(), &id).await.map_err(ApiError::internal)?;
         let case = case_to_proto(row, interaction_ids);
         let event = envelope(
@@ -175,18 +180,15 @@ impl v1::case_service_server::CaseService for CaseApi {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let request = request.into_inner();
-        let limit = paging::page_size(request.page_size)?;
-        let after = paging::after_id(&request.page_token)?;
+        let page = Page::parse(request.page_size, &request.page_token)?;
         let status = match v1::CaseStatus::try_from(request.status) {
             Ok(v1::CaseStatus::Unspecified) => None,
             Ok(v1::CaseStatus::Open) => Some(CaseStatus::Open.as_str()),
             Ok(v1::CaseStatus::Resolved) => Some(CaseStatus::Resolved.as_str()),
             Err(_) => return Err(ApiError::invalid("status", format!("{} is not a CaseStatus", request.status)).into()),
         };
-        let rows = storage::list(&self.db, caller.tenant.as_str(), status, after.as_deref(), limit)
-            .await
-            .map_err(ApiError::internal)?;
-        let next_page_token = paging::next_token(rows.len(), limit, rows.last().map(|row| row.id.as_str()));
+        let rows = storage::list(&self.db, caller.tenant.as_str(), status, &page).await.map_err(ApiError::internal)?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let mut cases = Vec::with_capacity(rows.len());
         for row in rows {
             cases.push(self.to_proto(row).await?);

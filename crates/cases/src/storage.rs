@@ -2,11 +2,13 @@
 //! queries. Every query is scoped by tenant.
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
+use tend_kernel::paging::Page;
+use tend_store::query::newest_first;
 
 /// The `cases` table.
 #[allow(missing_docs)]
@@ -176,18 +178,20 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: case::Model, interaction_
     Ok(())
 }
 
-/// Saves the status, resolution and update time of `row`.
-pub async fn update_resolution<C: ConnectionTrait>(conn: &C, row: &case::Model) -> Result<(), DbErr> {
-    case::Entity::update_many()
+/// Saves the status, resolution and update time of `row` if the stored case still has status
+/// `expected`; false when it did not (another call changed it first).
+pub async fn update_resolution<C: ConnectionTrait>(conn: &C, row: &case::Model, expected: &str) -> Result<bool, DbErr> {
+    let updated = case::Entity::update_many()
         .col_expr(case::Column::Status, Expr::value(row.status.clone()))
         .col_expr(case::Column::UpdatedAt, Expr::value(row.updated_at))
         .col_expr(case::Column::ResolvedAt, Expr::value(row.resolved_at))
         .col_expr(case::Column::ResolutionNote, Expr::value(row.resolution_note.clone()))
         .filter(case::Column::Id.eq(row.id.clone()))
         .filter(case::Column::Tenant.eq(row.tenant.clone()))
+        .filter(case::Column::Status.eq(expected))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(updated.rows_affected == 1)
 }
 
 /// The interaction ids on a case, oldest first.
@@ -202,20 +206,16 @@ pub async fn interaction_ids<C: ConnectionTrait>(conn: &C, tenant: &str, case_id
     Ok(rows.into_iter().map(|row| row.interaction_id).collect())
 }
 
-/// A page of a tenant's cases, newest first (ids are time-ordered), after `after` if given.
+/// A page of a tenant's cases, newest first, of one status if given.
 pub async fn list<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
     status: Option<&str>,
-    after: Option<&str>,
-    limit: u64,
+    page: &Page,
 ) -> Result<Vec<case::Model>, DbErr> {
     let mut query = case::Entity::find().filter(case::Column::Tenant.eq(tenant));
     if let Some(status) = status {
         query = query.filter(case::Column::Status.eq(status));
     }
-    if let Some(after) = after {
-        query = query.filter(case::Column::Id.lt(after));
-    }
-    query.order_by_desc(case::Column::Id).limit(limit).all(conn).await
+    newest_first(query, case::Column::Id, page).all(conn).await
 }

@@ -92,7 +92,9 @@ impl MigrationTrait for CreateCaseFacts {
     }
 }
 
-/// Records a case's facts: inserts it if unknown, otherwise sets its resolution time.
+/// Records a case's facts: inserts it if unknown, otherwise sets its resolution time. Events
+/// may arrive out of order (a reclaimed OPENED after RESOLVED), so a known resolution is never
+/// cleared.
 pub async fn upsert<C: ConnectionTrait>(conn: &C, row: case_fact::Model) -> Result<(), DbErr> {
     let known = case_fact::Entity::find_by_id(row.case_id.clone())
         .filter(case_fact::Column::Tenant.eq(row.tenant.clone()))
@@ -102,8 +104,11 @@ pub async fn upsert<C: ConnectionTrait>(conn: &C, row: case_fact::Model) -> Resu
         case_fact::Entity::insert(case_fact::ActiveModel::from(row)).exec_without_returning(conn).await?;
         return Ok(());
     }
+    let Some(resolved_at) = row.resolved_at else {
+        return Ok(());
+    };
     case_fact::Entity::update_many()
-        .col_expr(case_fact::Column::ResolvedAt, Expr::value(row.resolved_at))
+        .col_expr(case_fact::Column::ResolvedAt, Expr::value(Some(resolved_at)))
         .filter(case_fact::Column::CaseId.eq(row.case_id))
         .filter(case_fact::Column::Tenant.eq(row.tenant))
         .exec(conn)

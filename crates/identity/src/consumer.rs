@@ -51,7 +51,7 @@ impl EventHandler for IdentifyAuthors {
             tracing::debug!("event already handled");
             return Ok(());
         }
-        let now = chrono::Utc::now();
+        let now = tend_kernel::ids::now();
         let followers = i64::try_from(author.followers).unwrap_or(i64::MAX);
         let known = storage::find_by_author(&txn, tenant.as_str(), interaction.channel, &author.external_id)
             .await

@@ -1,9 +1,11 @@
 //! The identity service's table `profiles`, its migrations and queries (all tenant-scoped).
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, integer, string, timestamp_with_time_zone};
+use tend_kernel::paging::Page;
+use tend_store::query::newest_first;
 
 /// The `profiles` table: one row per author per channel.
 #[allow(missing_docs)]
@@ -140,16 +142,8 @@ pub async fn update_sighting<C: ConnectionTrait>(conn: &C, row: &profile::Model)
     Ok(())
 }
 
-/// A page of a tenant's profiles, newest first, after `after` if given.
-pub async fn list<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    after: Option<&str>,
-    limit: u64,
-) -> Result<Vec<profile::Model>, DbErr> {
-    let mut query = profile::Entity::find().filter(profile::Column::Tenant.eq(tenant));
-    if let Some(after) = after {
-        query = query.filter(profile::Column::Id.lt(after));
-    }
-    query.order_by_desc(profile::Column::Id).limit(limit).all(conn).await
+/// A page of a tenant's rows, newest first.
+pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<profile::Model>, DbErr> {
+    let query = profile::Entity::find().filter(profile::Column::Tenant.eq(tenant));
+    newest_first(query, profile::Column::Id, page).all(conn).await
 }

@@ -3,7 +3,8 @@
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{from_timestamp, new_id, parse_id, to_timestamp};
-use tend_kernel::{ApiError, TenantId, paging};
+use tend_kernel::paging::Page;
+use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
 use tend_store::{OutboxWaker, outbox};
@@ -31,7 +32,7 @@ impl IngestApi {
         tenant: &TenantId,
         request: v1::IngestInteractionRequest,
     ) -> Result<v1::IngestInteractionResponse, ApiError> {
-        let now = chrono::Utc::now();
+        let now = tend_kernel::ids::now();
         let posted_at = match &request.posted_at {
             Some(timestamp) => from_timestamp("posted_at", timestamp)?,
             None => now,
@@ -172,12 +173,9 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let request = request.into_inner();
-        let limit = paging::page_size(request.page_size)?;
-        let after = paging::after_id(&request.page_token)?;
-        let rows = storage::list(&self.db, caller.tenant.as_str(), after.as_deref(), limit)
-            .await
-            .map_err(ApiError::internal)?;
-        let next_page_token = paging::next_token(rows.len(), limit, rows.last().map(|row| row.id.as_str()));
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.map_err(ApiError::internal)?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         Ok(Response::new(v1::ListInteractionsResponse {
             interactions: rows.into_iter().map(to_proto).collect(),
             next_page_token,

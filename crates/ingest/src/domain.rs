@@ -114,7 +114,8 @@ fn short(field: &str, value: &str) -> Result<String, ApiError> {
 /// Trims, composes to NFC (so "é" typed two ways compares equal downstream) and drops control
 /// characters other than line breaks and tabs.
 fn fold_text(text: &str) -> String {
-    text.trim().nfc().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect()
+    let kept: String = text.nfc().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect();
+    kept.trim().to_owned()
 }
 
 #[cfg(test)]
@@ -133,7 +134,7 @@ mod tests {
                 email: " Jane@Example.COM ".into(),
                 ..Default::default()
             }),
-            text: "  Cafe\u{0301} order late \r\n".into(),
+            text: "  Cafe\u{0301} order late \r\n\u{0}".into(),
             ..Default::default()
         }
     }

@@ -1,9 +1,11 @@
 //! The ingest service's table `interactions`, its migrations and queries (all tenant-scoped).
 
 use sea_orm::sea_query::Index;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, boolean, integer, string, text, timestamp_with_time_zone};
+use tend_kernel::paging::Page;
+use tend_store::query::newest_first;
 
 /// The `interactions` table.
 #[allow(missing_docs)]
@@ -136,16 +138,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: interaction::Model) -> Re
     Ok(())
 }
 
-/// A page of a tenant's interactions, newest first, after `after` if given.
-pub async fn list<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    after: Option<&str>,
-    limit: u64,
-) -> Result<Vec<interaction::Model>, DbErr> {
-    let mut query = interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant));
-    if let Some(after) = after {
-        query = query.filter(interaction::Column::Id.lt(after));
-    }
-    query.order_by_desc(interaction::Column::Id).limit(limit).all(conn).await
+/// A page of a tenant's rows, newest first.
+pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<interaction::Model>, DbErr> {
+    let query = interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant));
+    newest_first(query, interaction::Column::Id, page).all(conn).await
 }

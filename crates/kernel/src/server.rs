@@ -31,7 +31,7 @@ pub struct ServerConfig {
     /// A request that takes longer is cancelled with DEADLINE_EXCEEDED.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Largest request message accepted, in bytes; larger ones fail with RESOURCE_EXHAUSTED.
+    /// Largest request message accepted, in bytes; larger ones fail with OUT_OF_RANGE.
     pub max_request_bytes: usize,
     /// Requests served at once on one connection; more are refused with UNAVAILABLE (load
     /// shedding) rather than queued.
@@ -173,6 +173,13 @@ impl GrpcServer {
         for set in &self.descriptor_sets {
             reflection = reflection.register_encoded_file_descriptor_set(set);
             reflection_alpha = reflection_alpha.register_encoded_file_descriptor_set(set);
+        }
+        // List only what this process serves: a descriptor set may describe services that run
+        // elsewhere (`tend serve ingest` knows every tend.v1 contract).
+        let health = "grpc.health.v1.Health";
+        for name in self.service_names.iter().copied().chain([health]) {
+            reflection = reflection.with_service_name(name);
+            reflection_alpha = reflection_alpha.with_service_name(name);
         }
         self.routes.add_service(reflection.build_v1()?);
         self.routes.add_service(reflection_alpha.build_v1alpha()?);

@@ -1,9 +1,10 @@
 //! The gRPC face of the routing service.
 
 use sea_orm::DatabaseConnection;
+use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{parse_id, to_timestamp};
-use tend_kernel::{ApiError, paging};
+use tend_kernel::paging::Page;
 use tend_proto::v1;
 use tonic::{Request, Response, Status};
 
@@ -54,12 +55,9 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let request = request.into_inner();
-        let limit = paging::page_size(request.page_size)?;
-        let after = paging::after_id(&request.page_token)?;
-        let rows = storage::list(&self.db, caller.tenant.as_str(), after.as_deref(), limit)
-            .await
-            .map_err(ApiError::internal)?;
-        let next_page_token = paging::next_token(rows.len(), limit, rows.last().map(|row| row.id.as_str()));
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.map_err(ApiError::internal)?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         Ok(Response::new(v1::ListRoutingDecisionsResponse {
             decisions: rows.into_iter().map(to_proto).collect(),
             next_page_token,

@@ -87,7 +87,7 @@ impl EventHandler for RouteInteractions {
             case_id: case_id.clone(),
             priority: i32::try_from(computed.value).unwrap_or(100),
             reasons: computed.reasons.join("\n"),
-            decided_at: chrono::Utc::now(),
+            decided_at: tend_kernel::ids::now(),
         };
         storage::insert(&txn, row).await.map_err(retry("recording the decision"))?;
         txn.commit().await.map_err(retry("committing"))?;

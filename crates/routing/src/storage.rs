@@ -1,9 +1,11 @@
 //! The routing service's table `routing_decisions`, its migrations and queries (tenant-scoped).
 
 use sea_orm::sea_query::Index;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone};
+use tend_kernel::paging::Page;
+use tend_store::query::newest_first;
 
 /// The `routing_decisions` table: what routing decided for each interaction.
 #[allow(missing_docs)]
@@ -107,16 +109,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: decision::Model) -> Resul
     Ok(())
 }
 
-/// A page of a tenant's decisions, newest first, after `after` if given.
-pub async fn list<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    after: Option<&str>,
-    limit: u64,
-) -> Result<Vec<decision::Model>, DbErr> {
-    let mut query = decision::Entity::find().filter(decision::Column::Tenant.eq(tenant));
-    if let Some(after) = after {
-        query = query.filter(decision::Column::Id.lt(after));
-    }
-    query.order_by_desc(decision::Column::Id).limit(limit).all(conn).await
+/// A page of a tenant's rows, newest first.
+pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<decision::Model>, DbErr> {
+    let query = decision::Entity::find().filter(decision::Column::Tenant.eq(tenant));
+    newest_first(query, decision::Column::Id, page).all(conn).await
 }

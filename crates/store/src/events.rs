@@ -26,7 +26,7 @@ pub fn envelope<M: prost::Message + prost::Name>(source: &str, tenant: &TenantId
         event_id: tend_kernel::ids::new_id(),
         r#type: M::full_name(),
         tenant: tenant.as_str().to_owned(),
-        occurred_at: Some(tend_kernel::ids::to_timestamp(chrono::Utc::now())),
+        occurred_at: Some(tend_kernel::ids::to_timestamp(tend_kernel::ids::now())),
         trace_context: tend_kernel::telemetry::current_trace_context(),
         payload: payload.encode_to_vec(),
         source: source.to_owned(),

@@ -37,7 +37,7 @@ pub async fn first_delivery<C: ConnectionTrait>(conn: &C, consumer: &str, event_
     let row = entity::ActiveModel {
         consumer: Set(consumer.to_owned()),
         event_id: Set(event_id.to_owned()),
-        processed_at: Set(chrono::Utc::now()),
+        processed_at: Set(tend_kernel::ids::now()),
     };
     let inserted = entity::Entity::insert(row)
         .on_conflict(OnConflict::columns([entity::Column::Consumer, entity::Column::EventId]).do_nothing().to_owned())

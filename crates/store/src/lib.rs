@@ -11,6 +11,7 @@ pub mod events;
 pub mod inbox;
 pub mod migration;
 pub mod outbox;
+pub mod query;
 pub mod testing;
 
 pub use config::StoreConfig;

@@ -53,7 +53,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, stream: &str, envelope: &Even
         stream: Set(stream.to_owned()),
         tenant: Set(envelope.tenant.clone()),
         payload: Set(envelope.encode_to_vec()),
-        created_at: Set(chrono::Utc::now()),
+        created_at: Set(tend_kernel::ids::now()),
         ..Default::default()
     };
     entity::Entity::insert(row)

@@ -1,0 +1,303 @@
+//! What every service gets from the kernel's server, seen from outside: API keys (missing,
+//! unknown, per tenant, per role, `service` keys and the `x-tend-tenant` header), health checks
+//! and reflection without a key, the request size limit, and refusal of calls after shutdown.
+//!
+//! None of this depends on the storage backend, so it runs on the embedded one only.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+
+use tend::app::ServiceName;
+use tend_kernel::auth::{ApiKeyConfig, Role, TENANT_HEADER};
+use tend_proto::v1;
+use tend_tests::{Backend, TestApp, as_tenant, post};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+const ACME_AGENT: &str = "acme-agent-key-0001";
+const ACME_VIEWER: &str = "acme-viewer-key-001";
+const GLOBEX_AGENT: &str = "globex-agent-key-01";
+const SERVICE: &str = "internal-service-key";
+
+const TEND_SERVICES: [&str; 5] = [
+    "tend.v1.CaseService",
+    "tend.v1.FeedbackService",
+    "tend.v1.IdentityService",
+    "tend.v1.IngestService",
+    "tend.v1.RoutingService",
+];
+
+/// The keys the tests configure: agents of acme and globex, a viewer of acme, a service key.
+fn keys() -> Vec<ApiKeyConfig> {
+    let key = |key: &str, tenant: Option<&str>, role| ApiKeyConfig {
+        name: String::new(),
+        key: key.to_owned(),
+        tenant: tenant.map(str::to_owned),
+        role,
+    };
+    vec![
+        key(ACME_AGENT, Some("acme"), Role::Agent),
+        key(ACME_VIEWER, Some("acme"), Role::Viewer),
+        key(GLOBEX_AGENT, Some("globex"), Role::Agent),
+        key(SERVICE, None, Role::Service),
+    ]
+}
+
+/// Starts `services` with authentication on.
+async fn with_keys(services: &[ServiceName]) -> TestApp {
+    TestApp::spawn_with(Backend::Embedded, services, |config| config.auth.keys = keys()).await
+}
+
+/// A request carrying `authorization: Bearer <key>` and, if given, `x-tend-tenant`.
+fn with_key<T>(key: &str, tenant: Option<&str>, message: T) -> tonic::Request<T> {
+    let mut request = match tenant {
+        Some(tenant) => as_tenant(tenant, message),
+        None => tonic::Request::new(message),
+    };
+    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
+}
+
+fn list_request() -> v1::ListInteractionsRequest {
+    v1::ListInteractionsRequest::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_a_key_are_unauthenticated() {
+    let app = with_keys(&[ServiceName::Ingest]).await;
+    let status = app.ingest().list_interactions(tonic::Request::new(list_request())).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("authorization"), "{:?}", status.message());
+    // Naming a tenant is no credential.
+    let status = app.ingest().ingest_interaction(as_tenant("acme", post("ana", "hi"))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // Neither is a key sent in another scheme.
+    let mut basic = tonic::Request::new(list_request());
+    basic.metadata_mut().insert("authorization", format!("Basic {ACME_AGENT}").parse().unwrap());
+    assert_eq!(app.ingest().list_interactions(basic).await.unwrap_err().code(), Code::Unauthenticated);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_key_is_unauthenticated() {
+    let app = with_keys(&[ServiceName::Ingest]).await;
+    for key in ["no-such-key-00000000", "", "acme-agent-key-000"] {
+        let status = app.ingest().list_interactions(with_key(key, None, list_request())).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "key {key:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_key_sees_only_its_own_tenant() {
+    let app = with_keys(&[ServiceName::Ingest]).await;
+    let ingested = app.ingest().ingest_interaction(with_key(ACME_AGENT, None, post("ana", "hello"))).await;
+    let interaction = ingested.unwrap().into_inner().interaction.unwrap();
+    assert_eq!(interaction.tenant, "acme", "the key decides the tenant");
+
+    let listed = app.ingest().list_interactions(with_key(ACME_AGENT, None, list_request())).await.unwrap();
+    assert_eq!(listed.into_inner().interactions.len(), 1);
+    // Naming its own tenant is fine.
+    let listed = app.ingest().list_interactions(with_key(ACME_AGENT, Some("acme"), list_request())).await.unwrap();
+    assert_eq!(listed.into_inner().interactions.len(), 1);
+
+    let listed = app.ingest().list_interactions(with_key(GLOBEX_AGENT, None, list_request())).await.unwrap();
+    assert!(listed.into_inner().interactions.is_empty());
+    let get = v1::GetInteractionRequest { id: interaction.id.clone() };
+    let status = app.ingest().get_interaction(with_key(GLOBEX_AGENT, None, get)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // A tenant key may not act for another tenant by naming it.
+    let status = app.ingest().list_interactions(with_key(ACME_AGENT, Some("globex"), list_request())).await;
+    let status = status.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("globex"), "{:?}", status.message());
+    let status = app.ingest().ingest_interaction(with_key(GLOBEX_AGENT, Some("acme"), post("gus", "x"))).await;
+    assert_eq!(status.unwrap_err().code(), Code::PermissionDenied);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_key_can_read_but_not_ingest() {
+    let app = with_keys(&[ServiceName::Ingest]).await;
+    app.ingest().ingest_interaction(with_key(ACME_AGENT, None, post("ana", "hello"))).await.unwrap();
+
+    let listed = app.ingest().list_interactions(with_key(ACME_VIEWER, None, list_request())).await.unwrap();
+    let listed = listed.into_inner().interactions;
+    assert_eq!(listed.len(), 1);
+    let get = v1::GetInteractionRequest { id: listed[0].id.clone() };
+    assert!(app.ingest().get_interaction(with_key(ACME_VIEWER, None, get)).await.is_ok());
+
+    let status = app.ingest().ingest_interaction(with_key(ACME_VIEWER, None, post("ana", "nope"))).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let batch = v1::IngestBatchRequest { interactions: vec![post("ana", "nope")] };
+    let status = app.ingest().ingest_batch(with_key(ACME_VIEWER, None, batch)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let listed = app.ingest().list_interactions(with_key(ACME_AGENT, None, list_request())).await.unwrap();
+    assert_eq!(listed.into_inner().interactions.len(), 1, "the viewer stored nothing");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_key_must_name_its_tenant() {
+    let app = with_keys(&[ServiceName::Ingest]).await;
+    let status = app.ingest().ingest_interaction(with_key(SERVICE, None, post("ana", "hello"))).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains(TENANT_HEADER), "{:?}", status.message());
+
+    for tenant in ["globex", "acme"] {
+        let ingested = app.ingest().ingest_interaction(with_key(SERVICE, Some(tenant), post("ana", "hello"))).await;
+        assert_eq!(ingested.unwrap().into_inner().interaction.unwrap().tenant, tenant);
+    }
+    let listed = app.ingest().list_interactions(with_key(SERVICE, Some("globex"), list_request())).await.unwrap();
+    assert_eq!(listed.into_inner().interactions.len(), 1);
+    let listed = app.ingest().list_interactions(with_key(GLOBEX_AGENT, None, list_request())).await.unwrap();
+    assert_eq!(listed.into_inner().interactions.len(), 1, "the service key wrote for globex");
+
+    // A tenant header that is not a tenant id is refused.
+    let mut request = with_key(SERVICE, None, list_request());
+    request.metadata_mut().insert(TENANT_HEADER, "Not A Tenant".parse().unwrap());
+    assert_eq!(app.ingest().list_interactions(request).await.unwrap_err().code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_keys_every_caller_acts_for_the_named_or_default_tenant() {
+    let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
+    let ingested = app.ingest().ingest_interaction(tonic::Request::new(post("ana", "hello"))).await.unwrap();
+    assert_eq!(ingested.into_inner().interaction.unwrap().tenant, "default");
+    let ingested = app.ingest().ingest_interaction(as_tenant("acme", post("ana", "hello"))).await.unwrap();
+    assert_eq!(ingested.into_inner().interaction.unwrap().tenant, "acme");
+    app.stop().await;
+}
+
+async fn health_of(app: &TestApp, service: &str) -> Result<HealthCheckResponse, tonic::Status> {
+    let request = HealthCheckRequest { service: service.to_owned() };
+    HealthClient::new(app.channel()).check(request).await.map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_needs_no_key_and_reports_the_services_that_run() {
+    let app = with_keys(&[ServiceName::Ingest, ServiceName::Cases]).await;
+    for service in ["", "tend.v1.IngestService", "tend.v1.CaseService"] {
+        let health = health_of(&app, service).await.unwrap_or_else(|status| panic!("{service:?}: {status:?}"));
+        assert_eq!(health.status(), ServingStatus::Serving, "{service:?}");
+    }
+    // Services that do not run in this process are unknown to its health service.
+    for service in ["tend.v1.RoutingService", "tend.v1.IdentityService", "tend.v1.FeedbackService", "no.Such"] {
+        let status = health_of(&app, service).await.unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{service:?}");
+    }
+    app.stop().await;
+}
+
+/// The service names reflection v1 lists.
+async fn reflected_services_v1(app: &TestApp) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut client = ServerReflectionClient::new(app.channel());
+    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response: ServerReflectionResponse = responses.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("expected a list of services, got {other:?}"),
+    }
+}
+
+/// The service names reflection v1alpha lists.
+async fn reflected_services_v1alpha(app: &TestApp) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionResponse};
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut client = ServerReflectionClient::new(app.channel());
+    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response: ServerReflectionResponse = responses.message().await.unwrap().unwrap();
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("expected a list of services, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1_and_v1alpha_list_every_service_without_a_key() {
+    let app = TestApp::spawn_with(Backend::Embedded, &ServiceName::ALL, |config| config.auth.keys = keys()).await;
+    for listed in [reflected_services_v1(&app).await, reflected_services_v1alpha(&app).await] {
+        for service in TEND_SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
+            assert!(listed.contains(*service), "{service} missing from {listed:?}");
+        }
+    }
+    app.stop().await;
+}
+
+/// Reflection should describe what this process serves: `tend serve ingest` should not offer
+/// CaseService to grpcurl, which would then answer UNIMPLEMENTED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_only_the_services_this_process_serves() {
+    let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
+    let listed = reflected_services_v1(&app).await;
+    let tend: Vec<_> = listed.iter().filter(|name| name.starts_with("tend.")).collect();
+    assert_eq!(tend, vec!["tend.v1.IngestService"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_max_request_bytes_is_refused() {
+    let app =
+        TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |config| config.server.max_request_bytes = 2048)
+            .await;
+    let interactions: Vec<_> = (0..10).map(|n| post("ana", &format!("{n} {}", "x".repeat(300)))).collect();
+    let batch = v1::IngestBatchRequest { interactions };
+    assert!(prost::Message::encoded_len(&batch) > 2048);
+    let status = app.ingest().ingest_batch(as_tenant("acme", batch)).await.unwrap_err();
+    // tonic refuses an oversized message with OUT_OF_RANGE (server.rs documents
+    // RESOURCE_EXHAUSTED); either is a sensible answer, OK or INTERNAL is not.
+    assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
+    assert!(status.message().contains("2048"), "{:?}", status.message());
+
+    let big_post = post("ana", &"y".repeat(3000));
+    let status = app.ingest().ingest_interaction(as_tenant("acme", big_post)).await.unwrap_err();
+    assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
+
+    // Nothing was stored, and requests under the limit still work on the same connection.
+    let small = app.ingest().ingest_interaction(as_tenant("acme", post("ana", "small"))).await.unwrap();
+    assert!(!small.into_inner().duplicate);
+    let listed = app.ingest().list_interactions(as_tenant("acme", v1::ListInteractionsRequest::default())).await;
+    assert_eq!(listed.unwrap().into_inner().interactions.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_once_the_server_has_shut_down() {
+    let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
+    let channel = app.channel();
+    let addr = app.addr;
+    let mut client = v1::ingest_service_client::IngestServiceClient::new(channel.clone());
+    client.ingest_interaction(as_tenant("acme", post("ana", "before"))).await.unwrap();
+    assert!(health_of(&app, "").await.is_ok());
+    app.stop().await;
+
+    // The connection that was open is gone, and no new one is accepted.
+    let status = client.ingest_interaction(as_tenant("acme", post("ana", "after"))).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let status = HealthClient::new(channel).check(HealthCheckRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let connected = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await;
+    assert!(connected.is_err(), "a new connection to {addr} was accepted after shutdown");
+}
