@@ -255,3 +255,28 @@ pub async fn routed(app: &TestApp, tenant: &str, interaction_id: &str) -> v1::Ro
     })
     .await
 }
+
+/// Runs each scenario `async fn name(backend: Backend)` of a test file twice: against the
+/// embedded default (module `embedded`) and against PostgreSQL + Redis (module
+/// `postgres_redis`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::Backend::Embedded).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::Backend::PostgresRedis).await;
+                }
+            )*
+        }
+    };
+}

@@ -18,29 +18,7 @@ use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant, envelopes, eventually};
 use tonic::Code;
 
-/// Runs each scenario against the embedded default and against PostgreSQL + Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::PostgresRedis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+tend_tests::on_both_backends!(
     open_case_is_idempotent_on_its_key,
     concurrent_open_case_with_one_key_opens_one_case,
     idempotency_keys_and_cases_belong_to_one_tenant,

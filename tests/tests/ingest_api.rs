@@ -17,29 +17,7 @@ use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant, envelopes, eventually, post};
 use tonic::Code;
 
-/// Runs each scenario against the embedded default and against PostgreSQL + Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::PostgresRedis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+tend_tests::on_both_backends!(
     posts_are_normalised_and_stored_as_normalised,
     duplicate_post_returns_the_first_interaction_and_publishes_once,
     concurrent_copies_of_one_post_store_it_once,

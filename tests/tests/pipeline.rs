@@ -9,29 +9,7 @@ use std::time::Duration;
 use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant, eventually, post, routed};
 
-/// Runs each scenario against the embedded default and against PostgreSQL + Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::PostgresRedis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+tend_tests::on_both_backends!(
     post_becomes_case,
     duplicate_post_opens_no_second_case,
     tenants_see_only_their_own,

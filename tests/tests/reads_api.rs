@@ -17,29 +17,7 @@ use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant, eventually, post, routed};
 use tonic::Code;
 
-/// Runs each scenario against the embedded default and against PostgreSQL + Redis.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(tend_tests::Backend::PostgresRedis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+tend_tests::on_both_backends!(
     profiles_are_fetched_and_listed_in_pages,
     routing_decisions_explain_the_priority_and_page_newest_first,
     service_report_counts_only_its_window,

@@ -33,12 +33,4 @@ async fn trace_reaches_every_event(backend: Backend) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_trace_reaches_every_event() {
-    trace_reaches_every_event(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_redis_trace_reaches_every_event() {
-    trace_reaches_every_event(Backend::PostgresRedis).await;
-}
+tend_tests::on_both_backends!(trace_reaches_every_event);
