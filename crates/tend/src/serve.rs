@@ -24,7 +24,7 @@ pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
         config.server.listen = listen;
     }
     let services = if args.only.is_empty() { ServiceName::ALL.to_vec() } else { args.only };
-    run(config, &services, "tend").await
+    run(config, &services, "tend", false).await
 }
 
 /// `tend serve <service>…`: the given services, as deployed.
@@ -34,11 +34,17 @@ pub async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
         [one] => format!("tend-{one}"),
         _ => "tend".to_owned(),
     };
-    run(config, &args.services, &name).await
+    run(config, &args.services, &name, true).await
 }
 
-async fn run(config: TendConfig, services: &[ServiceName], telemetry_name: &str) -> anyhow::Result<()> {
+async fn run(config: TendConfig, services: &[ServiceName], telemetry_name: &str, apart: bool) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry, telemetry_name)?;
+    if apart && config.stream.redis_url.is_empty() {
+        tracing::warn!(
+            "stream.redis_url is not set: services in other processes see this one's events only through \
+             the shared streams.db file, with polling delays; set it for production"
+        );
+    }
     let shutdown = tend_kernel::shutdown::on_signal();
     let described = describe_backends(&config);
     let outcome = app::run(&config, services, shutdown, |addr, names| announce(addr, names, &described)).await;

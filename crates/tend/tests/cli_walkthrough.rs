@@ -1,0 +1,112 @@
+//! The README's walk-through, run with the real binary: start `tend dev`, check health, send a
+//! post and wait for its case, list, resolve, report, and send a duplicate.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+/// Runs `tend <args>` against `endpoint`; returns its stdout, failing the test on a non-zero exit.
+fn tend(endpoint: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_tend")).args(args).env("TEND_ENDPOINT", endpoint).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "tend {args:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// The value of the `key:` line of `tend` output.
+fn field<'a>(output: &'a str, key: &str) -> &'a str {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(key).map(str::trim))
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{output}"))
+}
+
+#[tokio::test]
+async fn readme_walkthrough() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let addr = first.strip_prefix("tend serving on ").unwrap().to_owned();
+    let mut announced = Vec::new();
+    while announced.len() < 8 {
+        announced.push(lines.next_line().await.unwrap().unwrap());
+    }
+    for service in ["IngestService", "IdentityService", "RoutingService", "CaseService", "FeedbackService"] {
+        assert!(announced.iter().any(|line| line.contains(service)), "{service} not announced: {announced:?}");
+    }
+    let endpoint = format!("http://{addr}");
+
+    let endpoint_for_blocking = endpoint.clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let endpoint = endpoint_for_blocking.as_str();
+        let health = tend(endpoint, &["health"]);
+        assert_eq!(health.matches("Serving").count(), 6, "{health}");
+
+        let posted = tend(
+            endpoint,
+            &["post", "--handle", "jane", "--followers", "25000", "--text", "My order #123 never arrived", "--wait"],
+        );
+        assert!(posted.contains("routed with priority 45"), "{posted}");
+        let case_id = field(&posted, "case:").to_owned();
+        assert_eq!(field(&posted, "status:"), "open");
+        assert_eq!(field(&posted, "subject:"), "My order #123 never arrived");
+
+        let listed = tend(endpoint, &["cases", "list"]);
+        assert!(listed.starts_with(&case_id), "{listed}");
+
+        let resolved = tend(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
+        assert_eq!(field(&resolved, "status:"), "resolved");
+
+        let again = ["post", "--handle", "jane", "--text", "again", "--external-id", "42"];
+        assert!(tend(endpoint, &again).contains("stored"));
+        assert!(tend(endpoint, &again).contains("duplicate of interaction"));
+        tend(endpoint, &["profiles", "list"])
+    })
+    .await
+    .unwrap();
+    assert!(outputs.contains("@jane"), "{outputs}");
+
+    // Feedback hears of the resolution through cases.events.
+    let mut report = String::new();
+    for _ in 0..100 {
+        let endpoint = endpoint.clone();
+        report = tokio::task::spawn_blocking(move || tend(&endpoint, &["report"])).await.unwrap();
+        if field(&report, "cases resolved:") == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(field(&report, "cases resolved:"), "1", "{report}");
+    server.kill().await.unwrap();
+}
+
+#[test]
+fn errors_say_what_to_fix() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["cases", "list", "--endpoint", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach Tend at http://127.0.0.1:9"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["serve", "routing"])
+        .env("TEND__SERVER__LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("server.listen"), "{output:?}");
+}
