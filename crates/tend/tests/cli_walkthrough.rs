@@ -110,3 +110,38 @@ fn errors_say_what_to_fix() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("server.listen"), "{output:?}");
 }
+
+/// With trace export pointed at a collector that is down, Tend still works, and SIGTERM stops it
+/// cleanly: health goes away, the process exits 0 and says so.
+#[tokio::test]
+async fn collector_down_is_harmless_and_sigterm_stops_cleanly() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        // Port 9 (discard) has no collector: every export fails.
+        .env("TEND__TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let endpoint = format!("http://{}", first.strip_prefix("tend serving on ").unwrap());
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let posted =
+        tokio::task::spawn_blocking(move || tend(&endpoint, &["post", "--handle", "otto", "--text", "hi", "--wait"]));
+    assert!(posted.await.unwrap().contains("status:      open"));
+
+    let pid = server.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status =
+        tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("tend did not stop").unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(server.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    assert!(stderr.contains("tend stopped"), "{stderr}");
+}
