@@ -79,9 +79,24 @@ impl TestApp {
     /// When Tend does not start within 30 s.
     #[allow(clippy::unwrap_used, clippy::panic)]
     pub async fn spawn_with(backend: Backend, services: &[ServiceName], adjust: impl FnOnce(&mut TendConfig)) -> Self {
-        tend_kernel::telemetry::init_for_tests();
         let (mut config, data_dir, database) = test_config(backend).await;
         adjust(&mut config);
+        Self::spawn_config(config, services, data_dir, database).await
+    }
+
+    /// Starts `services` with exactly `config` (e.g. a second app sharing another's database
+    /// and stream). The app keeps `data_dir` alive and drops `database`, if given, on `stop`.
+    ///
+    /// # Panics
+    /// When Tend does not start within 30 s.
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    pub async fn spawn_config(
+        config: TendConfig,
+        services: &[ServiceName],
+        data_dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+    ) -> Self {
+        tend_kernel::telemetry::init_for_tests();
         let shutdown = CancellationToken::new();
         let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
         let task = {
@@ -249,9 +264,18 @@ where
 
 /// Waits until routing has decided on `interaction_id` (for `tenant`) and returns the decision.
 pub async fn routed(app: &TestApp, tenant: &str, interaction_id: &str) -> v1::RoutingDecision {
+    let interaction_id = interaction_id.to_owned();
+    routed_with(app, || as_tenant(tenant, v1::GetRoutingDecisionRequest { interaction_id: interaction_id.clone() }))
+        .await
+}
+
+/// Waits until `request()` (a decision look-up with whatever credentials it carries) succeeds.
+pub async fn routed_with(
+    app: &TestApp,
+    request: impl Fn() -> tonic::Request<v1::GetRoutingDecisionRequest>,
+) -> v1::RoutingDecision {
     eventually("the routing decision", Duration::from_secs(20), || async {
-        let request = as_tenant(tenant, v1::GetRoutingDecisionRequest { interaction_id: interaction_id.to_owned() });
-        app.routing().get_routing_decision(request).await.ok().map(tonic::Response::into_inner)
+        app.routing().get_routing_decision(request()).await.ok().map(tonic::Response::into_inner)
     })
     .await
 }
