@@ -11,8 +11,9 @@ use tend_store::{OutboxWaker, inbox, outbox};
 
 use crate::SERVICE;
 use crate::api::profile_to_proto;
-use crate::domain::LinkStatus;
-use crate::storage::{self, profile};
+use crate::domain::{LinkMethod, LinkStatus};
+use crate::linking;
+use crate::storage::{self, link_event, profile};
 
 /// Identifies the authors of received interactions.
 pub struct IdentifyAuthors {
@@ -78,11 +79,42 @@ impl EventHandler for IdentifyAuthors {
                     status: LinkStatus::Unknown.as_str().to_owned(),
                     first_seen_at: now,
                     last_seen_at: now,
+                    link_method: String::new(),
+                    link_evidence: String::new(),
+                    linked_at: None,
                 };
                 storage::insert(&txn, row.clone()).await.map_err(retry("creating the profile"))?;
                 row
             }
         };
+        // Only an unlinked profile is linked automatically: a person's decision, or an earlier
+        // link, is never overridden here.
+        let mut row = row;
+        if LinkMethod::parse(&row.link_method) == LinkMethod::None {
+            let found =
+                linking::find(&txn, tenant.as_str(), &interaction).await.map_err(retry("looking for a link"))?;
+            if let Some(found) = found {
+                row.customer_id = found.customer_id.clone();
+                row.status = LinkStatus::Linked.as_str().to_owned();
+                row.link_method = found.method.as_str().to_owned();
+                row.link_evidence = found.evidence.clone();
+                row.linked_at = Some(now);
+                let event = link_event::Model {
+                    id: new_id(),
+                    tenant: tenant.as_str().to_owned(),
+                    profile_id: row.id.clone(),
+                    customer_id: found.customer_id,
+                    action: "linked".to_owned(),
+                    method: found.method.as_str().to_owned(),
+                    evidence: found.evidence,
+                    actor: SERVICE.to_owned(),
+                    reason: None,
+                    at: now,
+                };
+                storage::save_link(&txn, &row, event).await.map_err(retry("saving the link"))?;
+                tracing::info!(profile_id = %row.id, customer_id = %row.customer_id, method = %row.link_method, "profile linked");
+            }
+        }
         let status = LinkStatus::parse(&row.status);
         let identified = v1::InteractionIdentified {
             interaction: Some(interaction),

@@ -51,6 +51,61 @@ impl LinkStatus {
     }
 }
 
+/// How a profile came to be linked, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMethod {
+    /// Not linked.
+    None,
+    /// The CRM lists the handle on the customer.
+    KnownHandle,
+    /// The author's email is the customer's.
+    Email,
+    /// A phone number in a message is the customer's.
+    Phone,
+    /// A person decided.
+    Person,
+    /// The probabilistic matcher.
+    Matcher,
+}
+
+impl LinkMethod {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkMethod::None => "",
+            LinkMethod::KnownHandle => "known_handle",
+            LinkMethod::Email => "email",
+            LinkMethod::Phone => "phone",
+            LinkMethod::Person => "person",
+            LinkMethod::Matcher => "matcher",
+        }
+    }
+
+    /// Parses the stored form; anything unknown reads as `None`.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "known_handle" => LinkMethod::KnownHandle,
+            "email" => LinkMethod::Email,
+            "phone" => LinkMethod::Phone,
+            "person" => LinkMethod::Person,
+            "matcher" => LinkMethod::Matcher,
+            _ => LinkMethod::None,
+        }
+    }
+
+    /// The contract's form.
+    pub fn to_proto(self) -> v1::LinkMethod {
+        match self {
+            LinkMethod::None => v1::LinkMethod::Unspecified,
+            LinkMethod::KnownHandle => v1::LinkMethod::KnownHandle,
+            LinkMethod::Email => v1::LinkMethod::Email,
+            LinkMethod::Phone => v1::LinkMethod::Phone,
+            LinkMethod::Person => v1::LinkMethod::Person,
+            LinkMethod::Matcher => v1::LinkMethod::Matcher,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +116,15 @@ mod tests {
             assert_eq!(LinkStatus::parse(status.as_str()), status);
         }
         assert_eq!(LinkStatus::parse("garbage"), LinkStatus::Unknown);
+        for method in [
+            LinkMethod::None,
+            LinkMethod::KnownHandle,
+            LinkMethod::Email,
+            LinkMethod::Phone,
+            LinkMethod::Person,
+            LinkMethod::Matcher,
+        ] {
+            assert_eq!(LinkMethod::parse(method.as_str()), method);
+        }
     }
 }

@@ -6,7 +6,10 @@
 
 mod api;
 mod consumer;
+mod customers;
 mod domain;
+mod linking;
+mod normalize;
 mod storage;
 
 use std::sync::Arc;

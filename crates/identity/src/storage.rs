@@ -1,9 +1,12 @@
 //! The identity service's table `profiles`, its migrations and queries (all tenant-scoped).
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait as _, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, integer, string, timestamp_with_time_zone};
+use sea_orm_migration::schema::{
+    big_integer, blob, double, integer, string, string_null, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null,
+};
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
 
@@ -27,6 +30,11 @@ pub mod profile {
         pub status: String,
         pub first_seen_at: ChronoDateTimeUtc,
         pub last_seen_at: ChronoDateTimeUtc,
+        /// How the link was made (`LinkMethod` name in lowercase); empty when not linked.
+        pub link_method: String,
+        /// Why, for people.
+        pub link_evidence: String,
+        pub linked_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -45,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(tend_store::migration::CreateOutbox),
             Box::new(tend_store::migration::CreateInbox),
             Box::new(CreateProfiles),
+            Box::new(CreateCustomers),
         ]
     }
 
@@ -146,4 +155,297 @@ pub async fn update_sighting<C: ConnectionTrait>(conn: &C, row: &profile::Model)
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<profile::Model>, DbErr> {
     let query = profile::Entity::find().filter(profile::Column::Tenant.eq(tenant));
     newest_first(query, profile::Column::Id, page).all(conn).await
+}
+
+/// The `customers` table: the CRM's view of each customer, normalised, with the original input.
+#[allow(missing_docs)]
+pub mod customer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub crm_id: String,
+        pub given_name: String,
+        pub family_name: String,
+        pub postcode: String,
+        pub date_of_birth: Option<String>,
+        pub segment: String,
+        pub tier: String,
+        pub lifetime_value: f64,
+        /// The `CustomerInput` as last given, protobuf-encoded.
+        pub original: Vec<u8>,
+        pub created_at: ChronoDateTimeUtc,
+        pub updated_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `customer_identifiers` table: each normalised email, phone and handle of a customer,
+/// indexed for deterministic look-ups.
+#[allow(missing_docs)]
+pub mod identifier {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_identifiers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        /// "email", "phone" or "handle".
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub value: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `link_events` table: every link and unlink, by whom, how and why (the audit log).
+#[allow(missing_docs)]
+pub mod link_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "link_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub profile_id: String,
+        pub customer_id: String,
+        /// "linked", "unlinked", …
+        pub action: String,
+        pub method: String,
+        pub evidence: String,
+        pub actor: String,
+        pub reason: Option<String>,
+        pub at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+struct CreateCustomers;
+
+impl MigrationName for CreateCustomers {
+    fn name(&self) -> &str {
+        "m20261123_000200_create_customers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCustomers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("customers")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("crm_id"))
+                    .col(string("given_name"))
+                    .col(string("family_name"))
+                    .col(string("postcode"))
+                    .col(string_null("date_of_birth"))
+                    .col(string("segment"))
+                    .col(string("tier"))
+                    .col(double("lifetime_value"))
+                    .col(blob("original"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("customers_tenant_crm_id")
+                    .table("customers")
+                    .col("tenant")
+                    .col("crm_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("customer_identifiers")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("kind"))
+                    .col(string("value"))
+                    .col(string("customer_id"))
+                    .primary_key(Index::create().col("tenant").col("kind").col("value").col("customer_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("customer_identifiers_customer")
+                    .table("customer_identifiers")
+                    .col("tenant")
+                    .col("customer_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("link_events")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("profile_id"))
+                    .col(string("customer_id"))
+                    .col(string("action"))
+                    .col(string("method"))
+                    .col(text("evidence"))
+                    .col(string("actor"))
+                    .col(string_null("reason"))
+                    .col(timestamp_with_time_zone("at"))
+                    .to_owned(),
+            )
+            .await?;
+        // SQLite adds one column per ALTER TABLE.
+        for column in [
+            string("link_method").default("").to_owned(),
+            text("link_evidence").default("").to_owned(),
+            timestamp_with_time_zone_null("linked_at"),
+        ] {
+            manager.alter_table(Table::alter().table("profiles").add_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["linked_at", "link_evidence", "link_method"] {
+            manager.alter_table(Table::alter().table("profiles").drop_column(column).to_owned()).await?;
+        }
+        for table in ["link_events", "customer_identifiers", "customers"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The tenant's customer with this CRM id, if any.
+pub async fn find_customer_by_crm_id<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    crm_id: &str,
+) -> Result<Option<customer::Model>, DbErr> {
+    customer::Entity::find()
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::CrmId.eq(crm_id))
+        .one(conn)
+        .await
+}
+
+/// One customer of a tenant.
+pub async fn find_customer<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<customer::Model>, DbErr> {
+    customer::Entity::find_by_id(id.to_owned()).filter(customer::Column::Tenant.eq(tenant)).one(conn).await
+}
+
+/// Inserts or replaces a customer row and its identifiers (`(kind, value)` pairs).
+pub async fn save_customer<C: ConnectionTrait>(
+    conn: &C,
+    row: customer::Model,
+    identifiers: &[(&'static str, String)],
+    is_new: bool,
+) -> Result<(), DbErr> {
+    let tenant = row.tenant.clone();
+    let customer_id = row.id.clone();
+    if is_new {
+        customer::Entity::insert(customer::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    } else {
+        customer::Entity::update(customer::ActiveModel::from(row).reset_all()).exec(conn).await?;
+        identifier::Entity::delete_many()
+            .filter(identifier::Column::Tenant.eq(tenant.clone()))
+            .filter(identifier::Column::CustomerId.eq(customer_id.clone()))
+            .exec(conn)
+            .await?;
+    }
+    let rows: Vec<identifier::ActiveModel> = identifiers
+        .iter()
+        .map(|(kind, value)| identifier::ActiveModel {
+            tenant: Set(tenant.clone()),
+            kind: Set((*kind).to_owned()),
+            value: Set(value.clone()),
+            customer_id: Set(customer_id.clone()),
+        })
+        .collect();
+    if !rows.is_empty() {
+        identifier::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    }
+    Ok(())
+}
+
+/// The ids of the tenant's customers with this identifier.
+pub async fn customers_with<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    kind: &str,
+    value: &str,
+) -> Result<Vec<String>, DbErr> {
+    let rows = identifier::Entity::find()
+        .filter(identifier::Column::Tenant.eq(tenant))
+        .filter(identifier::Column::Kind.eq(kind))
+        .filter(identifier::Column::Value.eq(value))
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| row.customer_id).collect())
+}
+
+/// A page of a tenant's customers, newest first.
+pub async fn list_customers<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    page: &Page,
+) -> Result<Vec<customer::Model>, DbErr> {
+    let query = customer::Entity::find().filter(customer::Column::Tenant.eq(tenant));
+    newest_first(query, customer::Column::Id, page).all(conn).await
+}
+
+/// Records a link of `profile` (already updated in memory) and its audit event.
+pub async fn save_link<C: ConnectionTrait>(
+    conn: &C,
+    profile: &profile::Model,
+    event: link_event::Model,
+) -> Result<(), DbErr> {
+    profile::Entity::update_many()
+        .col_expr(profile::Column::CustomerId, Expr::value(profile.customer_id.clone()))
+        .col_expr(profile::Column::Status, Expr::value(profile.status.clone()))
+        .col_expr(profile::Column::LinkMethod, Expr::value(profile.link_method.clone()))
+        .col_expr(profile::Column::LinkEvidence, Expr::value(profile.link_evidence.clone()))
+        .col_expr(profile::Column::LinkedAt, Expr::value(profile.linked_at))
+        .filter(profile::Column::Id.eq(profile.id.clone()))
+        .filter(profile::Column::Tenant.eq(profile.tenant.clone()))
+        .exec(conn)
+        .await?;
+    link_event::Entity::insert(link_event::ActiveModel::from(event)).exec_without_returning(conn).await?;
+    Ok(())
 }

@@ -1,0 +1,172 @@
+//! Identity's CRM side and deterministic links: customers are upserted and imported with their
+//! normal forms and originals; an author whose handle, email or phone is on exactly one customer
+//! is linked outright, with evidence, and the case carries the customer.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use tend_proto::v1;
+use tend_tests::{Backend, TestApp, as_tenant, post, routed};
+
+tend_tests::on_both_backends!(
+    upsert_normalises_keeps_the_original_and_is_idempotent,
+    import_streams_customers_and_reports_rejections,
+    known_handle_links_outright_and_the_case_carries_the_customer,
+    email_or_phone_in_a_message_links_outright,
+    an_identifier_shared_by_two_customers_links_nobody,
+);
+
+fn jane() -> v1::CustomerInput {
+    v1::CustomerInput {
+        crm_id: "CRM-1".into(),
+        given_name: "Jane".into(),
+        family_name: "Doé".into(),
+        emails: vec!["Jane.Doe+shop@Example.com".into()],
+        phones: vec!["07911 123456".into()],
+        handles: vec![v1::KnownHandle { channel: v1::Channel::X.into(), handle: "@JaneD".into() }],
+        default_region: "GB".into(),
+        tier: "gold".into(),
+        lifetime_value: 1234.5,
+        ..Default::default()
+    }
+}
+
+async fn upsert(app: &TestApp, tenant: &str, customer: v1::CustomerInput) -> v1::UpsertCustomerResponse {
+    let request = as_tenant(tenant, v1::UpsertCustomerRequest { customer: Some(customer) });
+    app.identity().upsert_customer(request).await.unwrap().into_inner()
+}
+
+async fn upsert_normalises_keeps_the_original_and_is_idempotent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = upsert(&app, "acme", jane()).await;
+    assert!(first.created);
+    let customer = first.customer.unwrap();
+    let normalized = customer.normalized.clone().unwrap();
+    assert_eq!(normalized.family_name, "doe");
+    assert_eq!(normalized.emails, vec!["jane.doe@example.com"]);
+    assert_eq!(normalized.phones, vec!["+447911123456"]);
+    assert_eq!(normalized.handles, vec!["x:janed"]);
+    assert_eq!(customer.original.as_ref().unwrap().family_name, "Doé", "the original is kept");
+
+    let again = upsert(&app, "acme", jane()).await;
+    assert!(!again.created);
+    assert_eq!(again.customer.unwrap().updated_at, customer.updated_at, "unchanged input changes nothing");
+
+    let mut moved = jane();
+    moved.tier = "platinum".into();
+    let updated = upsert(&app, "acme", moved).await.customer.unwrap();
+    assert_eq!(updated.id, customer.id);
+    assert_eq!(updated.original.unwrap().tier, "platinum");
+
+    let request = as_tenant("acme", v1::GetCustomerRequest { id: customer.id.clone() });
+    let fetched = app.identity().get_customer(request).await.unwrap().into_inner();
+    assert_eq!(fetched.id, customer.id);
+    let other = app.identity().get_customer(as_tenant("globex", v1::GetCustomerRequest { id: customer.id })).await;
+    assert_eq!(other.unwrap_err().code(), tonic::Code::NotFound);
+
+    let mut bad = jane();
+    bad.phones = vec!["12".into()];
+    let request = as_tenant("acme", v1::UpsertCustomerRequest { customer: Some(bad) });
+    let status = app.identity().upsert_customer(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("customer.phones[0]"), "{}", status.message());
+    app.stop().await;
+}
+
+async fn import_streams_customers_and_reports_rejections(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut records = Vec::new();
+    for n in 0..30 {
+        let customer = v1::CustomerInput {
+            crm_id: format!("C-{n}"),
+            given_name: format!("Person{n}"),
+            emails: vec![if n == 7 { "broken".into() } else { format!("p{n}@example.com") }],
+            ..Default::default()
+        };
+        records.push(v1::UpsertCustomerRequest { customer: Some(customer) });
+    }
+    records.push(v1::UpsertCustomerRequest { customer: Some(jane()) });
+    records.push(v1::UpsertCustomerRequest { customer: Some(jane()) });
+    let request = as_tenant("acme", tokio_stream::iter(records));
+    let outcome = app.identity().import_customers(request).await.unwrap().into_inner();
+    assert_eq!((outcome.created, outcome.updated, outcome.rejected), (30, 1, 1), "{outcome:?}");
+    assert!(
+        outcome.errors[0].contains("record 8") && outcome.errors[0].contains("customer.emails[0]"),
+        "{:?}",
+        outcome.errors
+    );
+
+    let request = as_tenant("acme", v1::ListCustomersRequest { page_size: 20, ..Default::default() });
+    let page = app.identity().list_customers(request).await.unwrap().into_inner();
+    assert_eq!(page.customers.len(), 20);
+    assert!(!page.next_page_token.is_empty());
+    app.stop().await;
+}
+
+/// Ingests `request` for acme and returns the profile and case once routed.
+async fn route(app: &TestApp, request: v1::IngestInteractionRequest) -> (v1::Profile, v1::Case) {
+    let ingested = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
+    let decision = routed(app, "acme", &ingested.interaction.unwrap().id).await;
+    let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id })).await;
+    let case = case.unwrap().into_inner();
+    let request = as_tenant("acme", v1::GetProfileRequest { id: case.profile_id.clone() });
+    let profile = app.identity().get_profile(request).await.unwrap().into_inner();
+    (profile, case)
+}
+
+async fn known_handle_links_outright_and_the_case_carries_the_customer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let customer = upsert(&app, "acme", jane()).await.customer.unwrap();
+    let (profile, case) = route(&app, post("janed", "where is my parcel")).await;
+    assert_eq!(profile.status(), v1::IdentityStatus::Linked);
+    assert_eq!(profile.customer_id, customer.id);
+    assert_eq!(profile.link_method(), v1::LinkMethod::KnownHandle);
+    assert!(
+        profile.link_evidence.contains("x:janed") && profile.link_evidence.contains("CRM-1"),
+        "{}",
+        profile.link_evidence
+    );
+    assert_eq!(case.customer_id, customer.id);
+    // A known customer ranks higher: base 30 + influence 10 (1,500 followers) + known customer 10.
+    assert_eq!(case.priority, 50);
+
+    // The same handle in another tenant is somebody else.
+    let ingested =
+        app.ingest().ingest_interaction(as_tenant("globex", post("janed", "hi"))).await.unwrap().into_inner();
+    let decision = routed(&app, "globex", &ingested.interaction.unwrap().id).await;
+    let case = app.cases().get_case(as_tenant("globex", v1::GetCaseRequest { id: decision.case_id })).await.unwrap();
+    assert!(case.into_inner().customer_id.is_empty());
+    app.stop().await;
+}
+
+async fn email_or_phone_in_a_message_links_outright(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let customer = upsert(&app, "acme", jane()).await.customer.unwrap();
+    let (by_email, _) = route(&app, post("someone", "it's JANE.DOE@example.com, order 5512")).await;
+    assert_eq!(by_email.customer_id, customer.id);
+    assert_eq!(by_email.link_method(), v1::LinkMethod::Email);
+
+    let (by_phone, _) = route(&app, post("another", "call me on +44 7911 123456 please")).await;
+    assert_eq!(by_phone.customer_id, customer.id);
+    assert_eq!(by_phone.link_method(), v1::LinkMethod::Phone);
+
+    let (stranger, case) = route(&app, post("stranger", "no details here")).await;
+    assert_eq!(stranger.status(), v1::IdentityStatus::Unknown);
+    assert!(case.customer_id.is_empty());
+    app.stop().await;
+}
+
+async fn an_identifier_shared_by_two_customers_links_nobody(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for crm_id in ["PARENT", "CHILD"] {
+        let family = v1::CustomerInput {
+            crm_id: crm_id.into(),
+            emails: vec!["family@example.com".into()],
+            ..Default::default()
+        };
+        upsert(&app, "acme", family).await;
+    }
+    let (profile, _) = route(&app, post("kid", "mail family@example.com")).await;
+    assert_eq!(profile.status(), v1::IdentityStatus::Unknown);
+    app.stop().await;
+}
