@@ -17,6 +17,8 @@ pub mod streams {
     pub const INTERACTIONS_IDENTIFIED: &str = "interactions.identified";
     /// Every change to a case, from cases.
     pub const CASES_EVENTS: &str = "cases.events";
+    /// Customers forgotten (right to erasure), from identity.
+    pub const CUSTOMERS_ERASED: &str = "customers.erased";
 }
 
 /// A new envelope for `payload`, from service `source`, for `tenant`, carrying the current
