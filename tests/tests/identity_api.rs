@@ -14,6 +14,9 @@ tend_tests::on_both_backends!(
     known_handle_links_outright_and_the_case_carries_the_customer,
     email_or_phone_in_a_message_links_outright,
     an_identifier_shared_by_two_customers_links_nobody,
+    a_persons_link_sticks_and_an_unlink_is_never_undone_automatically,
+    merge_moves_identifiers_and_profiles_and_undo_restores_them,
+    forgetting_a_customer_erases_it_and_tells_every_service,
 );
 
 fn jane() -> v1::CustomerInput {
@@ -168,5 +171,133 @@ async fn an_identifier_shared_by_two_customers_links_nobody(backend: Backend) {
     }
     let (profile, _) = route(&app, post("kid", "mail family@example.com")).await;
     assert_eq!(profile.status(), v1::IdentityStatus::Unknown);
+    app.stop().await;
+}
+
+async fn audit_actions(app: &TestApp, profile_id: &str) -> Vec<String> {
+    let request = as_tenant("acme", v1::ListLinkEventsRequest { profile_id: profile_id.into(), ..Default::default() });
+    let events = app.identity().list_link_events(request).await.unwrap().into_inner().events;
+    events.into_iter().map(|event| format!("{}/{}", event.action, event.method)).collect()
+}
+
+async fn a_persons_link_sticks_and_an_unlink_is_never_undone_automatically(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let jane = upsert(&app, "acme", jane()).await.customer.unwrap();
+    let other =
+        v1::CustomerInput { crm_id: "CRM-2".into(), emails: vec!["other@example.com".into()], ..Default::default() };
+    let other = upsert(&app, "acme", other).await.customer.unwrap();
+
+    // A stranger is linked to Jane by a person; later evidence for another customer changes nothing.
+    let (stranger, _) = route(&app, post("stranger", "hello")).await;
+    let request = v1::LinkProfileRequest {
+        profile_id: stranger.id.clone(),
+        customer_id: jane.id.clone(),
+        reason: "called in".into(),
+    };
+    let linked = app.identity().link_profile(as_tenant("acme", request)).await.unwrap().into_inner();
+    assert_eq!((linked.customer_id.as_str(), linked.link_method()), (jane.id.as_str(), v1::LinkMethod::Person));
+    let (again, case) = route(&app, post("stranger", "write to other@example.com")).await;
+    assert_eq!(again.customer_id, jane.id, "the person's decision sticks");
+    assert_eq!(case.customer_id, jane.id);
+    let _ = other;
+
+    // Jane's own handle links outright; a person unlinks it, and it is not linked again.
+    let (by_handle, _) = route(&app, post("janed", "hi")).await;
+    assert_eq!(by_handle.link_method(), v1::LinkMethod::KnownHandle);
+    let request = v1::UnlinkProfileRequest { profile_id: by_handle.id.clone(), reason: "shared account".into() };
+    let unlinked = app.identity().unlink_profile(as_tenant("acme", request.clone())).await.unwrap().into_inner();
+    assert_eq!(unlinked.status(), v1::IdentityStatus::Unknown);
+    let (after, _) = route(&app, post("janed", "hello again")).await;
+    assert_eq!(after.id, by_handle.id);
+    assert!(after.customer_id.is_empty(), "a rejected pair is never linked again automatically");
+    let status = app.identity().unlink_profile(as_tenant("acme", request)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+
+    assert_eq!(audit_actions(&app, &by_handle.id).await, vec!["unlinked/person", "linked/known_handle"]);
+    assert_eq!(audit_actions(&app, &stranger.id).await, vec!["linked/person"]);
+    app.stop().await;
+}
+
+async fn merge_moves_identifiers_and_profiles_and_undo_restores_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = v1::CustomerInput {
+        crm_id: "A".into(),
+        handles: vec![v1::KnownHandle { channel: v1::Channel::X.into(), handle: "alice".into() }],
+        ..Default::default()
+    };
+    let alice = upsert(&app, "acme", alice).await.customer.unwrap();
+    let bob = v1::CustomerInput { crm_id: "B".into(), emails: vec!["b@example.com".into()], ..Default::default() };
+    let bob = upsert(&app, "acme", bob).await.customer.unwrap();
+    let (profile, _) = route(&app, post("alice", "hi")).await;
+    assert_eq!(profile.customer_id, alice.id);
+
+    let request = v1::MergeCustomersRequest {
+        survivor_id: bob.id.clone(),
+        merged_id: alice.id.clone(),
+        reason: "same person".into(),
+    };
+    let merged = app.identity().merge_customers(as_tenant("acme", request)).await.unwrap().into_inner();
+    assert_eq!(merged.profiles_moved, 1);
+    let survivor = merged.survivor.unwrap();
+    assert!(survivor.id == bob.id);
+    let get = |id: &str| as_tenant("acme", v1::GetProfileRequest { id: id.to_owned() });
+    assert_eq!(app.identity().get_profile(get(&profile.id)).await.unwrap().into_inner().customer_id, bob.id);
+    let listed = app.identity().list_customers(as_tenant("acme", v1::ListCustomersRequest::default())).await.unwrap();
+    assert_eq!(listed.into_inner().customers.len(), 1, "the merged customer is hidden");
+    // Alice's handle now finds Bob.
+    let (newcomer, _) = route(&app, post("alice", "from another author id")).await;
+    assert_eq!(newcomer.customer_id, bob.id);
+
+    let undo = v1::UndoMergeRequest { merge_id: merged.merge_id.clone(), reason: "not the same".into() };
+    let restored = app.identity().undo_merge(as_tenant("acme", undo.clone())).await.unwrap().into_inner();
+    assert_eq!(restored.id, alice.id);
+    assert_eq!(app.identity().get_profile(get(&profile.id)).await.unwrap().into_inner().customer_id, alice.id);
+    let listed = app.identity().list_customers(as_tenant("acme", v1::ListCustomersRequest::default())).await.unwrap();
+    assert_eq!(listed.into_inner().customers.len(), 2);
+    let status = app.identity().undo_merge(as_tenant("acme", undo)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    let request = v1::ListLinkEventsRequest { customer_id: alice.id.clone(), ..Default::default() };
+    let actions: Vec<_> =
+        app.identity().list_link_events(as_tenant("acme", request)).await.unwrap().into_inner().events;
+    let actions: Vec<_> = actions.into_iter().map(|event| event.action).collect();
+    assert!(actions.contains(&"merged".to_owned()) && actions.contains(&"merge_undone".to_owned()), "{actions:?}");
+    app.stop().await;
+}
+
+async fn forgetting_a_customer_erases_it_and_tells_every_service(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let customer = upsert(&app, "acme", jane()).await.customer.unwrap();
+    let (profile, _) = route(&app, post("janed", "my card was charged twice")).await;
+    assert_eq!(profile.customer_id, customer.id);
+
+    let forget = v1::ForgetCustomerRequest { customer_id: customer.id.clone(), reason: "GDPR request 118".into() };
+    let outcome = app.identity().forget_customer(as_tenant("acme", forget.clone())).await.unwrap().into_inner();
+    assert_eq!(outcome.profiles_erased, 1);
+    let status =
+        app.identity().get_customer(as_tenant("acme", v1::GetCustomerRequest { id: customer.id.clone() })).await;
+    assert_eq!(status.unwrap_err().code(), tonic::Code::NotFound);
+    let status = app.identity().get_profile(as_tenant("acme", v1::GetProfileRequest { id: profile.id.clone() })).await;
+    assert_eq!(status.unwrap_err().code(), tonic::Code::NotFound);
+    let request = as_tenant("acme", v1::ListLinkEventsRequest { profile_id: profile.id.clone(), ..Default::default() });
+    let trail = app.identity().list_link_events(request).await.unwrap().into_inner().events;
+    assert!(trail.iter().all(|event| event.evidence == "[erased]"), "{trail:?}");
+    let status = app.identity().forget_customer(as_tenant("acme", forget)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
+    // The erasure is announced with what other services need to find their copies.
+    let stream = tend::app::open_stream(&app.config).await.unwrap();
+    let envelope = tend_tests::eventually("customers.erased", std::time::Duration::from_secs(20), || async {
+        let entries = stream.range("customers.erased", None, 10).await.unwrap();
+        entries.first().map(|entry| <v1::EventEnvelope as prost::Message>::decode(entry.payload.as_slice()).unwrap())
+    })
+    .await;
+    let erased = <v1::CustomerErased as prost::Message>::decode(envelope.payload.as_slice()).unwrap();
+    assert_eq!(erased.customer_id, customer.id);
+    assert_eq!(erased.profiles.len(), 1);
+    assert_eq!(
+        (erased.profiles[0].profile_id.as_str(), erased.profiles[0].external_id.as_str()),
+        (profile.id.as_str(), "id-janed")
+    );
+    assert_eq!(erased.reason, "GDPR request 118");
     app.stop().await;
 }

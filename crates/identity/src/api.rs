@@ -8,21 +8,23 @@ use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{self, parse_id, to_timestamp};
 use tend_kernel::paging::Page;
 use tend_proto::v1;
+use tend_store::OutboxWaker;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::customers;
 use crate::domain::{LinkMethod, LinkStatus};
-use crate::storage::{self, customer, profile};
+use crate::storage::{self, customer, link_event, profile};
 
 /// Implements `tend.v1.IdentityService` over the service's database.
 pub struct IdentityApi {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) relay: OutboxWaker,
 }
 
 impl IdentityApi {
-    /// An API over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// An API over `db`, waking `relay` after each committed event.
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
+        Self { db, relay }
     }
 }
 
@@ -45,8 +47,22 @@ pub(crate) fn profile_to_proto(row: profile::Model) -> v1::Profile {
     }
 }
 
+fn link_event_to_proto(row: link_event::Model) -> v1::LinkEvent {
+    v1::LinkEvent {
+        id: row.id,
+        profile_id: row.profile_id,
+        customer_id: row.customer_id,
+        action: row.action,
+        method: row.method,
+        evidence: row.evidence,
+        actor: row.actor,
+        reason: row.reason.unwrap_or_default(),
+        at: Some(to_timestamp(row.at)),
+    }
+}
+
 /// A stored customer in the contract's shape: the original input and its normal forms.
-fn customer_to_proto(row: customer::Model) -> Result<v1::Customer, ApiError> {
+pub(crate) fn customer_to_proto(row: customer::Model) -> Result<v1::Customer, ApiError> {
     let original = v1::CustomerInput::decode(row.original.as_slice())
         .map_err(|error| ApiError::internal(format!("customer {} has an unreadable original: {error}", row.id)))?;
     let normalized = customers::check(&original).map(|checked| checked.normalized).ok();
@@ -95,6 +111,7 @@ impl IdentityApi {
                 tier: input.tier.trim().to_owned(),
                 lifetime_value: input.lifetime_value,
                 original: original.clone(),
+                merged_into: existing.as_ref().and_then(|row| row.merged_into.clone()),
                 created_at: existing.as_ref().map(|row| row.created_at).unwrap_or(now),
                 updated_at: now,
             };
@@ -162,6 +179,81 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
             "customers imported"
         );
         Ok(Response::new(outcome))
+    }
+
+    async fn link_profile(&self, request: Request<v1::LinkProfileRequest>) -> Result<Response<v1::Profile>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.link_by_person(&caller, request.into_inner()).await?))
+    }
+
+    async fn unlink_profile(
+        &self,
+        request: Request<v1::UnlinkProfileRequest>,
+    ) -> Result<Response<v1::Profile>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.unlink_by_person(&caller, request.into_inner()).await?))
+    }
+
+    async fn list_link_events(
+        &self,
+        request: Request<v1::ListLinkEventsRequest>,
+    ) -> Result<Response<v1::ListLinkEventsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let (profile_id, customer_id) = match (request.profile_id.is_empty(), request.customer_id.is_empty()) {
+            (false, true) => (Some(parse_id("profile_id", &request.profile_id)?), None),
+            (true, false) => (None, Some(parse_id("customer_id", &request.customer_id)?)),
+            _ => return Err(ApiError::invalid("profile_id", "give exactly one of profile_id and customer_id").into()),
+        };
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows = storage::link_events(
+            &self.db,
+            caller.tenant.as_str(),
+            profile_id.as_deref(),
+            customer_id.as_deref(),
+            &page,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        Ok(Response::new(v1::ListLinkEventsResponse {
+            events: rows.into_iter().map(link_event_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn merge_customers(
+        &self,
+        request: Request<v1::MergeCustomersRequest>,
+    ) -> Result<Response<v1::MergeCustomersResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let (record, survivor, profiles_moved) = self.merge(&caller, request.into_inner()).await?;
+        Ok(Response::new(v1::MergeCustomersResponse {
+            merge_id: record.id,
+            survivor: Some(customer_to_proto(survivor)?),
+            profiles_moved,
+        }))
+    }
+
+    async fn undo_merge(&self, request: Request<v1::UndoMergeRequest>) -> Result<Response<v1::Customer>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let restored = IdentityApi::undo_merge(self, &caller, request.into_inner()).await?;
+        Ok(Response::new(customer_to_proto(restored)?))
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<v1::ForgetCustomerRequest>,
+    ) -> Result<Response<v1::ForgetCustomerResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let profiles_erased = self.forget(&caller, request.into_inner()).await?;
+        Ok(Response::new(v1::ForgetCustomerResponse { profiles_erased }))
     }
 
     async fn get_customer(&self, request: Request<v1::GetCustomerRequest>) -> Result<Response<v1::Customer>, Status> {

@@ -91,8 +91,9 @@ impl EventHandler for IdentifyAuthors {
         // link, is never overridden here.
         let mut row = row;
         if LinkMethod::parse(&row.link_method) == LinkMethod::None {
-            let found =
-                linking::find(&txn, tenant.as_str(), &interaction).await.map_err(retry("looking for a link"))?;
+            let found = linking::find(&txn, tenant.as_str(), &row.id, &interaction)
+                .await
+                .map_err(retry("looking for a link"))?;
             if let Some(found) = found {
                 row.customer_id = found.customer_id.clone();
                 row.status = LinkStatus::Linked.as_str().to_owned();

@@ -10,6 +10,7 @@ mod customers;
 mod domain;
 mod linking;
 mod normalize;
+mod people;
 mod storage;
 
 use std::sync::Arc;
@@ -44,7 +45,7 @@ impl Identity {
         let relay = context.relay(db.clone());
         let handler = Arc::new(consumer::IdentifyAuthors::new(db.clone(), relay.waker()));
         let consumer = context.consumer(streams::INTERACTIONS_RECEIVED, SERVICE, handler);
-        let api = Arc::new(IdentityApi::new(db));
+        let api = Arc::new(IdentityApi::new(db, relay.waker()));
         Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
     }
 

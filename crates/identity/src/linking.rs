@@ -41,15 +41,20 @@ fn offered(interaction: &v1::Interaction) -> Vec<(&'static str, String, LinkMeth
     offered
 }
 
-/// The customer this interaction's author deterministically is, if any.
+/// The customer this interaction's author (profile `profile_id`) deterministically is, if any.
+/// Pairs a person rejected are skipped.
 pub async fn find<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
+    profile_id: &str,
     interaction: &v1::Interaction,
 ) -> Result<Option<Found>, DbErr> {
     for (kind, value, method, source) in offered(interaction) {
         let customers = storage::customers_with(conn, tenant, kind, &value).await?;
         match customers.as_slice() {
+            [customer_id] if storage::is_rejected(conn, tenant, profile_id, customer_id).await? => {
+                tracing::debug!(kind, "a person rejected this pair; not linking");
+            }
             [customer_id] => {
                 let crm_id = storage::find_customer(conn, tenant, customer_id)
                     .await?

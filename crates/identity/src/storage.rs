@@ -54,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(tend_store::migration::CreateInbox),
             Box::new(CreateProfiles),
             Box::new(CreateCustomers),
+            Box::new(CreateDecisions),
         ]
     }
 
@@ -178,6 +179,8 @@ pub mod customer {
         pub lifetime_value: f64,
         /// The `CustomerInput` as last given, protobuf-encoded.
         pub original: Vec<u8>,
+        /// The customer this one was merged into; hidden from lists while set.
+        pub merged_into: Option<String>,
         pub created_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
     }
@@ -420,13 +423,15 @@ pub async fn customers_with<C: ConnectionTrait>(
     Ok(rows.into_iter().map(|row| row.customer_id).collect())
 }
 
-/// A page of a tenant's customers, newest first.
+/// A page of a tenant's customers, newest first, leaving out merged ones.
 pub async fn list_customers<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
     page: &Page,
 ) -> Result<Vec<customer::Model>, DbErr> {
-    let query = customer::Entity::find().filter(customer::Column::Tenant.eq(tenant));
+    let query = customer::Entity::find()
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::MergedInto.is_null());
     newest_first(query, customer::Column::Id, page).all(conn).await
 }
 
@@ -447,5 +452,372 @@ pub async fn save_link<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     link_event::Entity::insert(link_event::ActiveModel::from(event)).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// The `rejected_pairs` table: profile–customer pairs a person said are not the same; never
+/// linked automatically again.
+#[allow(missing_docs)]
+pub mod rejected_pair {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rejected_pairs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub profile_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_id: String,
+        pub at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `customer_merges` table: what each merge moved, so that it can be undone.
+#[allow(missing_docs)]
+pub mod merge {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customer_merges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub survivor_id: String,
+        pub merged_id: String,
+        /// JSON array of `[kind, value]` identifiers moved to the survivor.
+        pub moved_identifiers: String,
+        /// JSON array of profile ids re-linked to the survivor.
+        pub moved_profiles: String,
+        pub actor: String,
+        pub reason: Option<String>,
+        pub at: ChronoDateTimeUtc,
+        pub undone_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+struct CreateDecisions;
+
+impl MigrationName for CreateDecisions {
+    fn name(&self) -> &str {
+        "m20261123_000300_create_decisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDecisions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table("customers").add_column(string_null("merged_into")).to_owned())
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("rejected_pairs")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("profile_id"))
+                    .col(string("customer_id"))
+                    .col(timestamp_with_time_zone("at"))
+                    .primary_key(Index::create().col("tenant").col("profile_id").col("customer_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("customer_merges")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("survivor_id"))
+                    .col(string("merged_id"))
+                    .col(text("moved_identifiers"))
+                    .col(text("moved_profiles"))
+                    .col(string("actor"))
+                    .col(string_null("reason"))
+                    .col(timestamp_with_time_zone("at"))
+                    .col(timestamp_with_time_zone_null("undone_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("link_events_tenant_profile")
+                    .table("link_events")
+                    .col("tenant")
+                    .col("profile_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("link_events_tenant_customer")
+                    .table("link_events")
+                    .col("tenant")
+                    .col("customer_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["customer_merges", "rejected_pairs"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        manager.alter_table(Table::alter().table("customers").drop_column("merged_into").to_owned()).await
+    }
+}
+
+/// Whether a person rejected linking this profile to this customer.
+pub async fn is_rejected<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    profile_id: &str,
+    customer_id: &str,
+) -> Result<bool, DbErr> {
+    let found = rejected_pair::Entity::find_by_id((tenant.to_owned(), profile_id.to_owned(), customer_id.to_owned()))
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Remembers that a person rejected this pair (idempotent).
+pub async fn reject_pair<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    profile_id: &str,
+    customer_id: &str,
+) -> Result<(), DbErr> {
+    if is_rejected(conn, tenant, profile_id, customer_id).await? {
+        return Ok(());
+    }
+    let row = rejected_pair::ActiveModel {
+        tenant: Set(tenant.to_owned()),
+        profile_id: Set(profile_id.to_owned()),
+        customer_id: Set(customer_id.to_owned()),
+        at: Set(tend_kernel::ids::now()),
+    };
+    rejected_pair::Entity::insert(row).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// Forgets every rejection of a customer's pairs (when it is erased).
+pub async fn forget_rejections<C: ConnectionTrait>(conn: &C, tenant: &str, customer_id: &str) -> Result<(), DbErr> {
+    rejected_pair::Entity::delete_many()
+        .filter(rejected_pair::Column::Tenant.eq(tenant))
+        .filter(rejected_pair::Column::CustomerId.eq(customer_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's profiles linked to a customer.
+pub async fn profiles_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+) -> Result<Vec<profile::Model>, DbErr> {
+    profile::Entity::find()
+        .filter(profile::Column::Tenant.eq(tenant))
+        .filter(profile::Column::CustomerId.eq(customer_id))
+        .all(conn)
+        .await
+}
+
+/// Appends an audit event.
+pub async fn record<C: ConnectionTrait>(conn: &C, event: link_event::Model) -> Result<(), DbErr> {
+    link_event::Entity::insert(link_event::ActiveModel::from(event)).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// A page of the audit log of a profile or a customer, newest first.
+pub async fn link_events<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    profile_id: Option<&str>,
+    customer_id: Option<&str>,
+    page: &Page,
+) -> Result<Vec<link_event::Model>, DbErr> {
+    let mut query = link_event::Entity::find().filter(link_event::Column::Tenant.eq(tenant));
+    if let Some(profile_id) = profile_id {
+        query = query.filter(link_event::Column::ProfileId.eq(profile_id));
+    }
+    if let Some(customer_id) = customer_id {
+        query = query.filter(link_event::Column::CustomerId.eq(customer_id));
+    }
+    newest_first(query, link_event::Column::Id, page).all(conn).await
+}
+
+/// The identifiers of one customer, as `(kind, value)`.
+pub async fn identifiers_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+) -> Result<Vec<(String, String)>, DbErr> {
+    let rows = identifier::Entity::find()
+        .filter(identifier::Column::Tenant.eq(tenant))
+        .filter(identifier::Column::CustomerId.eq(customer_id))
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.kind, row.value)).collect())
+}
+
+/// Gives a customer these identifiers.
+pub async fn add_identifiers<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    identifiers: &[(String, String)],
+) -> Result<(), DbErr> {
+    let rows: Vec<identifier::ActiveModel> = identifiers
+        .iter()
+        .map(|(kind, value)| identifier::ActiveModel {
+            tenant: Set(tenant.to_owned()),
+            kind: Set(kind.clone()),
+            value: Set(value.clone()),
+            customer_id: Set(customer_id.to_owned()),
+        })
+        .collect();
+    if !rows.is_empty() {
+        identifier::Entity::insert_many(rows).exec_without_returning(conn).await?;
+    }
+    Ok(())
+}
+
+/// Removes identifiers of a customer: these ones, or all when `only` is `None`.
+pub async fn remove_identifiers<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    only: Option<&[(String, String)]>,
+) -> Result<(), DbErr> {
+    let scope = identifier::Entity::delete_many()
+        .filter(identifier::Column::Tenant.eq(tenant))
+        .filter(identifier::Column::CustomerId.eq(customer_id));
+    match only {
+        None => {
+            scope.exec(conn).await?;
+        }
+        Some(identifiers) => {
+            for (kind, value) in identifiers {
+                identifier::Entity::delete_many()
+                    .filter(identifier::Column::Tenant.eq(tenant))
+                    .filter(identifier::Column::CustomerId.eq(customer_id))
+                    .filter(identifier::Column::Kind.eq(kind.as_str()))
+                    .filter(identifier::Column::Value.eq(value.as_str()))
+                    .exec(conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets (or clears) which customer a customer was merged into.
+pub async fn set_merged_into<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    into: Option<&str>,
+) -> Result<(), DbErr> {
+    customer::Entity::update_many()
+        .col_expr(customer::Column::MergedInto, Expr::value(into.map(str::to_owned)))
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The customers merged into `customer_id`.
+pub async fn merged_into<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+) -> Result<Vec<customer::Model>, DbErr> {
+    customer::Entity::find()
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::MergedInto.eq(customer_id))
+        .all(conn)
+        .await
+}
+
+/// Saves a merge record (new, or its `undone_at`).
+pub async fn save_merge<C: ConnectionTrait>(conn: &C, row: merge::Model, is_new: bool) -> Result<(), DbErr> {
+    if is_new {
+        merge::Entity::insert(merge::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    } else {
+        merge::Entity::update(merge::ActiveModel::from(row).reset_all()).exec(conn).await?;
+    }
+    Ok(())
+}
+
+/// One merge of a tenant.
+pub async fn find_merge<C: ConnectionTrait>(conn: &C, tenant: &str, id: &str) -> Result<Option<merge::Model>, DbErr> {
+    merge::Entity::find_by_id(id.to_owned()).filter(merge::Column::Tenant.eq(tenant)).one(conn).await
+}
+
+/// Erases a customer's row, identifiers, linked profiles and rejections, and blanks the
+/// evidence and reasons of their audit trail (which quote handles and emails).
+pub async fn erase<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    profile_ids: &[String],
+) -> Result<(), DbErr> {
+    remove_identifiers(conn, tenant, customer_id, None).await?;
+    forget_rejections(conn, tenant, customer_id).await?;
+    profile::Entity::delete_many()
+        .filter(profile::Column::Tenant.eq(tenant))
+        .filter(profile::Column::Id.is_in(profile_ids.iter().cloned()))
+        .exec(conn)
+        .await?;
+    link_event::Entity::update_many()
+        .col_expr(link_event::Column::Evidence, Expr::value("[erased]"))
+        .col_expr(link_event::Column::Reason, Expr::value(Option::<String>::None))
+        .filter(link_event::Column::Tenant.eq(tenant))
+        .filter(
+            sea_orm::Condition::any()
+                .add(link_event::Column::CustomerId.eq(customer_id))
+                .add(link_event::Column::ProfileId.is_in(profile_ids.iter().cloned())),
+        )
+        .exec(conn)
+        .await?;
+    customer::Entity::delete_many()
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a person's rejection of one pair.
+pub async fn forget_rejection<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    profile_id: &str,
+    customer_id: &str,
+) -> Result<(), DbErr> {
+    rejected_pair::Entity::delete_many()
+        .filter(rejected_pair::Column::Tenant.eq(tenant))
+        .filter(rejected_pair::Column::ProfileId.eq(profile_id))
+        .filter(rejected_pair::Column::CustomerId.eq(customer_id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
