@@ -41,6 +41,12 @@ pub enum Command {
     Decisions(DecisionsCommand),
     /// Cases opened and resolved, from feedback.
     Report(ReportArgs),
+    /// Identity tasks: bring CRM customers in.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// CRM customers kept by identity.
+    #[command(subcommand)]
+    Customers(CustomersCommand),
     /// Health of a running Tend's services.
     Health(Connection),
     /// Events that could not be handled: list them or put them back on their stream.
@@ -285,4 +291,47 @@ pub struct DeadLetterArgs {
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+}
+
+/// `tend identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Import customers from a CSV or JSON Lines file (columns/keys: crm_id, given_name,
+    /// family_name, emails, phones, handles as channel:handle, street, city, region, postcode,
+    /// country, date_of_birth, segment, tier, lifetime_value, default_region; several values
+    /// separated by `;` in CSV or as JSON lists).
+    Import(ImportArgs),
+}
+
+/// File formats of an import.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `tend identity import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The file.
+    pub file: PathBuf,
+    /// Its format (default: from the extension, .csv or .jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Region (ISO 3166, e.g. GB) for phone numbers written without +country code.
+    #[arg(long, default_value = "")]
+    pub default_region: String,
+}
+
+/// `tend customers …`.
+#[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// Newest first.
+    List(ListArgs),
+    /// One customer.
+    Get(GetArgs),
 }

@@ -36,7 +36,8 @@ impl Client {
         Ok(Self { channel, authorization, tenant })
     }
 
-    fn request<T>(&self, message: T) -> Request<T> {
+    /// A request carrying this connection's credentials.
+    pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(authorization) = &self.authorization {
             request.metadata_mut().insert("authorization", authorization.clone());
@@ -55,7 +56,8 @@ impl Client {
         v1::case_service_client::CaseServiceClient::new(self.channel.clone())
     }
 
-    fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Channel> {
+    /// An identity client.
+    pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Channel> {
         v1::identity_service_client::IdentityServiceClient::new(self.channel.clone())
     }
 
@@ -69,7 +71,7 @@ impl Client {
 }
 
 /// Turns a gRPC error into one line a person can act on.
-fn failed(status: tonic::Status) -> anyhow::Error {
+pub fn failed(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
@@ -340,7 +342,7 @@ fn print_case(case: &v1::Case) {
     println!("interactions: {}", case.interaction_ids.join(", "));
 }
 
-fn print_next(token: &str) {
+pub fn print_next(token: &str) {
     if !token.is_empty() {
         println!("(more: --page-token {token})");
     }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod identity_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ async fn main() -> ExitCode {
         Command::Profiles(command) => commands::profiles(command).await,
         Command::Decisions(command) => commands::decisions(command).await,
         Command::Report(args) => commands::report(args).await,
+        Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
+        Command::Customers(command) => identity_cmd::customers(command).await,
         Command::Health(connection) => commands::health(connection).await,
     };
     match outcome {

@@ -55,11 +55,19 @@ async fn readme_walkthrough() {
         let health = tend(endpoint, &["health"]);
         assert_eq!(health.matches("Serving").count(), 6, "{health}");
 
+        let crm = std::env::temp_dir().join(format!("tend-crm-{}.csv", std::process::id()));
+        std::fs::write(&crm, "crm_id,given_name,family_name,emails,handles\nCRM-1,Jane,Doe,jane@example.com,x:jane\n").unwrap();
+        let imported = tend(endpoint, &["identity", "import", crm.to_str().unwrap()]);
+        assert!(imported.contains("1 created"), "{imported}");
+        let _ = std::fs::remove_file(&crm);
+
         let posted = tend(
             endpoint,
             &["post", "--handle", "jane", "--followers", "25000", "--text", "My order #123 never arrived", "--wait"],
         );
-        assert!(posted.contains("routed with priority 45"), "{posted}");
+        // 30 base + 15 influence (25,000 followers) + 10 known customer.
+        assert!(posted.contains("routed with priority 55"), "{posted}");
+        assert_ne!(field(&posted, "customer:"), "-", "the CRM customer is on the case");
         let case_id = field(&posted, "case:").to_owned();
         assert_eq!(field(&posted, "status:"), "open");
         assert_eq!(field(&posted, "subject:"), "My order #123 never arrived");

@@ -1,0 +1,244 @@
+//! `tend identity …` and `tend customers …`: bring CRM customers in, and look at them.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use tend_proto::v1;
+
+use crate::cli::{self, ImportFormat};
+use crate::commands::{Client, failed};
+
+/// Several values given as a list (JSON) or one `;`-separated string (CSV).
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Many {
+    #[default]
+    None,
+    List(Vec<String>),
+    Joined(String),
+}
+
+impl Many {
+    fn values(self) -> Vec<String> {
+        let values = match self {
+            Many::None => Vec::new(),
+            Many::List(values) => values,
+            Many::Joined(joined) => joined.split(';').map(str::to_owned).collect(),
+        };
+        values.into_iter().map(|value| value.trim().to_owned()).filter(|value| !value.is_empty()).collect()
+    }
+}
+
+/// One customer as a CSV row or a JSON line. Handles are written `channel:handle`
+/// (e.g. `x:jane_doe`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Record {
+    crm_id: String,
+    given_name: String,
+    family_name: String,
+    emails: Many,
+    phones: Many,
+    handles: Many,
+    street: String,
+    city: String,
+    region: String,
+    postcode: String,
+    country: String,
+    date_of_birth: String,
+    segment: String,
+    tier: String,
+    lifetime_value: Option<f64>,
+    default_region: String,
+}
+
+fn channel(name: &str) -> Option<v1::Channel> {
+    match name.to_lowercase().as_str() {
+        "x" | "twitter" => Some(v1::Channel::X),
+        "facebook" => Some(v1::Channel::Facebook),
+        "instagram" => Some(v1::Channel::Instagram),
+        "email" => Some(v1::Channel::Email),
+        "chat" => Some(v1::Channel::Chat),
+        "review" => Some(v1::Channel::Review),
+        _ => None,
+    }
+}
+
+impl Record {
+    fn into_input(self, default_region: &str) -> anyhow::Result<v1::CustomerInput> {
+        let mut handles = Vec::new();
+        for handle in self.handles.values() {
+            let Some((name, value)) = handle.split_once(':') else {
+                bail!("handle {handle:?} must be written channel:handle, e.g. x:jane_doe");
+            };
+            let channel = channel(name).with_context(|| format!("unknown channel {name:?} in handle {handle:?}"))?;
+            handles.push(v1::KnownHandle { channel: channel.into(), handle: value.to_owned() });
+        }
+        let has_address =
+            [&self.street, &self.city, &self.region, &self.postcode, &self.country].iter().any(|v| !v.is_empty());
+        Ok(v1::CustomerInput {
+            crm_id: self.crm_id,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            emails: self.emails.values(),
+            phones: self.phones.values(),
+            address: has_address.then(|| v1::PostalAddress {
+                street: self.street,
+                city: self.city,
+                region: self.region,
+                postcode: self.postcode,
+                country: self.country,
+            }),
+            date_of_birth: self.date_of_birth,
+            handles,
+            segment: self.segment,
+            tier: self.tier,
+            lifetime_value: self.lifetime_value.unwrap_or_default(),
+            purchases: None,
+            default_region: if self.default_region.is_empty() {
+                default_region.to_owned()
+            } else {
+                self.default_region
+            },
+        })
+    }
+}
+
+/// Reads every record of `path`; a record that cannot be read fails the import before anything
+/// is sent, naming its line.
+fn read(path: &Path, format: ImportFormat, default_region: &str) -> anyhow::Result<Vec<v1::UpsertCustomerRequest>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let records: Vec<(usize, Record)> = match format {
+        ImportFormat::Jsonl => text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(index, line)| {
+                serde_json::from_str(line)
+                    .map(|record| (index + 1, record))
+                    .with_context(|| format!("line {}", index + 1))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        ImportFormat::Csv => csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes())
+            .deserialize::<Record>()
+            .enumerate()
+            .map(|(index, record)| {
+                record.map(|record| (index + 2, record)).with_context(|| format!("line {}", index + 2))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    records
+        .into_iter()
+        .map(|(line, record)| {
+            let customer = record.into_input(default_region).with_context(|| format!("line {line}"))?;
+            Ok(v1::UpsertCustomerRequest { customer: Some(customer) })
+        })
+        .collect()
+}
+
+fn format_of(path: &Path, format: Option<ImportFormat>) -> anyhow::Result<ImportFormat> {
+    if let Some(format) = format {
+        return Ok(format);
+    }
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("csv") => Ok(ImportFormat::Csv),
+        Some("jsonl" | "ndjson") => Ok(ImportFormat::Jsonl),
+        _ => bail!("cannot tell the format of {} from its name: pass --format csv or --format jsonl", path.display()),
+    }
+}
+
+/// `tend identity import FILE`.
+pub async fn import(args: cli::ImportArgs) -> anyhow::Result<()> {
+    let format = format_of(&args.file, args.format)?;
+    let requests = read(&args.file, format, &args.default_region)?;
+    let count = requests.len();
+    let client = Client::connect(&args.connection).await?;
+    let outcome = client
+        .identity()
+        .import_customers(client.request(tokio_stream::iter(requests)))
+        .await
+        .map_err(failed)?
+        .into_inner();
+    println!(
+        "{count} records: {} created, {} updated, {} rejected",
+        outcome.created, outcome.updated, outcome.rejected
+    );
+    for error in &outcome.errors {
+        println!("  {error}");
+    }
+    Ok(())
+}
+
+/// `tend customers …`.
+pub async fn customers(command: cli::CustomersCommand) -> anyhow::Result<()> {
+    match command {
+        cli::CustomersCommand::List(args) => {
+            let client = Client::connect(&args.connection).await?;
+            let request = v1::ListCustomersRequest { page_size: args.limit, page_token: args.page_token };
+            let page = client.identity().list_customers(client.request(request)).await.map_err(failed)?.into_inner();
+            for customer in &page.customers {
+                let original = customer.original.clone().unwrap_or_default();
+                println!("{}  {:<12}  {} {}", customer.id, original.crm_id, original.given_name, original.family_name);
+            }
+            crate::commands::print_next(&page.next_page_token);
+        }
+        cli::CustomersCommand::Get(args) => {
+            let client = Client::connect(&args.connection).await?;
+            let request = v1::GetCustomerRequest { id: args.id };
+            let customer = client.identity().get_customer(client.request(request)).await.map_err(failed)?.into_inner();
+            let original = customer.original.unwrap_or_default();
+            let normalized = customer.normalized.unwrap_or_default();
+            println!("id:       {}", customer.id);
+            println!("crm id:   {}", original.crm_id);
+            println!("name:     {} {}", original.given_name, original.family_name);
+            println!("emails:   {}", normalized.emails.join(", "));
+            println!("phones:   {}", normalized.phones.join(", "));
+            println!("handles:  {}", normalized.handles.join(", "));
+            println!("tier:     {}", original.tier);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_and_jsonl_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv_path = dir.path().join("c.csv");
+        std::fs::write(
+            &csv_path,
+            "crm_id,given_name,emails,handles,postcode\nC1, Jane ,a@example.com;b@example.com,x:jane;instagram:jd,SW1A 1AA\n",
+        )
+        .unwrap();
+        let jsonl_path = dir.path().join("c.jsonl");
+        std::fs::write(
+            &jsonl_path,
+            r#"{"crm_id":"C1","given_name":"Jane","emails":["a@example.com","b@example.com"],"handles":["x:jane","instagram:jd"],"postcode":"SW1A 1AA"}"#,
+        )
+        .unwrap();
+        let from_csv = read(&csv_path, ImportFormat::Csv, "GB").unwrap();
+        let from_jsonl = read(&jsonl_path, ImportFormat::Jsonl, "GB").unwrap();
+        assert_eq!(from_csv, from_jsonl);
+        let customer = from_csv[0].customer.clone().unwrap();
+        assert_eq!(customer.emails.len(), 2);
+        assert_eq!(customer.handles[1].channel, i32::from(v1::Channel::Instagram));
+        assert_eq!(customer.default_region, "GB");
+    }
+
+    #[test]
+    fn a_bad_record_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, "crm_id,handles\nC1,x:jane\nC2,myspace:old\n").unwrap();
+        let error = format!("{:#}", read(&path, ImportFormat::Csv, "").unwrap_err());
+        assert!(error.contains("line 3") && error.contains("myspace"), "{error}");
+        assert!(format_of(Path::new("x.txt"), None).is_err());
+    }
+}
