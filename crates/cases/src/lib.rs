@@ -1,9 +1,11 @@
 //! The cases service: every actionable interaction lives in a case, tracked to its end.
 //!
 //! This first slice opens cases (idempotently, so routing can retry), reads, lists and resolves
-//! them, and publishes every change on `cases.events` through the outbox.
+//! them, and publishes every change on `cases.events` through the outbox. When a customer is
+//! forgotten (`customers.erased`), their cases lose the customer, the profile and the subject.
 
 mod api;
+mod consumer;
 mod domain;
 mod storage;
 
@@ -12,7 +14,9 @@ use std::sync::Arc;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
 use tend_proto::v1::case_service_server::{CaseService, CaseServiceServer};
-use tend_store::{OutboxRelay, ServiceContext, relay_task};
+use tend_queue::Consumer;
+use tend_store::events::streams;
+use tend_store::{OutboxRelay, ServiceContext, consumer_task, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::CaseApi;
@@ -25,16 +29,20 @@ pub const SERVICE: &str = "cases";
 pub struct Cases {
     api: Arc<CaseApi>,
     relay: OutboxRelay,
+    consumer: Consumer,
     max_request_bytes: usize,
 }
 
 impl Cases {
-    /// Connects to the service's database (migrating it) and prepares the API and the relay.
+    /// Connects to the service's database (migrating it) and prepares the API, the relay and the
+    /// consumer of `customers.erased`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
+        let handler = Arc::new(consumer::EraseCustomers::new(db.clone()));
+        let consumer = context.consumer(streams::CUSTOMERS_ERASED, SERVICE, handler);
         let api = Arc::new(CaseApi::new(db, relay.waker()));
-        Ok(Self { api, relay, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -55,6 +63,7 @@ impl Component for Cases {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![relay_task(self.relay, shutdown)]
+        let Cases { relay, consumer, .. } = *self;
+        vec![relay_task(relay, shutdown.clone()), consumer_task(consumer, shutdown)]
     }
 }

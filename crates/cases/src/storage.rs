@@ -2,13 +2,15 @@
 //! queries. Every query is scoped by tenant.
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
+
+use crate::domain::{ERASED_TEXT, ErasedPeople};
 
 /// The `cases` table.
 #[allow(missing_docs)]
@@ -68,7 +70,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(tend_store::migration::CreateOutbox), Box::new(CreateCases)]
+        // Append-only: databases that ran the earlier ones get the new ones on their next start.
+        vec![
+            Box::new(tend_store::migration::CreateOutbox),
+            Box::new(CreateCases),
+            Box::new(tend_store::migration::CreateInbox),
+            Box::new(IndexCasesByPerson),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -151,6 +159,37 @@ impl MigrationTrait for CreateCases {
     }
 }
 
+/// Indexes cases by customer and by profile, so an erasure finds a person's cases without a
+/// scan.
+struct IndexCasesByPerson;
+
+impl MigrationName for IndexCasesByPerson {
+    fn name(&self) -> &str {
+        "m20261124_000100_index_cases_by_person"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexCasesByPerson {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, column) in [("cases_tenant_customer_id", "customer_id"), ("cases_tenant_profile_id", "profile_id")] {
+            manager
+                .create_index(
+                    Index::create().name(name).table("cases").if_not_exists().col("tenant").col(column).to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["cases_tenant_customer_id", "cases_tenant_profile_id"] {
+            manager.drop_index(Index::drop().name(name).table("cases").to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The case a tenant opened with `key`, if any.
 pub async fn find_by_key<C: ConnectionTrait>(conn: &C, tenant: &str, key: &str) -> Result<Option<case::Model>, DbErr> {
     case::Entity::find()
@@ -218,4 +257,127 @@ pub async fn list<C: ConnectionTrait>(
         query = query.filter(case::Column::Status.eq(status));
     }
     newest_first(query, case::Column::Id, page).all(conn).await
+}
+
+/// Erases the personal data on every case of `tenant` that belongs to `people` (the erased
+/// customer, or one of the erased profiles) and returns how many cases there were.
+///
+/// The customer and profile ids are cleared, the subject (a copy of the first post's text)
+/// becomes [`ERASED_TEXT`], and so does the resolution note when there is one (agents write
+/// about the customer there); `updated_at` becomes `now`. The case keeps its id, status,
+/// channel, priority, times and interaction ids: none of them says who the customer was, and
+/// reports and SLAs still count the work.
+///
+/// Running it again changes nothing: an erased case carries neither id any more.
+pub async fn erase_people<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    people: &ErasedPeople,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    if people.is_empty() {
+        return Ok(0);
+    }
+    let mut whose = Condition::any();
+    if let Some(customer_id) = &people.customer_id {
+        whose = whose.add(case::Column::CustomerId.eq(customer_id.as_str()));
+    }
+    if !people.profile_ids.is_empty() {
+        whose = whose.add(case::Column::ProfileId.is_in(people.profile_ids.iter().map(String::as_str)));
+    }
+    let note = Expr::case(Expr::col(case::Column::ResolutionNote).is_null(), Expr::col(case::Column::ResolutionNote))
+        .finally(Expr::value(ERASED_TEXT));
+    let updated = case::Entity::update_many()
+        .col_expr(case::Column::CustomerId, Expr::value(""))
+        .col_expr(case::Column::ProfileId, Expr::value(""))
+        .col_expr(case::Column::Subject, Expr::value(ERASED_TEXT))
+        .col_expr(case::Column::ResolutionNote, note.into())
+        .col_expr(case::Column::UpdatedAt, Expr::value(now))
+        .filter(case::Column::Tenant.eq(tenant))
+        .filter(whose)
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+    use super::*;
+
+    async fn database() -> DatabaseConnection {
+        // One connection: every connection to `sqlite::memory:` is a database of its own.
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).min_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db
+    }
+
+    fn row(tenant: &str, customer_id: &str, profile_id: &str, note: Option<&str>) -> case::Model {
+        let now = tend_kernel::ids::now();
+        case::Model {
+            id: tend_kernel::ids::new_id(),
+            tenant: tenant.to_owned(),
+            status: if note.is_some() { "resolved" } else { "open" }.to_owned(),
+            channel: 1,
+            subject: "Ann here, my order never arrived".to_owned(),
+            customer_id: customer_id.to_owned(),
+            profile_id: profile_id.to_owned(),
+            priority: 40,
+            idempotency_key: tend_kernel::ids::new_id(),
+            opened_at: now,
+            updated_at: now,
+            resolved_at: note.map(|_| now),
+            resolution_note: note.map(str::to_owned),
+        }
+    }
+
+    fn people(customer_id: &str, profile_ids: &[&str]) -> ErasedPeople {
+        ErasedPeople {
+            customer_id: Some(customer_id.to_owned()).filter(|id| !id.is_empty()),
+            profile_ids: profile_ids.iter().map(|id| (*id).to_owned()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn erases_the_customers_and_profiles_cases_in_the_tenant_once() {
+        let db = database().await;
+        let rows = [
+            row("acme", "c1", "p1", None),
+            row("acme", "", "p2", Some("refunded Ann, called her at home")),
+            row("acme", "c1", "p9", None),
+            row("acme", "", "p3", None),
+            row("acme", "c2", "p4", None),
+            row("globex", "c1", "p1", None),
+        ];
+        for row in &rows {
+            insert(&db, row.clone(), &tend_kernel::ids::new_id()).await.unwrap();
+        }
+        let now = tend_kernel::ids::now();
+
+        // The customer's cases, and a case of one of its profiles opened before the link.
+        assert_eq!(erase_people(&db, "acme", &people("c1", &["p1", "p2"]), now).await.unwrap(), 3);
+        for erased in &rows[..3] {
+            let stored = find(&db, "acme", &erased.id).await.unwrap().unwrap();
+            let expected = case::Model {
+                customer_id: String::new(),
+                profile_id: String::new(),
+                subject: ERASED_TEXT.to_owned(),
+                resolution_note: erased.resolution_note.as_ref().map(|_| ERASED_TEXT.to_owned()),
+                updated_at: now,
+                ..erased.clone()
+            };
+            assert_eq!(stored, expected);
+        }
+        for kept in &rows[3..] {
+            assert_eq!(find(&db, &kept.tenant, &kept.id).await.unwrap().as_ref(), Some(kept));
+        }
+        assert_eq!(erase_people(&db, "acme", &people("c1", &["p1", "p2"]), now).await.unwrap(), 0);
+        // Nobody named: nothing erased, not the cases of unknown authors (blank customer id).
+        assert_eq!(erase_people(&db, "acme", &people("", &[]), now).await.unwrap(), 0);
+        assert_eq!(find(&db, "acme", &rows[3].id).await.unwrap().as_ref(), Some(&rows[3]));
+    }
 }

@@ -1,8 +1,9 @@
 //! The feedback service: closes the loop after cases end and reports on the care team's work.
 //!
 //! This first slice consumes `cases.events` and answers service reports (cases opened and
-//! resolved in a window, mean time to resolve). Surveys, testimonials and initiatives build on
-//! it.
+//! resolved in a window, mean time to resolve). It also consumes `customers.erased`: it keeps no
+//! personal data yet, but surveys and testimonials will, and must be erased there. Surveys,
+//! testimonials and initiatives build on it.
 
 mod api;
 mod consumer;
@@ -28,18 +29,21 @@ pub const SERVICE: &str = "feedback";
 pub struct Feedback {
     api: Arc<FeedbackApi>,
     consumer: Consumer,
+    erasures: Consumer,
     max_request_bytes: usize,
 }
 
 impl Feedback {
-    /// Connects to the service's database (migrating it) and prepares the API and the consumer
-    /// of `cases.events`.
+    /// Connects to the service's database (migrating it) and prepares the API and the consumers
+    /// of `cases.events` and `customers.erased`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let handler = Arc::new(consumer::RecordCaseFacts::new(db.clone()));
         let consumer = context.consumer(streams::CASES_EVENTS, SERVICE, handler);
+        let erasures =
+            context.consumer(streams::CUSTOMERS_ERASED, SERVICE, Arc::new(consumer::EraseCustomers::new(db.clone())));
         let api = Arc::new(FeedbackApi::new(db));
-        Ok(Self { api, consumer, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, consumer, erasures, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -60,6 +64,7 @@ impl Component for Feedback {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![consumer_task(self.consumer, shutdown)]
+        let Feedback { consumer, erasures, .. } = *self;
+        vec![consumer_task(consumer, shutdown.clone()), consumer_task(erasures, shutdown)]
     }
 }

@@ -93,6 +93,34 @@ pub fn check_batch(size: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What an erased interaction's text becomes.
+pub const ERASED_TEXT: &str = "[erased]";
+
+/// One author whose interactions are anonymised on erasure: the channel (protobuf number) and
+/// the author's id on it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ErasedAuthor {
+    /// The channel, as its protobuf number.
+    pub channel: i32,
+    /// The author's channel id, as stored on interactions.
+    pub external_id: String,
+}
+
+/// The authors whose interactions a `customers.erased` event anonymises: one per erased profile,
+/// without repeats. A profile with a blank author id is skipped: stored interactions always
+/// have one (ingest requires it), except those already anonymised, which must not match.
+pub fn erased_authors(event: &v1::CustomerErased) -> Vec<ErasedAuthor> {
+    let mut authors: Vec<ErasedAuthor> = event
+        .profiles
+        .iter()
+        .map(|profile| ErasedAuthor { channel: profile.channel, external_id: profile.external_id.trim().to_owned() })
+        .filter(|author| !author.external_id.is_empty())
+        .collect();
+    authors.sort();
+    authors.dedup();
+    authors
+}
+
 fn required_id(field: &str, value: &str) -> Result<String, ApiError> {
     let value = value.trim();
     if value.is_empty() {
@@ -174,6 +202,28 @@ mod tests {
         let mut big = request();
         big.text = "a".repeat(MAX_TEXT_BYTES + 1);
         assert!(normalise(big).is_err());
+    }
+
+    fn erased(channel: v1::Channel, external_id: &str) -> v1::ErasedProfile {
+        v1::ErasedProfile { profile_id: "p".into(), channel: channel.into(), external_id: external_id.into() }
+    }
+
+    #[test]
+    fn erased_authors_skip_blanks_and_repeats() {
+        let event = v1::CustomerErased {
+            customer_id: "c1".into(),
+            profiles: vec![
+                erased(v1::Channel::X, " u1 "),
+                erased(v1::Channel::X, "u1"),
+                erased(v1::Channel::Facebook, "u1"),
+                erased(v1::Channel::X, "  "),
+            ],
+            reason: "GDPR request".into(),
+        };
+        let authors = erased_authors(&event);
+        let keys: Vec<(i32, &str)> = authors.iter().map(|a| (a.channel, a.external_id.as_str())).collect();
+        assert_eq!(keys, vec![(v1::Channel::X.into(), "u1"), (v1::Channel::Facebook.into(), "u1")]);
+        assert!(erased_authors(&v1::CustomerErased::default()).is_empty());
     }
 
     #[test]

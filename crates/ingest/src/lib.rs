@@ -1,9 +1,11 @@
 //! The ingest service: every post and message enters Tend here.
 //!
 //! Posts are validated, normalised, deduplicated on (tenant, channel, channel id), stored, and
-//! announced on `interactions.received` through the outbox, in one transaction.
+//! announced on `interactions.received` through the outbox, in one transaction. When a customer
+//! is forgotten (`customers.erased`), the interactions of their profiles are anonymised.
 
 mod api;
+mod consumer;
 mod domain;
 mod storage;
 
@@ -12,7 +14,9 @@ use std::sync::Arc;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
 use tend_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
-use tend_store::{OutboxRelay, ServiceContext, relay_task};
+use tend_queue::Consumer;
+use tend_store::events::streams;
+use tend_store::{OutboxRelay, ServiceContext, consumer_task, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::IngestApi;
@@ -25,16 +29,20 @@ pub const SERVICE: &str = "ingest";
 pub struct Ingest {
     api: Arc<IngestApi>,
     relay: OutboxRelay,
+    consumer: Consumer,
     max_request_bytes: usize,
 }
 
 impl Ingest {
-    /// Connects to the service's database (migrating it) and prepares the API and the relay.
+    /// Connects to the service's database (migrating it) and prepares the API, the relay and the
+    /// consumer of `customers.erased`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
+        let handler = Arc::new(consumer::EraseAuthors::new(db.clone()));
+        let consumer = context.consumer(streams::CUSTOMERS_ERASED, SERVICE, handler);
         let api = Arc::new(IngestApi::new(db, relay.waker()));
-        Ok(Self { api, relay, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -55,6 +63,7 @@ impl Component for Ingest {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![relay_task(self.relay, shutdown)]
+        let Ingest { relay, consumer, .. } = *self;
+        vec![relay_task(relay, shutdown.clone()), consumer_task(consumer, shutdown)]
     }
 }

@@ -1,11 +1,13 @@
 //! The ingest service's table `interactions`, its migrations and queries (all tenant-scoped).
 
-use sea_orm::sea_query::Index;
+use sea_orm::sea_query::{Expr, Index};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, boolean, integer, string, text, timestamp_with_time_zone};
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
+
+use crate::domain::ERASED_TEXT;
 
 /// The `interactions` table.
 #[allow(missing_docs)]
@@ -45,7 +47,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(tend_store::migration::CreateOutbox), Box::new(CreateInteractions)]
+        // Append-only: databases that ran the earlier ones get the new ones on their next start.
+        vec![
+            Box::new(tend_store::migration::CreateOutbox),
+            Box::new(CreateInteractions),
+            Box::new(tend_store::migration::CreateInbox),
+            Box::new(IndexInteractionsByAuthor),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -112,6 +120,39 @@ impl MigrationTrait for CreateInteractions {
     }
 }
 
+/// Indexes interactions by author, so an erasure finds an author's posts without a scan.
+struct IndexInteractionsByAuthor;
+
+impl MigrationName for IndexInteractionsByAuthor {
+    fn name(&self) -> &str {
+        "m20261124_000100_index_interactions_by_author"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexInteractionsByAuthor {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("interactions_tenant_channel_author")
+                    .table("interactions")
+                    .if_not_exists()
+                    .col("tenant")
+                    .col("channel")
+                    .col("author_external_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(Index::drop().name("interactions_tenant_channel_author").table("interactions").to_owned())
+            .await
+    }
+}
+
 /// The tenant's interaction with this channel id, if it was ingested before.
 pub async fn find_by_external_id<C: ConnectionTrait>(
     conn: &C,
@@ -142,4 +183,116 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: interaction::Model) -> Re
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<interaction::Model>, DbErr> {
     let query = interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant));
     newest_first(query, interaction::Column::Id, page).all(conn).await
+}
+
+/// Anonymises every interaction of `tenant` written on `channel` by the author with channel id
+/// `author_external_id` (right to erasure) and returns how many there were.
+///
+/// The author's id, handle, display name, email and follower count, the text and the link are
+/// blanked (the text becomes [`ERASED_TEXT`]); the row keeps its id, tenant, channel, times, the
+/// id of the post it answers and its own channel id (`external_id`). That channel id is the
+/// dedupe key: a connector that delivers the same post again (they retry, and some replay
+/// history) must find it and get `duplicate`, or the erased post would be stored and announced
+/// again with its text and author. On its own it is an opaque number of the channel's, which
+/// says nothing about the person once the author and text are gone.
+///
+/// Running it again changes nothing: an anonymised row has a blank author id, which no erased
+/// profile carries.
+pub async fn anonymise_author<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    channel: i32,
+    author_external_id: &str,
+) -> Result<u64, DbErr> {
+    let updated = interaction::Entity::update_many()
+        .col_expr(interaction::Column::AuthorExternalId, Expr::value(""))
+        .col_expr(interaction::Column::AuthorHandle, Expr::value(""))
+        .col_expr(interaction::Column::AuthorDisplayName, Expr::value(""))
+        .col_expr(interaction::Column::AuthorFollowers, Expr::value(0_i64))
+        .col_expr(interaction::Column::AuthorVerified, Expr::value(false))
+        .col_expr(interaction::Column::AuthorEmail, Expr::value(""))
+        .col_expr(interaction::Column::Text, Expr::value(ERASED_TEXT))
+        .col_expr(interaction::Column::Url, Expr::value(""))
+        .filter(interaction::Column::Tenant.eq(tenant))
+        .filter(interaction::Column::Channel.eq(channel))
+        .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+    use super::*;
+
+    async fn database() -> DatabaseConnection {
+        // One connection: every connection to `sqlite::memory:` is a database of its own.
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).min_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db
+    }
+
+    fn row(tenant: &str, channel: i32, author: &str, external_id: &str) -> interaction::Model {
+        let now = tend_kernel::ids::now();
+        interaction::Model {
+            id: tend_kernel::ids::new_id(),
+            tenant: tenant.to_owned(),
+            channel,
+            external_id: external_id.to_owned(),
+            author_external_id: author.to_owned(),
+            author_handle: format!("{author}-handle"),
+            author_display_name: "Ann Example".to_owned(),
+            author_followers: 1_500,
+            author_verified: true,
+            author_email: "ann@example.com".to_owned(),
+            text: "my order never arrived".to_owned(),
+            in_reply_to_external_id: "brand-post-1".to_owned(),
+            url: format!("https://x.example/{author}/{external_id}"),
+            posted_at: now,
+            received_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn anonymises_only_the_authors_interactions_in_the_tenant_once() {
+        let db = database().await;
+        let rows = [
+            row("acme", 1, "u1", "p1"),
+            row("acme", 1, "u1", "p2"),
+            row("acme", 1, "u2", "p3"),
+            row("acme", 2, "u1", "p4"),
+            row("globex", 1, "u1", "p1"),
+        ];
+        for row in &rows {
+            insert(&db, row.clone()).await.unwrap();
+        }
+
+        assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 2);
+        for erased in &rows[..2] {
+            let stored = find(&db, "acme", &erased.id).await.unwrap().unwrap();
+            let expected = interaction::Model {
+                author_external_id: String::new(),
+                author_handle: String::new(),
+                author_display_name: String::new(),
+                author_followers: 0,
+                author_verified: false,
+                author_email: String::new(),
+                text: ERASED_TEXT.to_owned(),
+                url: String::new(),
+                ..erased.clone()
+            };
+            assert_eq!(stored, expected);
+        }
+        for kept in &rows[2..] {
+            assert_eq!(find(&db, &kept.tenant, &kept.id).await.unwrap().as_ref(), Some(kept));
+        }
+        // The channel id stays, so a redelivered post is still found as a duplicate.
+        assert!(find_by_external_id(&db, "acme", 1, "p1").await.unwrap().is_some());
+        assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 0);
+    }
 }
