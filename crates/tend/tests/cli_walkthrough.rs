@@ -56,7 +56,8 @@ async fn readme_walkthrough() {
         assert_eq!(health.matches("Serving").count(), 6, "{health}");
 
         let crm = std::env::temp_dir().join(format!("tend-crm-{}.csv", std::process::id()));
-        std::fs::write(&crm, "crm_id,given_name,family_name,emails,handles\nCRM-1,Jane,Doe,jane@example.com,x:jane\n").unwrap();
+        std::fs::write(&crm, "crm_id,given_name,family_name,emails,handles\nCRM-1,Jane,Doe,jane@example.com,x:jane\n")
+            .unwrap();
         let imported = tend(endpoint, &["identity", "import", crm.to_str().unwrap()]);
         assert!(imported.contains("1 created"), "{imported}");
         let _ = std::fs::remove_file(&crm);
