@@ -83,7 +83,7 @@ impl Record {
             family_name: self.family_name,
             emails: self.emails.values(),
             phones: self.phones.values(),
-            address: has_address.then(|| v1::PostalAddress {
+            address: has_address.then_some(v1::PostalAddress {
                 street: self.street,
                 city: self.city,
                 region: self.region,

@@ -1,0 +1,362 @@
+//! What a record is made of: the fields, how each is compared, and the blocking rules.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::compare::{FieldKind, Value};
+
+/// One record to match: an identifier and named raw values. Values are normalised by the matcher;
+/// give them as they come. A field that is absent or blank is missing (it carries no evidence).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The caller's identifier, echoed in results (a customer id, a CSV `rec_id`).
+    pub id: String,
+    /// Raw values by field name.
+    pub values: BTreeMap<String, String>,
+}
+
+impl Record {
+    /// An empty record with this identifier.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), values: BTreeMap::new() }
+    }
+
+    /// This record with `field` set to `value`.
+    #[must_use]
+    pub fn with(mut self, field: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set(field, value);
+        self
+    }
+
+    /// Set `field` to `value`.
+    pub fn set(&mut self, field: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(field.into(), value.into());
+    }
+
+    /// The raw value of `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.values.get(field).map(String::as_str)
+    }
+}
+
+/// One field of the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    /// The field's name, as in [`Record::values`] (and the CSV header).
+    pub name: String,
+    /// How it is normalised and compared.
+    pub kind: FieldKind,
+    /// A field whose values are often swapped with this one's (given name ↔ surname, address line
+    /// 1 ↔ 2): agreement with the other record's partner field is the `swapped` level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_with: Option<String>,
+    /// Term-frequency adjustment: an exact agreement on a common value ("smith") weighs less than
+    /// on a rare one, using the value's frequency in the data as its `u` probability.
+    #[serde(default)]
+    pub term_frequency: bool,
+}
+
+impl FieldSpec {
+    /// A field of `kind`, without swap partner or term-frequency adjustment.
+    pub fn new(name: impl Into<String>, kind: FieldKind) -> Self {
+        Self { name: name.into(), kind, swap_with: None, term_frequency: false }
+    }
+
+    /// This field with a swap partner.
+    #[must_use]
+    pub fn swapped_with(mut self, partner: impl Into<String>) -> Self {
+        self.swap_with = Some(partner.into());
+        self
+    }
+
+    /// This field with term-frequency adjustment on exact agreement.
+    #[must_use]
+    pub fn with_term_frequency(mut self) -> Self {
+        self.term_frequency = true;
+        self
+    }
+}
+
+/// How one part of a blocking key is taken from a field's normalised value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyTransform {
+    /// The whole normalised value, spaces removed.
+    Value,
+    /// The first `n` characters of it.
+    Prefix(usize),
+    /// Its Double Metaphone primary code.
+    Phonetic,
+}
+
+/// One part of a blocking key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPart {
+    /// The field it is taken from.
+    pub field: String,
+    /// How.
+    pub transform: KeyTransform,
+}
+
+/// A blocking rule: two records are a candidate pair when every part of their keys is equal (and
+/// present). The candidate pairs are the union over all rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockingRule {
+    /// A short name for reports ("dob", "postcode+street_number").
+    pub name: String,
+    /// The parts of the key, all required.
+    pub parts: Vec<KeyPart>,
+}
+
+impl BlockingRule {
+    /// A rule from `(field, transform)` parts, named after them.
+    pub fn new(parts: &[(&str, KeyTransform)]) -> Self {
+        let name = parts
+            .iter()
+            .map(|(field, transform)| match transform {
+                KeyTransform::Value => (*field).to_string(),
+                KeyTransform::Prefix(length) => format!("{field}[..{length}]"),
+                KeyTransform::Phonetic => format!("metaphone({field})"),
+            })
+            .collect::<Vec<_>>()
+            .join("+");
+        let parts = parts
+            .iter()
+            .map(|(field, transform)| KeyPart { field: (*field).to_string(), transform: *transform })
+            .collect();
+        Self { name, parts }
+    }
+}
+
+/// The fields of a record, their comparators and the blocking rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// The compared fields, in order.
+    pub fields: Vec<FieldSpec>,
+    /// The blocking rules, in order (a pair is generated by the first rule it satisfies).
+    pub blocking: Vec<BlockingRule>,
+    /// A block (records sharing one key) that would yield more pairs than this is skipped: a very
+    /// common key ("smith", a default date) says little and would swamp the candidates. Other
+    /// rules still reach those records.
+    pub max_block_pairs: usize,
+}
+
+/// The default for [`Schema::max_block_pairs`].
+pub const DEFAULT_MAX_BLOCK_PAIRS: usize = 10_000;
+
+impl Schema {
+    /// The FEBRL-style person schema used by the benchmark and `tend identity link`: `given_name`,
+    /// `surname`, `street_number`, `address_1`, `address_2`, `suburb`, `postcode`, `state`,
+    /// `date_of_birth`. No identifier such as `soc_sec_id`: the matcher finds people by what
+    /// people write.
+    pub fn febrl() -> Self {
+        use FieldKind::*;
+        use KeyTransform::*;
+        Self {
+            fields: vec![
+                FieldSpec::new("given_name", Name).swapped_with("surname").with_term_frequency(),
+                FieldSpec::new("surname", Name).swapped_with("given_name").with_term_frequency(),
+                FieldSpec::new("street_number", Code),
+                FieldSpec::new("address_1", Text).swapped_with("address_2"),
+                FieldSpec::new("address_2", Text).swapped_with("address_1"),
+                FieldSpec::new("suburb", Text),
+                FieldSpec::new("postcode", Code),
+                FieldSpec::new("state", Exact),
+                FieldSpec::new("date_of_birth", Date),
+            ],
+            blocking: vec![
+                BlockingRule::new(&[("date_of_birth", Value)]),
+                BlockingRule::new(&[("postcode", Value), ("street_number", Value)]),
+                BlockingRule::new(&[("surname", Prefix(3)), ("given_name", Prefix(3))]),
+                BlockingRule::new(&[("suburb", Value), ("street_number", Value)]),
+                BlockingRule::new(&[("surname", Prefix(3)), ("suburb", Prefix(4))]),
+                BlockingRule::new(&[("address_1", Prefix(4)), ("postcode", Value)]),
+                BlockingRule::new(&[("address_1", Value), ("street_number", Value)]),
+                BlockingRule::new(&[("suburb", Value), ("postcode", Value)]),
+            ],
+            max_block_pairs: DEFAULT_MAX_BLOCK_PAIRS,
+        }
+    }
+
+    /// A general person schema for CRM customers and social profiles: `given_name`, `surname`,
+    /// `email`, `phone`, `date_of_birth`, `address`, `city`, `postcode`, `country`.
+    pub fn person() -> Self {
+        use FieldKind::*;
+        use KeyTransform::*;
+        Self {
+            fields: vec![
+                FieldSpec::new("given_name", Name).swapped_with("surname").with_term_frequency(),
+                FieldSpec::new("surname", Name).swapped_with("given_name").with_term_frequency(),
+                FieldSpec::new("email", Email),
+                FieldSpec::new("phone", Phone),
+                FieldSpec::new("date_of_birth", Date),
+                FieldSpec::new("address", Text),
+                FieldSpec::new("city", Text).with_term_frequency(),
+                FieldSpec::new("postcode", Code),
+                FieldSpec::new("country", Exact),
+            ],
+            blocking: vec![
+                BlockingRule::new(&[("email", Value)]),
+                BlockingRule::new(&[("phone", Value)]),
+                BlockingRule::new(&[("surname", Phonetic), ("given_name", Prefix(1))]),
+                BlockingRule::new(&[("given_name", Phonetic), ("surname", Prefix(1))]),
+                BlockingRule::new(&[("date_of_birth", Value)]),
+                BlockingRule::new(&[("postcode", Value), ("surname", Prefix(1))]),
+            ],
+            max_block_pairs: DEFAULT_MAX_BLOCK_PAIRS,
+        }
+    }
+
+    /// This schema without the fields not in `available` (a CSV header), and without the blocking
+    /// rules and swap partners that need them.
+    #[must_use]
+    pub fn restricted_to(mut self, available: &[&str]) -> Self {
+        self.fields.retain(|field| available.contains(&field.name.as_str()));
+        let kept: Vec<String> = self.fields.iter().map(|field| field.name.clone()).collect();
+        for field in &mut self.fields {
+            if field.swap_with.as_ref().is_some_and(|partner| !kept.contains(partner)) {
+                field.swap_with = None;
+            }
+        }
+        self.blocking.retain(|rule| rule.parts.iter().all(|part| kept.contains(&part.field)));
+        self
+    }
+
+    /// The position of the field called `name`.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|field| field.name == name)
+    }
+
+    /// Check that the schema is usable: at least one field and one blocking rule, unique field
+    /// names, and swap partners and blocking keys that name fields of the schema.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.fields.is_empty() {
+            return Err(Error::Schema("the schema has no fields".into()));
+        }
+        if self.blocking.is_empty() {
+            return Err(Error::Schema("the schema has no blocking rule".into()));
+        }
+        for (position, field) in self.fields.iter().enumerate() {
+            if self.field_index(&field.name) != Some(position) {
+                return Err(Error::Schema(format!("field {} appears twice", field.name)));
+            }
+            if let Some(partner) = &field.swap_with {
+                let partner_kind = self.field_index(partner).and_then(|index| self.fields.get(index)).map(|f| f.kind);
+                if partner_kind != Some(field.kind) || partner == &field.name {
+                    return Err(Error::Schema(format!(
+                        "field {} swaps with {partner}, which is not another field of the same kind",
+                        field.name
+                    )));
+                }
+            }
+        }
+        for rule in &self.blocking {
+            if rule.parts.is_empty() {
+                return Err(Error::Schema(format!("blocking rule {} has no key", rule.name)));
+            }
+            if let Some(part) = rule.parts.iter().find(|part| self.field_index(&part.field).is_none()) {
+                return Err(Error::Schema(format!("blocking rule {} uses unknown field {}", rule.name, part.field)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Normalise records for comparison (one [`Value`] per field, `None` when missing).
+    pub(crate) fn prepare(&self, records: &[Record]) -> Prepared {
+        let mut values = Vec::with_capacity(records.len() * self.fields.len());
+        for record in records {
+            for field in &self.fields {
+                values.push(record.get(&field.name).and_then(|raw| field.kind.prepare(raw)));
+            }
+        }
+        Prepared { values, width: self.fields.len() }
+    }
+
+    /// The position of each field's swap partner, if any.
+    pub(crate) fn partners(&self) -> Vec<Option<usize>> {
+        self.fields
+            .iter()
+            .map(|field| field.swap_with.as_deref().and_then(|partner| self.field_index(partner)))
+            .collect()
+    }
+}
+
+/// Records normalised for comparison: `width` values per record, row after row.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Prepared {
+    values: Vec<Option<Value>>,
+    width: usize,
+}
+
+impl Prepared {
+    /// How many records.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// The values of record `index`, one per field.
+    pub(crate) fn row(&self, index: usize) -> &[Option<Value>] {
+        self.values.get(index * self.width..(index + 1) * self.width).unwrap_or_default()
+    }
+
+    /// The value of `field` in record `index`.
+    pub(crate) fn value(&self, index: usize, field: usize) -> Option<&Value> {
+        self.values.get(index * self.width + field).and_then(Option::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schemas_are_valid() {
+        Schema::febrl().validate().unwrap();
+        Schema::person().validate().unwrap();
+        assert!(Schema::febrl().field_index("soc_sec_id").is_none());
+    }
+
+    #[test]
+    fn restriction_drops_fields_rules_and_partners() {
+        let schema = Schema::febrl().restricted_to(&["given_name", "date_of_birth", "postcode"]);
+        let names: Vec<&str> = schema.fields.iter().map(|field| field.name.as_str()).collect();
+        assert_eq!(names, ["given_name", "postcode", "date_of_birth"]);
+        assert_eq!(schema.fields[0].swap_with, None);
+        assert_eq!(schema.blocking.len(), 1);
+        schema.validate().unwrap();
+    }
+
+    #[test]
+    fn validation_rejects_broken_schemas() {
+        let mut schema = Schema::febrl();
+        schema.blocking.push(BlockingRule::new(&[("soc_sec_id", KeyTransform::Value)]));
+        assert!(schema.validate().is_err());
+        let mut schema = Schema::febrl();
+        schema.fields[0].swap_with = Some("postcode".into());
+        assert!(schema.validate().is_err());
+        let mut schema = Schema::febrl();
+        schema.fields.push(FieldSpec::new("surname", FieldKind::Name));
+        assert!(schema.validate().is_err());
+        assert!(Schema::febrl().restricted_to(&[]).validate().is_err());
+    }
+
+    #[test]
+    fn schemas_round_trip_through_json() {
+        let schema = Schema::febrl();
+        let json = serde_json::to_string(&schema).unwrap();
+        assert_eq!(serde_json::from_str::<Schema>(&json).unwrap(), schema);
+    }
+
+    #[test]
+    fn records_prepare_per_field() {
+        let schema = Schema::febrl();
+        let records = [Record::new("a").with("surname", " Müller ").with("postcode", ""), Record::new("b")];
+        let prepared = schema.prepare(&records);
+        assert_eq!(prepared.len(), 2);
+        assert_eq!(prepared.value(0, 1).map(|value| value.key.as_str()), Some("muller"));
+        assert_eq!(prepared.value(0, 6), None);
+        assert!(prepared.row(1).iter().all(Option::is_none));
+    }
+}
