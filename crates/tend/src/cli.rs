@@ -301,6 +301,34 @@ pub enum IdentityCommand {
     /// country, date_of_birth, segment, tier, lifetime_value, default_region; several values
     /// separated by `;` in CSV or as JSON lists).
     Import(ImportArgs),
+    /// Link two CSV files of people (or find duplicates within one) with the same unsupervised
+    /// matcher identity uses, and write the matched pairs with their probabilities. Columns
+    /// follow the FEBRL names (given_name, surname, street_number, address_1, address_2, suburb,
+    /// postcode, state, date_of_birth); others are ignored. Runs locally: no server needed.
+    Link(LinkArgs),
+}
+
+/// `tend identity link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The left file of a linkage.
+    #[arg(long, requires = "right", conflicts_with = "dedupe")]
+    pub left: Option<PathBuf>,
+    /// The right file of a linkage.
+    #[arg(long, requires = "left")]
+    pub right: Option<PathBuf>,
+    /// One file to find duplicates in.
+    #[arg(long, required_unless_present = "left")]
+    pub dedupe: Option<PathBuf>,
+    /// Keep pairs at least this likely (0 to 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub threshold: f64,
+    /// Where to write the pairs as CSV (left_id,right_id,probability,weight); `-` for stdout.
+    #[arg(long, short = 'o', default_value = "-")]
+    pub output: PathBuf,
+    /// The id column (default: rec_id, id, or the first column).
+    #[arg(long)]
+    pub id_column: Option<String>,
 }
 
 /// File formats of an import.

@@ -172,6 +172,35 @@ pub async fn import(args: cli::ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tend identity link`: the matcher over files, locally. Prints figures to stderr so the
+/// pairs can go to stdout.
+pub fn link(args: cli::LinkArgs) -> anyhow::Result<()> {
+    use tend_matching::batch::{BatchInput, BatchOptions};
+    if !(0.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold must be between 0 and 1");
+    }
+    let input = match (args.left, args.right, args.dedupe) {
+        (Some(left), Some(right), None) => BatchInput::Link { left, right },
+        (None, None, Some(file)) => BatchInput::Dedupe(file),
+        _ => bail!("give --left and --right, or --dedupe"),
+    };
+    let mut options = BatchOptions::new(input);
+    options.matching.threshold = args.threshold;
+    options.id_column = args.id_column;
+    options.output = Some(args.output);
+    let report = tend_matching::batch::run(&options)?;
+    eprintln!(
+        "{} pairs at probability >= {} from {} candidate pairs ({} + {} records; fields: {})",
+        report.run.pairs.len(),
+        args.threshold,
+        report.run.stats.candidate_pairs,
+        report.left_records,
+        report.right_records,
+        report.fields.join(", ")
+    );
+    Ok(())
+}
+
 /// `tend customers …`.
 pub async fn customers(command: cli::CustomersCommand) -> anyhow::Result<()> {
     match command {

@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
         Command::Decisions(command) => commands::decisions(command).await,
         Command::Report(args) => commands::report(args).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
+        Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),
         Command::Customers(command) => identity_cmd::customers(command).await,
         Command::Health(connection) => commands::health(connection).await,
     };
