@@ -1,5 +1,7 @@
 //! The gRPC face of the identity service.
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::ApiError;
@@ -13,18 +15,20 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::customers;
 use crate::domain::{LinkMethod, LinkStatus};
+use crate::matcher::{self, Matchers};
 use crate::storage::{self, customer, link_event, profile};
 
 /// Implements `tend.v1.IdentityService` over the service's database.
 pub struct IdentityApi {
     pub(crate) db: DatabaseConnection,
     pub(crate) relay: OutboxWaker,
+    pub(crate) matchers: Arc<Matchers>,
 }
 
 impl IdentityApi {
     /// An API over `db`, waking `relay` after each committed event.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
-        Self { db, relay }
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, matchers: Arc<Matchers>) -> Self {
+        Self { db, relay, matchers }
     }
 }
 
@@ -254,6 +258,99 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         caller.require(Access::Admin)?;
         let profiles_erased = self.forget(&caller, request.into_inner()).await?;
         Ok(Response::new(v1::ForgetCustomerResponse { profiles_erased }))
+    }
+
+    async fn train_matcher(
+        &self,
+        request: Request<v1::TrainMatcherRequest>,
+    ) -> Result<Response<v1::TrainMatcherResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        Ok(Response::new(self.matchers.train(&self.db, caller.tenant.as_str()).await?))
+    }
+
+    async fn set_match_thresholds(
+        &self,
+        request: Request<v1::SetMatchThresholdsRequest>,
+    ) -> Result<Response<v1::SetMatchThresholdsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let request = request.into_inner();
+        self.matchers
+            .set_thresholds(&self.db, caller.tenant.as_str(), request.link_threshold, request.review_threshold)
+            .await?;
+        Ok(Response::new(v1::SetMatchThresholdsResponse {
+            link_threshold: request.link_threshold,
+            review_threshold: request.review_threshold,
+        }))
+    }
+
+    async fn explain_match(
+        &self,
+        request: Request<v1::ExplainMatchRequest>,
+    ) -> Result<Response<v1::MatchExplanation>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let tenant = caller.tenant.as_str();
+        let request = request.into_inner();
+        let profile_id = parse_id("profile_id", &request.profile_id)?;
+        let customer_id = parse_id("customer_id", &request.customer_id)?;
+        let Some(loaded) = self.matchers.load(&self.db, tenant).await? else {
+            return Err(ApiError::FailedPrecondition("the matcher is not trained yet: call TrainMatcher".into()).into());
+        };
+        let profile = storage::find(&self.db, tenant, &profile_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("profile", &profile_id))?;
+        let customer = storage::find_customer(&self.db, tenant, &customer_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("customer", &customer_id))?;
+        let scored = loaded.model.score(&matcher::profile_record(&profile), &matcher::customer_record(&customer));
+        Ok(Response::new(matcher::explanation(&scored)))
+    }
+
+    async fn list_review_queue(
+        &self,
+        request: Request<v1::ListReviewQueueRequest>,
+    ) -> Result<Response<v1::ListReviewQueueResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows =
+            storage::pending_candidates(&self.db, caller.tenant.as_str(), &page).await.map_err(ApiError::internal)?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        let candidates = rows
+            .into_iter()
+            .map(|row| v1::ReviewCandidate {
+                explanation: v1::MatchExplanation::decode(row.explanation.as_slice()).ok(),
+                id: row.id,
+                profile_id: row.profile_id,
+                customer_id: row.customer_id,
+                probability: row.probability,
+                proposed_at: Some(to_timestamp(row.proposed_at)),
+            })
+            .collect();
+        Ok(Response::new(v1::ListReviewQueueResponse { candidates, next_page_token }))
+    }
+
+    async fn confirm_candidate(
+        &self,
+        request: Request<v1::DecideCandidateRequest>,
+    ) -> Result<Response<v1::Profile>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.decide_candidate(&caller, request.into_inner(), true).await?))
+    }
+
+    async fn reject_candidate(
+        &self,
+        request: Request<v1::DecideCandidateRequest>,
+    ) -> Result<Response<v1::Profile>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.decide_candidate(&caller, request.into_inner(), false).await?))
     }
 
     async fn get_customer(&self, request: Request<v1::GetCustomerRequest>) -> Result<Response<v1::Customer>, Status> {

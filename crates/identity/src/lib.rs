@@ -9,6 +9,7 @@ mod consumer;
 mod customers;
 mod domain;
 mod linking;
+mod matcher;
 mod normalize;
 mod people;
 mod storage;
@@ -43,9 +44,10 @@ impl Identity {
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
-        let handler = Arc::new(consumer::IdentifyAuthors::new(db.clone(), relay.waker()));
+        let matchers = Arc::new(matcher::Matchers::default());
+        let handler = Arc::new(consumer::IdentifyAuthors::new(db.clone(), relay.waker(), matchers.clone()));
         let consumer = context.consumer(streams::INTERACTIONS_RECEIVED, SERVICE, handler);
-        let api = Arc::new(IdentityApi::new(db, relay.waker()));
+        let api = Arc::new(IdentityApi::new(db, relay.waker(), matchers));
         Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
     }
 

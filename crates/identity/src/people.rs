@@ -137,6 +137,51 @@ impl IdentityApi {
         Ok(profile_to_proto(row))
     }
 
+    /// A person confirms (links) or rejects (never proposes again) a review candidate.
+    pub(crate) async fn decide_candidate(
+        &self,
+        caller: &Caller,
+        request: v1::DecideCandidateRequest,
+        confirm: bool,
+    ) -> Result<v1::Profile, ApiError> {
+        let tenant = &caller.tenant;
+        let id = parse_id("candidate_id", &request.candidate_id)?;
+        let txn = self.db.begin().await.map_err(ApiError::internal)?;
+        let db = |error| ApiError::internal(error);
+        let mut candidate = storage::find_candidate(&txn, tenant.as_str(), &id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| ApiError::not_found("review candidate", &id))?;
+        if candidate.status != "pending" {
+            return Err(ApiError::FailedPrecondition(format!("candidate {id} was already {}", candidate.status)));
+        }
+        candidate.status = if confirm { "confirmed" } else { "rejected" }.to_owned();
+        candidate.decided_at = Some(ids::now());
+        storage::save_candidate(&txn, candidate.clone(), false).await.map_err(db)?;
+        txn.commit().await.map_err(ApiError::internal)?;
+        let reason = request.reason;
+        if confirm {
+            let link =
+                v1::LinkProfileRequest { profile_id: candidate.profile_id, customer_id: candidate.customer_id, reason };
+            return self.link_by_person(caller, link).await;
+        }
+        let txn = self.db.begin().await.map_err(ApiError::internal)?;
+        storage::reject_pair(&txn, tenant.as_str(), &candidate.profile_id, &candidate.customer_id).await.map_err(db)?;
+        let mut row = profile(&txn, tenant, &candidate.profile_id).await?;
+        if LinkStatus::parse(&row.status) == LinkStatus::Candidate && row.customer_id == candidate.customer_id {
+            row.customer_id = String::new();
+            row.status = LinkStatus::Unknown.as_str().to_owned();
+        }
+        let mut event = audit(tenant, caller, &row.id, &candidate.customer_id, "rejected");
+        event.method = LinkMethod::Person.as_str().to_owned();
+        event.evidence =
+            format!("candidate p={:.4} rejected by {}; never proposed again", candidate.probability, caller.actor);
+        event.reason = self::reason(&reason)?;
+        storage::save_link(&txn, &row, event).await.map_err(db)?;
+        txn.commit().await.map_err(ApiError::internal)?;
+        Ok(profile_to_proto(row))
+    }
+
     /// Merges one customer into another.
     pub(crate) async fn merge(
         &self,
@@ -284,7 +329,11 @@ impl IdentityApi {
             storage::record(&txn, event).await.map_err(db)?;
             erased_profiles += u32::try_from(profiles.len()).unwrap_or(u32::MAX);
         }
+        // The trained model's name-frequency tables may hold the customer's names: drop it (the
+        // thresholds stay); automatic matching resumes after the next TrainMatcher.
+        storage::clear_model(&txn, tenant.as_str()).await.map_err(db)?;
         txn.commit().await.map_err(ApiError::internal)?;
+        self.matchers.invalidate(tenant.as_str());
         self.relay.wake();
         tracing::info!(customer_id = %customer.id, erased_profiles, actor = %caller.actor, "customer forgotten");
         Ok(erased_profiles)

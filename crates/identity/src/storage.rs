@@ -35,6 +35,8 @@ pub mod profile {
         /// Why, for people.
         pub link_evidence: String,
         pub linked_at: Option<ChronoDateTimeUtc>,
+        /// The author's email, canonical, when a login-based channel gave one.
+        pub email: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -55,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateProfiles),
             Box::new(CreateCustomers),
             Box::new(CreateDecisions),
+            Box::new(CreateMatcher),
         ]
     }
 
@@ -145,6 +148,7 @@ pub async fn update_sighting<C: ConnectionTrait>(conn: &C, row: &profile::Model)
         .col_expr(profile::Column::DisplayName, Expr::value(row.display_name.clone()))
         .col_expr(profile::Column::Followers, Expr::value(row.followers))
         .col_expr(profile::Column::LastSeenAt, Expr::value(row.last_seen_at))
+        .col_expr(profile::Column::Email, Expr::value(row.email.clone()))
         .filter(profile::Column::Id.eq(row.id.clone()))
         .filter(profile::Column::Tenant.eq(row.tenant.clone()))
         .exec(conn)
@@ -817,6 +821,220 @@ pub async fn forget_rejection<C: ConnectionTrait>(
         .filter(rejected_pair::Column::Tenant.eq(tenant))
         .filter(rejected_pair::Column::ProfileId.eq(profile_id))
         .filter(rejected_pair::Column::CustomerId.eq(customer_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The `matcher_models` table: each tenant's trained matcher and thresholds.
+#[allow(missing_docs)]
+pub mod matcher_model {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "matcher_models")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        /// The `tend_matching::Model` as JSON; empty until trained.
+        pub model: String,
+        pub link_threshold: f64,
+        pub review_threshold: f64,
+        pub trained_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `review_candidates` table: likely links waiting for a person.
+#[allow(missing_docs)]
+pub mod candidate {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "review_candidates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub profile_id: String,
+        pub customer_id: String,
+        pub probability: f64,
+        /// The `MatchExplanation`, protobuf-encoded.
+        pub explanation: Vec<u8>,
+        /// "pending", "confirmed" or "rejected".
+        pub status: String,
+        pub proposed_at: ChronoDateTimeUtc,
+        pub decided_at: Option<ChronoDateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+struct CreateMatcher;
+
+impl MigrationName for CreateMatcher {
+    fn name(&self) -> &str {
+        "m20261123_000400_create_matcher"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateMatcher {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table("profiles").add_column(string("email").default("").to_owned()).to_owned())
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("matcher_models")
+                    .if_not_exists()
+                    .col(string("tenant").primary_key())
+                    .col(text("model"))
+                    .col(double("link_threshold"))
+                    .col(double("review_threshold"))
+                    .col(timestamp_with_time_zone_null("trained_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("review_candidates")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("profile_id"))
+                    .col(string("customer_id"))
+                    .col(double("probability"))
+                    .col(blob("explanation"))
+                    .col(string("status"))
+                    .col(timestamp_with_time_zone("proposed_at"))
+                    .col(timestamp_with_time_zone_null("decided_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("review_candidates_tenant_status")
+                    .table("review_candidates")
+                    .col("tenant")
+                    .col("status")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["review_candidates", "matcher_models"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        manager.alter_table(Table::alter().table("profiles").drop_column("email").to_owned()).await
+    }
+}
+
+/// The tenant's matcher row, if any.
+pub async fn matcher_of<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Option<matcher_model::Model>, DbErr> {
+    matcher_model::Entity::find_by_id(tenant.to_owned()).one(conn).await
+}
+
+/// Saves the tenant's matcher row.
+pub async fn save_matcher<C: ConnectionTrait>(conn: &C, row: matcher_model::Model, is_new: bool) -> Result<(), DbErr> {
+    if is_new {
+        matcher_model::Entity::insert(matcher_model::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    } else {
+        matcher_model::Entity::update(matcher_model::ActiveModel::from(row).reset_all()).exec(conn).await?;
+    }
+    Ok(())
+}
+
+/// Every profile of a tenant (for training).
+pub async fn all_profiles<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<profile::Model>, DbErr> {
+    profile::Entity::find().filter(profile::Column::Tenant.eq(tenant)).all(conn).await
+}
+
+/// Every live (not merged) customer of a tenant, with its identifiers (for training and matching).
+pub async fn all_customers<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<customer::Model>, DbErr> {
+    customer::Entity::find()
+        .filter(customer::Column::Tenant.eq(tenant))
+        .filter(customer::Column::MergedInto.is_null())
+        .all(conn)
+        .await
+}
+
+/// Whether a profile has a pending candidate.
+pub async fn has_pending_candidate<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    profile_id: &str,
+) -> Result<bool, DbErr> {
+    let found = candidate::Entity::find()
+        .filter(candidate::Column::Tenant.eq(tenant))
+        .filter(candidate::Column::ProfileId.eq(profile_id))
+        .filter(candidate::Column::Status.eq("pending"))
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Inserts or updates a candidate.
+pub async fn save_candidate<C: ConnectionTrait>(conn: &C, row: candidate::Model, is_new: bool) -> Result<(), DbErr> {
+    if is_new {
+        candidate::Entity::insert(candidate::ActiveModel::from(row)).exec_without_returning(conn).await?;
+    } else {
+        candidate::Entity::update(candidate::ActiveModel::from(row).reset_all()).exec(conn).await?;
+    }
+    Ok(())
+}
+
+/// One candidate of a tenant.
+pub async fn find_candidate<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    id: &str,
+) -> Result<Option<candidate::Model>, DbErr> {
+    candidate::Entity::find_by_id(id.to_owned()).filter(candidate::Column::Tenant.eq(tenant)).one(conn).await
+}
+
+/// A page of the tenant's pending candidates, newest first.
+pub async fn pending_candidates<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    page: &Page,
+) -> Result<Vec<candidate::Model>, DbErr> {
+    let query = candidate::Entity::find()
+        .filter(candidate::Column::Tenant.eq(tenant))
+        .filter(candidate::Column::Status.eq("pending"));
+    newest_first(query, candidate::Column::Id, page).all(conn).await
+}
+
+/// Saves a profile's customer and status without an audit entry (a candidate is not a link).
+pub async fn update_link_status<C: ConnectionTrait>(conn: &C, profile: &profile::Model) -> Result<(), DbErr> {
+    profile::Entity::update_many()
+        .col_expr(profile::Column::CustomerId, Expr::value(profile.customer_id.clone()))
+        .col_expr(profile::Column::Status, Expr::value(profile.status.clone()))
+        .filter(profile::Column::Id.eq(profile.id.clone()))
+        .filter(profile::Column::Tenant.eq(profile.tenant.clone()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops a tenant's trained model, keeping its thresholds.
+pub async fn clear_model<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<(), DbErr> {
+    matcher_model::Entity::update_many()
+        .col_expr(matcher_model::Column::Model, Expr::value(""))
+        .col_expr(matcher_model::Column::TrainedAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .filter(matcher_model::Column::Tenant.eq(tenant))
         .exec(conn)
         .await?;
     Ok(())

@@ -40,6 +40,8 @@ impl EventHandler for RouteInteractions {
     async fn handle(&self, envelope: &v1::EventEnvelope) -> Result<(), HandlerError> {
         let tenant = events::tenant(envelope)?;
         let identified: v1::InteractionIdentified = events::payload(envelope)?;
+        // A review candidate is not a link: only a linked customer counts, and goes on the case.
+        let linked = identified.status() == v1::IdentityStatus::Linked;
         let Some(interaction) = identified.interaction else {
             return Err(HandlerError::Poison(format!("event {} carries no interaction", envelope.event_id)));
         };
@@ -53,15 +55,13 @@ impl EventHandler for RouteInteractions {
         }
 
         let author = interaction.author.clone().unwrap_or_default();
-        let computed = priority(PriorityInput {
-            followers: author.followers,
-            verified: author.verified,
-            known_customer: !identified.customer_id.is_empty(),
-        });
+
+        let computed =
+            priority(PriorityInput { followers: author.followers, verified: author.verified, known_customer: linked });
         let request = v1::OpenCaseRequest {
             idempotency_key: interaction.id.clone(),
             profile_id: identified.profile.map(|profile| profile.id).unwrap_or_default(),
-            customer_id: identified.customer_id,
+            customer_id: if linked { identified.customer_id } else { String::new() },
             priority: computed.value,
             interaction: Some(interaction.clone()),
         };
