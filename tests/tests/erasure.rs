@@ -84,6 +84,7 @@ fn anonymised(original: &v1::Interaction) -> v1::Interaction {
             followers: 0,
             verified: false,
             email: String::new(),
+            location: String::new(),
         }),
         text: ERASED.to_owned(),
         url: String::new(),

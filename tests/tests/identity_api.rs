@@ -86,10 +86,10 @@ async fn import_streams_customers_and_reports_rejections(backend: Backend) {
             emails: vec![if n == 7 { "broken".into() } else { format!("p{n}@example.com") }],
             ..Default::default()
         };
-        records.push(v1::UpsertCustomerRequest { customer: Some(customer) });
+        records.push(v1::ImportCustomersRequest { customer: Some(customer) });
     }
-    records.push(v1::UpsertCustomerRequest { customer: Some(jane()) });
-    records.push(v1::UpsertCustomerRequest { customer: Some(jane()) });
+    records.push(v1::ImportCustomersRequest { customer: Some(jane()) });
+    records.push(v1::ImportCustomersRequest { customer: Some(jane()) });
     let request = as_tenant("acme", tokio_stream::iter(records));
     let outcome = app.identity().import_customers(request).await.unwrap().into_inner();
     assert_eq!((outcome.created, outcome.updated, outcome.rejected), (30, 1, 1), "{outcome:?}");

@@ -138,6 +138,7 @@ async fn posts_are_normalised_and_stored_as_normalised(backend: Backend) {
             email: " Jane.Doe@Example.COM ".into(),
             followers: 42,
             verified: true,
+            location: " Leeds,\u{0007} UK ".into(),
         }),
         text: "  Cafe\u{301} order\r\n la\u{0000}te  ".into(),
         in_reply_to_external_id: " msg-1000 ".into(),
@@ -161,6 +162,7 @@ async fn posts_are_normalised_and_stored_as_normalised(backend: Backend) {
         assert_eq!(author.handle, "x");
         assert_eq!(author.display_name, "Jane Doe");
         assert_eq!(author.email, "jane.doe@example.com");
+        assert_eq!(author.location, "Leeds, UK");
         assert_eq!(author.followers, 42);
         assert!(author.verified);
         assert!(interaction.posted_at.is_some());

@@ -38,9 +38,19 @@ const NAMES: [(&str, &str); 24] = [
     ("Beatrix", "Montgomery"),
 ];
 
+/// Where customer `n` lives, as an author would write it.
+fn city(n: usize) -> &'static str {
+    ["Leeds, UK", "Bristol, UK", "York, UK"][n % 3]
+}
+
 async fn profile_for(app: &TestApp, handle: &str, display_name: &str) -> v1::Profile {
+    located(app, handle, display_name, "").await
+}
+
+async fn located(app: &TestApp, handle: &str, display_name: &str, location: &str) -> v1::Profile {
     let mut request = post(handle, "hello there");
     request.author.as_mut().unwrap().display_name = display_name.to_owned();
+    request.author.as_mut().unwrap().location = location.to_owned();
     let ingested = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
     let decision = routed(app, "acme", &ingested.interaction.unwrap().id).await;
     let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id })).await.unwrap();
@@ -61,6 +71,7 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
             crm_id: format!("C-{n}"),
             given_name: (*given).into(),
             family_name: (*family).into(),
+            address: Some(v1::PostalAddress { city: city(n).split(',').next().unwrap().into(), ..Default::default() }),
             ..Default::default()
         };
         let request = as_tenant("acme", v1::UpsertCustomerRequest { customer: Some(customer) });
@@ -73,12 +84,12 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
     let status = app.identity().explain_match(as_tenant("acme", request)).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
 
-    // The tenant's own data: authors named like customers, and strangers.
+    // The tenant's own data: authors named like customers (living where they do), and strangers.
     for (n, (given, family)) in NAMES.iter().enumerate().skip(1).take(14) {
-        profile_for(&app, &format!("fan{n}"), &format!("{given} {family}")).await;
+        located(&app, &format!("fan{n}"), &format!("{given} {family}"), city(n)).await;
     }
     for n in 0..8 {
-        profile_for(&app, &format!("stranger{n}"), &format!("Person{n} Unrelated{n}")).await;
+        located(&app, &format!("stranger{n}"), &format!("Person{n} Unrelated{n}"), city(n + 1)).await;
     }
     let trained =
         app.identity().train_matcher(as_tenant("acme", v1::TrainMatcherRequest {})).await.unwrap().into_inner();
@@ -98,7 +109,8 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
     assert_eq!((level("given_name"), level("surname")), ("exact".to_owned(), "exact".to_owned()));
     assert!(candidate.probability >= 0.5);
 
-    let confirm = v1::DecideCandidateRequest { candidate_id: candidate.id.clone(), reason: "checked the order".into() };
+    let confirm =
+        v1::ConfirmCandidateRequest { candidate_id: candidate.id.clone(), reason: "checked the order".into() };
     let confirmed = app.identity().confirm_candidate(as_tenant("acme", confirm.clone())).await.unwrap().into_inner();
     assert_eq!((confirmed.status(), confirmed.link_method()), (v1::IdentityStatus::Linked, v1::LinkMethod::Person));
     let again = app.identity().confirm_candidate(as_tenant("acme", confirm)).await.unwrap_err();
@@ -109,7 +121,7 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
     assert_eq!(other.status(), v1::IdentityStatus::Candidate);
     let queue = app.identity().list_review_queue(as_tenant("acme", v1::ListReviewQueueRequest::default())).await;
     let candidate = queue.unwrap().into_inner().candidates.into_iter().find(|c| c.profile_id == other.id).unwrap();
-    let reject = v1::DecideCandidateRequest { candidate_id: candidate.id, reason: "different person".into() };
+    let reject = v1::RejectCandidateRequest { candidate_id: candidate.id, reason: "different person".into() };
     let rejected = app.identity().reject_candidate(as_tenant("acme", reject)).await.unwrap().into_inner();
     assert_eq!(rejected.status(), v1::IdentityStatus::Unknown);
     let later = profile_for(&app, "lysander_p", "Lysander Pettigrew").await;
@@ -117,7 +129,8 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
 
     // Within reach of the link threshold, the matcher links on its own and says why.
     thresholds(&app, 0.9, 0.5).await;
-    let linked = profile_for(&app, "marguerite_s", "Marguerite Szabo").await;
+    // Name and place: Marguerite (customer 21) lives in Leeds.
+    let linked = located(&app, "marguerite_s", "Marguerite Szabo", city(21)).await;
     assert_eq!((linked.status(), linked.link_method()), (v1::IdentityStatus::Linked, v1::LinkMethod::Matcher));
     assert_eq!(linked.customer_id, customer_ids[21]);
     assert!(linked.link_evidence.starts_with("matcher p="), "{}", linked.link_evidence);
@@ -126,6 +139,8 @@ async fn the_matcher_links_or_queues_by_threshold_and_people_decide(backend: Bac
 
     let request = v1::ExplainMatchRequest { profile_id: linked.id.clone(), customer_id: customer_ids[21].clone() };
     let explained = app.identity().explain_match(as_tenant("acme", request)).await.unwrap().into_inner();
+    let city = explained.fields.iter().find(|field| field.field == "city").unwrap();
+    assert!(city.weight > 0.0, "the place speaks for the match: {city:?}");
     let sum: f64 = explained.prior_weight + explained.fields.iter().map(|field| field.weight).sum::<f64>();
     assert!((sum - explained.weight).abs() < 1e-6, "fields and prior add up to the weight");
 

@@ -48,6 +48,7 @@ pub(crate) fn profile_to_proto(row: profile::Model) -> v1::Profile {
         followers: u64::try_from(row.followers).unwrap_or(0),
         link_method: LinkMethod::parse(&row.link_method).to_proto().into(),
         link_evidence: row.link_evidence,
+        location: row.location,
     }
 }
 
@@ -150,7 +151,7 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
 
     async fn import_customers(
         &self,
-        request: Request<Streaming<v1::UpsertCustomerRequest>>,
+        request: Request<Streaming<v1::ImportCustomersRequest>>,
     ) -> Result<Response<v1::ImportCustomersResponse>, Status> {
         const MAX_ERRORS: usize = 100;
         let caller = caller(&request)?;
@@ -337,20 +338,22 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
 
     async fn confirm_candidate(
         &self,
-        request: Request<v1::DecideCandidateRequest>,
+        request: Request<v1::ConfirmCandidateRequest>,
     ) -> Result<Response<v1::Profile>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        Ok(Response::new(self.decide_candidate(&caller, request.into_inner(), true).await?))
+        let v1::ConfirmCandidateRequest { candidate_id, reason } = request.into_inner();
+        Ok(Response::new(self.decide_candidate(&caller, &candidate_id, reason, true).await?))
     }
 
     async fn reject_candidate(
         &self,
-        request: Request<v1::DecideCandidateRequest>,
+        request: Request<v1::RejectCandidateRequest>,
     ) -> Result<Response<v1::Profile>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        Ok(Response::new(self.decide_candidate(&caller, request.into_inner(), false).await?))
+        let v1::RejectCandidateRequest { candidate_id, reason } = request.into_inner();
+        Ok(Response::new(self.decide_candidate(&caller, &candidate_id, reason, false).await?))
     }
 
     async fn get_customer(&self, request: Request<v1::GetCustomerRequest>) -> Result<Response<v1::Customer>, Status> {

@@ -68,6 +68,9 @@ impl EventHandler for IdentifyAuthors {
                 row.display_name = author.display_name;
                 row.followers = followers;
                 row.last_seen_at = now;
+                if !author.location.is_empty() {
+                    row.location = author.location.clone();
+                }
                 if let Ok(email) = normalize::email(&author.email) {
                     row.email = email;
                 }
@@ -91,6 +94,7 @@ impl EventHandler for IdentifyAuthors {
                     link_evidence: String::new(),
                     linked_at: None,
                     email: normalize::email(&author.email).unwrap_or_default(),
+                    location: author.location.clone(),
                 };
                 storage::insert(&txn, row.clone()).await.map_err(retry("creating the profile"))?;
                 row

@@ -26,8 +26,8 @@ pub const DEFAULT_REVIEW_THRESHOLD: f64 = 0.8;
 /// How long a tenant's customer index is reused before it is rebuilt with new customers.
 const INDEX_FRESH_FOR: Duration = Duration::from_secs(30);
 
-/// A profile as the matcher sees it: its display name split into given name and surname, and
-/// its email.
+/// A profile as the matcher sees it: its display name split into given name and surname, its
+/// email and its location.
 pub fn profile_record(row: &profile::Model) -> Record {
     let mut record = Record::new(row.id.clone());
     let names: Vec<&str> = row.display_name.split_whitespace().collect();
@@ -38,6 +38,11 @@ pub fn profile_record(row: &profile::Model) -> Record {
     }
     if !row.email.is_empty() {
         record = record.with("email", row.email.clone());
+    }
+    if !row.location.is_empty() {
+        // "Leeds, UK" against a customer's city "Leeds": the text comparator's word-overlap level
+        // rewards it.
+        record = record.with("city", row.location.clone());
     }
     record
 }

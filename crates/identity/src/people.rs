@@ -141,11 +141,12 @@ impl IdentityApi {
     pub(crate) async fn decide_candidate(
         &self,
         caller: &Caller,
-        request: v1::DecideCandidateRequest,
+        candidate_id: &str,
+        reason: String,
         confirm: bool,
     ) -> Result<v1::Profile, ApiError> {
         let tenant = &caller.tenant;
-        let id = parse_id("candidate_id", &request.candidate_id)?;
+        let id = parse_id("candidate_id", candidate_id)?;
         let txn = self.db.begin().await.map_err(ApiError::internal)?;
         let db = |error| ApiError::internal(error);
         let mut candidate = storage::find_candidate(&txn, tenant.as_str(), &id)
@@ -159,7 +160,6 @@ impl IdentityApi {
         candidate.decided_at = Some(ids::now());
         storage::save_candidate(&txn, candidate.clone(), false).await.map_err(db)?;
         txn.commit().await.map_err(ApiError::internal)?;
-        let reason = request.reason;
         if confirm {
             let link =
                 v1::LinkProfileRequest { profile_id: candidate.profile_id, customer_id: candidate.customer_id, reason };

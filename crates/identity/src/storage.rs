@@ -37,6 +37,8 @@ pub mod profile {
         pub linked_at: Option<ChronoDateTimeUtc>,
         /// The author's email, canonical, when a login-based channel gave one.
         pub email: String,
+        /// Where the author says they are (free text), from the last sighting.
+        pub location: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -149,6 +151,7 @@ pub async fn update_sighting<C: ConnectionTrait>(conn: &C, row: &profile::Model)
         .col_expr(profile::Column::Followers, Expr::value(row.followers))
         .col_expr(profile::Column::LastSeenAt, Expr::value(row.last_seen_at))
         .col_expr(profile::Column::Email, Expr::value(row.email.clone()))
+        .col_expr(profile::Column::Location, Expr::value(row.location.clone()))
         .filter(profile::Column::Id.eq(row.id.clone()))
         .filter(profile::Column::Tenant.eq(row.tenant.clone()))
         .exec(conn)
@@ -888,9 +891,9 @@ impl MigrationName for CreateMatcher {
 #[async_trait::async_trait]
 impl MigrationTrait for CreateMatcher {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(Table::alter().table("profiles").add_column(string("email").default("").to_owned()).to_owned())
-            .await?;
+        for column in [string("email").default("").to_owned(), text("location").default("").to_owned()] {
+            manager.alter_table(Table::alter().table("profiles").add_column(column).to_owned()).await?;
+        }
         manager
             .create_table(
                 Table::create()
@@ -938,7 +941,10 @@ impl MigrationTrait for CreateMatcher {
         for table in ["review_candidates", "matcher_models"] {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
-        manager.alter_table(Table::alter().table("profiles").drop_column("email").to_owned()).await
+        for column in ["location", "email"] {
+            manager.alter_table(Table::alter().table("profiles").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
     }
 }
 

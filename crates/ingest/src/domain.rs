@@ -32,6 +32,8 @@ pub struct NewInteraction {
     pub author_verified: bool,
     /// Email, trimmed and lowercased; empty when none.
     pub author_email: String,
+    /// Where the author says they are, folded like text.
+    pub author_location: String,
     /// Text, trimmed and in Unicode NFC.
     pub text: String,
     /// The post this one answers.
@@ -79,6 +81,7 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
         author_followers: author.followers,
         author_verified: author.verified,
         author_email: short("author.email", &author.email.trim().to_lowercase())?,
+        author_location: short("author.location", &fold_text(&author.location))?,
         text,
         in_reply_to_external_id,
         url: short("url", request.url.trim())?,

@@ -28,6 +28,7 @@ pub mod interaction {
         pub author_followers: i64,
         pub author_verified: bool,
         pub author_email: String,
+        pub author_location: String,
         pub text: String,
         pub in_reply_to_external_id: String,
         pub url: String,
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInteractions),
             Box::new(tend_store::migration::CreateInbox),
             Box::new(IndexInteractionsByAuthor),
+            Box::new(AddAuthorLocation),
         ]
     }
 
@@ -121,6 +123,26 @@ impl MigrationTrait for CreateInteractions {
 }
 
 /// Indexes interactions by author, so an erasure finds an author's posts without a scan.
+struct AddAuthorLocation;
+
+impl MigrationName for AddAuthorLocation {
+    fn name(&self) -> &str {
+        "m20261124_000200_add_author_location"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAuthorLocation {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let column = text("author_location").default("").to_owned();
+        manager.alter_table(Table::alter().table("interactions").add_column(column).to_owned()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.alter_table(Table::alter().table("interactions").drop_column("author_location").to_owned()).await
+    }
+}
+
 struct IndexInteractionsByAuthor;
 
 impl MigrationName for IndexInteractionsByAuthor {
@@ -211,6 +233,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .col_expr(interaction::Column::AuthorFollowers, Expr::value(0_i64))
         .col_expr(interaction::Column::AuthorVerified, Expr::value(false))
         .col_expr(interaction::Column::AuthorEmail, Expr::value(""))
+        .col_expr(interaction::Column::AuthorLocation, Expr::value(""))
         .col_expr(interaction::Column::Text, Expr::value(ERASED_TEXT))
         .col_expr(interaction::Column::Url, Expr::value(""))
         .filter(interaction::Column::Tenant.eq(tenant))
@@ -250,6 +273,7 @@ mod tests {
             author_followers: 1_500,
             author_verified: true,
             author_email: "ann@example.com".to_owned(),
+            author_location: "Leeds".to_owned(),
             text: "my order never arrived".to_owned(),
             in_reply_to_external_id: "brand-post-1".to_owned(),
             url: format!("https://x.example/{author}/{external_id}"),
@@ -282,6 +306,7 @@ mod tests {
                 author_followers: 0,
                 author_verified: false,
                 author_email: String::new(),
+                author_location: String::new(),
                 text: ERASED_TEXT.to_owned(),
                 url: String::new(),
                 ..erased.clone()

@@ -156,6 +156,9 @@ pub struct PostArgs {
     /// The author is verified by the channel.
     #[arg(long)]
     pub verified: bool,
+    /// Where the author says they are, e.g. "Leeds, UK".
+    #[arg(long, default_value = "")]
+    pub location: String,
     /// The post's id on the channel (default: a new unique id).
     #[arg(long)]
     pub external_id: Option<String>,

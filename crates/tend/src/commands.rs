@@ -96,6 +96,7 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
             followers: args.followers,
             verified: args.verified,
             email: String::new(),
+            location: args.location,
         }),
         text: args.text,
         ..Default::default()

@@ -107,7 +107,7 @@ impl Record {
 
 /// Reads every record of `path`; a record that cannot be read fails the import before anything
 /// is sent, naming its line.
-fn read(path: &Path, format: ImportFormat, default_region: &str) -> anyhow::Result<Vec<v1::UpsertCustomerRequest>> {
+fn read(path: &Path, format: ImportFormat, default_region: &str) -> anyhow::Result<Vec<v1::ImportCustomersRequest>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let records: Vec<(usize, Record)> = match format {
         ImportFormat::Jsonl => text
@@ -134,7 +134,7 @@ fn read(path: &Path, format: ImportFormat, default_region: &str) -> anyhow::Resu
         .into_iter()
         .map(|(line, record)| {
             let customer = record.into_input(default_region).with_context(|| format!("line {line}"))?;
-            Ok(v1::UpsertCustomerRequest { customer: Some(customer) })
+            Ok(v1::ImportCustomersRequest { customer: Some(customer) })
         })
         .collect()
 }
