@@ -1,14 +1,14 @@
 //! The identity service's table `profiles`, its migrations and queries (all tenant-scoped).
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ActiveModelTrait as _, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, blob, double, integer, string, string_null, text, timestamp_with_time_zone,
     timestamp_with_time_zone_null,
 };
 use tend_kernel::paging::Page;
-use tend_store::query::newest_first;
+use tend_store::query::{newest_first, save};
 
 /// The `profiles` table: one row per author per channel.
 #[allow(missing_docs)]
@@ -389,15 +389,9 @@ pub async fn save_customer<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let tenant = row.tenant.clone();
     let customer_id = row.id.clone();
-    if is_new {
-        customer::Entity::insert(customer::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    } else {
-        customer::Entity::update(customer::ActiveModel::from(row).reset_all()).exec(conn).await?;
-        identifier::Entity::delete_many()
-            .filter(identifier::Column::Tenant.eq(tenant.clone()))
-            .filter(identifier::Column::CustomerId.eq(customer_id.clone()))
-            .exec(conn)
-            .await?;
+    save(conn, customer::ActiveModel::from(row), is_new).await?;
+    if !is_new {
+        remove_identifiers(conn, &tenant, &customer_id, None).await?;
     }
     let rows: Vec<identifier::ActiveModel> = identifiers
         .iter()
@@ -766,12 +760,7 @@ pub async fn merged_into<C: ConnectionTrait>(
 
 /// Saves a merge record (new, or its `undone_at`).
 pub async fn save_merge<C: ConnectionTrait>(conn: &C, row: merge::Model, is_new: bool) -> Result<(), DbErr> {
-    if is_new {
-        merge::Entity::insert(merge::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    } else {
-        merge::Entity::update(merge::ActiveModel::from(row).reset_all()).exec(conn).await?;
-    }
-    Ok(())
+    save(conn, merge::ActiveModel::from(row), is_new).await
 }
 
 /// One merge of a tenant.
@@ -955,12 +944,7 @@ pub async fn matcher_of<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Op
 
 /// Saves the tenant's matcher row.
 pub async fn save_matcher<C: ConnectionTrait>(conn: &C, row: matcher_model::Model, is_new: bool) -> Result<(), DbErr> {
-    if is_new {
-        matcher_model::Entity::insert(matcher_model::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    } else {
-        matcher_model::Entity::update(matcher_model::ActiveModel::from(row).reset_all()).exec(conn).await?;
-    }
-    Ok(())
+    save(conn, matcher_model::ActiveModel::from(row), is_new).await
 }
 
 /// Every profile of a tenant (for training).
@@ -994,12 +978,7 @@ pub async fn has_pending_candidate<C: ConnectionTrait>(
 
 /// Inserts or updates a candidate.
 pub async fn save_candidate<C: ConnectionTrait>(conn: &C, row: candidate::Model, is_new: bool) -> Result<(), DbErr> {
-    if is_new {
-        candidate::Entity::insert(candidate::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    } else {
-        candidate::Entity::update(candidate::ActiveModel::from(row).reset_all()).exec(conn).await?;
-    }
-    Ok(())
+    save(conn, candidate::ActiveModel::from(row), is_new).await
 }
 
 /// One candidate of a tenant.
