@@ -53,6 +53,17 @@ pub fn subject_from(text: &str) -> String {
     format!("{at_word}…")
 }
 
+/// Most cases opened in one call.
+pub const MAX_BATCH: usize = 500;
+
+/// Checks the size of a batch of cases to open.
+pub fn check_batch(size: usize) -> Result<(), ApiError> {
+    if size == 0 || size > MAX_BATCH {
+        return Err(ApiError::invalid("cases", format!("must hold 1 to {MAX_BATCH} requests, not {size}")));
+    }
+    Ok(())
+}
+
 /// Checks an idempotency key.
 pub fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() {

@@ -16,7 +16,7 @@ use tend_kernel::server::GrpcServer;
 use tend_proto::v1::case_service_server::{CaseService, CaseServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
-use tend_store::{OutboxRelay, ServiceContext, consumer_task, relay_task};
+use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::CaseApi;
@@ -29,7 +29,7 @@ pub const SERVICE: &str = "cases";
 pub struct Cases {
     api: Arc<CaseApi>,
     relay: OutboxRelay,
-    consumer: Consumer,
+    consumers: Vec<Consumer>,
     max_request_bytes: usize,
 }
 
@@ -39,10 +39,10 @@ impl Cases {
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
-        let handler = Arc::new(consumer::EraseCustomers::new(db.clone()));
-        let consumer = context.consumer(streams::CUSTOMERS_ERASED, SERVICE, handler);
+        let handler = Arc::new(consumer::EraseCustomers);
+        let consumers = context.consumers(streams::CUSTOMERS_ERASED, SERVICE, handler, &db, &relay.waker());
         let api = Arc::new(CaseApi::new(db, relay.waker()));
-        Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -63,7 +63,9 @@ impl Component for Cases {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Cases { relay, consumer, .. } = *self;
-        vec![relay_task(relay, shutdown.clone()), consumer_task(consumer, shutdown)]
+        let Cases { relay, consumers, .. } = *self;
+        let mut tasks = consumer_tasks(consumers, &shutdown);
+        tasks.push(relay_task(relay, shutdown));
+        tasks
     }
 }

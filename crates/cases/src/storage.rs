@@ -1,6 +1,8 @@
 //! The cases service's tables: `cases` and `case_interactions`, with their migrations and
 //! queries. Every query is scoped by tenant.
 
+use std::collections::{HashMap, HashSet};
+
 use sea_orm::sea_query::{Expr, Index};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sea_orm_migration::prelude::*;
@@ -190,31 +192,53 @@ impl MigrationTrait for IndexCasesByPerson {
     }
 }
 
-/// The case a tenant opened with `key`, if any.
-pub async fn find_by_key<C: ConnectionTrait>(conn: &C, tenant: &str, key: &str) -> Result<Option<case::Model>, DbErr> {
-    case::Entity::find()
-        .filter(case::Column::Tenant.eq(tenant))
-        .filter(case::Column::IdempotencyKey.eq(key))
-        .one(conn)
-        .await
-}
-
 /// One case of a tenant.
 pub async fn find<C: ConnectionTrait>(conn: &C, tenant: &str, id: &str) -> Result<Option<case::Model>, DbErr> {
     case::Entity::find_by_id(id.to_owned()).filter(case::Column::Tenant.eq(tenant)).one(conn).await
 }
 
-/// Inserts a new case with its first interaction.
-pub async fn insert<C: ConnectionTrait>(conn: &C, row: case::Model, interaction_id: &str) -> Result<(), DbErr> {
-    let link = case_interaction::ActiveModel {
-        case_id: Set(row.id.clone()),
-        interaction_id: Set(interaction_id.to_owned()),
-        tenant: Set(row.tenant.clone()),
-        added_at: Set(row.opened_at),
-    };
-    case::Entity::insert(case::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    case_interaction::Entity::insert(link).exec_without_returning(conn).await?;
-    Ok(())
+/// Inserts the cases whose idempotency key the tenant has not used yet, each with its first
+/// interaction (`cases[i]` opened by `interaction_ids[i]`), and returns the ids of the cases
+/// inserted; the others were opened before (see [`find_by_keys`]).
+pub async fn insert_new<C: ConnectionTrait>(
+    conn: &C,
+    cases: &[case::Model],
+    interaction_ids: &[&str],
+) -> Result<HashSet<String>, DbErr> {
+    let rows = cases.iter().cloned().map(case::ActiveModel::from).collect();
+    let inserted =
+        tend_store::query::insert_new(conn, rows, [case::Column::Tenant, case::Column::IdempotencyKey]).await?;
+    let links: Vec<case_interaction::ActiveModel> = cases
+        .iter()
+        .zip(interaction_ids)
+        .filter(|(row, _)| inserted.contains(&row.id))
+        .map(|(row, interaction_id)| case_interaction::ActiveModel {
+            case_id: Set(row.id.clone()),
+            interaction_id: Set((*interaction_id).to_owned()),
+            tenant: Set(row.tenant.clone()),
+            added_at: Set(row.opened_at),
+        })
+        .collect();
+    if !links.is_empty() {
+        case_interaction::Entity::insert_many(links).exec_without_returning(conn).await?;
+    }
+    Ok(inserted)
+}
+
+/// The tenant's cases opened with any of these idempotency keys.
+pub async fn find_by_keys<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    keys: &[&str],
+) -> Result<Vec<case::Model>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    case::Entity::find()
+        .filter(case::Column::Tenant.eq(tenant))
+        .filter(case::Column::IdempotencyKey.is_in(keys.iter().copied()))
+        .all(conn)
+        .await
 }
 
 /// Saves the status, resolution and update time of `row` if the stored case still has status
@@ -233,16 +257,27 @@ pub async fn update_resolution<C: ConnectionTrait>(conn: &C, row: &case::Model, 
     Ok(updated.rows_affected == 1)
 }
 
-/// The interaction ids on a case, oldest first.
-pub async fn interaction_ids<C: ConnectionTrait>(conn: &C, tenant: &str, case_id: &str) -> Result<Vec<String>, DbErr> {
+/// The ids of the interactions on each of `case_ids`, oldest first, in one query.
+pub async fn interaction_ids<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_ids: &[&str],
+) -> Result<HashMap<String, Vec<String>>, DbErr> {
+    let mut by_case: HashMap<String, Vec<String>> = HashMap::new();
+    if case_ids.is_empty() {
+        return Ok(by_case);
+    }
     let rows = case_interaction::Entity::find()
         .filter(case_interaction::Column::Tenant.eq(tenant))
-        .filter(case_interaction::Column::CaseId.eq(case_id))
+        .filter(case_interaction::Column::CaseId.is_in(case_ids.iter().copied()))
         .order_by_asc(case_interaction::Column::AddedAt)
         .order_by_asc(case_interaction::Column::InteractionId)
         .all(conn)
         .await?;
-    Ok(rows.into_iter().map(|row| row.interaction_id).collect())
+    for row in rows {
+        by_case.entry(row.case_id).or_default().push(row.interaction_id);
+    }
+    Ok(by_case)
 }
 
 /// A page of a tenant's cases, newest first, of one status if given.
@@ -354,7 +389,8 @@ mod tests {
             row("globex", "c1", "p1", None),
         ];
         for row in &rows {
-            insert(&db, row.clone(), &tend_kernel::ids::new_id()).await.unwrap();
+            let interaction_id = tend_kernel::ids::new_id();
+            insert_new(&db, std::slice::from_ref(row), &[interaction_id.as_str()]).await.unwrap();
         }
         let now = tend_kernel::ids::now();
 

@@ -167,6 +167,8 @@ service_client! {
     CaseClient, v1::case_service_server::CaseService, GrpcCases {
         /// Opens a case (idempotent on the request's key).
         open_case(v1::OpenCaseRequest) -> v1::OpenCaseResponse;
+        /// Opens several cases in one call (each idempotent on its key).
+        open_cases(v1::OpenCasesRequest) -> v1::OpenCasesResponse;
         /// Reads one case.
         get_case(v1::GetCaseRequest) -> v1::Case;
         /// Lists cases.

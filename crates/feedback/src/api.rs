@@ -6,6 +6,7 @@ use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::from_timestamp;
 use tend_proto::v1;
+use tend_store::DbContext as _;
 use tonic::{Request, Response, Status};
 
 use crate::storage;
@@ -49,8 +50,8 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
         caller.require(Access::Read)?;
         let (from, to) = window(request.get_ref())?;
         let tenant = caller.tenant.as_str();
-        let cases_opened = storage::count_opened(&self.db, tenant, from, to).await.map_err(ApiError::internal)?;
-        let resolved = storage::resolved_in(&self.db, tenant, from, to).await.map_err(ApiError::internal)?;
+        let cases_opened = storage::count_opened(&self.db, tenant, from, to).await.context("counting cases opened")?;
+        let resolved = storage::resolved_in(&self.db, tenant, from, to).await.context("reading resolutions")?;
         let total_seconds: f64 =
             resolved.iter().filter_map(|fact| fact.resolved_at.map(|at| (at - fact.opened_at).as_seconds_f64())).sum();
         let mean_seconds_to_resolve = if resolved.is_empty() { 0.0 } else { total_seconds / resolved.len() as f64 };

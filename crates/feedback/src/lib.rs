@@ -16,7 +16,7 @@ use tend_kernel::server::GrpcServer;
 use tend_proto::v1::feedback_service_server::{FeedbackService, FeedbackServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
-use tend_store::{ServiceContext, consumer_task};
+use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::FeedbackApi;
@@ -28,8 +28,8 @@ pub const SERVICE: &str = "feedback";
 /// The feedback service, built and ready to run.
 pub struct Feedback {
     api: Arc<FeedbackApi>,
-    consumer: Consumer,
-    erasures: Consumer,
+    relay: OutboxRelay,
+    consumers: Vec<Consumer>,
     max_request_bytes: usize,
 }
 
@@ -38,12 +38,19 @@ impl Feedback {
     /// of `cases.events` and `customers.erased`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
-        let handler = Arc::new(consumer::RecordCaseFacts::new(db.clone()));
-        let consumer = context.consumer(streams::CASES_EVENTS, SERVICE, handler);
-        let erasures =
-            context.consumer(streams::CUSTOMERS_ERASED, SERVICE, Arc::new(consumer::EraseCustomers::new(db.clone())));
+        let relay = context.relay(db.clone());
+        let waker = relay.waker();
+        let mut consumers =
+            context.consumers(streams::CASES_EVENTS, SERVICE, Arc::new(consumer::RecordCaseFacts), &db, &waker);
+        consumers.extend(context.consumers(
+            streams::CUSTOMERS_ERASED,
+            SERVICE,
+            Arc::new(consumer::EraseCustomers),
+            &db,
+            &waker,
+        ));
         let api = Arc::new(FeedbackApi::new(db));
-        Ok(Self { api, consumer, erasures, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -64,7 +71,9 @@ impl Component for Feedback {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Feedback { consumer, erasures, .. } = *self;
-        vec![consumer_task(consumer, shutdown.clone()), consumer_task(erasures, shutdown)]
+        let Feedback { relay, consumers, .. } = *self;
+        let mut tasks = consumer_tasks(consumers, &shutdown);
+        tasks.push(relay_task(relay, shutdown));
+        tasks
     }
 }

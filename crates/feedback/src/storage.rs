@@ -34,7 +34,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(tend_store::migration::CreateInbox), Box::new(CreateCaseFacts)]
+        // Append-only: databases that ran the earlier ones get the new ones on their next start.
+        vec![
+            Box::new(tend_store::migration::CreateInbox),
+            Box::new(CreateCaseFacts),
+            // Feedback publishes too (survey invitations) through the same outbox.
+            Box::new(tend_store::migration::CreateOutbox),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -92,27 +98,23 @@ impl MigrationTrait for CreateCaseFacts {
     }
 }
 
-/// Records a case's facts: inserts it if unknown, otherwise sets its resolution time. Events
-/// may arrive out of order (a reclaimed OPENED after RESOLVED), so a known resolution is never
-/// cleared.
-pub async fn upsert<C: ConnectionTrait>(conn: &C, row: case_fact::Model) -> Result<(), DbErr> {
-    let known = case_fact::Entity::find_by_id(row.case_id.clone())
-        .filter(case_fact::Column::Tenant.eq(row.tenant.clone()))
-        .one(conn)
-        .await?;
-    if known.is_none() {
-        case_fact::Entity::insert(case_fact::ActiveModel::from(row)).exec_without_returning(conn).await?;
-        return Ok(());
+/// Records what `rows` say of their cases, in order, with one insert for the cases not seen
+/// before: a case is stored once, and a resolution time is set when a row carries one. An
+/// opening that arrives after the resolution (events of one case can come out of order) leaves
+/// the resolution as it is.
+pub async fn record<C: ConnectionTrait>(conn: &C, rows: Vec<case_fact::Model>) -> Result<(), DbErr> {
+    let resolutions: Vec<(String, String, chrono::DateTime<chrono::Utc>)> =
+        rows.iter().filter_map(|row| row.resolved_at.map(|at| (row.case_id.clone(), row.tenant.clone(), at))).collect();
+    let rows = rows.into_iter().map(case_fact::ActiveModel::from).collect();
+    tend_store::query::insert_new(conn, rows, [case_fact::Column::CaseId]).await?;
+    for (case_id, tenant, resolved_at) in resolutions {
+        case_fact::Entity::update_many()
+            .col_expr(case_fact::Column::ResolvedAt, Expr::value(Some(resolved_at)))
+            .filter(case_fact::Column::CaseId.eq(case_id))
+            .filter(case_fact::Column::Tenant.eq(tenant))
+            .exec(conn)
+            .await?;
     }
-    let Some(resolved_at) = row.resolved_at else {
-        return Ok(());
-    };
-    case_fact::Entity::update_many()
-        .col_expr(case_fact::Column::ResolvedAt, Expr::value(Some(resolved_at)))
-        .filter(case_fact::Column::CaseId.eq(row.case_id))
-        .filter(case_fact::Column::Tenant.eq(row.tenant))
-        .exec(conn)
-        .await?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! The gRPC face of the ingest service.
 
+use std::collections::HashMap;
+
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{from_timestamp, new_id, parse_id, to_timestamp};
@@ -7,7 +9,7 @@ use tend_kernel::paging::Page;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
-use tend_store::{OutboxWaker, outbox};
+use tend_store::{DbContext as _, OutboxWaker, outbox};
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
@@ -20,76 +22,114 @@ pub struct IngestApi {
     relay: OutboxWaker,
 }
 
+/// The outcome of one post of a batch: stored (or found a duplicate), or refused.
+type PostOutcome = Result<v1::IngestInteractionResponse, ApiError>;
+
 impl IngestApi {
     /// An API over `db`, waking `relay` after each committed event.
     pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
         Self { db, relay }
     }
 
-    /// Stores one post unless it is a duplicate, and announces it on `interactions.received`.
+    /// Stores the posts that are new and announces each on `interactions.received`, all in one
+    /// transaction; finds the stored copy of the duplicates. One outcome per post, in order: a
+    /// post that fails validation is refused alone. An infrastructure failure fails them all
+    /// (nothing is stored), and a retry finds what an earlier attempt stored as duplicates.
     async fn ingest(
         &self,
         tenant: &TenantId,
-        request: v1::IngestInteractionRequest,
-    ) -> Result<v1::IngestInteractionResponse, ApiError> {
+        requests: Vec<v1::IngestInteractionRequest>,
+    ) -> Result<Vec<PostOutcome>, ApiError> {
         let now = tend_kernel::ids::now();
-        let posted_at = match &request.posted_at {
-            Some(timestamp) => from_timestamp("posted_at", timestamp)?,
-            None => now,
-        };
-        let post = domain::normalise(request)?;
-        if let Some(existing) = self.find_duplicate(tenant, &post).await? {
-            return Ok(duplicate(existing));
+        let mut outcomes: Vec<Option<PostOutcome>> = Vec::with_capacity(requests.len());
+        let mut rows = Vec::with_capacity(requests.len());
+        let mut row_slot = Vec::with_capacity(requests.len());
+        for request in requests {
+            match new_row(tenant, request, now) {
+                Ok(row) => {
+                    row_slot.push(outcomes.len());
+                    outcomes.push(None);
+                    rows.push(row);
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
+            }
         }
-        let row = interaction::Model {
-            id: new_id(),
-            tenant: tenant.as_str().to_owned(),
-            channel: post.channel,
-            external_id: post.external_id,
-            author_external_id: post.author_external_id,
-            author_handle: post.author_handle,
-            author_display_name: post.author_display_name,
-            author_followers: i64::try_from(post.author_followers).unwrap_or(i64::MAX),
-            author_verified: post.author_verified,
-            author_email: post.author_email,
-            author_location: post.author_location,
-            text: post.text,
-            in_reply_to_external_id: post.in_reply_to_external_id,
-            url: post.url,
-            posted_at,
-            received_at: now,
-        };
-        let stored = to_proto(row.clone());
-        let event = envelope(SERVICE, tenant, &v1::InteractionReceived { interaction: Some(stored.clone()) });
-
-        let txn = self.db.begin().await.map_err(ApiError::internal)?;
-        if let Err(error) = storage::insert(&txn, row.clone()).await {
-            drop(txn);
-            // The same post arrived twice at once and the other copy won the unique key.
-            return match storage::find_by_external_id(&self.db, tenant.as_str(), row.channel, &row.external_id)
-                .await
-                .map_err(ApiError::internal)?
-            {
-                Some(existing) => Ok(duplicate(existing)),
-                None => Err(ApiError::internal(error)),
-            };
+        if !rows.is_empty() {
+            let txn = self.db.begin().await.context("starting a transaction")?;
+            let inserted = storage::insert_new(&txn, &rows).await.context("storing interactions")?;
+            let keys: Vec<(i32, &str)> = rows
+                .iter()
+                .filter(|row| !inserted.contains(&row.id))
+                .map(|row| (row.channel, row.external_id.as_str()))
+                .collect();
+            let stored =
+                storage::find_by_external_ids(&txn, tenant.as_str(), &keys).await.context("finding duplicates")?;
+            let stored: HashMap<(i32, &str), &interaction::Model> =
+                stored.iter().map(|row| ((row.channel, row.external_id.as_str()), row)).collect();
+            let mut events = Vec::with_capacity(inserted.len());
+            for (row, slot) in rows.iter().zip(row_slot) {
+                let outcome = if inserted.contains(&row.id) {
+                    let interaction = to_proto(row.clone());
+                    let received = v1::InteractionReceived { interaction: Some(interaction.clone()) };
+                    events.push((streams::INTERACTIONS_RECEIVED, envelope(SERVICE, tenant, &received)));
+                    v1::IngestInteractionResponse { interaction: Some(interaction), duplicate: false }
+                } else {
+                    match stored.get(&(row.channel, row.external_id.as_str())) {
+                        Some(existing) => duplicate((*existing).clone()),
+                        // Neither inserted nor found: a unique key other than the dedupe key.
+                        None => {
+                            return Err(ApiError::internal(format!(
+                                "interaction {} was neither stored nor found",
+                                row.id
+                            )));
+                        }
+                    }
+                };
+                outcomes[slot] = Some(Ok(outcome));
+            }
+            outbox::enqueue_many(&txn, &events).await?;
+            txn.commit().await.context("committing interactions")?;
+            if !events.is_empty() {
+                self.relay.wake();
+            }
+            tracing::info!(stored = events.len(), duplicates = rows.len() - events.len(), "interactions ingested");
         }
-        outbox::enqueue(&txn, streams::INTERACTIONS_RECEIVED, &event).await.map_err(ApiError::internal)?;
-        txn.commit().await.map_err(ApiError::internal)?;
-        self.relay.wake();
-        tracing::info!(interaction_id = %stored.id, channel = stored.channel, "interaction ingested");
-        Ok(v1::IngestInteractionResponse { interaction: Some(stored), duplicate: false })
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| Err(ApiError::internal("post left without an outcome"))))
+            .collect())
     }
+}
 
-    async fn find_duplicate(
-        &self,
-        tenant: &TenantId,
-        post: &domain::NewInteraction,
-    ) -> Result<Option<interaction::Model>, ApiError> {
-        storage::find_by_external_id(&self.db, tenant.as_str(), post.channel, &post.external_id)
-            .await
-            .map_err(ApiError::internal)
-    }
+/// The row to store for `request`, or why it is refused.
+fn new_row(
+    tenant: &TenantId,
+    request: v1::IngestInteractionRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<interaction::Model, ApiError> {
+    let posted_at = match &request.posted_at {
+        Some(timestamp) => from_timestamp("posted_at", timestamp)?,
+        None => now,
+    };
+    let post = domain::normalise(request)?;
+    Ok(interaction::Model {
+        id: new_id(),
+        tenant: tenant.as_str().to_owned(),
+        channel: post.channel,
+        external_id: post.external_id,
+        author_external_id: post.author_external_id,
+        author_handle: post.author_handle,
+        author_display_name: post.author_display_name,
+        author_followers: i64::try_from(post.author_followers).unwrap_or(i64::MAX),
+        author_verified: post.author_verified,
+        author_email: post.author_email,
+        author_location: post.author_location,
+        text: post.text,
+        in_reply_to_external_id: post.in_reply_to_external_id,
+        url: post.url,
+        posted_at,
+        received_at: now,
+    })
 }
 
 fn duplicate(existing: interaction::Model) -> v1::IngestInteractionResponse {
@@ -127,7 +167,9 @@ impl v1::ingest_service_server::IngestService for IngestApi {
     ) -> Result<Response<v1::IngestInteractionResponse>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        Ok(Response::new(self.ingest(&caller.tenant, request.into_inner()).await?))
+        let outcome = self.ingest(&caller.tenant, vec![request.into_inner()]).await?.pop();
+        let outcome = outcome.unwrap_or_else(|| Err(ApiError::internal("no outcome for the post")))?;
+        Ok(Response::new(outcome))
     }
 
     async fn ingest_batch(
@@ -139,15 +181,10 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         let posts = request.into_inner().interactions;
         domain::check_batch(posts.len())?;
         let mut results = Vec::with_capacity(posts.len());
-        for post in posts {
-            let outcome = match self.ingest(&caller.tenant, post).await {
+        for outcome in self.ingest(&caller.tenant, posts).await? {
+            let outcome = match outcome {
                 Ok(stored) => v1::ingest_batch_result::Outcome::Ok(stored),
-                Err(error @ ApiError::InvalidArgument { .. }) => {
-                    v1::ingest_batch_result::Outcome::Error(error.to_string())
-                }
-                // Infrastructure failures fail the call: the connector retries the whole batch,
-                // and the posts already stored come back as duplicates.
-                Err(error) => return Err(error.into()),
+                Err(error) => v1::ingest_batch_result::Outcome::Error(error.to_string()),
             };
             results.push(v1::IngestBatchResult { outcome: Some(outcome) });
         }
@@ -163,7 +200,7 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let row = storage::find(&self.db, caller.tenant.as_str(), &id)
             .await
-            .map_err(ApiError::internal)?
+            .context("reading the interaction")?
             .ok_or_else(|| ApiError::not_found("interaction", &id))?;
         Ok(Response::new(to_proto(row)))
     }
@@ -176,7 +213,7 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         caller.require(Access::Read)?;
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
-        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.map_err(ApiError::internal)?;
+        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.context("listing interactions")?;
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         Ok(Response::new(v1::ListInteractionsResponse {
             interactions: rows.into_iter().map(to_proto).collect(),

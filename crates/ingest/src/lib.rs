@@ -16,7 +16,7 @@ use tend_kernel::server::GrpcServer;
 use tend_proto::v1::ingest_service_server::{IngestService, IngestServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
-use tend_store::{OutboxRelay, ServiceContext, consumer_task, relay_task};
+use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::IngestApi;
@@ -29,7 +29,7 @@ pub const SERVICE: &str = "ingest";
 pub struct Ingest {
     api: Arc<IngestApi>,
     relay: OutboxRelay,
-    consumer: Consumer,
+    consumers: Vec<Consumer>,
     max_request_bytes: usize,
 }
 
@@ -39,10 +39,10 @@ impl Ingest {
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
-        let handler = Arc::new(consumer::EraseAuthors::new(db.clone()));
-        let consumer = context.consumer(streams::CUSTOMERS_ERASED, SERVICE, handler);
+        let handler = Arc::new(consumer::EraseAuthors);
+        let consumers = context.consumers(streams::CUSTOMERS_ERASED, SERVICE, handler, &db, &relay.waker());
         let api = Arc::new(IngestApi::new(db, relay.waker()));
-        Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -63,7 +63,9 @@ impl Component for Ingest {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Ingest { relay, consumer, .. } = *self;
-        vec![relay_task(relay, shutdown.clone()), consumer_task(consumer, shutdown)]
+        let Ingest { relay, consumers, .. } = *self;
+        let mut tasks = consumer_tasks(consumers, &shutdown);
+        tasks.push(relay_task(relay, shutdown));
+        tasks
     }
 }

@@ -1,7 +1,9 @@
 //! The ingest service's table `interactions`, its migrations and queries (all tenant-scoped).
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::HashSet;
+
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, boolean, integer, string, text, timestamp_with_time_zone};
 use tend_kernel::paging::Page;
@@ -176,6 +178,7 @@ impl MigrationTrait for IndexInteractionsByAuthor {
 }
 
 /// The tenant's interaction with this channel id, if it was ingested before.
+#[cfg(test)]
 pub async fn find_by_external_id<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
@@ -196,9 +199,38 @@ pub async fn find<C: ConnectionTrait>(conn: &C, tenant: &str, id: &str) -> Resul
 }
 
 /// Inserts an interaction.
+#[cfg(test)]
 pub async fn insert<C: ConnectionTrait>(conn: &C, row: interaction::Model) -> Result<(), DbErr> {
     interaction::Entity::insert(interaction::ActiveModel::from(row)).exec_without_returning(conn).await?;
     Ok(())
+}
+
+/// Inserts the rows whose (tenant, channel, channel id) is not stored yet, in one statement, and
+/// returns the ids of those inserted; the others are duplicates (see [`find_by_external_ids`]).
+pub async fn insert_new<C: ConnectionTrait>(conn: &C, rows: &[interaction::Model]) -> Result<HashSet<String>, DbErr> {
+    let rows = rows.iter().cloned().map(interaction::ActiveModel::from).collect();
+    let unique = [interaction::Column::Tenant, interaction::Column::Channel, interaction::Column::ExternalId];
+    tend_store::query::insert_new(conn, rows, unique).await
+}
+
+/// The tenant's stored interactions with any of these (channel, channel id) keys.
+pub async fn find_by_external_ids<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    keys: &[(i32, &str)],
+) -> Result<Vec<interaction::Model>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut any = Condition::any();
+    for (channel, external_id) in keys {
+        any = any.add(
+            Condition::all()
+                .add(interaction::Column::Channel.eq(*channel))
+                .add(interaction::Column::ExternalId.eq(*external_id)),
+        );
+    }
+    interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant)).filter(any).all(conn).await
 }
 
 /// A page of a tenant's rows, newest first.

@@ -165,6 +165,17 @@ pub fn set_parent_from_map(span: &tracing::Span, carrier: &HashMap<String, Strin
     let _ = span.set_parent(context);
 }
 
+/// Links `span` to the trace described by `carrier`: for a span that handles a batch of events
+/// from several traces, each of which it continues in part.
+pub fn link_from_map(span: &tracing::Span, carrier: &HashMap<String, String>) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let context = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(carrier));
+    let linked = context.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
+}
+
 /// Makes `span` a child of the trace in the headers of an incoming request.
 pub fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
     let context =

@@ -1,14 +1,19 @@
 //! The consumer runner every service uses to drive a handler over a consumer group.
 //!
 //! One round: take back entries other consumers left pending for too long (`reclaim`), read
-//! new entries (waiting up to `block`), and hand each delivery to the [`Handler`] in order:
+//! new entries (waiting up to `block`, then lingering up to `batch_linger` for the batch to
+//! fill), and hand the batch to the [`BatchHandler`], which answers for each delivery:
 //!
 //! | handler says | the runner |
 //! |---|---|
 //! | `Ok(())` | acknowledges the entry |
 //! | [`HandlerError::Retry`] | leaves it pending; it comes back through reclaim after `reclaim_idle` |
 //! | [`HandlerError::Poison`] | moves it to the dead-letter stream and acknowledges it |
-//! | (panics) | treats it as a retry |
+//! | (panics) | treats the whole batch as a retry |
+//!
+//! The acknowledgements of a batch go to the backend in one call. A [`Handler`] that takes one
+//! delivery at a time can be used too ([`Consumer::new`]); it is called for each delivery of the
+//! batch in order.
 //!
 //! An entry is handled at most `max_deliveries` times: when the last allowed delivery fails
 //! too, or when an entry comes back more often than that (a handler that crashed the process
@@ -43,10 +48,14 @@ pub struct ConsumerOptions {
     pub group: String,
     /// This consumer's name within the group (e.g. the pod name); must be unique in the group.
     pub consumer: String,
-    /// How many entries to read (or reclaim) at a time.
+    /// How many entries to read (or reclaim) at a time: the largest batch handed to the handler.
     pub batch_size: usize,
     /// How long one read waits for new entries before the runner looks around again.
     pub block: Duration,
+    /// Once a read found some entries but fewer than `batch_size`, how long to keep reading
+    /// for more before handing the batch over. Zero hands over what the first read found; under
+    /// load batches fill by themselves while the previous one is handled.
+    pub batch_linger: Duration,
     /// How long an entry stays pending before any consumer of the group may take it over.
     pub reclaim_idle: Duration,
     /// How often [`Consumer::run`] looks for entries to take over.
@@ -56,8 +65,8 @@ pub struct ConsumerOptions {
 }
 
 impl ConsumerOptions {
-    /// Options with defaults: batches of 32, 2 s block, take over entries pending for 30 s,
-    /// look for them every 5 s, dead-letter after 5 deliveries.
+    /// Options with defaults: batches of up to 32, no linger, 2 s block, take over entries
+    /// pending for 30 s, look for them every 5 s, dead-letter after 5 deliveries.
     pub fn new(stream: impl Into<String>, group: impl Into<String>, consumer: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
@@ -65,6 +74,7 @@ impl ConsumerOptions {
             consumer: consumer.into(),
             batch_size: 32,
             block: Duration::from_secs(2),
+            batch_linger: Duration::ZERO,
             reclaim_idle: Duration::from_secs(30),
             reclaim_every: Duration::from_secs(5),
             max_deliveries: 5,
@@ -112,6 +122,29 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError>;
 }
 
+/// Handles the deliveries of a consumer group a batch at a time. Must be idempotent, like
+/// [`Handler`].
+#[async_trait]
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handles `deliveries` (in stream order) and returns one result per delivery, in the same
+    /// order. A result list of another length is a bug: the runner retries the whole batch.
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Vec<Result<(), HandlerError>>;
+}
+
+/// Runs a one-at-a-time [`Handler`] over a batch.
+struct OneByOne(Arc<dyn Handler>);
+
+#[async_trait]
+impl BatchHandler for OneByOne {
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        let mut results = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            results.push(self.0.handle(delivery).await);
+        }
+        results
+    }
+}
+
 /// Why a [`Handler`] did not handle a delivery.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -140,7 +173,7 @@ impl HandlerError {
 pub struct Consumer {
     stream: Arc<dyn EventStream>,
     options: ConsumerOptions,
-    handler: Arc<dyn Handler>,
+    handler: Arc<dyn BatchHandler>,
     /// Whether `ensure_group` succeeded; reset when the backend says the group is gone.
     group_ready: AtomicBool,
 }
@@ -151,26 +184,22 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-/// What happened to one delivery.
-enum Outcome {
-    Acked,
-    Retried,
-    DeadLettered,
-}
-
-impl Outcome {
-    fn as_str(&self) -> &'static str {
-        match self {
-            Self::Acked => "acked",
-            Self::Retried => "left pending for a retry",
-            Self::DeadLettered => "dead-lettered",
-        }
-    }
+/// What the runner does with one delivery once the handler has answered.
+enum Settle {
+    Ack,
+    Retry,
+    DeadLetter(String),
 }
 
 impl Consumer {
-    /// A consumer of `options.group` on `options.stream` that hands deliveries to `handler`.
+    /// A consumer of `options.group` on `options.stream` that hands deliveries to `handler`
+    /// one at a time.
     pub fn new(stream: Arc<dyn EventStream>, options: ConsumerOptions, handler: Arc<dyn Handler>) -> Self {
+        Self::batched(stream, options, Arc::new(OneByOne(handler)))
+    }
+
+    /// A consumer of `options.group` on `options.stream` that hands whole batches to `handler`.
+    pub fn batched(stream: Arc<dyn EventStream>, options: ConsumerOptions, handler: Arc<dyn BatchHandler>) -> Self {
         Self { stream, options, handler, group_ready: AtomicBool::new(false) }
     }
 
@@ -183,8 +212,8 @@ impl Consumer {
     ///
     /// Creates the group if needed. Backend errors are logged and retried with an exponential
     /// backoff (up to 5 s); they never end the loop. Only invalid options end it, at once, with
-    /// [`Error::InvalidInput`]. On shutdown a blocking read is abandoned at once and the
-    /// delivery being handled is finished; the rest of the batch stays pending and is
+    /// [`Error::InvalidInput`]. On shutdown a blocking read is abandoned at once and the batch
+    /// being handled is finished; entries read but not yet handed over stay pending and are
     /// reclaimed by another consumer after `reclaim_idle`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         self.options.validate()?;
@@ -259,7 +288,7 @@ impl Consumer {
             let reclaimed = self.stream.reclaim(&o.stream, &o.group, &o.consumer, o.reclaim_idle, o.batch_size).await?;
             handled += self.handle_all(&reclaimed, shutdown).await?;
         }
-        let read = self.stream.read_new(&o.stream, &o.group, &o.consumer, o.batch_size, block);
+        let read = self.read_batch(block);
         let fresh = tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(handled),
@@ -267,6 +296,29 @@ impl Consumer {
         };
         handled += self.handle_all(&fresh, shutdown).await?;
         Ok(handled)
+    }
+
+    /// Reads new entries, waiting up to `block` for the first, then up to `batch_linger` for the
+    /// batch to fill.
+    async fn read_batch(&self, block: Duration) -> Result<Vec<Delivery>, Error> {
+        let o = &self.options;
+        let mut batch = self.stream.read_new(&o.stream, &o.group, &o.consumer, o.batch_size, block).await?;
+        if batch.is_empty() || o.batch_linger.is_zero() {
+            return Ok(batch);
+        }
+        let deadline = Instant::now() + o.batch_linger;
+        while batch.len() < o.batch_size {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let more = self.stream.read_new(&o.stream, &o.group, &o.consumer, o.batch_size - batch.len(), left).await?;
+            if more.is_empty() {
+                break;
+            }
+            batch.extend(more);
+        }
+        Ok(batch)
     }
 
     async fn ensure_group(&self) -> Result<(), Error> {
@@ -278,45 +330,62 @@ impl Consumer {
         Ok(())
     }
 
-    /// Handles deliveries in order, stopping early (leaving the rest pending) on shutdown.
+    /// Hands `deliveries` to the handler as one batch and settles each by its result:
+    /// acknowledged together, dead-lettered, or left pending for a retry. Entries delivered more
+    /// than `max_deliveries` times are dead-lettered without being handled.
     async fn handle_all(&self, deliveries: &[Delivery], shutdown: &CancellationToken) -> Result<usize, Error> {
-        let mut handled = 0;
-        for delivery in deliveries {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let span = tracing::info_span!(
-                "queue.delivery",
-                stream = %self.options.stream,
-                group = %self.options.group,
-                consumer = %self.options.consumer,
-                entry_id = %delivery.id,
-                deliveries = delivery.deliveries,
-            );
-            let outcome = self.handle_one(delivery).instrument(span.clone()).await?;
-            span.in_scope(|| tracing::debug!(outcome = outcome.as_str(), "delivery handled"));
-            handled += 1;
+        if deliveries.is_empty() || shutdown.is_cancelled() {
+            return Ok(0);
         }
-        Ok(handled)
+        let o = &self.options;
+        let span = tracing::info_span!(
+            "queue.batch",
+            stream = %o.stream,
+            group = %o.group,
+            consumer = %o.consumer,
+            size = deliveries.len(),
+        );
+        async {
+            let max = o.max_deliveries;
+            let (worn_out, handled): (Vec<&Delivery>, Vec<&Delivery>) =
+                deliveries.iter().partition(|delivery| delivery.deliveries > max);
+            for delivery in worn_out {
+                self.dead_letter(delivery, format!("delivered {} times", delivery.deliveries)).await?;
+            }
+            if handled.is_empty() {
+                return Ok(deliveries.len());
+            }
+            let batch: Vec<Delivery> = handled.iter().map(|delivery| (*delivery).clone()).collect();
+            let results = self.call_handler(&batch).await;
+            let mut acked = Vec::with_capacity(batch.len());
+            let (mut retried, mut dead) = (0_usize, 0_usize);
+            for (delivery, result) in batch.iter().zip(results) {
+                match self.settle(delivery, result) {
+                    Settle::Ack => acked.push(delivery.id.clone()),
+                    Settle::Retry => retried += 1,
+                    Settle::DeadLetter(reason) => {
+                        self.dead_letter(delivery, reason).await?;
+                        dead += 1;
+                    }
+                }
+            }
+            self.stream.ack(&o.stream, &o.group, &acked).await?;
+            tracing::debug!(acked = acked.len(), retried, dead_lettered = dead, "batch handled");
+            Ok(deliveries.len())
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn handle_one(&self, delivery: &Delivery) -> Result<Outcome, Error> {
-        let max = self.options.max_deliveries;
-        if delivery.deliveries > max {
-            let reason = format!("delivered {} times", delivery.deliveries);
-            return self.dead_letter(delivery, reason).await;
-        }
-        match self.call_handler(delivery).await {
-            Ok(()) => {
-                self.ack(delivery).await?;
-                Ok(Outcome::Acked)
-            }
-            Err(error @ HandlerError::Poison(_)) => self.dead_letter(delivery, error.to_string()).await,
-            Err(HandlerError::Retry(reason)) if delivery.deliveries >= max => {
-                // The last allowed delivery failed: waiting reclaim_idle for a delivery that
-                // would be dead-lettered unseen gains nothing.
-                let reason = format!("delivered {} times; last error: {reason}", delivery.deliveries);
-                self.dead_letter(delivery, reason).await
+    /// What to do with `delivery` after the handler said `result`.
+    fn settle(&self, delivery: &Delivery, result: Result<(), HandlerError>) -> Settle {
+        match result {
+            Ok(()) => Settle::Ack,
+            Err(error @ HandlerError::Poison(_)) => Settle::DeadLetter(error.to_string()),
+            // The last allowed delivery failed: waiting reclaim_idle for a delivery that would
+            // be dead-lettered unseen gains nothing.
+            Err(HandlerError::Retry(reason)) if delivery.deliveries >= self.options.max_deliveries => {
+                Settle::DeadLetter(format!("delivered {} times; last error: {reason}", delivery.deliveries))
             }
             Err(HandlerError::Retry(reason)) => {
                 tracing::warn!(
@@ -327,35 +396,41 @@ impl Consumer {
                     %reason,
                     "handler asked for a retry; the entry stays pending"
                 );
-                Ok(Outcome::Retried)
+                Settle::Retry
             }
         }
     }
 
-    /// Calls the handler, turning a panic into a retry so that one bad entry cannot kill the
-    /// consumer task: after `max_deliveries` panics it is dead-lettered like any failure.
-    async fn call_handler(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        match AssertUnwindSafe(self.handler.handle(delivery)).catch_unwind().await {
-            Ok(result) => result,
+    /// Calls the handler, turning a panic (or a result list of the wrong length) into a retry
+    /// of the whole batch, so that one bad entry cannot kill the consumer task: after
+    /// `max_deliveries` tries it is dead-lettered like any failure.
+    async fn call_handler(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        let failed = |reason: String| batch.iter().map(|_| Err(HandlerError::Retry(reason.clone()))).collect();
+        match AssertUnwindSafe(self.handler.handle_batch(batch)).catch_unwind().await {
+            Ok(results) if results.len() == batch.len() => results,
+            Ok(results) => {
+                tracing::error!(
+                    expected = batch.len(),
+                    got = results.len(),
+                    "handler returned a result list of the wrong length"
+                );
+                failed(format!("handler returned {} results for {} deliveries", results.len(), batch.len()))
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic payload".to_owned());
-                tracing::error!(entry_id = %delivery.id, %message, "handler panicked");
-                Err(HandlerError::Retry(format!("handler panicked: {message}")))
+                tracing::error!(size = batch.len(), %message, "handler panicked");
+                failed(format!("handler panicked: {message}"))
             }
         }
     }
 
-    async fn ack(&self, delivery: &Delivery) -> Result<(), Error> {
-        self.stream.ack(&self.options.stream, &self.options.group, std::slice::from_ref(&delivery.id)).await
-    }
-
     /// Dead-letters, then acknowledges: a crash in between dead-letters the entry twice
     /// rather than losing it.
-    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Result<Outcome, Error> {
+    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Result<(), Error> {
         let o = &self.options;
         tracing::warn!(
             stream = %o.stream,
@@ -366,8 +441,7 @@ impl Consumer {
             "moving entry to the dead-letter stream"
         );
         send_to_dead_letters(self.stream.as_ref(), &o.stream, &o.group, delivery, reason).await?;
-        self.ack(delivery).await?;
-        Ok(Outcome::DeadLettered)
+        self.stream.ack(&o.stream, &o.group, std::slice::from_ref(&delivery.id)).await
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-pub use consumer::{Consumer, ConsumerOptions, Handler, HandlerError};
+pub use consumer::{BatchHandler, Consumer, ConsumerOptions, Handler, HandlerError};
 pub use dead_letter::{DeadLetter, dead_letter_stream, list_dead_letters, replay_dead_letters};
 pub use error::Error;
 pub use local::LocalStream;
@@ -66,6 +66,18 @@ pub struct Delivery {
 pub trait EventStream: Send + Sync + 'static {
     /// Appends `payload` to `stream` (created on first use) and returns the new entry's id.
     async fn publish(&self, stream: &str, payload: &[u8]) -> Result<EntryId, Error>;
+
+    /// Appends every `(stream, payload)` of `entries`, in order, in one round trip where the
+    /// backend allows (a Redis pipeline, one SQLite transaction), and returns their ids in the
+    /// same order. On an error some entries may have been appended: callers that retry publish
+    /// those again, which at-least-once consumers absorb.
+    async fn publish_many(&self, entries: &[(&str, &[u8])]) -> Result<Vec<EntryId>, Error> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for (stream, payload) in entries {
+            ids.push(self.publish(stream, payload).await?);
+        }
+        Ok(ids)
+    }
 
     /// Creates consumer group `group` on `stream` if it does not exist, positioned at the start
     /// of the stream. Creating an existing group is a no-op.

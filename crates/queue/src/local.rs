@@ -161,22 +161,7 @@ impl LocalStream {
 
     async fn insert_entry(&self, stream: &str, payload: &[u8]) -> Result<i64, DbErr> {
         let txn = self.begin().await?;
-        let row = txn
-            .query_one_raw(stmt(
-                "INSERT INTO queue_streams (stream, last_seq) VALUES (?, 1)
-                 ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1
-                 RETURNING last_seq",
-                [stream.into()],
-            ))
-            .await?
-            .ok_or_else(|| DbErr::Custom("no sequence returned".to_owned()))?;
-        let seq: i64 = row.try_get_by_index(0)?;
-        txn.execute_raw(stmt(
-            "INSERT INTO queue_entries (stream, seq, payload, published_at_ms)
-             VALUES (?, ?, ?, ?)",
-            [stream.into(), seq.into(), payload.to_vec().into(), now_ms().into()],
-        ))
-        .await?;
+        let seq = append(&txn, stream, payload).await?;
         txn.commit().await?;
         Ok(seq)
     }
@@ -216,6 +201,27 @@ impl LocalStream {
     }
 }
 
+/// Appends one entry to `stream` inside `txn` and returns its sequence number.
+async fn append(txn: &DatabaseTransaction, stream: &str, payload: &[u8]) -> Result<i64, DbErr> {
+    let row = txn
+        .query_one_raw(stmt(
+            "INSERT INTO queue_streams (stream, last_seq) VALUES (?, 1)
+             ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING last_seq",
+            [stream.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no sequence returned".to_owned()))?;
+    let seq: i64 = row.try_get_by_index(0)?;
+    txn.execute_raw(stmt(
+        "INSERT INTO queue_entries (stream, seq, payload, published_at_ms)
+         VALUES (?, ?, ?, ?)",
+        [stream.into(), seq.into(), payload.to_vec().into(), now_ms().into()],
+    ))
+    .await?;
+    Ok(seq)
+}
+
 #[async_trait]
 impl EventStream for LocalStream {
     async fn publish(&self, stream: &str, payload: &[u8]) -> Result<EntryId, Error> {
@@ -226,6 +232,26 @@ impl EventStream for LocalStream {
             .map_err(|e| Error::sqlite(format!("publish stream={stream} in {}", self.location()), e))?;
         self.wake(stream);
         Ok(seq.to_string())
+    }
+
+    async fn publish_many(&self, entries: &[(&str, &[u8])]) -> Result<Vec<EntryId>, Error> {
+        for (stream, _) in entries {
+            require_name("stream", stream)?;
+        }
+        let context = || format!("publish {} entries in {}", entries.len(), self.location());
+        let txn = self.begin().await.map_err(|e| Error::sqlite(context(), e))?;
+        let mut ids = Vec::with_capacity(entries.len());
+        for (stream, payload) in entries {
+            ids.push(append(&txn, stream, payload).await.map_err(|e| Error::sqlite(context(), e))?.to_string());
+        }
+        txn.commit().await.map_err(|e| Error::sqlite(context(), e))?;
+        let mut woken: Vec<&str> = entries.iter().map(|(stream, _)| *stream).collect();
+        woken.sort_unstable();
+        woken.dedup();
+        for stream in woken {
+            self.wake(stream);
+        }
+        Ok(ids)
     }
 
     async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), Error> {

@@ -207,6 +207,24 @@ impl EventStream for RedisStream {
         value_to_string(value).map_err(|detail| Error::unexpected_reply(context(), detail))
     }
 
+    async fn publish_many(&self, entries: &[(&str, &[u8])]) -> Result<Vec<EntryId>, Error> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (stream, payload) in entries {
+            let key = self.key(stream)?;
+            pipe.cmd("XADD").arg(key).arg("*").arg(PAYLOAD_FIELD).arg(*payload);
+        }
+        let context = || format!("pipelined XADD of {} entries", entries.len());
+        let mut conn = self.inner.manager.clone();
+        let values: Vec<Value> = pipe.query_async(&mut conn).await.map_err(|e| Error::redis(context(), e))?;
+        values
+            .into_iter()
+            .map(|value| value_to_string(value).map_err(|detail| Error::unexpected_reply(context(), detail)))
+            .collect()
+    }
+
     async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), Error> {
         let key = self.key(stream)?;
         require_name("group", group)?;

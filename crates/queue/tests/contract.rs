@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tend_queue::{
-    Consumer, ConsumerOptions, Delivery, Error, EventStream, Handler, HandlerError, LocalStream, RedisStream,
-    RedisStreamOptions, dead_letter_stream, list_dead_letters, replay_dead_letters,
+    BatchHandler, Consumer, ConsumerOptions, Delivery, Error, EventStream, Handler, HandlerError, LocalStream,
+    RedisStream, RedisStreamOptions, dead_letter_stream, list_dead_letters, replay_dead_letters,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -114,6 +114,9 @@ contract_tests!(
     case_consumer_dead_letters_after_max_deliveries_and_replays,
     case_consumer_dead_letters_entries_delivered_too_often,
     case_consumer_run_stops_promptly_on_cancel,
+    case_publish_many_appends_in_order_across_streams,
+    case_batched_consumer_settles_each_delivery_by_its_result,
+    case_batched_consumer_lingers_for_a_fuller_batch,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -645,4 +648,82 @@ async fn redis_blocking_reads_outlast_the_response_timeout_without_holding_up_ot
         assert!(spawned_at.elapsed() >= block - Duration::from_millis(20));
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+
+async fn case_publish_many_appends_in_order_across_streams(stream: Arc<dyn EventStream>) {
+    stream.ensure_group("other", GROUP).await.unwrap();
+    let entries: [(&str, &[u8]); 4] = [(STREAM, b"a"), ("other", b"x"), (STREAM, b"b"), (STREAM, b"c")];
+    let ids = stream.publish_many(&entries).await.unwrap();
+    assert_eq!(ids.len(), 4);
+    let all = stream.range(STREAM, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [ids[0].clone(), ids[2].clone(), ids[3].clone()]);
+    assert_eq!(payloads(all.into_iter().map(|e| e.payload)), ["a", "b", "c"]);
+    let other = stream.range("other", None, 100).await.unwrap();
+    assert_eq!(payloads(other.into_iter().map(|e| e.payload)), ["x"]);
+    assert!(stream.publish_many(&[]).await.unwrap().is_empty());
+    assert!(matches!(stream.publish_many(&[("", b"z")]).await, Err(Error::InvalidInput(_))));
+}
+
+/// A batch handler that accepts every payload except `poison` (poison) and `flaky` (retry on
+/// its first delivery), recording the batches it was given.
+#[derive(Default)]
+struct Batches {
+    seen: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait]
+impl BatchHandler for Batches {
+    async fn handle_batch(&self, deliveries: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        let payloads: Vec<String> =
+            deliveries.iter().map(|d| String::from_utf8_lossy(&d.payload).into_owned()).collect();
+        self.seen.lock().unwrap().push(payloads.clone());
+        deliveries
+            .iter()
+            .zip(payloads)
+            .map(|(delivery, payload)| match payload.as_str() {
+                "poison" => Err(HandlerError::poison("bad")),
+                "flaky" if delivery.deliveries == 1 => Err(HandlerError::retry("later")),
+                _ => Ok(()),
+            })
+            .collect()
+    }
+}
+
+async fn case_batched_consumer_settles_each_delivery_by_its_result(stream: Arc<dyn EventStream>) {
+    publish_all(stream.as_ref(), STREAM, &["a", "poison", "flaky", "b"]).await;
+    let handler = Arc::new(Batches::default());
+    let consumer = Consumer::batched(Arc::clone(&stream), quick_options(), handler.clone());
+    assert_eq!(consumer.poll_once().await.unwrap(), 4);
+    assert_eq!(handler.seen.lock().unwrap().clone(), [vec!["a", "poison", "flaky", "b"]]);
+    // The good ones are acknowledged, the poison one dead-lettered, the flaky one pending.
+    assert_eq!(stream.pending_count(STREAM, GROUP).await.unwrap(), 1);
+    let dead = list_dead_letters(stream.as_ref(), STREAM, GROUP, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload, b"poison");
+    eventually("the flaky entry is retried and acknowledged", || async {
+        consumer.poll_once().await.unwrap();
+        stream.pending_count(STREAM, GROUP).await.unwrap() == 0
+    })
+    .await;
+    let seen = handler.seen.lock().unwrap().clone();
+    assert!(seen.iter().skip(1).any(|batch| batch == &["flaky"]), "{seen:?}");
+}
+
+async fn case_batched_consumer_lingers_for_a_fuller_batch(stream: Arc<dyn EventStream>) {
+    let handler = Arc::new(Batches::default());
+    let options = ConsumerOptions { batch_linger: Duration::from_millis(500), ..quick_options() };
+    let consumer = Arc::new(Consumer::batched(Arc::clone(&stream), options, handler.clone()));
+    consumer.poll_once().await.unwrap();
+    stream.publish(STREAM, b"first").await.unwrap();
+    let polling = tokio::spawn({
+        let consumer = Arc::clone(&consumer);
+        async move { consumer.poll_once().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.publish(STREAM, b"second").await.unwrap();
+    assert_eq!(polling.await.unwrap(), 2);
+    assert_eq!(handler.seen.lock().unwrap().clone(), [vec!["first", "second"]]);
 }

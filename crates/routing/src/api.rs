@@ -6,6 +6,7 @@ use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{parse_id, to_timestamp};
 use tend_kernel::paging::Page;
 use tend_proto::v1;
+use tend_store::DbContext as _;
 use tonic::{Request, Response, Status};
 
 use crate::storage::{self, decision};
@@ -43,7 +44,7 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         let id = parse_id("interaction_id", &request.get_ref().interaction_id)?;
         let row = storage::find_by_interaction(&self.db, caller.tenant.as_str(), &id)
             .await
-            .map_err(ApiError::internal)?
+            .context("reading the decision")?
             .ok_or_else(|| ApiError::not_found("routing decision for interaction", &id))?;
         Ok(Response::new(to_proto(row)))
     }
@@ -56,7 +57,7 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         caller.require(Access::Read)?;
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
-        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.map_err(ApiError::internal)?;
+        let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.context("listing decisions")?;
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         Ok(Response::new(v1::ListRoutingDecisionsResponse {
             decisions: rows.into_iter().map(to_proto).collect(),

@@ -1,97 +1,129 @@
-//! Consumes `interactions.identified`: computes the priority and opens (or finds) the case
-//! through the cases client, then records the decision with the inbox mark.
+//! Consumes `interactions.identified`: computes each interaction's priority, opens (or finds)
+//! the cases of a whole batch in one call to cases, and records the decisions in the batch's
+//! transaction.
 //!
-//! Opening the case is idempotent on the interaction id, so a redelivery after a crash between
-//! the call and the commit finds the same case instead of opening a second one.
+//! Opening a case is idempotent on the interaction id, so a batch retried after a crash between
+//! the call and the commit finds the same cases instead of opening second ones.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_client::CaseClient;
+use tend_kernel::TenantId;
 use tend_kernel::ids::new_id;
 use tend_proto::v1;
-use tend_queue::HandlerError;
-use tend_store::events::{self, EventHandler};
-use tend_store::inbox;
+use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 use tonic::Code;
 
-use crate::SERVICE;
 use crate::domain::{PriorityInput, priority};
 use crate::storage::{self, decision};
 
 /// Routes identified interactions into cases.
 pub struct RouteInteractions {
-    db: DatabaseConnection,
     cases: CaseClient,
 }
 
 impl RouteInteractions {
-    /// A handler over `db` that opens cases through `cases`.
-    pub fn new(db: DatabaseConnection, cases: CaseClient) -> Self {
-        Self { db, cases }
+    /// A handler that opens cases through `cases`.
+    pub fn new(cases: CaseClient) -> Self {
+        Self { cases }
     }
 }
 
-fn retry(what: &'static str) -> impl FnOnce(sea_orm::DbErr) -> HandlerError {
-    move |error| HandlerError::Retry(format!("{what}: {error}"))
+/// What routing decided for one event, before the case is opened.
+struct Routed<'a> {
+    event: &'a Event<v1::InteractionIdentified>,
+    interaction_id: String,
+    priority: crate::domain::Priority,
 }
 
 #[async_trait]
 impl EventHandler for RouteInteractions {
-    async fn handle(&self, envelope: &v1::EventEnvelope) -> Result<(), HandlerError> {
-        let tenant = events::tenant(envelope)?;
-        let identified: v1::InteractionIdentified = events::payload(envelope)?;
-        // A review candidate is not a link: only a linked customer counts, and goes on the case.
-        let linked = identified.status() == v1::IdentityStatus::Linked;
-        let Some(interaction) = identified.interaction else {
-            return Err(HandlerError::Poison(format!("event {} carries no interaction", envelope.event_id)));
-        };
-        if storage::find_by_interaction(&self.db, tenant.as_str(), &interaction.id)
-            .await
-            .map_err(retry("reading the decision"))?
-            .is_some()
-        {
-            tracing::debug!(interaction_id = %interaction.id, "already routed");
-            return Ok(());
+    type Payload = v1::InteractionIdentified;
+
+    async fn handle(
+        &self,
+        effects: &mut Effects<'_>,
+        events: &[&Event<v1::InteractionIdentified>],
+    ) -> Result<(), HandleError> {
+        // Cases are opened per tenant: a call acts for one tenant.
+        let mut by_tenant: BTreeMap<&TenantId, (Vec<Routed<'_>>, Vec<v1::OpenCaseRequest>)> = BTreeMap::new();
+        for event in events {
+            let identified = &event.payload;
+            let Some(interaction) = &identified.interaction else {
+                return Err(HandleError::poison(event, "the event carries no interaction"));
+            };
+            // A review candidate is not a link: only a linked customer counts, and goes on the case.
+            let linked = identified.status() == v1::IdentityStatus::Linked;
+            let author = interaction.author.as_ref();
+            let computed = priority(PriorityInput {
+                followers: author.map_or(0, |author| author.followers),
+                verified: author.is_some_and(|author| author.verified),
+                known_customer: linked,
+            });
+            let request = v1::OpenCaseRequest {
+                idempotency_key: interaction.id.clone(),
+                profile_id: identified.profile.as_ref().map(|profile| profile.id.clone()).unwrap_or_default(),
+                customer_id: if linked { identified.customer_id.clone() } else { String::new() },
+                priority: computed.value,
+                interaction: Some(interaction.clone()),
+                trace_context: event.trace_context.clone(),
+            };
+            let (routed, requests) = by_tenant.entry(&event.tenant).or_default();
+            routed.push(Routed { event, interaction_id: interaction.id.clone(), priority: computed });
+            requests.push(request);
         }
 
-        let author = interaction.author.clone().unwrap_or_default();
-
-        let computed =
-            priority(PriorityInput { followers: author.followers, verified: author.verified, known_customer: linked });
-        let request = v1::OpenCaseRequest {
-            idempotency_key: interaction.id.clone(),
-            profile_id: identified.profile.map(|profile| profile.id).unwrap_or_default(),
-            customer_id: if linked { identified.customer_id } else { String::new() },
-            priority: computed.value,
-            interaction: Some(interaction.clone()),
-        };
-        let opened = self.cases.open_case(&tenant, request).await.map_err(|status| match status.code() {
-            Code::InvalidArgument => {
-                HandlerError::Poison(format!("cases refused the interaction: {}", status.message()))
+        let now = tend_kernel::ids::now();
+        let mut decisions = Vec::with_capacity(events.len());
+        for (tenant, (routed, requests)) in by_tenant {
+            for (routed, requests) in routed.chunks(MAX_OPEN_BATCH).zip(requests.chunks(MAX_OPEN_BATCH)) {
+                let request = v1::OpenCasesRequest { cases: requests.to_vec() };
+                let response = self.cases.open_cases(tenant, request).await.map_err(|status| match status.code() {
+                    Code::InvalidArgument | Code::PermissionDenied | Code::Unauthenticated => {
+                        // A refusal of the whole call is a configuration or contract problem that a
+                        // retry may outlive (a key being rotated): retry, then dead-letter.
+                        HandleError::retry(format!("cases refused the call: {status}"))
+                    }
+                    _ => HandleError::retry(format!("opening cases: {status}")),
+                })?;
+                if response.results.len() != routed.len() {
+                    return Err(HandleError::retry(format!(
+                        "cases answered {} results for {} requests",
+                        response.results.len(),
+                        routed.len()
+                    )));
+                }
+                for (routed, result) in routed.iter().zip(response.results) {
+                    let opened = match result.outcome {
+                        Some(v1::open_cases_result::Outcome::Opened(opened)) => opened,
+                        Some(v1::open_cases_result::Outcome::Error(reason)) => {
+                            return Err(HandleError::poison(
+                                routed.event,
+                                format!("cases refused the interaction: {reason}"),
+                            ));
+                        }
+                        None => return Err(HandleError::retry("cases answered a result without an outcome")),
+                    };
+                    let case_id = opened.case.map(|case| case.id).unwrap_or_default();
+                    tracing::debug!(interaction_id = %routed.interaction_id, %case_id, priority = routed.priority.value, created = opened.created, "interaction routed");
+                    decisions.push(decision::Model {
+                        id: new_id(),
+                        tenant: tenant.as_str().to_owned(),
+                        interaction_id: routed.interaction_id.clone(),
+                        case_id,
+                        priority: i32::try_from(routed.priority.value).unwrap_or(100),
+                        reasons: routed.priority.reasons.join("\n"),
+                        decided_at: now,
+                    });
+                }
             }
-            _ => HandlerError::Retry(format!("opening the case: {status}")),
-        })?;
-        let case_id = opened.case.map(|case| case.id).unwrap_or_default();
-
-        let txn = self.db.begin().await.map_err(retry("starting a transaction"))?;
-        let first = inbox::first_delivery(&txn, SERVICE, &envelope.event_id)
-            .await
-            .map_err(|error| HandlerError::Retry(error.to_string()))?;
-        if !first {
-            return Ok(());
         }
-        let row = decision::Model {
-            id: new_id(),
-            tenant: tenant.as_str().to_owned(),
-            interaction_id: interaction.id.clone(),
-            case_id: case_id.clone(),
-            priority: i32::try_from(computed.value).unwrap_or(100),
-            reasons: computed.reasons.join("\n"),
-            decided_at: tend_kernel::ids::now(),
-        };
-        storage::insert(&txn, row).await.map_err(retry("recording the decision"))?;
-        txn.commit().await.map_err(retry("committing"))?;
-        tracing::info!(interaction_id = %interaction.id, %case_id, priority = computed.value, created = opened.created, "interaction routed");
+        storage::insert_decisions(effects.db(), decisions).await.context("recording decisions")?;
+        tracing::info!(count = events.len(), "interactions routed");
         Ok(())
     }
 }
+
+/// Most cases opened in one call (the cases contract's limit).
+const MAX_OPEN_BATCH: usize = 500;

@@ -17,7 +17,7 @@ use tend_kernel::server::GrpcServer;
 use tend_proto::v1::routing_service_server::{RoutingService, RoutingServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
-use tend_store::{ServiceContext, consumer_task};
+use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::RoutingApi;
@@ -30,7 +30,8 @@ pub const SERVICE: &str = "routing";
 /// The routing service, built and ready to run.
 pub struct Routing {
     api: Arc<RoutingApi>,
-    consumer: Consumer,
+    relay: OutboxRelay,
+    consumers: Vec<Consumer>,
     max_request_bytes: usize,
 }
 
@@ -39,10 +40,11 @@ impl Routing {
     /// of `interactions.identified`, which opens cases through `cases`.
     pub async fn build(context: &ServiceContext, cases: CaseClient) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
-        let handler = Arc::new(consumer::RouteInteractions::new(db.clone(), cases));
-        let consumer = context.consumer(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler);
+        let relay = context.relay(db.clone());
+        let handler = Arc::new(consumer::RouteInteractions::new(cases));
+        let consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
         let api = Arc::new(RoutingApi::new(db));
-        Ok(Self { api, consumer, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -63,6 +65,9 @@ impl Component for Routing {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        vec![consumer_task(self.consumer, shutdown)]
+        let Routing { relay, consumers, .. } = *self;
+        let mut tasks = consumer_tasks(consumers, &shutdown);
+        tasks.push(relay_task(relay, shutdown));
+        tasks
     }
 }

@@ -38,7 +38,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(tend_store::migration::CreateInbox), Box::new(CreateDecisions)]
+        // Append-only: databases that ran the earlier ones get the new ones on their next start.
+        vec![
+            Box::new(tend_store::migration::CreateInbox),
+            Box::new(CreateDecisions),
+            // Routing publishes too (work offers, hot topics) through the same outbox.
+            Box::new(tend_store::migration::CreateOutbox),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -103,9 +109,11 @@ pub async fn find_by_interaction<C: ConnectionTrait>(
         .await
 }
 
-/// Inserts a decision.
-pub async fn insert<C: ConnectionTrait>(conn: &C, row: decision::Model) -> Result<(), DbErr> {
-    decision::Entity::insert(decision::ActiveModel::from(row)).exec_without_returning(conn).await?;
+/// Records decisions in one statement; one already recorded for the same interaction (a
+/// redelivered event) is kept as it was.
+pub async fn insert_decisions<C: ConnectionTrait>(conn: &C, rows: Vec<decision::Model>) -> Result<(), DbErr> {
+    let rows = rows.into_iter().map(decision::ActiveModel::from).collect();
+    tend_store::query::insert_new(conn, rows, [decision::Column::Tenant, decision::Column::InteractionId]).await?;
     Ok(())
 }
 

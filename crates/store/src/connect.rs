@@ -23,7 +23,10 @@ pub async fn connect(config: &StoreConfig, service: &str) -> Result<DatabaseConn
     // One connection: SQLite serialises writers anyway, and a single connection never meets
     // "database is locked". WAL keeps readers of other processes (the CLI) out of the way.
     options.max_connections(1).sqlx_logging(false).map_sqlx_sqlite_opts(|opts| {
+        // WAL with synchronous=NORMAL: a commit survives the process being killed (the floor for
+        // "acknowledged means committed"); only a power loss may take the last commits.
         opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
     });

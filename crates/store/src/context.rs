@@ -1,6 +1,7 @@
 //! What every service is built from: its storage settings, the event stream, and how to
 //! consume.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use tend_kernel::config::{ConfigError, Validate, check_optional_url};
 use tend_queue::{Consumer, ConsumerOptions, EventStream};
 
-use crate::events::{EnvelopeHandler, EventHandler};
-use crate::{Error, OutboxRelay, StoreConfig};
+use crate::consume::{BatchConsumer, EventHandler};
+use crate::{Error, OutboxRelay, OutboxWaker, StoreConfig};
 
 /// `[stream]`: the event stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +29,17 @@ pub struct StreamConfig {
     /// is presumed dead).
     #[serde(with = "humantime_serde")]
     pub reclaim_after: Duration,
+    /// The largest batch of events a consumer handles in one transaction.
+    pub batch_size: usize,
+    /// How long a consumer that found fewer than `batch_size` events keeps reading for more
+    /// before handling them (`0s`: handle what is there; under load, batches fill anyway).
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
+    /// Consumers per consumer group in this process (each handles its own batches, so a slow
+    /// stage can use more than one core or database connection).
+    pub consumers: usize,
+    /// Overrides `consumers` for some groups, e.g. `{ identity = 2 }`.
+    pub consumers_by_group: BTreeMap<String, usize>,
 }
 
 impl Default for StreamConfig {
@@ -37,6 +49,10 @@ impl Default for StreamConfig {
             key_prefix: "tend:".to_owned(),
             max_deliveries: 5,
             reclaim_after: Duration::from_secs(30),
+            batch_size: 256,
+            batch_linger: Duration::ZERO,
+            consumers: 1,
+            consumers_by_group: BTreeMap::new(),
         }
     }
 }
@@ -49,6 +65,23 @@ impl Validate for StreamConfig {
         }
         if self.reclaim_after < Duration::from_millis(100) {
             return Err(ConfigError::invalid("stream.reclaim_after", "must be at least 100ms"));
+        }
+        if !(1..=10_000).contains(&self.batch_size) {
+            return Err(ConfigError::invalid("stream.batch_size", "must be between 1 and 10000"));
+        }
+        if self.batch_linger > Duration::from_secs(1) {
+            return Err(ConfigError::invalid("stream.batch_linger", "must be at most 1s"));
+        }
+        if !(1..=64).contains(&self.consumers) {
+            return Err(ConfigError::invalid("stream.consumers", "must be between 1 and 64"));
+        }
+        for (group, count) in &self.consumers_by_group {
+            if !(1..=64).contains(count) {
+                return Err(ConfigError::invalid(
+                    "stream.consumers_by_group",
+                    format!("{group}: must be between 1 and 64"),
+                ));
+            }
         }
         Ok(())
     }
@@ -96,18 +129,45 @@ impl ServiceContext {
         OutboxRelay::new(db, self.stream.clone())
     }
 
-    /// A consumer of `stream` in consumer group `group` (by convention, the consuming service's
-    /// name), handing envelopes to `handler`.
-    pub fn consumer<H: EventHandler>(&self, stream: &str, group: &'static str, handler: Arc<H>) -> Consumer {
-        let mut options = ConsumerOptions::new(stream, group, &self.instance);
-        options.max_deliveries = self.stream_config.max_deliveries;
-        options.reclaim_idle = self.stream_config.reclaim_after;
-        Consumer::new(self.stream.clone(), options, Arc::new(EnvelopeHandler::new(group, handler)))
+    /// The consumers of `stream` for `service` (its consumer group and inbox name): as many as
+    /// `stream.consumers` (or `stream.consumers_by_group`) says, each running `handler` on the
+    /// [`BatchConsumer`] skeleton over `db`, waking `waker` when they publish.
+    pub fn consumers<H: EventHandler>(
+        &self,
+        stream: &str,
+        service: &'static str,
+        handler: Arc<H>,
+        db: &DatabaseConnection,
+        waker: &OutboxWaker,
+    ) -> Vec<Consumer> {
+        let config = &self.stream_config;
+        let count = config.consumers_by_group.get(service).copied().unwrap_or(config.consumers).max(1);
+        let batch = Arc::new(BatchConsumer::new(handler, db.clone(), waker.clone(), service, service));
+        (0..count)
+            .map(|index| {
+                let name = if index == 0 { self.instance.clone() } else { format!("{}-{index}", self.instance) };
+                let mut options = ConsumerOptions::new(stream, service, name);
+                options.max_deliveries = config.max_deliveries;
+                options.reclaim_idle = config.reclaim_after;
+                options.batch_size = config.batch_size;
+                options.batch_linger = config.batch_linger;
+                Consumer::batched(self.stream.clone(), options, batch.clone())
+            })
+            .collect()
     }
 }
 
+/// Background tasks running each of `consumers` until `shutdown`, logging if one stops on an
+/// error.
+pub fn consumer_tasks(
+    consumers: Vec<Consumer>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Vec<tend_kernel::component::BackgroundTask> {
+    consumers.into_iter().map(|consumer| consumer_task(consumer, shutdown.clone())).collect()
+}
+
 /// A background task running `consumer` until `shutdown`, logging if it stops on an error.
-pub fn consumer_task(
+fn consumer_task(
     consumer: Consumer,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> tend_kernel::component::BackgroundTask {

@@ -1,13 +1,9 @@
-//! Event envelopes: building them for the outbox, and handling them off the stream.
+//! Event envelopes: the stream names, building envelopes for the outbox, and reading them off
+//! the stream.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use prost::Message as _;
 use tend_kernel::TenantId;
 use tend_proto::v1::EventEnvelope;
-use tend_queue::{Delivery, HandlerError};
-use tracing::Instrument as _;
+use tend_queue::HandlerError;
 
 /// Stream names. Keys in Redis get the deployment's prefix in front.
 pub mod streams {
@@ -24,12 +20,23 @@ pub mod streams {
 /// A new envelope for `payload`, from service `source`, for `tenant`, carrying the current
 /// trace context.
 pub fn envelope<M: prost::Message + prost::Name>(source: &str, tenant: &TenantId, payload: &M) -> EventEnvelope {
+    envelope_in_trace(source, tenant, payload, tend_kernel::telemetry::current_trace_context())
+}
+
+/// A new envelope for `payload` that continues the trace `trace_context` (that of the event or
+/// request that caused it) rather than the current span's.
+pub fn envelope_in_trace<M: prost::Message + prost::Name>(
+    source: &str,
+    tenant: &TenantId,
+    payload: &M,
+    trace_context: std::collections::HashMap<String, String>,
+) -> EventEnvelope {
     EventEnvelope {
         event_id: tend_kernel::ids::new_id(),
         r#type: M::full_name(),
         tenant: tenant.as_str().to_owned(),
         occurred_at: Some(tend_kernel::ids::to_timestamp(tend_kernel::ids::now())),
-        trace_context: tend_kernel::telemetry::current_trace_context(),
+        trace_context,
         payload: payload.encode_to_vec(),
         source: source.to_owned(),
     }
@@ -54,49 +61,4 @@ pub fn payload<M: prost::Message + prost::Name + Default>(envelope: &EventEnvelo
 pub fn tenant(envelope: &EventEnvelope) -> Result<TenantId, HandlerError> {
     TenantId::parse(&envelope.tenant)
         .map_err(|problem| HandlerError::Poison(format!("event {}: {problem}", envelope.event_id)))
-}
-
-/// Handles decoded envelopes; wrap in [`EnvelopeHandler`] to consume a stream.
-#[async_trait]
-pub trait EventHandler: Send + Sync + 'static {
-    /// Handles one event. Must be idempotent: the same event may arrive more than once.
-    async fn handle(&self, envelope: &EventEnvelope) -> Result<(), HandlerError>;
-}
-
-/// Adapts an [`EventHandler`] to the queue's [`tend_queue::Handler`]: decodes the envelope and
-/// runs the handler in a span that continues the producer's trace.
-pub struct EnvelopeHandler<H> {
-    inner: Arc<H>,
-    consumer: &'static str,
-}
-
-impl<H: EventHandler> EnvelopeHandler<H> {
-    /// Wraps `inner`; `consumer` names it in logs and spans.
-    pub fn new(consumer: &'static str, inner: Arc<H>) -> Self {
-        Self { inner, consumer }
-    }
-}
-
-#[async_trait]
-impl<H: EventHandler> tend_queue::Handler for EnvelopeHandler<H> {
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandlerError> {
-        let envelope = EventEnvelope::decode(delivery.payload.as_slice()).map_err(|error| {
-            HandlerError::Poison(format!("entry {} is not an event envelope: {error}", delivery.id))
-        })?;
-        let span = tracing::info_span!(
-            "handle event",
-            otel.kind = "consumer",
-            consumer = self.consumer,
-            event_id = %envelope.event_id,
-            event_type = %envelope.r#type,
-            tenant = %envelope.tenant,
-            deliveries = delivery.deliveries,
-        );
-        tend_kernel::telemetry::set_parent_from_map(&span, &envelope.trace_context);
-        let outcome = self.inner.handle(&envelope).instrument(span.clone()).await;
-        if let Err(error) = &outcome {
-            span.in_scope(|| tracing::warn!(%error, "event not handled"));
-        }
-        outcome
-    }
 }

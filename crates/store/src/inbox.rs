@@ -1,11 +1,13 @@
 //! The inbox: makes event consumers idempotent.
 //!
-//! A consumer calls [`first_delivery`] inside the transaction that applies an event's effects.
-//! If the event was handled before (a redelivery after a crash or a reclaim), it returns false
-//! and the consumer skips the work; the row commits or rolls back with the effects, so an event
-//! is never marked done without its effects, nor applied twice.
+//! The consumer skeleton ([`crate::consume`]) calls [`first_deliveries`] inside the transaction
+//! that applies a batch's effects. Events handled before (redeliveries after a crash or a
+//! reclaim) are left out and the consumer skips them; the rows commit or roll back with the
+//! effects, so an event is never marked done without its effects, nor applied twice.
 
-use sea_orm::sea_query::OnConflict;
+use std::collections::HashSet;
+
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
 use crate::Error;
@@ -45,4 +47,32 @@ pub async fn first_delivery<C: ConnectionTrait>(conn: &C, consumer: &str, event_
         .await
         .context(format!("recording event {event_id} as processed by {consumer}"))?;
     Ok(inserted == 1)
+}
+
+/// Records that `consumer` handles the events `event_ids`, in one statement, and returns those
+/// it had not handled before.
+pub async fn first_deliveries<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    event_ids: &[&str],
+) -> Result<HashSet<String>, Error> {
+    if event_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let now = tend_kernel::ids::now();
+    let mut insert = Query::insert();
+    insert
+        .into_table(entity::Entity)
+        .columns([entity::Column::Consumer, entity::Column::EventId, entity::Column::ProcessedAt])
+        .on_conflict(OnConflict::columns([entity::Column::Consumer, entity::Column::EventId]).do_nothing().to_owned())
+        .returning_col(entity::Column::EventId);
+    for event_id in event_ids {
+        insert.values_panic([consumer.into(), (*event_id).into(), now.into()]);
+    }
+    let statement = conn.get_database_backend().build(&insert);
+    let rows = conn.query_all_raw(statement).await.context(format!("recording events as processed by {consumer}"))?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "event_id"))
+        .collect::<Result<HashSet<_>, _>>()
+        .context("reading the newly recorded events")
 }

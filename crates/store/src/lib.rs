@@ -5,6 +5,7 @@
 
 mod config;
 mod connect;
+pub mod consume;
 mod context;
 mod error;
 pub mod events;
@@ -16,6 +17,7 @@ pub mod testing;
 
 pub use config::StoreConfig;
 pub use connect::connect;
-pub use context::{ServiceContext, StreamConfig, consumer_task, relay_task};
-pub use error::Error;
+pub use consume::{BatchConsumer, Effects, Event, EventHandler, HandleError};
+pub use context::{ServiceContext, StreamConfig, consumer_tasks, relay_task};
+pub use error::{DbContext, Error, Failure};
 pub use outbox::{OutboxRelay, OutboxWaker};

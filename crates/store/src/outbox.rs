@@ -48,18 +48,37 @@ pub mod entity {
 /// Writes `envelope` to the outbox for `stream`, on `conn` (normally the transaction of the
 /// change that caused the event).
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, stream: &str, envelope: &EventEnvelope) -> Result<(), Error> {
-    let row = entity::ActiveModel {
-        event_id: Set(envelope.event_id.clone()),
-        stream: Set(stream.to_owned()),
-        tenant: Set(envelope.tenant.clone()),
-        payload: Set(envelope.encode_to_vec()),
-        created_at: Set(tend_kernel::ids::now()),
-        ..Default::default()
-    };
-    entity::Entity::insert(row)
-        .exec_without_returning(conn)
-        .await
-        .context(format!("writing event {} to the outbox", envelope.event_id))?;
+    enqueue_many(conn, &[(stream, envelope)]).await
+}
+
+/// Writes every `(stream, envelope)` of `events` to the outbox in one statement per chunk of
+/// rows, on `conn` (the transaction of the change that caused them).
+pub async fn enqueue_many<C, S, E>(conn: &C, events: &[(S, E)]) -> Result<(), Error>
+where
+    C: ConnectionTrait,
+    S: AsRef<str> + Sync,
+    E: std::borrow::Borrow<EventEnvelope> + Sync,
+{
+    // Six values a row: well under SQLite's and PostgreSQL's limits on bound parameters.
+    const ROWS_PER_STATEMENT: usize = 1_000;
+    let now = tend_kernel::ids::now();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|(stream, envelope)| {
+            let envelope = envelope.borrow();
+            entity::ActiveModel {
+                event_id: Set(envelope.event_id.clone()),
+                stream: Set(stream.as_ref().to_owned()),
+                tenant: Set(envelope.tenant.clone()),
+                payload: Set(envelope.encode_to_vec()),
+                created_at: Set(now),
+                ..Default::default()
+            }
+        });
+        entity::Entity::insert_many(rows)
+            .exec_without_returning(conn)
+            .await
+            .context(format!("writing {} events to the outbox", chunk.len()))?;
+    }
     Ok(())
 }
 
@@ -87,7 +106,7 @@ impl OutboxRelay {
     /// A relay from `db`'s outbox to `stream`. It polls every second as well as on wake-ups, so
     /// events committed by other replicas or before a restart are not left behind.
     pub fn new(db: DatabaseConnection, stream: Arc<dyn EventStream>) -> Self {
-        Self { db, stream, waker: OutboxWaker::default(), batch_size: 100, poll_every: Duration::from_secs(1) }
+        Self { db, stream, waker: OutboxWaker::default(), batch_size: 1_000, poll_every: Duration::from_secs(1) }
     }
 
     /// A handle to wake this relay.
@@ -107,29 +126,25 @@ impl OutboxRelay {
                 .lock_with_behavior(sea_orm::sea_query::LockType::Update, sea_orm::sea_query::LockBehavior::SkipLocked);
         }
         let rows = query.all(&txn).await.context("reading the outbox")?;
-        let mut published = Vec::with_capacity(rows.len());
-        let mut failure = None;
-        for row in &rows {
-            match self.stream.publish(&row.stream, &row.payload).await {
-                Ok(_) => published.push(row.id),
-                Err(source) => {
-                    failure = Some(Error::Publish { stream: row.stream.clone(), source });
-                    break;
-                }
-            }
+        if rows.is_empty() {
+            return Ok(0);
         }
-        if !published.is_empty() {
-            entity::Entity::delete_many()
-                .filter(entity::Column::Id.is_in(published.clone()))
-                .exec(&txn)
-                .await
-                .context("deleting published outbox rows")?;
-        }
+        let entries: Vec<(&str, &[u8])> =
+            rows.iter().map(|row| (row.stream.as_str(), row.payload.as_slice())).collect();
+        // One pipelined round trip. If it fails part-way, the rows stay and are published again
+        // next time: consumers drop the duplicates by event id.
+        self.stream
+            .publish_many(&entries)
+            .await
+            .map_err(|source| Error::Publish { stream: distinct_streams(&rows), source })?;
+        let published: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        entity::Entity::delete_many()
+            .filter(entity::Column::Id.is_in(published))
+            .exec(&txn)
+            .await
+            .context("deleting published outbox rows")?;
         txn.commit().await.context("committing the outbox transaction")?;
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(published.len()),
-        }
+        Ok(rows.len())
     }
 
     /// Relays until `shutdown` is cancelled. Errors are logged and retried with back-off; the
@@ -161,6 +176,14 @@ impl OutboxRelay {
             }
         }
     }
+}
+
+/// The streams `rows` are for, comma-separated, for an error message.
+fn distinct_streams(rows: &[entity::Model]) -> String {
+    let mut streams: Vec<&str> = rows.iter().map(|row| row.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    streams.join(",")
 }
 
 /// How many events wait in `db`'s outbox (for tests and health).

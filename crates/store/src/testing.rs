@@ -66,6 +66,87 @@ impl TestDatabase {
     }
 }
 
+/// The two storage backends, for suites that run every test on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory (the embedded default).
+    Sqlite,
+    /// A fresh PostgreSQL database on the test server.
+    Postgres,
+}
+
+/// A database for one test on one backend; [`TestStore::cleanup`] removes it.
+pub struct TestStore {
+    /// The configuration that reaches it (connect services with it).
+    pub config: StoreConfig,
+    postgres: Option<TestDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A fresh, empty store on `backend`.
+    ///
+    /// # Panics
+    /// When the temporary directory cannot be made or PostgreSQL cannot be reached.
+    #[allow(clippy::panic)]
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir =
+                    tempfile::tempdir().unwrap_or_else(|error| panic!("cannot make a temporary directory: {error}"));
+                let config = StoreConfig { data_dir: dir.path().to_owned(), ..StoreConfig::default() };
+                Self { config, postgres: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                Self { config: database.store_config(), postgres: Some(database), _dir: None }
+            }
+        }
+    }
+
+    /// Connects `service` to its database here and applies migrations `M`.
+    ///
+    /// # Panics
+    /// When connecting or migrating fails.
+    #[allow(clippy::panic)]
+    pub async fn connect<M: sea_orm_migration::MigratorTrait>(&self, service: &str) -> sea_orm::DatabaseConnection {
+        let db = crate::connect(&self.config, service).await.unwrap_or_else(|error| panic!("{error}"));
+        crate::migration::run::<M>(&db, service).await.unwrap_or_else(|error| panic!("{error}"));
+        db
+    }
+
+    /// Removes the database (PostgreSQL) or lets the directory go (SQLite).
+    pub async fn cleanup(self) {
+        if let Some(database) = self.postgres {
+            database.drop_database().await;
+        }
+    }
+}
+
+/// Runs each `async fn name(backend: Backend)` of a test file twice, as `sqlite::name` and
+/// `postgres::name`, so a storage suite proves both backends behave alike.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::testing::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::testing::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 /// `url` with its database name replaced by `name` (query string kept).
 fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
