@@ -17,7 +17,6 @@ use tend_proto::v1;
 use tend_queue::EventStream;
 use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// Where a test's Tend keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +33,21 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Its configuration.
     pub config: TendConfig,
-    channel: Channel,
+    connection: tend_client::Connection,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), app::StartError>>,
     data_dir: tempfile::TempDir,
     database: Option<TestDatabase>,
+}
+
+/// The app's clients (`app.ingest()`, `app.cases()`, …): the one client every program uses,
+/// without credentials (tests name the tenant per request with [`as_tenant`]).
+impl std::ops::Deref for TestApp {
+    type Target = tend_client::Connection;
+
+    fn deref(&self) -> &tend_client::Connection {
+        &self.connection
+    }
 }
 
 /// A configuration for `backend`, with a fresh database or data directory.
@@ -117,43 +126,15 @@ impl TestApp {
                 panic!("Tend did not start: {outcome:?}");
             }
         };
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-        Self { addr, config, channel, shutdown, task, data_dir, database }
-    }
-
-    /// A channel to the app.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        let connection =
+            tend_client::Connection::new(&format!("http://{addr}"), &tend_client::Credentials::default(), None)
+                .unwrap();
+        Self { addr, config, connection, shutdown, task, data_dir, database }
     }
 
     /// The data directory (embedded backend).
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
-    }
-
-    /// An ingest client.
-    pub fn ingest(&self) -> v1::ingest_service_client::IngestServiceClient<Channel> {
-        v1::ingest_service_client::IngestServiceClient::new(self.channel())
-    }
-
-    /// A cases client.
-    pub fn cases(&self) -> v1::case_service_client::CaseServiceClient<Channel> {
-        v1::case_service_client::CaseServiceClient::new(self.channel())
-    }
-
-    /// An identity client.
-    pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Channel> {
-        v1::identity_service_client::IdentityServiceClient::new(self.channel())
-    }
-
-    /// A routing client.
-    pub fn routing(&self) -> v1::routing_service_client::RoutingServiceClient<Channel> {
-        v1::routing_service_client::RoutingServiceClient::new(self.channel())
-    }
-
-    /// A feedback client.
-    pub fn feedback(&self) -> v1::feedback_service_client::FeedbackServiceClient<Channel> {
-        v1::feedback_service_client::FeedbackServiceClient::new(self.channel())
     }
 
     /// A second handle on the app's event stream (the same Redis keys, or the same embedded

@@ -66,25 +66,17 @@ pub mod case_interaction {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The service's migrations, recorded in its own table `cases_migrations`.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        // Append-only: databases that ran the earlier ones get the new ones on their next start.
-        vec![
-            Box::new(tend_store::migration::CreateOutbox),
-            Box::new(CreateCases),
-            Box::new(tend_store::migration::CreateInbox),
-            Box::new(IndexCasesByPerson),
-        ]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "cases_migrations".into_iden()
-    }
-}
+tend_store::migrator!(
+    /// The service's migrations, recorded in its own table `cases_migrations`.
+    Migrator,
+    "cases_migrations",
+    [
+        tend_store::migration::CreateOutbox,
+        CreateCases,
+        tend_store::migration::CreateInbox,
+        IndexCasesByPerson,
+    ]
+);
 
 struct CreateCases;
 
@@ -338,17 +330,15 @@ pub async fn erase_people<C: ConnectionTrait>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+    use sea_orm::DatabaseConnection;
+    use tend_store::testing::{Backend, TestStore};
 
     use super::*;
 
-    async fn database() -> DatabaseConnection {
-        // One connection: every connection to `sqlite::memory:` is a database of its own.
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1).min_connections(1).sqlx_logging(false);
-        let db = Database::connect(options).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        db
+    async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Migrator>("cases").await;
+        (store, db)
     }
 
     fn row(tenant: &str, customer_id: &str, profile_id: &str, note: Option<&str>) -> case::Model {
@@ -377,9 +367,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn erases_the_customers_and_profiles_cases_in_the_tenant_once() {
-        let db = database().await;
+    async fn erases_the_customers_and_profiles_cases_in_the_tenant_once(backend: Backend) {
+        let (store, db) = database(backend).await;
         let rows = [
             row("acme", "c1", "p1", None),
             row("acme", "", "p2", Some("refunded Ann, called her at home")),
@@ -415,5 +404,31 @@ mod tests {
         // Nobody named: nothing erased, not the cases of unknown authors (blank customer id).
         assert_eq!(erase_people(&db, "acme", &people("", &[]), now).await.unwrap(), 0);
         assert_eq!(find(&db, "acme", &rows[3].id).await.unwrap().as_ref(), Some(&rows[3]));
+        store.cleanup().await;
     }
+
+    async fn a_batch_opens_each_key_once_and_finds_earlier_cases(backend: Backend) {
+        let (store, db) = database(backend).await;
+        let mut earlier = row("acme", "c1", "p1", None);
+        earlier.idempotency_key = "i1".to_owned();
+        insert_new(&db, std::slice::from_ref(&earlier), &["i1"]).await.unwrap();
+        let mut batch = [row("acme", "c1", "p1", None), row("acme", "", "p2", None), row("acme", "", "p2", None)];
+        batch[0].idempotency_key = "i1".to_owned();
+        batch[1].idempotency_key = "i2".to_owned();
+        batch[2].idempotency_key = "i2".to_owned();
+        let inserted = insert_new(&db, &batch, &["i1", "i2", "i2"]).await.unwrap();
+        assert_eq!(inserted.into_iter().collect::<Vec<_>>(), [batch[1].id.clone()]);
+        let found = find_by_keys(&db, "acme", &["i1", "i2", "i3"]).await.unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(find_by_keys(&db, "globex", &["i1"]).await.unwrap().is_empty());
+        let on_cases = interaction_ids(&db, "acme", &[earlier.id.as_str(), batch[1].id.as_str()]).await.unwrap();
+        assert_eq!(on_cases[&earlier.id], ["i1"]);
+        assert_eq!(on_cases[&batch[1].id], ["i2"]);
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(
+        erases_the_customers_and_profiles_cases_in_the_tenant_once,
+        a_batch_opens_each_key_once_and_finds_earlier_cases,
+    );
 }

@@ -7,6 +7,10 @@
 //!
 //! Every call names the tenant it acts for, so a service acting on an event acts for the event's
 //! tenant and nothing else.
+//!
+//! [`Connection`] is the plain gRPC face for programs outside the services (the CLI, the load
+//! generator, tests): the generated clients of every service over one channel, each call
+//! carrying the API key, the tenant and the trace context.
 
 use std::sync::Arc;
 
@@ -38,6 +42,9 @@ pub enum Error {
     /// The API key cannot be sent as a header.
     #[error("the API key contains characters that cannot be sent in a header")]
     InvalidKey,
+    /// The tenant cannot be sent as a header.
+    #[error("the tenant contains characters that cannot be sent in a header")]
+    InvalidTenant,
 }
 
 /// A lazily connected channel to `endpoint` (e.g. `http://tend-cases:50051`): the first call
@@ -50,42 +57,128 @@ pub fn channel(endpoint: &str) -> Result<Channel, Error> {
     Ok(endpoint.connect_lazy())
 }
 
-/// What remote calls put into every request's metadata.
+/// What remote calls put into every request's metadata: the trace context, the API key and,
+/// when set, the tenant. A header the caller set on the request itself is left as it is.
 #[derive(Debug, Clone)]
-struct RemoteAuth {
+pub struct CallMetadata {
     authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+    tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
-impl RemoteAuth {
-    fn new(credentials: &Credentials) -> Result<Self, Error> {
+impl CallMetadata {
+    /// Metadata with `credentials` and, if given, the tenant to act for (which a `service` key
+    /// needs; other keys imply their tenant).
+    pub fn new(credentials: &Credentials, tenant: Option<&str>) -> Result<Self, Error> {
         let authorization = credentials
             .api_key
             .as_ref()
             .map(|key| format!("Bearer {key}").parse().map_err(|_| Error::InvalidKey))
             .transpose()?;
-        Ok(Self { authorization })
+        let tenant = tenant.map(|tenant| tenant.parse().map_err(|_| Error::InvalidTenant)).transpose()?;
+        Ok(Self { authorization, tenant })
     }
 
-    fn request<T>(&self, tenant: &TenantId, message: T) -> Result<tonic::Request<T>, Status> {
-        let mut request = tonic::Request::new(message);
+    /// Adds this metadata (and the current trace context) to `metadata`.
+    fn apply(
+        &self,
+        metadata: &mut tonic::metadata::MetadataMap,
+        tenant: Option<&MetadataValue<tonic::metadata::Ascii>>,
+    ) {
         let mut trace_headers = http::HeaderMap::new();
         tend_kernel::telemetry::inject_into_headers(&mut trace_headers);
-        let metadata = request.metadata_mut();
         for (name, value) in &trace_headers {
             let key = MetadataKey::from_bytes(name.as_str().as_bytes());
             let value = MetadataValue::try_from(value.as_bytes());
             if let (Ok(key), Ok(value)) = (key, value) {
-                metadata.insert(key, value);
+                if !metadata.contains_key(&key) {
+                    metadata.insert(key, value);
+                }
             }
         }
         if let Some(authorization) = &self.authorization {
-            metadata.insert("authorization", authorization.clone());
+            if !metadata.contains_key("authorization") {
+                metadata.insert("authorization", authorization.clone());
+            }
         }
+        if let Some(tenant) = tenant.or(self.tenant.as_ref()) {
+            if !metadata.contains_key(TENANT_HEADER) {
+                metadata.insert(TENANT_HEADER, tenant.clone());
+            }
+        }
+    }
+
+    /// `message` as a request acting for `tenant`.
+    fn request<T>(&self, tenant: &TenantId, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
         // A TenantId is lowercase ASCII by construction, so it is always a valid header value.
-        if let Ok(tenant) = tenant.as_str().parse() {
-            metadata.insert(TENANT_HEADER, tenant);
-        }
+        let tenant = tenant.as_str().parse().ok();
+        self.apply(request.metadata_mut(), tenant.as_ref());
+        request
+    }
+}
+
+impl tonic::service::Interceptor for CallMetadata {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        self.apply(request.metadata_mut(), None);
         Ok(request)
+    }
+}
+
+/// The channel type every [`Connection`] client runs on.
+pub type Intercepted = tonic::service::interceptor::InterceptedService<Channel, CallMetadata>;
+
+/// A connection to a running Tend for programs outside the services (the CLI, the load
+/// generator, tests): one channel, a generated client per service, and [`CallMetadata`] on every
+/// call.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    channel: Channel,
+    metadata: CallMetadata,
+}
+
+impl Connection {
+    /// A lazily connected connection to `endpoint` (see [`channel`]).
+    pub fn new(endpoint: &str, credentials: &Credentials, tenant: Option<&str>) -> Result<Self, Error> {
+        Ok(Self::over(channel(endpoint)?, CallMetadata::new(credentials, tenant)?))
+    }
+
+    /// A connection over an existing `channel`.
+    pub fn over(channel: Channel, metadata: CallMetadata) -> Self {
+        Self { channel, metadata }
+    }
+
+    /// The underlying channel (for clients of other services, such as health).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    fn intercepted(&self) -> Intercepted {
+        tonic::service::interceptor::InterceptedService::new(self.channel.clone(), self.metadata.clone())
+    }
+
+    /// The ingest service.
+    pub fn ingest(&self) -> v1::ingest_service_client::IngestServiceClient<Intercepted> {
+        v1::ingest_service_client::IngestServiceClient::new(self.intercepted())
+    }
+
+    /// The identity service.
+    pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Intercepted> {
+        v1::identity_service_client::IdentityServiceClient::new(self.intercepted())
+    }
+
+    /// The routing service.
+    pub fn routing(&self) -> v1::routing_service_client::RoutingServiceClient<Intercepted> {
+        v1::routing_service_client::RoutingServiceClient::new(self.intercepted())
+    }
+
+    /// The cases service.
+    pub fn cases(&self) -> v1::case_service_client::CaseServiceClient<Intercepted> {
+        v1::case_service_client::CaseServiceClient::new(self.intercepted())
+    }
+
+    /// The feedback service.
+    pub fn feedback(&self) -> v1::feedback_service_client::FeedbackServiceClient<Intercepted> {
+        v1::feedback_service_client::FeedbackServiceClient::new(self.intercepted())
     }
 }
 
@@ -119,7 +212,7 @@ macro_rules! service_client {
             /// Calls the service over gRPC at `endpoint`, with `credentials`.
             pub fn remote(endpoint: &str, credentials: &Credentials, actor: &'static str) -> Result<Self, Error> {
                 let client = <$grpc_client>::new(channel(endpoint)?);
-                Ok(Self { face: Face::Remote(client, RemoteAuth::new(credentials)?), actor })
+                Ok(Self { face: Face::Remote(client, CallMetadata::new(credentials, None)?), actor })
             }
 
             $(
@@ -129,9 +222,9 @@ macro_rules! service_client {
                         Face::Local(service) => {
                             service.$method(local_request(tenant, self.actor, request)).await.map(tonic::Response::into_inner)
                         }
-                        Face::Remote(client, auth) => {
+                        Face::Remote(client, metadata) => {
                             let mut client = client.clone();
-                            client.$method(auth.request(tenant, request)?).await.map(tonic::Response::into_inner)
+                            client.$method(metadata.request(tenant, request)).await.map(tonic::Response::into_inner)
                         }
                     }
                 }
@@ -143,7 +236,7 @@ macro_rules! service_client {
 /// The two ways to reach a service.
 enum Face<Local: ?Sized, Remote> {
     Local(Arc<Local>),
-    Remote(Remote, RemoteAuth),
+    Remote(Remote, CallMetadata),
 }
 
 // Derived Clone would demand `Local: Clone`; only the Arc is cloned.
@@ -151,16 +244,12 @@ impl<Local: ?Sized, Remote: Clone> Clone for Face<Local, Remote> {
     fn clone(&self) -> Self {
         match self {
             Face::Local(service) => Face::Local(service.clone()),
-            Face::Remote(client, auth) => Face::Remote(client.clone(), auth.clone()),
+            Face::Remote(client, metadata) => Face::Remote(client.clone(), metadata.clone()),
         }
     }
 }
 
 type GrpcCases = v1::case_service_client::CaseServiceClient<Channel>;
-type GrpcIngest = v1::ingest_service_client::IngestServiceClient<Channel>;
-type GrpcIdentity = v1::identity_service_client::IdentityServiceClient<Channel>;
-type GrpcRouting = v1::routing_service_client::RoutingServiceClient<Channel>;
-type GrpcFeedback = v1::feedback_service_client::FeedbackServiceClient<Channel>;
 
 service_client! {
     /// A client of the cases service.
@@ -175,39 +264,5 @@ service_client! {
         list_cases(v1::ListCasesRequest) -> v1::ListCasesResponse;
         /// Resolves a case.
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
-    }
-}
-
-service_client! {
-    /// A client of the ingest service.
-    IngestClient, v1::ingest_service_server::IngestService, GrpcIngest {
-        /// Ingests one post.
-        ingest_interaction(v1::IngestInteractionRequest) -> v1::IngestInteractionResponse;
-        /// Reads one interaction.
-        get_interaction(v1::GetInteractionRequest) -> v1::Interaction;
-    }
-}
-
-service_client! {
-    /// A client of the identity service.
-    IdentityClient, v1::identity_service_server::IdentityService, GrpcIdentity {
-        /// Reads one profile.
-        get_profile(v1::GetProfileRequest) -> v1::Profile;
-    }
-}
-
-service_client! {
-    /// A client of the routing service.
-    RoutingClient, v1::routing_service_server::RoutingService, GrpcRouting {
-        /// Reads the decision for one interaction.
-        get_routing_decision(v1::GetRoutingDecisionRequest) -> v1::RoutingDecision;
-    }
-}
-
-service_client! {
-    /// A client of the feedback service.
-    FeedbackClient, v1::feedback_service_server::FeedbackService, GrpcFeedback {
-        /// Reads a service report.
-        get_service_report(v1::GetServiceReportRequest) -> v1::ServiceReport;
     }
 }

@@ -28,25 +28,17 @@ pub mod case_fact {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The service's migrations, recorded in its own table `feedback_migrations`.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        // Append-only: databases that ran the earlier ones get the new ones on their next start.
-        vec![
-            Box::new(tend_store::migration::CreateInbox),
-            Box::new(CreateCaseFacts),
-            // Feedback publishes too (survey invitations) through the same outbox.
-            Box::new(tend_store::migration::CreateOutbox),
-        ]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "feedback_migrations".into_iden()
-    }
-}
+tend_store::migrator!(
+    /// The service's migrations, recorded in its own table `feedback_migrations`.
+    Migrator,
+    "feedback_migrations",
+    [
+        tend_store::migration::CreateInbox,
+        CreateCaseFacts,
+        // Feedback publishes too (survey invitations) through the same outbox.
+        tend_store::migration::CreateOutbox,
+    ]
+);
 
 struct CreateCaseFacts;
 
@@ -146,4 +138,49 @@ pub async fn resolved_in<C: ConnectionTrait>(
         .filter(case_fact::Column::ResolvedAt.lt(to))
         .all(conn)
         .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::DatabaseConnection;
+    use tend_store::testing::{Backend, TestStore};
+
+    use super::*;
+
+    async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Migrator>("feedback").await;
+        (store, db)
+    }
+
+    fn fact(case_id: &str, tenant: &str, resolved: bool) -> case_fact::Model {
+        let at = tend_kernel::ids::now();
+        case_fact::Model {
+            case_id: case_id.to_owned(),
+            tenant: tenant.to_owned(),
+            opened_at: at,
+            resolved_at: resolved.then_some(at),
+        }
+    }
+
+    async fn records_each_case_once_and_keeps_resolutions_whatever_the_order(backend: Backend) {
+        let (store, db) = database(backend).await;
+        // Opened and resolved in one batch; the resolution of another case before its opening.
+        record(&db, vec![fact("a", "acme", false), fact("a", "acme", true), fact("b", "acme", true)]).await.unwrap();
+        record(&db, vec![fact("b", "acme", false), fact("c", "acme", false), fact("z", "globex", false)])
+            .await
+            .unwrap();
+        let from = tend_kernel::ids::now() - chrono::Duration::hours(1);
+        let to = tend_kernel::ids::now() + chrono::Duration::hours(1);
+        assert_eq!(count_opened(&db, "acme", from, to).await.unwrap(), 3);
+        let mut resolved: Vec<String> =
+            resolved_in(&db, "acme", from, to).await.unwrap().into_iter().map(|row| row.case_id).collect();
+        resolved.sort();
+        assert_eq!(resolved, ["a", "b"]);
+        assert_eq!(count_opened(&db, "globex", from, to).await.unwrap(), 1);
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(records_each_case_once_and_keeps_resolutions_whatever_the_order);
 }

@@ -44,26 +44,18 @@ pub mod interaction {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The service's migrations, recorded in its own table `ingest_migrations`.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        // Append-only: databases that ran the earlier ones get the new ones on their next start.
-        vec![
-            Box::new(tend_store::migration::CreateOutbox),
-            Box::new(CreateInteractions),
-            Box::new(tend_store::migration::CreateInbox),
-            Box::new(IndexInteractionsByAuthor),
-            Box::new(AddAuthorLocation),
-        ]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "ingest_migrations".into_iden()
-    }
-}
+tend_store::migrator!(
+    /// The service's migrations, recorded in its own table `ingest_migrations`.
+    Migrator,
+    "ingest_migrations",
+    [
+        tend_store::migration::CreateOutbox,
+        CreateInteractions,
+        tend_store::migration::CreateInbox,
+        IndexInteractionsByAuthor,
+        AddAuthorLocation,
+    ]
+);
 
 struct CreateInteractions;
 
@@ -177,32 +169,9 @@ impl MigrationTrait for IndexInteractionsByAuthor {
     }
 }
 
-/// The tenant's interaction with this channel id, if it was ingested before.
-#[cfg(test)]
-pub async fn find_by_external_id<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    channel: i32,
-    external_id: &str,
-) -> Result<Option<interaction::Model>, DbErr> {
-    interaction::Entity::find()
-        .filter(interaction::Column::Tenant.eq(tenant))
-        .filter(interaction::Column::Channel.eq(channel))
-        .filter(interaction::Column::ExternalId.eq(external_id))
-        .one(conn)
-        .await
-}
-
 /// One interaction of a tenant.
 pub async fn find<C: ConnectionTrait>(conn: &C, tenant: &str, id: &str) -> Result<Option<interaction::Model>, DbErr> {
     interaction::Entity::find_by_id(id.to_owned()).filter(interaction::Column::Tenant.eq(tenant)).one(conn).await
-}
-
-/// Inserts an interaction.
-#[cfg(test)]
-pub async fn insert<C: ConnectionTrait>(conn: &C, row: interaction::Model) -> Result<(), DbErr> {
-    interaction::Entity::insert(interaction::ActiveModel::from(row)).exec_without_returning(conn).await?;
-    Ok(())
 }
 
 /// Inserts the rows whose (tenant, channel, channel id) is not stored yet, in one statement, and
@@ -279,17 +248,15 @@ pub async fn anonymise_author<C: ConnectionTrait>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+    use sea_orm::DatabaseConnection;
+    use tend_store::testing::{Backend, TestStore};
 
     use super::*;
 
-    async fn database() -> DatabaseConnection {
-        // One connection: every connection to `sqlite::memory:` is a database of its own.
-        let mut options = ConnectOptions::new("sqlite::memory:");
-        options.max_connections(1).min_connections(1).sqlx_logging(false);
-        let db = Database::connect(options).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
-        db
+    async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Migrator>("ingest").await;
+        (store, db)
     }
 
     fn row(tenant: &str, channel: i32, author: &str, external_id: &str) -> interaction::Model {
@@ -314,9 +281,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn anonymises_only_the_authors_interactions_in_the_tenant_once() {
-        let db = database().await;
+    async fn anonymises_only_the_authors_interactions_in_the_tenant_once(backend: Backend) {
+        let (store, db) = database(backend).await;
         let rows = [
             row("acme", 1, "u1", "p1"),
             row("acme", 1, "u1", "p2"),
@@ -324,9 +290,7 @@ mod tests {
             row("acme", 2, "u1", "p4"),
             row("globex", 1, "u1", "p1"),
         ];
-        for row in &rows {
-            insert(&db, row.clone()).await.unwrap();
-        }
+        insert_new(&db, &rows).await.unwrap();
 
         assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 2);
         for erased in &rows[..2] {
@@ -349,7 +313,38 @@ mod tests {
             assert_eq!(find(&db, &kept.tenant, &kept.id).await.unwrap().as_ref(), Some(kept));
         }
         // The channel id stays, so a redelivered post is still found as a duplicate.
-        assert!(find_by_external_id(&db, "acme", 1, "p1").await.unwrap().is_some());
+        assert_eq!(find_by_external_ids(&db, "acme", &[(1, "p1")]).await.unwrap().len(), 1);
         assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 0);
+        store.cleanup().await;
     }
+
+    async fn a_batch_stores_new_posts_once_and_finds_the_duplicates(backend: Backend) {
+        let (store, db) = database(backend).await;
+        let earlier = row("acme", 1, "u1", "p1");
+        assert_eq!(insert_new(&db, std::slice::from_ref(&earlier)).await.unwrap().len(), 1);
+        // p1 again (stored before), p2 twice in the batch, p1 on another channel, in another tenant.
+        let batch = [
+            row("acme", 1, "u1", "p1"),
+            row("acme", 1, "u2", "p2"),
+            row("acme", 1, "u2", "p2"),
+            row("acme", 2, "u1", "p1"),
+            row("globex", 1, "u1", "p1"),
+        ];
+        let inserted = insert_new(&db, &batch).await.unwrap();
+        let expected: HashSet<String> = [&batch[1].id, &batch[3].id, &batch[4].id].into_iter().cloned().collect();
+        assert_eq!(inserted, expected);
+        let found = find_by_external_ids(&db, "acme", &[(1, "p1"), (1, "p2"), (3, "p1")]).await.unwrap();
+        let mut found: Vec<&str> = found.iter().map(|row| row.id.as_str()).collect();
+        found.sort_unstable();
+        let mut wanted = vec![earlier.id.as_str(), batch[1].id.as_str()];
+        wanted.sort_unstable();
+        assert_eq!(found, wanted);
+        assert!(find_by_external_ids(&db, "acme", &[]).await.unwrap().is_empty());
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(
+        anonymises_only_the_authors_interactions_in_the_tenant_once,
+        a_batch_stores_new_posts_once_and_finds_the_duplicates,
+    );
 }

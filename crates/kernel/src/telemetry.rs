@@ -103,7 +103,12 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<Telemetry, T
     let tracer = provider.tracer("tend");
 
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("{},sqlx=warn,h2=warn,tower=warn,hyper=warn", config.log_filter)))
+        .or_else(|_| {
+            EnvFilter::try_new(format!(
+                "{},sqlx=warn,sea_orm_migration=warn,h2=warn,tower=warn,hyper=warn",
+                config.log_filter
+            ))
+        })
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt_layer = match config.log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),

@@ -218,7 +218,7 @@ impl Consumer {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
         self.options.validate()?;
         self.options.validate_for_run()?;
-        tracing::info!(
+        tracing::debug!(
             stream = %self.options.stream,
             group = %self.options.group,
             consumer = %self.options.consumer,
@@ -254,7 +254,7 @@ impl Consumer {
                 }
             }
         }
-        tracing::info!(
+        tracing::debug!(
             stream = %self.options.stream,
             group = %self.options.group,
             consumer = %self.options.consumer,

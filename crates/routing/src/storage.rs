@@ -32,25 +32,17 @@ pub mod decision {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The service's migrations, recorded in its own table `routing_migrations`.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        // Append-only: databases that ran the earlier ones get the new ones on their next start.
-        vec![
-            Box::new(tend_store::migration::CreateInbox),
-            Box::new(CreateDecisions),
-            // Routing publishes too (work offers, hot topics) through the same outbox.
-            Box::new(tend_store::migration::CreateOutbox),
-        ]
-    }
-
-    fn migration_table_name() -> DynIden {
-        "routing_migrations".into_iden()
-    }
-}
+tend_store::migrator!(
+    /// The service's migrations, recorded in its own table `routing_migrations`.
+    Migrator,
+    "routing_migrations",
+    [
+        tend_store::migration::CreateInbox,
+        CreateDecisions,
+        // Routing publishes too (work offers, hot topics) through the same outbox.
+        tend_store::migration::CreateOutbox,
+    ]
+);
 
 struct CreateDecisions;
 
@@ -121,4 +113,46 @@ pub async fn insert_decisions<C: ConnectionTrait>(conn: &C, rows: Vec<decision::
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<decision::Model>, DbErr> {
     let query = decision::Entity::find().filter(decision::Column::Tenant.eq(tenant));
     newest_first(query, decision::Column::Id, page).all(conn).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::DatabaseConnection;
+    use tend_store::testing::{Backend, TestStore};
+
+    use super::*;
+
+    async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Migrator>("routing").await;
+        (store, db)
+    }
+
+    fn decided(tenant: &str, interaction_id: &str, priority: i32) -> decision::Model {
+        decision::Model {
+            id: tend_kernel::ids::new_id(),
+            tenant: tenant.to_owned(),
+            interaction_id: interaction_id.to_owned(),
+            case_id: tend_kernel::ids::new_id(),
+            priority,
+            reasons: "base 30".to_owned(),
+            decided_at: tend_kernel::ids::now(),
+        }
+    }
+
+    async fn a_decision_is_recorded_once_per_interaction(backend: Backend) {
+        let (store, db) = database(backend).await;
+        let first = decided("acme", "i1", 40);
+        insert_decisions(&db, vec![first.clone(), decided("acme", "i2", 50)]).await.unwrap();
+        // A redelivered event decides again: the first decision stands.
+        insert_decisions(&db, vec![decided("acme", "i1", 90), decided("globex", "i1", 30)]).await.unwrap();
+        assert_eq!(find_by_interaction(&db, "acme", "i1").await.unwrap(), Some(first));
+        assert_eq!(find_by_interaction(&db, "globex", "i1").await.unwrap().map(|row| row.priority), Some(30));
+        let page = Page::parse(10, "").unwrap();
+        assert_eq!(list(&db, "acme", &page).await.unwrap().len(), 2);
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(a_decision_is_recorded_once_per_interaction);
 }

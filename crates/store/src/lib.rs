@@ -17,6 +17,13 @@ pub mod testing;
 
 pub use config::StoreConfig;
 pub use connect::connect;
+/// What the [`migrator!`] macro expands to needs.
+#[doc(hidden)]
+pub mod reexport {
+    pub use async_trait;
+    pub use sea_orm_migration;
+}
+
 pub use consume::{BatchConsumer, Effects, Event, EventHandler, HandleError};
 pub use context::{ServiceContext, StreamConfig, consumer_tasks, relay_task};
 pub use error::{DbContext, Error, Failure};

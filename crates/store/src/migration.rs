@@ -8,6 +8,35 @@ use sea_orm_migration::schema::{big_pk_auto, blob, string, string_uniq, timestam
 use crate::Error;
 use crate::error::DbContext as _;
 
+/// Declares a service's migrator: its migrations, in order (append-only: databases that ran the
+/// earlier ones get the new ones on their next start), recorded in the service's own history
+/// table so services sharing a database never share one.
+///
+/// ```ignore
+/// tend_store::migrator!(
+///     /// The service's migrations, recorded in `cases_migrations`.
+///     Migrator, "cases_migrations", [tend_store::migration::CreateOutbox, CreateCases]
+/// );
+/// ```
+#[macro_export]
+macro_rules! migrator {
+    ($(#[$doc:meta])* $name:ident, $table:literal, [$($migration:expr),* $(,)?]) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        #[$crate::reexport::async_trait::async_trait]
+        impl $crate::reexport::sea_orm_migration::MigratorTrait for $name {
+            fn migrations() -> Vec<Box<dyn $crate::reexport::sea_orm_migration::MigrationTrait>> {
+                vec![$(Box::new($migration)),*]
+            }
+
+            fn migration_table_name() -> $crate::reexport::sea_orm_migration::sea_query::DynIden {
+                $crate::reexport::sea_orm_migration::sea_query::IntoIden::into_iden($table)
+            }
+        }
+    };
+}
+
 /// Applies every pending migration of `M` to `db`.
 pub async fn run<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), Error> {
     M::up(db, None).await.context(format!("migrating the database of {service}"))

@@ -4,70 +4,25 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tend_proto::v1;
-use tonic::Request;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 use crate::cli::{self, ChannelArg, Connection, StatusArg};
 
-/// A connection to a running Tend, adding credentials to each request.
-pub struct Client {
-    channel: Channel,
-    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
-    tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
-}
+/// A connection to a running Tend: every call carries the API key and tenant of `--api-key`
+/// and `--tenant`.
+pub type Client = tend_client::Connection;
 
-impl Client {
-    /// Connects to `connection.endpoint`.
-    pub async fn connect(connection: &Connection) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(connection.endpoint.clone())
-            .with_context(|| format!("{:?} is not an endpoint like http://127.0.0.1:50051", connection.endpoint))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| format!("cannot reach Tend at {} (is `tend dev` running?)", connection.endpoint))?;
-        let authorization = connection
-            .api_key
-            .as_ref()
-            .map(|key| format!("Bearer {key}").parse())
-            .transpose()
-            .context("the API key cannot be sent as a header")?;
-        let tenant = connection.tenant.as_ref().map(|tenant| tenant.parse()).transpose().context("invalid --tenant")?;
-        Ok(Self { channel, authorization, tenant })
-    }
-
-    /// A request carrying this connection's credentials.
-    pub fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Some(authorization) = &self.authorization {
-            request.metadata_mut().insert("authorization", authorization.clone());
-        }
-        if let Some(tenant) = &self.tenant {
-            request.metadata_mut().insert(tend_kernel::auth::TENANT_HEADER, tenant.clone());
-        }
-        request
-    }
-
-    fn ingest(&self) -> v1::ingest_service_client::IngestServiceClient<Channel> {
-        v1::ingest_service_client::IngestServiceClient::new(self.channel.clone())
-    }
-
-    fn cases(&self) -> v1::case_service_client::CaseServiceClient<Channel> {
-        v1::case_service_client::CaseServiceClient::new(self.channel.clone())
-    }
-
-    /// An identity client.
-    pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Channel> {
-        v1::identity_service_client::IdentityServiceClient::new(self.channel.clone())
-    }
-
-    fn routing(&self) -> v1::routing_service_client::RoutingServiceClient<Channel> {
-        v1::routing_service_client::RoutingServiceClient::new(self.channel.clone())
-    }
-
-    fn feedback(&self) -> v1::feedback_service_client::FeedbackServiceClient<Channel> {
-        v1::feedback_service_client::FeedbackServiceClient::new(self.channel.clone())
-    }
+/// Connects to `connection.endpoint`, failing at once with a clear message if nothing answers.
+pub async fn connect(connection: &Connection) -> anyhow::Result<Client> {
+    let channel = tonic::transport::Endpoint::from_shared(connection.endpoint.clone())
+        .with_context(|| format!("{:?} is not an endpoint like http://127.0.0.1:50051", connection.endpoint))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach Tend at {} (is `tend dev` running?)", connection.endpoint))?;
+    let credentials = tend_client::Credentials { api_key: connection.api_key.clone() };
+    let metadata = tend_client::CallMetadata::new(&credentials, connection.tenant.as_deref())
+        .context("the API key or tenant cannot be sent as a header")?;
+    Ok(Client::over(channel, metadata))
 }
 
 /// Turns a gRPC error into one line a person can act on.
@@ -77,7 +32,7 @@ pub fn failed(status: tonic::Status) -> anyhow::Error {
 
 /// `tend post`.
 pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
-    let client = Client::connect(&args.connection).await?;
+    let client = connect(&args.connection).await?;
     let channel = match args.channel {
         ChannelArg::X => v1::Channel::X,
         ChannelArg::Facebook => v1::Channel::Facebook,
@@ -101,7 +56,7 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
         text: args.text,
         ..Default::default()
     };
-    let response = client.ingest().ingest_interaction(client.request(request)).await.map_err(failed)?.into_inner();
+    let response = client.ingest().ingest_interaction(request).await.map_err(failed)?.into_inner();
     let interaction = response.interaction.context("the server returned no interaction")?;
     if response.duplicate {
         println!("duplicate of interaction {} (nothing new stored)", interaction.id);
@@ -110,12 +65,8 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
     }
     if args.wait {
         let decision = wait_for_case(&client, &interaction.id, Duration::from_secs(15)).await?;
-        let case = client
-            .cases()
-            .get_case(client.request(v1::GetCaseRequest { id: decision.case_id }))
-            .await
-            .map_err(failed)?
-            .into_inner();
+        let case =
+            client.cases().get_case(v1::GetCaseRequest { id: decision.case_id }).await.map_err(failed)?.into_inner();
         println!("routed with priority {} ({})", decision.priority, decision.reasons.join(", "));
         print_case(&case);
     }
@@ -125,7 +76,7 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
 async fn wait_for_case(client: &Client, interaction_id: &str, limit: Duration) -> anyhow::Result<v1::RoutingDecision> {
     let started = Instant::now();
     loop {
-        let request = client.request(v1::GetRoutingDecisionRequest { interaction_id: interaction_id.to_owned() });
+        let request = v1::GetRoutingDecisionRequest { interaction_id: interaction_id.to_owned() };
         match client.routing().get_routing_decision(request).await {
             Ok(decision) => return Ok(decision.into_inner()),
             Err(status) if status.code() == tonic::Code::NotFound && started.elapsed() < limit => {
@@ -143,9 +94,9 @@ async fn wait_for_case(client: &Client, interaction_id: &str, limit: Duration) -
 pub async fn interactions(command: cli::InteractionsCommand) -> anyhow::Result<()> {
     match command {
         cli::InteractionsCommand::List(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::ListInteractionsRequest { page_size: args.limit, page_token: args.page_token };
-            let page = client.ingest().list_interactions(client.request(request)).await.map_err(failed)?.into_inner();
+            let page = client.ingest().list_interactions(request).await.map_err(failed)?.into_inner();
             for interaction in &page.interactions {
                 let handle = interaction.author.as_ref().map(|author| author.handle.as_str()).unwrap_or("");
                 println!(
@@ -159,10 +110,9 @@ pub async fn interactions(command: cli::InteractionsCommand) -> anyhow::Result<(
             print_next(&page.next_page_token);
         }
         cli::InteractionsCommand::Get(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::GetInteractionRequest { id: args.id };
-            let interaction =
-                client.ingest().get_interaction(client.request(request)).await.map_err(failed)?.into_inner();
+            let interaction = client.ingest().get_interaction(request).await.map_err(failed)?.into_inner();
             let author = interaction.author.unwrap_or_default();
             println!("id:         {}", interaction.id);
             println!("channel:    {} ({})", channel_name(interaction.channel), interaction.external_id);
@@ -178,7 +128,7 @@ pub async fn interactions(command: cli::InteractionsCommand) -> anyhow::Result<(
 pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
     match command {
         cli::CasesCommand::List(args) => {
-            let client = Client::connect(&args.list.connection).await?;
+            let client = connect(&args.list.connection).await?;
             let status = match args.status {
                 None => v1::CaseStatus::Unspecified,
                 Some(StatusArg::Open) => v1::CaseStatus::Open,
@@ -189,7 +139,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 page_size: args.list.limit,
                 page_token: args.list.page_token,
             };
-            let page = client.cases().list_cases(client.request(request)).await.map_err(failed)?.into_inner();
+            let page = client.cases().list_cases(request).await.map_err(failed)?.into_inner();
             for case in &page.cases {
                 println!(
                     "{}  {:<8}  p{:<3}  {:<9}  {}",
@@ -203,19 +153,14 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             print_next(&page.next_page_token);
         }
         cli::CasesCommand::Get(args) => {
-            let client = Client::connect(&args.connection).await?;
-            let case = client
-                .cases()
-                .get_case(client.request(v1::GetCaseRequest { id: args.id }))
-                .await
-                .map_err(failed)?
-                .into_inner();
+            let client = connect(&args.connection).await?;
+            let case = client.cases().get_case(v1::GetCaseRequest { id: args.id }).await.map_err(failed)?.into_inner();
             print_case(&case);
         }
         cli::CasesCommand::Resolve(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::ResolveCaseRequest { id: args.id, note: args.note };
-            let case = client.cases().resolve_case(client.request(request)).await.map_err(failed)?.into_inner();
+            let case = client.cases().resolve_case(request).await.map_err(failed)?.into_inner();
             print_case(&case);
         }
     }
@@ -226,9 +171,9 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
 pub async fn profiles(command: cli::ProfilesCommand) -> anyhow::Result<()> {
     match command {
         cli::ProfilesCommand::List(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::ListProfilesRequest { page_size: args.limit, page_token: args.page_token };
-            let page = client.identity().list_profiles(client.request(request)).await.map_err(failed)?.into_inner();
+            let page = client.identity().list_profiles(request).await.map_err(failed)?.into_inner();
             for profile in &page.profiles {
                 println!(
                     "{}  {:<9}  @{:<16}  {}",
@@ -241,9 +186,9 @@ pub async fn profiles(command: cli::ProfilesCommand) -> anyhow::Result<()> {
             print_next(&page.next_page_token);
         }
         cli::ProfilesCommand::Get(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::GetProfileRequest { id: args.id };
-            let profile = client.identity().get_profile(client.request(request)).await.map_err(failed)?.into_inner();
+            let profile = client.identity().get_profile(request).await.map_err(failed)?.into_inner();
             println!("id:         {}", profile.id);
             println!("channel:    {} ({})", channel_name(profile.channel), profile.external_id);
             println!("handle:     @{} {}", profile.handle, profile.display_name);
@@ -260,20 +205,18 @@ pub async fn profiles(command: cli::ProfilesCommand) -> anyhow::Result<()> {
 pub async fn decisions(command: cli::DecisionsCommand) -> anyhow::Result<()> {
     match command {
         cli::DecisionsCommand::List(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::ListRoutingDecisionsRequest { page_size: args.limit, page_token: args.page_token };
-            let page =
-                client.routing().list_routing_decisions(client.request(request)).await.map_err(failed)?.into_inner();
+            let page = client.routing().list_routing_decisions(request).await.map_err(failed)?.into_inner();
             for decision in &page.decisions {
                 println!("{}  case {}  p{}", decision.interaction_id, decision.case_id, decision.priority);
             }
             print_next(&page.next_page_token);
         }
         cli::DecisionsCommand::Get(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::GetRoutingDecisionRequest { interaction_id: args.id };
-            let decision =
-                client.routing().get_routing_decision(client.request(request)).await.map_err(failed)?.into_inner();
+            let decision = client.routing().get_routing_decision(request).await.map_err(failed)?.into_inner();
             println!("interaction: {}", decision.interaction_id);
             println!("case:        {}", decision.case_id);
             println!("priority:    {}", decision.priority);
@@ -287,12 +230,12 @@ pub async fn decisions(command: cli::DecisionsCommand) -> anyhow::Result<()> {
 
 /// `tend report`.
 pub async fn report(args: cli::ReportArgs) -> anyhow::Result<()> {
-    let client = Client::connect(&args.connection).await?;
+    let client = connect(&args.connection).await?;
     let request = v1::GetServiceReportRequest {
         from: args.from.map(tend_kernel::ids::to_timestamp),
         to: args.to.map(tend_kernel::ids::to_timestamp),
     };
-    let report = client.feedback().get_service_report(client.request(request)).await.map_err(failed)?.into_inner();
+    let report = client.feedback().get_service_report(request).await.map_err(failed)?.into_inner();
     println!("cases opened:    {}", report.cases_opened);
     println!("cases resolved:  {}", report.cases_resolved);
     println!("mean to resolve: {:.1}s", report.mean_seconds_to_resolve);
@@ -301,8 +244,8 @@ pub async fn report(args: cli::ReportArgs) -> anyhow::Result<()> {
 
 /// `tend health`: the status of the server and each Tend service.
 pub async fn health(connection: Connection) -> anyhow::Result<()> {
-    let client = Client::connect(&connection).await?;
-    let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel.clone());
+    let client = connect(&connection).await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel());
     let mut all_serving = true;
     for service in [
         "",

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tend_proto::v1;
 
 use crate::cli::{self, ImportFormat};
-use crate::commands::{Client, failed};
+use crate::commands::{connect, failed};
 
 /// Several values given as a list (JSON) or one `;`-separated string (CSV).
 #[derive(Debug, Default, Deserialize)]
@@ -155,13 +155,8 @@ pub async fn import(args: cli::ImportArgs) -> anyhow::Result<()> {
     let format = format_of(&args.file, args.format)?;
     let requests = read(&args.file, format, &args.default_region)?;
     let count = requests.len();
-    let client = Client::connect(&args.connection).await?;
-    let outcome = client
-        .identity()
-        .import_customers(client.request(tokio_stream::iter(requests)))
-        .await
-        .map_err(failed)?
-        .into_inner();
+    let client = connect(&args.connection).await?;
+    let outcome = client.identity().import_customers(tokio_stream::iter(requests)).await.map_err(failed)?.into_inner();
     println!(
         "{count} records: {} created, {} updated, {} rejected",
         outcome.created, outcome.updated, outcome.rejected
@@ -205,9 +200,9 @@ pub fn link(args: cli::LinkArgs) -> anyhow::Result<()> {
 pub async fn customers(command: cli::CustomersCommand) -> anyhow::Result<()> {
     match command {
         cli::CustomersCommand::List(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::ListCustomersRequest { page_size: args.limit, page_token: args.page_token };
-            let page = client.identity().list_customers(client.request(request)).await.map_err(failed)?.into_inner();
+            let page = client.identity().list_customers(request).await.map_err(failed)?.into_inner();
             for customer in &page.customers {
                 let original = customer.original.clone().unwrap_or_default();
                 println!("{}  {:<12}  {} {}", customer.id, original.crm_id, original.given_name, original.family_name);
@@ -215,9 +210,9 @@ pub async fn customers(command: cli::CustomersCommand) -> anyhow::Result<()> {
             crate::commands::print_next(&page.next_page_token);
         }
         cli::CustomersCommand::Get(args) => {
-            let client = Client::connect(&args.connection).await?;
+            let client = connect(&args.connection).await?;
             let request = v1::GetCustomerRequest { id: args.id };
-            let customer = client.identity().get_customer(client.request(request)).await.map_err(failed)?.into_inner();
+            let customer = client.identity().get_customer(request).await.map_err(failed)?.into_inner();
             let original = customer.original.unwrap_or_default();
             let normalized = customer.normalized.unwrap_or_default();
             println!("id:       {}", customer.id);

@@ -164,6 +164,98 @@ async fn killed_mid_pipeline(production: bool) {
     storage.clean().await;
 }
 
+/// Every case of the running Tend, all pages.
+async fn every_case(channel: &Channel) -> Vec<v1::Case> {
+    let mut client = v1::case_service_client::CaseServiceClient::new(channel.clone());
+    let mut cases = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = v1::ListCasesRequest { page_size: 500, page_token: page_token.clone(), ..Default::default() };
+        let page = client.list_cases(request).await.unwrap().into_inner();
+        cases.extend(page.cases);
+        if page.next_page_token.is_empty() {
+            return cases;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Batches of posts stream in from several callers and the process is killed while batches are
+/// in flight; after a restart every acknowledged post is exactly one case, and no post, whether
+/// its batch was acknowledged or not, has two.
+async fn killed_under_load(production: bool) {
+    let storage = Storage::new(production).await;
+    let (mut first, channel) = start(&storage, &[]).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut callers = Vec::new();
+    for caller in 0..4 {
+        let channel = channel.clone();
+        let acked = acked.clone();
+        callers.push(tokio::spawn(async move {
+            let mut client = v1::ingest_service_client::IngestServiceClient::new(channel);
+            for round in 0.. {
+                let interactions = (0..50).map(|n| post(caller * 1_000_000 + round * 100 + n)).collect();
+                let Ok(response) = client.ingest_batch(v1::IngestBatchRequest { interactions }).await else {
+                    return;
+                };
+                let mut acked = acked.lock().unwrap();
+                for result in response.into_inner().results {
+                    match result.outcome {
+                        Some(v1::ingest_batch_result::Outcome::Ok(stored)) => {
+                            acked.push(stored.interaction.unwrap().id)
+                        }
+                        other => panic!("post refused: {other:?}"),
+                    }
+                }
+            }
+        }));
+    }
+    // Kill once a good number of posts is in, with batches still arriving.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 1_000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "posts are not being acknowledged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().await.unwrap();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+
+    let (mut second, channel) = start(&storage, &[]).await;
+    let started = Instant::now();
+    loop {
+        let cases = every_case(&channel).await;
+        let mut on_cases: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for id in cases.iter().flat_map(|case| case.interaction_ids.iter()) {
+            *on_cases.entry(id.as_str()).or_default() += 1;
+        }
+        assert!(on_cases.values().all(|&count| count == 1), "a post is on two cases");
+        let missing = acked.iter().filter(|id| !on_cases.contains_key(id.as_str())).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{missing} of {} acknowledged posts have no case",
+            acked.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    second.kill().await.unwrap();
+    storage.clean().await;
+}
+
+#[tokio::test]
+async fn embedded_killed_under_load_loses_nothing() {
+    killed_under_load(false).await;
+}
+
+#[tokio::test]
+async fn postgres_redis_killed_under_load_loses_nothing() {
+    killed_under_load(true).await;
+}
+
 #[tokio::test]
 async fn embedded_killed_after_ingest_loses_nothing() {
     killed_after_ingest(false).await;
