@@ -53,6 +53,7 @@ fn open_request(text: &str) -> v1::OpenCaseRequest {
         profile_id: uuid::Uuid::now_v7().to_string(),
         customer_id: String::new(),
         priority: 40,
+        ..Default::default()
     }
 }
 

@@ -89,21 +89,21 @@ impl CallMetadata {
         for (name, value) in &trace_headers {
             let key = MetadataKey::from_bytes(name.as_str().as_bytes());
             let value = MetadataValue::try_from(value.as_bytes());
-            if let (Ok(key), Ok(value)) = (key, value) {
-                if !metadata.contains_key(&key) {
-                    metadata.insert(key, value);
-                }
+            if let (Ok(key), Ok(value)) = (key, value)
+                && !metadata.contains_key(&key)
+            {
+                metadata.insert(key, value);
             }
         }
-        if let Some(authorization) = &self.authorization {
-            if !metadata.contains_key("authorization") {
-                metadata.insert("authorization", authorization.clone());
-            }
+        if let Some(authorization) = &self.authorization
+            && !metadata.contains_key("authorization")
+        {
+            metadata.insert("authorization", authorization.clone());
         }
-        if let Some(tenant) = tenant.or(self.tenant.as_ref()) {
-            if !metadata.contains_key(TENANT_HEADER) {
-                metadata.insert(TENANT_HEADER, tenant.clone());
-            }
+        if let Some(tenant) = tenant.or(self.tenant.as_ref())
+            && !metadata.contains_key(TENANT_HEADER)
+        {
+            metadata.insert(TENANT_HEADER, tenant.clone());
         }
     }
 

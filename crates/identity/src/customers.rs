@@ -1,8 +1,8 @@
 //! CRM customers: validating and normalising what the CRM sends. No I/O.
 
-use tend_kernel::ApiError;
 use tend_proto::v1;
 
+use crate::domain::Invalid;
 use crate::normalize;
 
 /// Longest CRM id accepted, in bytes.
@@ -30,19 +30,19 @@ impl Checked {
 }
 
 /// Checks `input` and normalises it; the error names the field to fix.
-pub fn check(input: &v1::CustomerInput) -> Result<Checked, ApiError> {
+pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
     let crm_id = input.crm_id.trim();
     if crm_id.is_empty() {
-        return Err(ApiError::invalid("customer.crm_id", "is required"));
+        return Err(Invalid::new("customer.crm_id", "is required"));
     }
     if crm_id.len() > MAX_CRM_ID {
-        return Err(ApiError::invalid("customer.crm_id", format!("must be at most {MAX_CRM_ID} bytes")));
+        return Err(Invalid::new("customer.crm_id", format!("must be at most {MAX_CRM_ID} bytes")));
     }
     for (field, count) in
         [("emails", input.emails.len()), ("phones", input.phones.len()), ("handles", input.handles.len())]
     {
         if count > MAX_EACH {
-            return Err(ApiError::invalid(format!("customer.{field}"), format!("must hold at most {MAX_EACH}")));
+            return Err(Invalid::new(format!("customer.{field}"), format!("must hold at most {MAX_EACH}")));
         }
     }
     let region = Some(input.default_region.as_str()).filter(|region| !region.is_empty());
@@ -51,14 +51,14 @@ pub fn check(input: &v1::CustomerInput) -> Result<Checked, ApiError> {
     let mut handles = Vec::with_capacity(input.handles.len());
     for (index, known) in input.handles.iter().enumerate() {
         let handle = normalize::handle(known.channel, &known.handle)
-            .map_err(|problem| ApiError::invalid(format!("customer.handles[{index}]"), problem))?;
+            .map_err(|problem| Invalid::new(format!("customer.handles[{index}]"), problem))?;
         push_unique(&mut handles, handle);
     }
     let date_of_birth = match input.date_of_birth.trim() {
         "" => None,
         text => {
             let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                ApiError::invalid("customer.date_of_birth", format!("{text:?} is not a date like 1990-04-21"))
+                Invalid::new("customer.date_of_birth", format!("{text:?} is not a date like 1990-04-21"))
             })?;
             Some(date.format("%Y-%m-%d").to_string())
         }
@@ -83,10 +83,10 @@ fn each(
     field: &str,
     values: &[String],
     normalise: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, Invalid> {
     let mut normalized = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
-        let value = normalise(value).map_err(|problem| ApiError::invalid(format!("{field}[{index}]"), problem))?;
+        let value = normalise(value).map_err(|problem| Invalid::new(format!("{field}[{index}]"), problem))?;
         push_unique(&mut normalized, value);
     }
     Ok(normalized)

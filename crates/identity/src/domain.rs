@@ -2,6 +2,24 @@
 
 use tend_proto::v1;
 
+/// A value that fails validation: which field (as the contract names it, dotted and indexed
+/// such as `customer.emails[1]`), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {problem}")]
+pub struct Invalid {
+    /// The field.
+    pub field: String,
+    /// What is wrong and what to send instead.
+    pub problem: String,
+}
+
+impl Invalid {
+    /// An [`Invalid`] of `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { field: field.into(), problem: problem.into() }
+    }
+}
+
 /// A profile's link status, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkStatus {

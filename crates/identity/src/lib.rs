@@ -1,17 +1,27 @@
 //! The identity service: who wrote each interaction.
 //!
-//! This first slice keeps a profile per channel author (consuming `interactions.received`) and
-//! publishes `interactions.identified` for every interaction; linking profiles to CRM customers
-//! builds on it.
+//! It keeps a profile per channel author (consuming `interactions.received`), ties profiles to
+//! the CRM's customers by deterministic evidence, a probabilistic matcher and people's
+//! decisions, and publishes `interactions.identified` for every interaction.
+//!
+//! Layers, outside in: `api` (the gRPC adapter) and `consumer` (the event adapter) call the
+//! workflows of `app`, which decide with the pure modules (`domain`, `customers`, `normalize`,
+//! `linking`, `matcher`) and read and write through `storage`.
+
+// First, so that its macro is in scope of every module's tests.
+#[cfg(test)]
+#[macro_use]
+mod testing;
 
 mod api;
+mod app;
 mod consumer;
+mod contract;
 mod customers;
 mod domain;
 mod linking;
 mod matcher;
 mod normalize;
-mod people;
 mod storage;
 
 use std::sync::Arc;
@@ -21,7 +31,7 @@ use tend_kernel::server::GrpcServer;
 use tend_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
-use tend_store::{OutboxRelay, ServiceContext, consumer_task, relay_task};
+use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::IdentityApi;
@@ -34,21 +44,23 @@ pub const SERVICE: &str = "identity";
 pub struct Identity {
     api: Arc<IdentityApi>,
     relay: OutboxRelay,
-    consumer: Consumer,
+    consumers: Vec<Consumer>,
     max_request_bytes: usize,
 }
 
 impl Identity {
     /// Connects to the service's database (migrating it) and prepares the API, the relay and the
-    /// consumer of `interactions.received`.
+    /// consumers of `interactions.received`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
-        let matchers = Arc::new(matcher::Matchers::default());
-        let handler = Arc::new(consumer::IdentifyAuthors::new(db.clone(), relay.waker(), matchers.clone()));
-        let consumer = context.consumer(streams::INTERACTIONS_RECEIVED, SERVICE, handler);
-        let api = Arc::new(IdentityApi::new(db, relay.waker(), matchers));
-        Ok(Self { api, relay, consumer, max_request_bytes: context.max_request_bytes })
+        let waker = relay.waker();
+        // One application, shared by both adapters (and so one matcher cache).
+        let app = Arc::new(app::App::new(db.clone(), waker.clone(), Arc::new(matcher::Matchers::default())));
+        let handler = Arc::new(consumer::IdentifyAuthors::new(app.clone()));
+        let consumers = context.consumers(streams::INTERACTIONS_RECEIVED, SERVICE, handler, &db, &waker);
+        let api = Arc::new(IdentityApi::new(app));
+        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -69,7 +81,9 @@ impl Component for Identity {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Identity { relay, consumer, .. } = *self;
-        vec![relay_task(relay, shutdown.clone()), consumer_task(consumer, shutdown)]
+        let Identity { relay, consumers, .. } = *self;
+        let mut tasks = vec![relay_task(relay, shutdown.clone())];
+        tasks.extend(consumer_tasks(consumers, &shutdown));
+        tasks
     }
 }

@@ -3,13 +3,14 @@
 //! Strongest first: a handle the CRM lists on the customer, the author's own email (login-based
 //! channels such as email and chat), then emails and phone numbers written in the message. An
 //! identifier shared by several customers (a family email) proves nothing and is skipped.
-
-use sea_orm::{ConnectionTrait, DbErr};
-use tend_proto::v1;
+//!
+//! Pure: the caller looks up who holds the identifiers offered (for a whole batch at once) and
+//! which pairs people rejected, and [`decide`] reads the answer.
 
 use crate::domain::LinkMethod;
 use crate::normalize;
-use crate::storage;
+use crate::storage::customers::Holders;
+use crate::storage::review::Rejections;
 
 /// A link found, with its evidence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,73 +23,115 @@ pub struct Found {
     pub evidence: String,
 }
 
-/// The identifiers an interaction offers, strongest first: `(kind, value, method, where)`.
-fn offered(interaction: &v1::Interaction) -> Vec<(&'static str, String, LinkMethod, &'static str)> {
-    let author = interaction.author.clone().unwrap_or_default();
+/// An identifier an interaction offers as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    /// "handle", "email" or "phone", as stored in `customer_identifiers`.
+    pub kind: &'static str,
+    /// The normal form.
+    pub value: String,
+    /// The link it makes.
+    pub method: LinkMethod,
+    /// Where it was found, for the evidence.
+    pub source: &'static str,
+}
+
+/// The identifiers an interaction on `channel` by an author with `handle` and `email` saying
+/// `text` offers, strongest first.
+pub fn offered(channel: i32, handle: &str, email: &str, text: &str) -> Vec<Offered> {
     let mut offered = Vec::new();
-    if let Ok(handle) = normalize::handle(interaction.channel, &author.handle) {
-        offered.push(("handle", handle, LinkMethod::KnownHandle, "the author's handle"));
+    let mut offer = |kind, value, method, source| offered.push(Offered { kind, value, method, source });
+    if let Ok(handle) = normalize::handle(channel, handle) {
+        offer("handle", handle, LinkMethod::KnownHandle, "the author's handle");
     }
-    if let Ok(email) = normalize::email(&author.email) {
-        offered.push(("email", email, LinkMethod::Email, "the author's address"));
+    if let Ok(email) = normalize::email(email) {
+        offer("email", email, LinkMethod::Email, "the author's address");
     }
-    for email in normalize::emails_in(&interaction.text) {
-        offered.push(("email", email, LinkMethod::Email, "given in the message"));
+    for email in normalize::emails_in(text) {
+        offer("email", email, LinkMethod::Email, "given in the message");
     }
-    for phone in normalize::phones_in(&interaction.text, None) {
-        offered.push(("phone", phone, LinkMethod::Phone, "given in the message"));
+    for phone in normalize::phones_in(text, None) {
+        offer("phone", phone, LinkMethod::Phone, "given in the message");
     }
     offered
 }
 
-/// The customer this interaction's author (profile `profile_id`) deterministically is, if any.
-/// Pairs a person rejected are skipped.
-pub async fn find<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    profile_id: &str,
-    interaction: &v1::Interaction,
-) -> Result<Option<Found>, DbErr> {
-    for (kind, value, method, source) in offered(interaction) {
-        let customers = storage::customers_with(conn, tenant, kind, &value).await?;
-        match customers.as_slice() {
-            [customer_id] if storage::is_rejected(conn, tenant, profile_id, customer_id).await? => {
-                tracing::debug!(kind, "a person rejected this pair; not linking");
+/// The customer the author of profile `profile_id` deterministically is, if any, given what
+/// they `offered`, who `holds` each identifier and the pairs people `rejected`: the strongest
+/// identifier held by exactly one customer whose pair with the profile nobody rejected.
+pub fn decide(profile_id: &str, offered: &[Offered], holds: &Holders, rejected: &Rejections) -> Option<Found> {
+    for offer in offered {
+        let mut holders = holds.of(offer.kind, &offer.value);
+        match (holders.next(), holders.next()) {
+            (None, _) => {}
+            (Some(holder), None) if rejected.contains(profile_id, &holder.customer_id) => {
+                tracing::debug!(kind = offer.kind, "a person rejected this pair; not linking");
             }
-            [customer_id] => {
-                let crm_id = storage::find_customer(conn, tenant, customer_id)
-                    .await?
-                    .map(|customer| customer.crm_id)
-                    .unwrap_or_default();
-                let evidence = format!("{kind} {value} ({source}) is on customer {crm_id}");
-                return Ok(Some(Found { customer_id: customer_id.clone(), method, evidence }));
+            (Some(holder), None) => {
+                let Offered { kind, value, method, source } = offer;
+                let evidence = format!("{kind} {value} ({source}) is on customer {}", holder.crm_id);
+                return Some(Found { customer_id: holder.customer_id.clone(), method: *method, evidence });
             }
-            [] => {}
-            several => {
-                tracing::info!(kind, count = several.len(), "identifier shared by several customers; not linking on it")
+            (Some(_), Some(_)) => {
+                let count = 2 + holders.count();
+                tracing::debug!(kind = offer.kind, count, "identifier shared by several customers; not linking on it");
             }
         }
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::storage::customers::Holder;
+    use tend_proto::v1;
 
     #[test]
     fn offers_strongest_evidence_first() {
-        let interaction = v1::Interaction {
-            channel: v1::Channel::X.into(),
-            author: Some(v1::Author { handle: "@Jane".into(), email: "JANE@example.com".into(), ..Default::default() }),
-            text: "my number is +44 7911 123456, mail jane.alt@example.com".into(),
-            ..Default::default()
-        };
-        let kinds: Vec<_> =
-            offered(&interaction).into_iter().map(|(kind, value, ..)| format!("{kind}={value}")).collect();
+        let kinds: Vec<_> = offered(
+            v1::Channel::X.into(),
+            "@Jane",
+            "JANE@example.com",
+            "my number is +44 7911 123456, mail jane.alt@example.com",
+        )
+        .into_iter()
+        .map(|offer| format!("{}={}", offer.kind, offer.value))
+        .collect();
         assert_eq!(
             kinds,
             vec!["handle=x:jane", "email=jane@example.com", "email=jane.alt@example.com", "phone=+447911123456"]
         );
+    }
+
+    fn holder(customer_id: &str, crm_id: &str) -> Holder {
+        Holder { customer_id: customer_id.into(), crm_id: crm_id.into() }
+    }
+
+    #[test]
+    fn links_on_the_strongest_identifier_one_customer_holds_and_nobody_rejected() {
+        let offers = offered(v1::Channel::X.into(), "@jane", "", "mail family@example.com or call +44 7911 123456");
+        let mut holds = Holders::default();
+        holds.insert("handle".into(), "x:jane".into(), holder("c-jane", "CRM-1"));
+        holds.insert("email".into(), "family@example.com".into(), holder("c-parent", "P"));
+        holds.insert("email".into(), "family@example.com".into(), holder("c-child", "C"));
+        holds.insert("phone".into(), "+447911123456".into(), holder("c-phone", "CRM-9"));
+        // The same value as another kind is another identifier.
+        holds.insert("handle".into(), "+447911123456".into(), holder("c-other", "CRM-8"));
+
+        let found = decide("p1", &offers, &holds, &Rejections::default()).unwrap();
+        assert_eq!((found.customer_id.as_str(), found.method), ("c-jane", LinkMethod::KnownHandle));
+        assert_eq!(found.evidence, "handle x:jane (the author's handle) is on customer CRM-1");
+
+        // Jane's pair rejected: the shared email proves nothing, the phone links.
+        let mut rejected = Rejections::default();
+        rejected.insert("p1".into(), "c-jane".into());
+        let found = decide("p1", &offers, &holds, &rejected).unwrap();
+        assert_eq!((found.customer_id.as_str(), found.method), ("c-phone", LinkMethod::Phone));
+        // Another profile's rejection does not count.
+        let found = decide("p2", &offers, &holds, &rejected).unwrap();
+        assert_eq!(found.customer_id, "c-jane");
+        assert_eq!(decide("p1", &offers[1..2], &holds, &rejected), None);
     }
 }

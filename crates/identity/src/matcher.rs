@@ -11,13 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tend_kernel::ApiError;
-use tend_matching::{Index, MatchOptions, Model, Record, Schema, Scored, TrainOptions};
+use sea_orm::ConnectionTrait;
+use tend_matching::{Index, MatchOptions, Model, Record, Schema, Scored};
 use tend_proto::v1;
 
-use crate::customers;
-use crate::storage::{self, customer, matcher_model, profile};
+use crate::app::Error;
+use crate::storage::{customer, customers, model, profile};
 
 /// Link outright at or above this probability unless the tenant set another.
 pub const DEFAULT_LINK_THRESHOLD: f64 = 0.99;
@@ -57,7 +56,7 @@ pub fn customer_record(row: &customer::Model) -> Record {
         record = record.with("date_of_birth", date.clone());
     }
     if let Ok(original) = v1::CustomerInput::decode(row.original.as_slice()) {
-        if let Ok(checked) = customers::check(&original) {
+        if let Ok(checked) = crate::customers::check(&original) {
             if let Some(email) = checked.normalized.emails.first() {
                 record = record.with("email", email.clone());
             }
@@ -73,7 +72,7 @@ pub fn customer_record(row: &customer::Model) -> Record {
 }
 
 /// The schema profiles and customers are compared on.
-fn schema() -> Schema {
+pub fn schema() -> Schema {
     Schema::person()
 }
 
@@ -118,13 +117,23 @@ pub struct Loaded {
     pub link_threshold: f64,
     /// Review at or above.
     pub review_threshold: f64,
-    built: Instant,
 }
 
-/// Trained matchers of every tenant, cached.
+/// What the cache knows of one tenant: its matcher, or that it has none, as of `at`.
+struct Cached {
+    loaded: Option<Arc<Loaded>>,
+    at: Instant,
+}
+
+/// Trained matchers of every tenant, cached for [`INDEX_FRESH_FOR`].
+///
+/// The absence of a trained matcher is cached too: before a tenant trains one, the consumer
+/// would otherwise read `matcher_models` once per batch for nothing. Training, new thresholds
+/// and erasure in this process [`invalidate`](Matchers::invalidate) the entry at once; another
+/// replica's see them within [`INDEX_FRESH_FOR`], as they see a retrained model.
 #[derive(Default)]
 pub struct Matchers {
-    cache: Mutex<HashMap<String, Arc<Loaded>>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl Matchers {
@@ -136,103 +145,32 @@ impl Matchers {
     }
 
     /// The tenant's matcher, if trained.
-    pub async fn load<C: ConnectionTrait>(&self, conn: &C, tenant: &str) -> Result<Option<Arc<Loaded>>, ApiError> {
-        let cached = self.cache.lock().ok().and_then(|cache| cache.get(tenant).cloned());
-        if let Some(loaded) = cached.filter(|loaded| loaded.built.elapsed() < INDEX_FRESH_FOR) {
-            return Ok(Some(loaded));
-        }
-        let Some(row) = storage::matcher_of(conn, tenant).await.map_err(ApiError::internal)? else { return Ok(None) };
-        if row.model.is_empty() {
-            return Ok(None);
-        }
-        let model: Model = serde_json::from_str(&row.model).map_err(ApiError::internal)?;
-        let customers = storage::all_customers(conn, tenant).await.map_err(ApiError::internal)?;
-        let index = model.index(customers.iter().map(customer_record).collect());
-        let loaded = Arc::new(Loaded {
-            model,
-            index,
-            link_threshold: row.link_threshold,
-            review_threshold: row.review_threshold,
-            built: Instant::now(),
+    pub async fn load<C: ConnectionTrait>(&self, conn: &C, tenant: &str) -> Result<Option<Arc<Loaded>>, Error> {
+        let cached = self.cache.lock().ok().and_then(|cache| {
+            cache.get(tenant).filter(|cached| cached.at.elapsed() < INDEX_FRESH_FOR).map(|cached| cached.loaded.clone())
         });
+        if let Some(loaded) = cached {
+            return Ok(loaded);
+        }
+        let loaded = match model::find(conn, tenant).await? {
+            Some(row) if !row.model.is_empty() => {
+                let model: Model = serde_json::from_str(&row.model)
+                    .map_err(|error| Error::Unexpected(format!("the stored matcher does not read: {error}")))?;
+                let customers = customers::live(conn, tenant).await?;
+                let index = model.index(customers.iter().map(customer_record).collect());
+                Some(Arc::new(Loaded {
+                    model,
+                    index,
+                    link_threshold: row.link_threshold,
+                    review_threshold: row.review_threshold,
+                }))
+            }
+            _ => None,
+        };
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(tenant.to_owned(), loaded.clone());
+            cache.insert(tenant.to_owned(), Cached { loaded: loaded.clone(), at: Instant::now() });
         }
-        Ok(Some(loaded))
-    }
-
-    /// Trains the tenant's matcher on all its profiles and customers, and stores it.
-    pub async fn train(&self, db: &DatabaseConnection, tenant: &str) -> Result<v1::TrainMatcherResponse, ApiError> {
-        let profiles = storage::all_profiles(db, tenant).await.map_err(ApiError::internal)?;
-        let customers = storage::all_customers(db, tenant).await.map_err(ApiError::internal)?;
-        if profiles.is_empty() || customers.is_empty() {
-            return Err(ApiError::FailedPrecondition(format!(
-                "training needs profiles and customers; the tenant has {} and {}",
-                profiles.len(),
-                customers.len()
-            )));
-        }
-        let left: Vec<Record> = profiles.iter().map(profile_record).collect();
-        let right: Vec<Record> = customers.iter().map(customer_record).collect();
-        // EM is CPU-bound: keep it off the async workers.
-        let run = tokio::task::spawn_blocking(move || {
-            let no_pairs = MatchOptions { threshold: 1.1, one_to_one: false };
-            tend_matching::train_and_link(schema(), &left, &right, &TrainOptions::default(), &no_pairs)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|error| ApiError::FailedPrecondition(format!("cannot train on this data yet: {error}")))?;
-        let existing = storage::matcher_of(db, tenant).await.map_err(ApiError::internal)?;
-        let now = tend_kernel::ids::now();
-        let row = matcher_model::Model {
-            tenant: tenant.to_owned(),
-            model: serde_json::to_string(&run.model).map_err(ApiError::internal)?,
-            link_threshold: existing.as_ref().map_or(DEFAULT_LINK_THRESHOLD, |row| row.link_threshold),
-            review_threshold: existing.as_ref().map_or(DEFAULT_REVIEW_THRESHOLD, |row| row.review_threshold),
-            trained_at: Some(now),
-        };
-        storage::save_matcher(db, row, existing.is_none()).await.map_err(ApiError::internal)?;
-        self.invalidate(tenant);
-        tracing::info!(
-            tenant,
-            profiles = profiles.len(),
-            customers = customers.len(),
-            candidates = run.stats.candidate_pairs,
-            "matcher trained"
-        );
-        Ok(v1::TrainMatcherResponse {
-            profiles: profiles.len() as u64,
-            customers: customers.len() as u64,
-            candidate_pairs: run.stats.candidate_pairs as u64,
-            trained_at: Some(tend_kernel::ids::to_timestamp(now)),
-        })
-    }
-
-    /// Sets the tenant's thresholds.
-    pub async fn set_thresholds(
-        &self,
-        db: &DatabaseConnection,
-        tenant: &str,
-        link: f64,
-        review: f64,
-    ) -> Result<(), ApiError> {
-        if !(0.0..=1.0).contains(&link) {
-            return Err(ApiError::invalid("link_threshold", "must be between 0 and 1"));
-        }
-        if !(0.0..=link).contains(&review) {
-            return Err(ApiError::invalid("review_threshold", "must be between 0 and link_threshold"));
-        }
-        let existing = storage::matcher_of(db, tenant).await.map_err(ApiError::internal)?;
-        let row = matcher_model::Model {
-            tenant: tenant.to_owned(),
-            model: existing.as_ref().map(|row| row.model.clone()).unwrap_or_default(),
-            link_threshold: link,
-            review_threshold: review,
-            trained_at: existing.as_ref().and_then(|row| row.trained_at),
-        };
-        storage::save_matcher(db, row, existing.is_none()).await.map_err(ApiError::internal)?;
-        self.invalidate(tenant);
-        Ok(())
+        Ok(loaded)
     }
 }
 

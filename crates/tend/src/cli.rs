@@ -52,6 +52,9 @@ pub enum Command {
     /// Events that could not be handled: list them or put them back on their stream.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLettersCommand),
+    /// Send realistic social care traffic to a Tend on this machine and count it from post to
+    /// case (ack and end-to-end rates, latency, lost and duplicated).
+    Loadgen(tend_loadgen::LoadgenArgs),
 }
 
 /// Where the configuration comes from.

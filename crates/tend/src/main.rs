@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),
         Command::Customers(command) => identity_cmd::customers(command).await,
         Command::Health(connection) => commands::health(connection).await,
+        Command::Loadgen(args) => tend_loadgen::run(args).await.map(|_| ()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
