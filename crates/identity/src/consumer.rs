@@ -56,9 +56,10 @@ fn retry(error: app::Error) -> HandleError {
         // Another consumer created one of the batch's new profiles first: the retry finds it.
         // (The database's message would quote the author's channel id; the retry is logged.)
         app::Error::Storage(error) if error.is_unique_violation() => {
-            HandleError::retry("a profile of this batch was created concurrently")
+            HandleError::Contended("a profile of this batch was created concurrently".to_owned())
         }
         app::Error::Storage(error) => error.into(),
+        app::Error::Contended(reason) => HandleError::Contended(reason),
         other => HandleError::retry(format!("identifying authors: {other}")),
     }
 }

@@ -187,7 +187,7 @@ impl std::fmt::Debug for Consumer {
 /// What the runner does with one delivery once the handler has answered.
 enum Settle {
     Ack,
-    Retry,
+    Retry(String),
     DeadLetter(String),
 }
 
@@ -359,10 +359,14 @@ impl Consumer {
             let results = self.call_handler(&batch).await;
             let mut acked = Vec::with_capacity(batch.len());
             let (mut retried, mut dead) = (0_usize, 0_usize);
+            let mut retry_reason = None;
             for (delivery, result) in batch.iter().zip(results) {
                 match self.settle(delivery, result) {
                     Settle::Ack => acked.push(delivery.id.clone()),
-                    Settle::Retry => retried += 1,
+                    Settle::Retry(reason) => {
+                        retried += 1;
+                        retry_reason.get_or_insert(reason);
+                    }
                     Settle::DeadLetter(reason) => {
                         self.dead_letter(delivery, reason).await?;
                         dead += 1;
@@ -370,6 +374,16 @@ impl Consumer {
                 }
             }
             self.stream.ack(&o.stream, &o.group, &acked).await?;
+            if let Some(reason) = retry_reason {
+                // One line per batch, not per entry: a failed batch of 1,000 is one event.
+                tracing::warn!(
+                    retried,
+                    first_entry_id = %batch[0].id,
+                    %reason,
+                    retry_in_ms = u64::try_from(o.reclaim_idle.as_millis()).unwrap_or(u64::MAX),
+                    "handler asked for a retry; the entries stay pending"
+                );
+            }
             tracing::debug!(acked = acked.len(), retried, dead_lettered = dead, "batch handled");
             Ok(deliveries.len())
         }
@@ -387,17 +401,7 @@ impl Consumer {
             Err(HandlerError::Retry(reason)) if delivery.deliveries >= self.options.max_deliveries => {
                 Settle::DeadLetter(format!("delivered {} times; last error: {reason}", delivery.deliveries))
             }
-            Err(HandlerError::Retry(reason)) => {
-                tracing::warn!(
-                    stream = %self.options.stream,
-                    group = %self.options.group,
-                    entry_id = %delivery.id,
-                    deliveries = delivery.deliveries,
-                    %reason,
-                    "handler asked for a retry; the entry stays pending"
-                );
-                Settle::Retry
-            }
+            Err(HandlerError::Retry(reason)) => Settle::Retry(reason),
         }
     }
 

@@ -53,6 +53,10 @@ pub enum HandleError {
     /// delivered again later.
     #[error("retry: {0}")]
     Retry(String),
+    /// Another consumer changed what the batch read (e.g. created the same new row first): the
+    /// batch runs again at once, up to [`CONTENDED_RUNS`] times in all, then is retried later.
+    #[error("contended: {0}")]
+    Contended(String),
     /// One event can never be handled: it goes to the dead-letter stream, and the rest of the
     /// batch is handled without it.
     #[error("event {event_id} is poison: {reason}")]
@@ -78,9 +82,16 @@ impl HandleError {
 
 impl From<Error> for HandleError {
     fn from(error: Error) -> Self {
-        HandleError::Retry(error.to_string())
+        match error.failure() {
+            // Another consumer (or replica) won a race: run the batch again at once.
+            crate::Failure::Conflict => HandleError::Contended(error.to_string()),
+            _ => HandleError::Retry(error.to_string()),
+        }
     }
 }
+
+/// How many times in a row a contended batch runs before it is left for a later retry.
+pub const CONTENDED_RUNS: u32 = 4;
 
 /// What a handler does inside the batch's transaction: read and write the service's tables on
 /// [`db`](Effects::db), and [`publish`](Effects::publish) events, which reach the outbox in the
@@ -144,6 +155,7 @@ impl<H: EventHandler> BatchConsumer<H> {
 
     /// Handles `events` in one transaction.
     async fn run(&self, events: &[&Event<H::Payload>]) -> Result<(), HandleError> {
+        let started = std::time::Instant::now();
         let txn = self.db.begin().await.context("starting a transaction")?;
         let ids: Vec<&str> = events.iter().map(|event| event.id.as_str()).collect();
         let fresh_ids = inbox::first_deliveries(&txn, self.group, &ids).await?;
@@ -160,16 +172,33 @@ impl<H: EventHandler> BatchConsumer<H> {
         if fresh.is_empty() {
             return Ok(());
         }
+        let deduped = started.elapsed();
         let mut effects = Effects { txn: &txn, source: self.source, published: Vec::new() };
         self.handler.handle(&mut effects, &fresh).await?;
+        let handled = started.elapsed();
         let published = std::mem::take(&mut effects.published);
         outbox::enqueue_many(&txn, &published).await?;
+        let enqueued = started.elapsed();
         txn.commit().await.context("committing the batch")?;
         if !published.is_empty() {
             self.waker.wake();
         }
+        // Where a batch's time goes, for whoever tunes batch sizes and consumers.
+        tracing::debug!(
+            events = fresh.len(),
+            published = published.len(),
+            inbox_ms = ms(deduped),
+            handle_ms = ms(handled - deduped),
+            outbox_ms = ms(enqueued - handled),
+            commit_ms = ms(started.elapsed() - enqueued),
+            "batch committed"
+        );
         Ok(())
     }
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
 }
 
 /// Decodes a delivery into an event; what does not decode is poison.
@@ -208,10 +237,20 @@ impl<H: EventHandler> BatchHandler for BatchConsumer<H> {
             }
         }
         async {
+            let mut contended = 0;
             while !events.is_empty() {
                 let batch: Vec<&Event<H::Payload>> = events.iter().map(|(_, event)| event).collect();
                 match self.run(&batch).await {
                     Ok(()) => break,
+                    Err(HandleError::Contended(reason)) => {
+                        contended += 1;
+                        if contended >= CONTENDED_RUNS {
+                            tracing::warn!(%reason, runs = contended, size = events.len(), "batch still contended; it will be retried");
+                            mark_all(&mut results, &events, &reason);
+                            break;
+                        }
+                        tracing::debug!(%reason, run = contended, "batch contended; running it again");
+                    }
                     Err(HandleError::Poison { event_id, reason }) => {
                         let Some(at) = events.iter().position(|(_, event)| event.id == event_id) else {
                             // A handler naming an event not in the batch is a bug; retry it all.

@@ -49,7 +49,7 @@ impl Default for StreamConfig {
             key_prefix: "tend:".to_owned(),
             max_deliveries: 5,
             reclaim_after: Duration::from_secs(30),
-            batch_size: 256,
+            batch_size: 1_000,
             batch_linger: Duration::ZERO,
             consumers: 1,
             consumers_by_group: BTreeMap::new(),

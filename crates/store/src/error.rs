@@ -43,6 +43,9 @@ pub enum Failure {
     Unavailable,
     /// A unique key already holds the value.
     UniqueViolation,
+    /// The transaction lost a race with another (a deadlock, a serialization failure): running
+    /// it again at once normally succeeds.
+    Conflict,
     /// Anything else: a bug, a broken schema, a corrupt row.
     Unexpected,
 }
@@ -80,9 +83,11 @@ pub fn classify(error: &DbErr) -> Failure {
             Failure::Unavailable
         }
         Sqlx::Database(database) => match database.code().as_deref() {
-            // SQLite: SQLITE_BUSY, SQLITE_LOCKED. PostgreSQL: serialization failure, deadlock,
-            // too many connections, admin shutdown, cannot connect now.
-            Some("5" | "6" | "40001" | "40P01" | "53300" | "57P01" | "57P03") => Failure::Unavailable,
+            // PostgreSQL: serialization failure, deadlock.
+            Some("40001" | "40P01") => Failure::Conflict,
+            // SQLite: SQLITE_BUSY, SQLITE_LOCKED. PostgreSQL: too many connections, admin
+            // shutdown, cannot connect now.
+            Some("5" | "6" | "53300" | "57P01" | "57P03") => Failure::Unavailable,
             _ => Failure::Unexpected,
         },
         _ => Failure::Unexpected,
@@ -108,7 +113,7 @@ impl<T> DbContext<T> for Result<T, DbErr> {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error.failure() {
-            Failure::Unavailable => {
+            Failure::Unavailable | Failure::Conflict => {
                 tracing::warn!(%error, "storage unavailable");
                 ApiError::Unavailable("storage is unavailable; retry shortly".to_owned())
             }
