@@ -19,7 +19,7 @@ shift 2
 
 {
     scripts/fetch-febrl.sh
-    cargo build --release --quiet -p tend-matching --bin tend-link
+    cargo build --release --quiet -p tend-matching --features cli --bin tend-link
     binary="${CARGO_TARGET_DIR:-$root/target}/release/tend-link"
 
     pin=()
