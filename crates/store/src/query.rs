@@ -62,3 +62,18 @@ where
         TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
     })
 }
+
+/// Inserts `rows` with one multi-row `INSERT` per `rows_per_statement` rows (bound parameters are
+/// limited per statement on both backends).
+pub async fn insert_chunked<C, A>(conn: &C, rows: Vec<A>, rows_per_statement: usize) -> Result<(), sea_orm::DbErr>
+where
+    C: ConnectionTrait,
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(rows_per_statement.max(1)).collect();
+        A::Entity::insert_many(chunk).exec_without_returning(conn).await?;
+    }
+    Ok(())
+}

@@ -51,13 +51,11 @@ pub async fn record<C: ConnectionTrait>(conn: &C, event: link_event::Model) -> R
 
 /// Appends audit events, in one statement per [`ROWS_PER_STATEMENT`] events.
 pub async fn record_all<C: ConnectionTrait>(conn: &C, events: Vec<link_event::Model>) -> Result<(), Error> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        link_event::Entity::insert_many(chunk.iter().cloned().map(link_event::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await
-            .context(format!("recording {} audit events", chunk.len()))?;
-    }
-    Ok(())
+    let count = events.len();
+    let rows = events.into_iter().map(link_event::ActiveModel::from).collect();
+    tend_store::query::insert_chunked(conn, rows, ROWS_PER_STATEMENT)
+        .await
+        .context(format!("recording {count} audit events"))
 }
 
 /// A page of the audit log of a profile or a customer, newest first.

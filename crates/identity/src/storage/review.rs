@@ -174,13 +174,11 @@ pub async fn pending_among<C: ConnectionTrait>(
 
 /// Inserts new candidates, in one statement per [`ROWS_PER_STATEMENT`] candidates.
 pub async fn insert_all<C: ConnectionTrait>(conn: &C, rows: Vec<candidate::Model>) -> Result<(), Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        candidate::Entity::insert_many(chunk.iter().cloned().map(candidate::ActiveModel::from))
-            .exec_without_returning(conn)
-            .await
-            .context(format!("queueing {} candidates for review", chunk.len()))?;
-    }
-    Ok(())
+    let count = rows.len();
+    let rows = rows.into_iter().map(candidate::ActiveModel::from).collect();
+    tend_store::query::insert_chunked(conn, rows, ROWS_PER_STATEMENT)
+        .await
+        .context(format!("queueing {count} candidates for review"))
 }
 
 /// Saves a decided candidate.
