@@ -62,8 +62,9 @@ where
     // Six values a row: well under SQLite's and PostgreSQL's limits on bound parameters.
     const ROWS_PER_STATEMENT: usize = 1_000;
     let now = tend_kernel::ids::now();
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk.iter().map(|(stream, envelope)| {
+    let rows = events
+        .iter()
+        .map(|(stream, envelope)| {
             let envelope = envelope.borrow();
             entity::ActiveModel {
                 event_id: Set(envelope.event_id.clone()),
@@ -73,13 +74,11 @@ where
                 created_at: Set(now),
                 ..Default::default()
             }
-        });
-        entity::Entity::insert_many(rows)
-            .exec_without_returning(conn)
-            .await
-            .context(format!("writing {} events to the outbox", chunk.len()))?;
-    }
-    Ok(())
+        })
+        .collect();
+    crate::query::insert_chunked(conn, rows, ROWS_PER_STATEMENT)
+        .await
+        .context(format!("writing {} events to the outbox", events.len()))
 }
 
 /// Wakes the relay after a commit so events leave at once instead of at the next poll.
