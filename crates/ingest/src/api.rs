@@ -1,15 +1,17 @@
 //! The gRPC face of the ingest service.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{from_timestamp, new_id, parse_id, to_timestamp};
 use tend_kernel::paging::Page;
+use tend_kernel::telemetry::current_trace_context;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
-use tend_store::events::{envelope, streams};
-use tend_store::{DbContext as _, OutboxWaker, outbox};
+use tend_store::events::{envelope_in_trace, streams};
+use tend_store::{DbContext as _, GroupCommit, GroupOptions, GroupWriter, OutboxWaker, outbox};
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
@@ -19,20 +21,26 @@ use crate::storage::{self, interaction};
 /// Implements `tend.v1.IngestService` over the service's database.
 pub struct IngestApi {
     db: DatabaseConnection,
-    relay: OutboxWaker,
+    writer: GroupCommit<PostWriter>,
 }
 
 /// The outcome of one post of a batch: stored (or found a duplicate), or refused.
 type PostOutcome = Result<v1::IngestInteractionResponse, ApiError>;
 
+/// How many posts one transaction stores at most when concurrent calls share it.
+const MAX_POSTS_PER_TRANSACTION: usize = 1000;
+
 impl IngestApi {
-    /// An API over `db`, waking `relay` after each committed event.
+    /// An API over `db`, waking `relay` after each committed event. Concurrent calls share
+    /// transactions (see [`tend_store::group_commit`]); each is answered once its posts are
+    /// committed.
     pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
-        Self { db, relay }
+        let options = GroupOptions { max_weight: MAX_POSTS_PER_TRANSACTION, ..GroupOptions::default() };
+        let writer = GroupCommit::start(Arc::new(PostWriter { db: db.clone(), relay }), options);
+        Self { db, writer }
     }
 
-    /// Stores the posts that are new and announces each on `interactions.received`, all in one
-    /// transaction; finds the stored copy of the duplicates. One outcome per post, in order: a
+    /// Validates the posts of one call and has them stored; one outcome per post, in order: a
     /// post that fails validation is refused alone. An infrastructure failure fails them all
     /// (nothing is stored), and a retry finds what an earlier attempt stored as duplicates.
     async fn ingest(
@@ -41,40 +49,75 @@ impl IngestApi {
         requests: Vec<v1::IngestInteractionRequest>,
     ) -> Result<Vec<PostOutcome>, ApiError> {
         let now = tend_kernel::ids::now();
-        let mut outcomes: Vec<Option<PostOutcome>> = Vec::with_capacity(requests.len());
-        let mut rows = Vec::with_capacity(requests.len());
-        let mut row_slot = Vec::with_capacity(requests.len());
-        for request in requests {
-            match new_row(tenant, request, now) {
-                Ok(row) => {
-                    row_slot.push(outcomes.len());
-                    outcomes.push(None);
-                    rows.push(row);
+        let posts = requests.into_iter().map(|request| new_row(tenant, request, now)).collect();
+        let call = Call { tenant: tenant.clone(), posts, trace_context: current_trace_context() };
+        self.writer.submit(call).await
+    }
+}
+
+/// One call's posts on their way to the database: each a row to store or why it was refused.
+struct Call {
+    tenant: TenantId,
+    posts: Vec<Result<interaction::Model, ApiError>>,
+    /// The call's trace, continued by the events its posts cause.
+    trace_context: HashMap<String, String>,
+}
+
+/// Stores the posts of concurrent calls in one transaction: the new ones, each announced on
+/// `interactions.received` through the outbox, and the duplicates found as stored.
+struct PostWriter {
+    db: DatabaseConnection,
+    relay: OutboxWaker,
+}
+
+#[tonic::async_trait]
+impl GroupWriter for PostWriter {
+    type Unit = Call;
+    type Output = Vec<PostOutcome>;
+    type Error = ApiError;
+
+    fn weight(call: &Call) -> usize {
+        call.posts.len()
+    }
+
+    async fn write(&self, calls: Vec<Call>) -> Result<Vec<Vec<PostOutcome>>, ApiError> {
+        let mut outcomes: Vec<Vec<Option<PostOutcome>>> = Vec::with_capacity(calls.len());
+        let mut rows = Vec::new();
+        // For each row: its call and its place among the call's posts.
+        let mut places = Vec::new();
+        let mut traces = Vec::with_capacity(calls.len());
+        for (call_index, call) in calls.into_iter().enumerate() {
+            let mut call_outcomes = Vec::with_capacity(call.posts.len());
+            for (post_index, post) in call.posts.into_iter().enumerate() {
+                match post {
+                    Ok(row) => {
+                        rows.push(row);
+                        places.push((call_index, post_index));
+                        call_outcomes.push(None);
+                    }
+                    Err(error) => call_outcomes.push(Some(Err(error))),
                 }
-                Err(error) => outcomes.push(Some(Err(error))),
             }
+            outcomes.push(call_outcomes);
+            traces.push((call.tenant, call.trace_context));
         }
         if !rows.is_empty() {
             let txn = self.db.begin().await.context("starting a transaction")?;
             let inserted = storage::insert_new(&txn, &rows).await.context("storing interactions")?;
-            let keys: Vec<(i32, &str)> = rows
-                .iter()
-                .filter(|row| !inserted.contains(&row.id))
-                .map(|row| (row.channel, row.external_id.as_str()))
-                .collect();
-            let stored =
-                storage::find_by_external_ids(&txn, tenant.as_str(), &keys).await.context("finding duplicates")?;
-            let stored: HashMap<(i32, &str), &interaction::Model> =
-                stored.iter().map(|row| ((row.channel, row.external_id.as_str()), row)).collect();
+            let stored = find_duplicates(&txn, &rows, &inserted).await?;
+            let stored: HashMap<(&str, i32, &str), &interaction::Model> =
+                stored.iter().map(|row| ((row.tenant.as_str(), row.channel, row.external_id.as_str()), row)).collect();
             let mut events = Vec::with_capacity(inserted.len());
-            for (row, slot) in rows.iter().zip(row_slot) {
+            for (row, (call_index, post_index)) in rows.iter().zip(places) {
                 let outcome = if inserted.contains(&row.id) {
                     let interaction = to_proto(row.clone());
                     let received = v1::InteractionReceived { interaction: Some(interaction.clone()) };
-                    events.push((streams::INTERACTIONS_RECEIVED, envelope(SERVICE, tenant, &received)));
+                    let (tenant, trace_context) = &traces[call_index];
+                    let event = envelope_in_trace(SERVICE, tenant, &received, trace_context.clone());
+                    events.push((streams::INTERACTIONS_RECEIVED, event));
                     v1::IngestInteractionResponse { interaction: Some(interaction), duplicate: false }
                 } else {
-                    match stored.get(&(row.channel, row.external_id.as_str())) {
+                    match stored.get(&(row.tenant.as_str(), row.channel, row.external_id.as_str())) {
                         Some(existing) => duplicate((*existing).clone()),
                         // Neither inserted nor found: a unique key other than the dedupe key.
                         None => {
@@ -85,7 +128,7 @@ impl IngestApi {
                         }
                     }
                 };
-                outcomes[slot] = Some(Ok(outcome));
+                outcomes[call_index][post_index] = Some(Ok(outcome));
             }
             outbox::enqueue_many(&txn, &events).await?;
             txn.commit().await.context("committing interactions")?;
@@ -96,9 +139,41 @@ impl IngestApi {
         }
         Ok(outcomes
             .into_iter()
-            .map(|outcome| outcome.unwrap_or_else(|| Err(ApiError::internal("post left without an outcome"))))
+            .map(|call| {
+                call.into_iter()
+                    .map(|outcome| outcome.unwrap_or_else(|| Err(ApiError::internal("post left without an outcome"))))
+                    .collect()
+            })
             .collect())
     }
+
+    fn share(error: &ApiError) -> ApiError {
+        match error {
+            ApiError::Unavailable(message) => ApiError::Unavailable(message.clone()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+
+    fn abandoned(reason: &str) -> ApiError {
+        ApiError::Unavailable(format!("{reason}; retry (a retry is answered as a duplicate if it was stored)"))
+    }
+}
+
+/// The stored copies of the rows that were not inserted (one query per tenant).
+async fn find_duplicates(
+    txn: &DatabaseTransaction,
+    rows: &[interaction::Model],
+    inserted: &HashSet<String>,
+) -> Result<Vec<interaction::Model>, ApiError> {
+    let mut keys_by_tenant: HashMap<&str, Vec<(i32, &str)>> = HashMap::new();
+    for row in rows.iter().filter(|row| !inserted.contains(&row.id)) {
+        keys_by_tenant.entry(row.tenant.as_str()).or_default().push((row.channel, row.external_id.as_str()));
+    }
+    let mut stored = Vec::new();
+    for (tenant, keys) in keys_by_tenant {
+        stored.extend(storage::find_by_external_ids(txn, tenant, &keys).await.context("finding duplicates")?);
+    }
+    Ok(stored)
 }
 
 /// The row to store for `request`, or why it is refused.

@@ -9,6 +9,7 @@ pub mod consume;
 mod context;
 mod error;
 pub mod events;
+pub mod group_commit;
 pub mod inbox;
 pub mod migration;
 pub mod outbox;
@@ -27,4 +28,5 @@ pub mod reexport {
 pub use consume::{BatchConsumer, Effects, Event, EventHandler, HandleError};
 pub use context::{ServiceContext, StreamConfig, consumer_tasks, relay_task};
 pub use error::{DbContext, Error, Failure};
+pub use group_commit::{GroupCommit, GroupOptions, GroupWriter};
 pub use outbox::{OutboxRelay, OutboxWaker};
