@@ -23,8 +23,9 @@ const ACME_VIEWER: &str = "acme-viewer-key-001";
 const GLOBEX_AGENT: &str = "globex-agent-key-01";
 const SERVICE: &str = "internal-service-key";
 
-const TEND_SERVICES: [&str; 5] = [
+const TEND_SERVICES: [&str; 6] = [
     "tend.v1.CaseService",
+    "tend.v1.EnrichmentService",
     "tend.v1.FeedbackService",
     "tend.v1.IdentityService",
     "tend.v1.IngestService",
@@ -253,7 +254,7 @@ async fn reflection_lists_only_the_services_this_process_serves() {
     let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
     let listed = reflected_services_v1(&app).await;
     let tend: Vec<_> = listed.iter().filter(|name| name.starts_with("tend.")).collect();
-    assert_eq!(tend, vec!["tend.v1.IngestService"]);
+    assert_eq!(tend, vec!["tend.v1.EnrichmentService", "tend.v1.IngestService"]);
     app.stop().await;
 }
 

@@ -88,6 +88,7 @@ fn anonymised(original: &v1::Interaction) -> v1::Interaction {
         }),
         text: ERASED.to_owned(),
         url: String::new(),
+        enrichment: None,
         ..original.clone()
     }
 }

@@ -130,8 +130,9 @@ async fn known_handle_links_outright_and_the_case_carries_the_customer(backend: 
         profile.link_evidence
     );
     assert_eq!(case.customer_id, customer.id);
-    // A known customer ranks higher: base 30 + influence 10 (1,500 followers) + known customer 10.
-    assert_eq!(case.priority, 50);
+    // A known customer ranks higher: base 30 + influence 10 (1,500 followers) + known customer 10
+    // + question 5.
+    assert_eq!(case.priority, 55);
 
     // The same handle in another tenant is somebody else.
     let ingested =

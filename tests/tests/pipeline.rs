@@ -28,13 +28,14 @@ async fn post_becomes_case(backend: Backend) {
     assert_eq!(interaction.text, "My order #123   never arrived");
 
     let decision = routed(&app, "acme", &interaction.id).await;
-    assert_eq!(decision.priority, 45, "{:?}", decision.reasons);
+    // Base 30 + influence 15 (25,000 followers) + complaint 10 + negative sentiment 4.
+    assert_eq!(decision.priority, 59, "{:?}", decision.reasons);
     let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id.clone() })).await;
     let case = case.unwrap().into_inner();
     assert_eq!(case.status(), v1::CaseStatus::Open);
     assert_eq!(case.subject, "My order #123 never arrived");
     assert_eq!(case.interaction_ids, vec![interaction.id.clone()]);
-    assert_eq!(case.priority, 45);
+    assert_eq!(case.priority, 59);
     assert_eq!(case.tenant, "acme");
 
     // Identity recorded the author and routing put the profile on the case.

@@ -145,7 +145,8 @@ async fn routing_decision_is_not_found_before_routing() {
 async fn routing_decisions_explain_the_priority_and_page_newest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let author = |handle: &str, followers: u64, verified: bool| {
-        let mut request = post(handle, &format!("a post by {handle}"));
+        // A question: actionable, neutral, +5 whoever asks.
+        let mut request = post(handle, "where is my parcel");
         if let Some(author) = request.author.as_mut() {
             author.followers = followers;
             author.verified = verified;
@@ -157,7 +158,7 @@ async fn routing_decisions_explain_the_priority_and_page_newest_first(backend: B
     let star = ingest_and_route(&app, "acme", author("star", 25_000, true)).await;
     ingest_and_route(&app, "globex", author("gus", 0, false)).await;
 
-    for (decision, priority, reasons) in [(&nobody, 30, 1), (&some, 40, 2), (&star, 50, 3)] {
+    for (decision, priority, reasons) in [(&nobody, 35, 2), (&some, 45, 3), (&star, 55, 4)] {
         assert_eq!(decision.priority, priority, "{:?}", decision.reasons);
         assert_eq!(decision.reasons.len(), reasons, "{:?}", decision.reasons);
         assert_eq!(decision.reasons[0], "base 30");

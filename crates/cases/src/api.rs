@@ -167,6 +167,7 @@ fn new_case(
         return Err(ApiError::invalid("interaction", "is required"));
     };
     let interaction_id = parse_id("interaction.id", &interaction.id)?;
+    let reading = domain::Reading::of(interaction.enrichment.as_ref());
     let row = case::Model {
         id: new_id(),
         tenant: tenant.as_str().to_owned(),
@@ -181,6 +182,11 @@ fn new_case(
         updated_at: now,
         resolved_at: None,
         resolution_note: None,
+        language: reading.language,
+        sentiment: reading.sentiment,
+        intents: reading.intents,
+        topics: reading.topics,
+        actionable: reading.actionable,
     };
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
 }
@@ -210,6 +216,11 @@ fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case {
         updated_at: Some(to_timestamp(row.updated_at)),
         resolved_at: row.resolved_at.map(to_timestamp),
         resolution_note: row.resolution_note.unwrap_or_default(),
+        language: row.language,
+        sentiment: row.sentiment,
+        intents: domain::Reading::intents_of(&row.intents),
+        topics: row.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect(),
+        actionable: row.actionable,
     }
 }
 

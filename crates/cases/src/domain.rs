@@ -10,6 +10,58 @@ pub const MAX_NOTE: usize = 4096;
 /// Longest subject kept, in characters.
 const SUBJECT_CHARS: usize = 120;
 
+/// What enrichment read in a case's opening interaction, in the form the case stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The language code, "" when the interaction carried no reading.
+    pub language: String,
+    /// The `SentimentLabel` number.
+    pub sentiment: i32,
+    /// The intents that hold, strongest first, as numbers joined by ",".
+    pub intents: String,
+    /// The tenant's topics, joined by ",".
+    pub topics: String,
+    /// Work for an agent (true when unknown: nothing is dropped for lack of a reading).
+    pub actionable: bool,
+}
+
+/// An intent holds on a case when its score reaches this.
+const INTENT_HOLDS: f64 = 0.5;
+
+impl Reading {
+    /// The reading of `enrichment`, or neutral defaults without one.
+    pub fn of(enrichment: Option<&v1::Enrichment>) -> Self {
+        let Some(enrichment) = enrichment else {
+            return Self {
+                language: String::new(),
+                sentiment: 0,
+                intents: String::new(),
+                topics: String::new(),
+                actionable: true,
+            };
+        };
+        let intents: Vec<String> = enrichment
+            .intents
+            .iter()
+            .filter(|scored| scored.score >= INTENT_HOLDS && scored.intent != v1::Intent::Other as i32)
+            .map(|scored| scored.intent.to_string())
+            .collect();
+        Self {
+            language: enrichment.language.clone(),
+            sentiment: enrichment.sentiment.as_ref().map_or(0, |sentiment| sentiment.label),
+            intents: intents.join(","),
+            // Topic names are letters, digits, "-" and "_" (ingest checks), so "," can't clash.
+            topics: enrichment.topics.join(","),
+            actionable: enrichment.actionable,
+        }
+    }
+
+    /// The stored intents back as numbers.
+    pub fn intents_of(stored: &str) -> Vec<i32> {
+        stored.split(',').filter_map(|number| number.parse().ok()).collect()
+    }
+}
+
 /// Where a case is in its life, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, Index};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
+    boolean, integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
@@ -36,6 +36,16 @@ pub mod case {
         pub updated_at: ChronoDateTimeUtc,
         pub resolved_at: Option<ChronoDateTimeUtc>,
         pub resolution_note: Option<String>,
+        /// The opening interaction's language, as enrichment read it ("" before enrichment).
+        pub language: String,
+        /// Its sentiment, as the `tend.v1.SentimentLabel` number.
+        pub sentiment: i32,
+        /// Its intents that hold, as `tend.v1.Intent` numbers separated by ",", strongest first.
+        pub intents: String,
+        /// The tenant's topics it mentions, separated by ",".
+        pub topics: String,
+        /// Whether it is work for an agent.
+        pub actionable: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -75,8 +85,44 @@ tend_store::migrator!(
         CreateCases,
         tend_store::migration::CreateInbox,
         IndexCasesByPerson,
+        AddReading,
     ]
 );
+
+/// What enrichment read in each case's opening interaction (rows from before keep neutral
+/// defaults).
+struct AddReading;
+
+impl MigrationName for AddReading {
+    fn name(&self) -> &str {
+        "m20261202_000100_add_case_reading"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReading {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        let columns = [
+            string("language").default("").to_owned(),
+            integer("sentiment").default(0).to_owned(),
+            text("intents").default("").to_owned(),
+            text("topics").default("").to_owned(),
+            boolean("actionable").default(true).to_owned(),
+        ];
+        for column in columns {
+            manager.alter_table(Table::alter().table("cases").add_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["language", "sentiment", "intents", "topics", "actionable"] {
+            manager.alter_table(Table::alter().table("cases").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
 
 struct CreateCases;
 
@@ -357,6 +403,11 @@ mod tests {
             updated_at: now,
             resolved_at: note.map(|_| now),
             resolution_note: note.map(str::to_owned),
+            language: "en".to_owned(),
+            sentiment: 1,
+            intents: "2".to_owned(),
+            topics: "delivery".to_owned(),
+            actionable: true,
         }
     }
 

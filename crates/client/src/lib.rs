@@ -161,6 +161,11 @@ impl Connection {
         v1::ingest_service_client::IngestServiceClient::new(self.intercepted())
     }
 
+    /// Enrichment (served by ingest): dry runs, classifiers, the topic dictionary.
+    pub fn enrichment(&self) -> v1::enrichment_service_client::EnrichmentServiceClient<Intercepted> {
+        v1::enrichment_service_client::EnrichmentServiceClient::new(self.intercepted())
+    }
+
     /// The identity service.
     pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Intercepted> {
         v1::identity_service_client::IdentityServiceClient::new(self.intercepted())

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use prost::Message as _;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{from_timestamp, new_id, parse_id, to_timestamp};
@@ -12,15 +13,18 @@ use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope_in_trace, streams};
 use tend_store::{DbContext as _, GroupCommit, GroupOptions, GroupWriter, OutboxWaker, outbox};
+use tend_text::Analyzer;
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
 use crate::domain;
+use crate::enrich::{self, Analyzers};
 use crate::storage::{self, interaction};
 
 /// Implements `tend.v1.IngestService` over the service's database.
 pub struct IngestApi {
     db: DatabaseConnection,
+    analyzers: Arc<Analyzers>,
     writer: GroupCommit<PostWriter>,
 }
 
@@ -30,18 +34,22 @@ type PostOutcome = Result<v1::IngestInteractionResponse, ApiError>;
 /// How many posts one transaction stores at most when concurrent calls share it.
 const MAX_POSTS_PER_TRANSACTION: usize = 1000;
 
+/// Calls with more posts than this are read on a blocking thread: enriching hundreds of posts
+/// takes milliseconds that the async threads owe to other calls.
+const ENRICH_INLINE_POSTS: usize = 8;
+
 impl IngestApi {
     /// An API over `db`, waking `relay` after each committed event. Concurrent calls share
     /// transactions (see [`tend_store::group_commit`]); each is answered once its posts are
     /// committed.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, analyzers: Arc<Analyzers>) -> Self {
         let options = GroupOptions { max_weight: MAX_POSTS_PER_TRANSACTION, ..GroupOptions::default() };
         let writer = GroupCommit::start(Arc::new(PostWriter { db: db.clone(), relay }), options);
-        Self { db, writer }
+        Self { db, analyzers, writer }
     }
 
-    /// Validates the posts of one call and has them stored; one outcome per post, in order: a
-    /// post that fails validation is refused alone. An infrastructure failure fails them all
+    /// Validates and enriches the posts of one call and has them stored; one outcome per post,
+    /// in order: a post that fails validation is refused alone. An infrastructure failure fails them all
     /// (nothing is stored), and a retry finds what an earlier attempt stored as duplicates.
     async fn ingest(
         &self,
@@ -49,7 +57,16 @@ impl IngestApi {
         requests: Vec<v1::IngestInteractionRequest>,
     ) -> Result<Vec<PostOutcome>, ApiError> {
         let now = tend_kernel::ids::now();
-        let posts = requests.into_iter().map(|request| new_row(tenant, request, now)).collect();
+        let analyzer = self.analyzers.for_tenant(tenant.as_str()).await?;
+        let inline = requests.len() <= ENRICH_INLINE_POSTS;
+        let read = {
+            let tenant = tenant.clone();
+            move || -> Vec<_> {
+                requests.into_iter().map(|request| new_row(&tenant, &analyzer, request, now)).collect()
+            }
+        };
+        let posts =
+            if inline { read() } else { tokio::task::spawn_blocking(read).await.map_err(ApiError::internal)? };
         let call = Call { tenant: tenant.clone(), posts, trace_context: current_trace_context() };
         self.writer.submit(call).await
     }
@@ -176,9 +193,10 @@ async fn find_duplicates(
     Ok(stored)
 }
 
-/// The row to store for `request`, or why it is refused.
+/// The row to store for `request`, enriched, or why it is refused.
 fn new_row(
     tenant: &TenantId,
+    analyzer: &Analyzer,
     request: v1::IngestInteractionRequest,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<interaction::Model, ApiError> {
@@ -187,6 +205,8 @@ fn new_row(
         None => now,
     };
     let post = domain::normalise(request)?;
+    let channel = v1::Channel::try_from(post.channel).unwrap_or(v1::Channel::Unspecified);
+    let enrichment = enrich::enrich(analyzer, &post.text, channel, None);
     Ok(interaction::Model {
         id: new_id(),
         tenant: tenant.as_str().to_owned(),
@@ -204,6 +224,7 @@ fn new_row(
         url: post.url,
         posted_at,
         received_at: now,
+        enrichment: Some(enrichment.encode_to_vec()),
     })
 }
 
@@ -231,6 +252,8 @@ fn to_proto(row: interaction::Model) -> v1::Interaction {
         received_at: Some(to_timestamp(row.received_at)),
         in_reply_to_external_id: row.in_reply_to_external_id,
         url: row.url,
+        // A stored reading that no longer decodes is dropped rather than failing the read.
+        enrichment: row.enrichment.as_deref().and_then(|bytes| v1::Enrichment::decode(bytes).ok()),
     }
 }
 

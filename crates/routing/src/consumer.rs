@@ -15,7 +15,7 @@ use tend_proto::v1;
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 use tonic::Code;
 
-use crate::domain::{PriorityInput, priority};
+use crate::domain::{PriorityInput, Reading, priority};
 use crate::storage::{self, decision};
 
 /// Routes identified interactions into cases.
@@ -60,6 +60,7 @@ impl EventHandler for RouteInteractions {
                 followers: author.map_or(0, |author| author.followers),
                 verified: author.is_some_and(|author| author.verified),
                 known_customer: linked,
+                reading: interaction.enrichment.as_ref().map(reading),
             });
             let request = v1::OpenCaseRequest {
                 idempotency_key: interaction.id.clone(),
@@ -127,3 +128,17 @@ impl EventHandler for RouteInteractions {
 
 /// Most cases opened in one call (the cases contract's limit).
 const MAX_OPEN_BATCH: usize = 500;
+
+/// What of the interaction's enrichment weighs on its priority.
+fn reading(enrichment: &v1::Enrichment) -> Reading {
+    let score = |wanted: v1::Intent| {
+        enrichment.intents.iter().find(|scored| scored.intent == wanted as i32).map_or(0.0, |scored| scored.score)
+    };
+    Reading {
+        churn_risk: score(v1::Intent::ChurnRisk),
+        complaint: score(v1::Intent::Complaint),
+        question: score(v1::Intent::Question),
+        sentiment: enrichment.sentiment.as_ref().map_or(0.0, |sentiment| sentiment.score),
+        actionable: enrichment.actionable,
+    }
+}

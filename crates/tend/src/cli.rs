@@ -47,6 +47,10 @@ pub enum Command {
     /// CRM customers kept by identity.
     #[command(subcommand)]
     Customers(CustomersCommand),
+    /// Enrichment: read a text as ingest does, train and evaluate the tenant's classifiers,
+    /// and keep its topic dictionary.
+    #[command(subcommand)]
+    Text(TextCommand),
     /// Health of a running Tend's services.
     Health(Connection),
     /// Events that could not be handled: list them or put them back on their stream.
@@ -131,6 +135,19 @@ pub enum ChannelArg {
     Chat,
     /// Reviews.
     Review,
+}
+
+impl From<ChannelArg> for tend_proto::v1::Channel {
+    fn from(channel: ChannelArg) -> Self {
+        match channel {
+            ChannelArg::X => Self::X,
+            ChannelArg::Facebook => Self::Facebook,
+            ChannelArg::Instagram => Self::Instagram,
+            ChannelArg::Email => Self::Email,
+            ChannelArg::Chat => Self::Chat,
+            ChannelArg::Review => Self::Review,
+        }
+    }
 }
 
 /// `tend post`.
@@ -368,4 +385,126 @@ pub enum CustomersCommand {
     List(ListArgs),
     /// One customer.
     Get(GetArgs),
+}
+
+/// `tend text …`.
+#[derive(Debug, Subcommand)]
+pub enum TextCommand {
+    /// Read one text as ingest would (language, sentiment, intents, actionable, topics,
+    /// entities, signature) with the cues behind each, using the tenant's dictionary and
+    /// classifiers. Stores nothing.
+    Enrich(EnrichArgs),
+    /// Train a classifier on a labelled CSV (columns `text,label`) and store it as the task's
+    /// next version; a fifth of the rows is held out and scored. Not used until activated.
+    Train(TrainArgs),
+    /// Score a classifier (the one in use, a version, or the built-in one) on a labelled CSV:
+    /// accuracy, macro-F1, per-label precision and recall, the confusion matrix.
+    Eval(EvalArgs),
+    /// The tenant's classifiers for a task, newest first.
+    Models(ModelsArgs),
+    /// Use a version for a task from now on; `builtin` goes back to the built-in model.
+    Activate(ActivateArgs),
+    /// The tenant's topic dictionary.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+}
+
+/// Classifier tasks, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TaskArg {
+    /// Labels negative, neutral, positive.
+    Sentiment,
+    /// Labels question, complaint, churn_risk, praise, spam, other.
+    Intent,
+}
+
+/// `tend text enrich`.
+#[derive(Debug, Args)]
+pub struct EnrichArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The text.
+    pub text: String,
+    /// The channel it would come from.
+    #[arg(long, value_enum, default_value = "x")]
+    pub channel: ChannelArg,
+    /// A language (ISO 639-1, e.g. es) to prefer when the text is too short to tell.
+    #[arg(long, default_value = "")]
+    pub language: String,
+}
+
+/// `tend text train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// What to learn.
+    #[arg(long, value_enum)]
+    pub task: TaskArg,
+    /// The labelled CSV: a header naming `text` and `label` columns.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// A note kept with the version.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Activate the new version right away.
+    #[arg(long)]
+    pub activate: bool,
+}
+
+/// `tend text eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Which task's classifier.
+    #[arg(long, value_enum)]
+    pub task: TaskArg,
+    /// The labelled CSV: a header naming `text` and `label` columns.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// A version (v3), or `builtin`; default: the one in use.
+    #[arg(long, default_value = "")]
+    pub model: String,
+}
+
+/// `tend text models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Which task.
+    #[arg(long, value_enum)]
+    pub task: TaskArg,
+}
+
+/// `tend text activate`.
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Which task.
+    #[arg(long, value_enum)]
+    pub task: TaskArg,
+    /// The version to use (v3), or `builtin`.
+    pub version: String,
+}
+
+/// `tend text topics …`.
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Replace the dictionary with a CSV file: columns `topic,keywords`, keywords separated by
+    /// `;` (e.g. `billing,invoice;charged twice;refund`).
+    Put(TopicsPutArgs),
+    /// Print the dictionary.
+    Show(Connection),
+}
+
+/// `tend text topics put`.
+#[derive(Debug, Args)]
+pub struct TopicsPutArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The CSV file.
+    pub file: PathBuf,
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tend_proto::v1;
 
-use crate::cli::{self, ChannelArg, Connection, StatusArg};
+use crate::cli::{self, Connection, StatusArg};
 
 /// A connection to a running Tend: every call carries the API key and tenant of `--api-key`
 /// and `--tenant`.
@@ -33,14 +33,7 @@ pub fn failed(status: tonic::Status) -> anyhow::Error {
 /// `tend post`.
 pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
     let client = connect(&args.connection).await?;
-    let channel = match args.channel {
-        ChannelArg::X => v1::Channel::X,
-        ChannelArg::Facebook => v1::Channel::Facebook,
-        ChannelArg::Instagram => v1::Channel::Instagram,
-        ChannelArg::Email => v1::Channel::Email,
-        ChannelArg::Chat => v1::Channel::Chat,
-        ChannelArg::Review => v1::Channel::Review,
-    };
+    let channel = v1::Channel::from(args.channel);
     let request = v1::IngestInteractionRequest {
         channel: channel.into(),
         external_id: args.external_id.unwrap_or_else(tend_kernel::ids::new_id),
@@ -250,6 +243,7 @@ pub async fn health(connection: Connection) -> anyhow::Result<()> {
     for service in [
         "",
         "tend.v1.IngestService",
+        "tend.v1.EnrichmentService",
         "tend.v1.IdentityService",
         "tend.v1.RoutingService",
         "tend.v1.CaseService",

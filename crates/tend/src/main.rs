@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod identity_cmd;
 mod serve;
+mod text_cmd;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,7 @@ async fn main() -> ExitCode {
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),
         Command::Customers(command) => identity_cmd::customers(command).await,
+        Command::Text(command) => text_cmd::run(command).await,
         Command::Health(connection) => commands::health(connection).await,
         Command::Loadgen(args) => tend_loadgen::run(args).await.map(|_| ()),
     };

@@ -41,10 +41,12 @@ async fn readme_walkthrough() {
     let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
     let addr = first.strip_prefix("tend serving on ").unwrap().to_owned();
     let mut announced = Vec::new();
-    while announced.len() < 8 {
+    while announced.len() < 9 {
         announced.push(lines.next_line().await.unwrap().unwrap());
     }
-    for service in ["IngestService", "IdentityService", "RoutingService", "CaseService", "FeedbackService"] {
+    for service in
+        ["IngestService", "EnrichmentService", "IdentityService", "RoutingService", "CaseService", "FeedbackService"]
+    {
         assert!(announced.iter().any(|line| line.contains(service)), "{service} not announced: {announced:?}");
     }
     let endpoint = format!("http://{addr}");
@@ -53,7 +55,7 @@ async fn readme_walkthrough() {
     let outputs = tokio::task::spawn_blocking(move || {
         let endpoint = endpoint_for_blocking.as_str();
         let health = tend(endpoint, &["health"]);
-        assert_eq!(health.matches("Serving").count(), 6, "{health}");
+        assert_eq!(health.matches("Serving").count(), 7, "{health}");
 
         let crm = std::env::temp_dir().join(format!("tend-crm-{}.csv", std::process::id()));
         std::fs::write(&crm, "crm_id,given_name,family_name,emails,handles\nCRM-1,Jane,Doe,jane@example.com,x:jane\n")
@@ -66,12 +68,19 @@ async fn readme_walkthrough() {
             endpoint,
             &["post", "--handle", "jane", "--followers", "25000", "--text", "My order #123 never arrived", "--wait"],
         );
-        // 30 base + 15 influence (25,000 followers) + 10 known customer.
-        assert!(posted.contains("routed with priority 55"), "{posted}");
+        // 30 base + 15 influence (25,000 followers) + 10 known customer + 10 complaint + 4
+        // negative sentiment.
+        assert!(posted.contains("routed with priority 69"), "{posted}");
+        assert!(posted.contains("+10 complaint"), "{posted}");
         assert_ne!(field(&posted, "customer:"), "-", "the CRM customer is on the case");
         let case_id = field(&posted, "case:").to_owned();
         assert_eq!(field(&posted, "status:"), "open");
         assert_eq!(field(&posted, "subject:"), "My order #123 never arrived");
+
+        let read =
+            tend(endpoint, &["text", "enrich", "I'm thinking of switching to another bank, 3rd outage this week"]);
+        assert!(read.contains("intent       churn_risk"), "{read}");
+        assert!(read.contains("actionable   yes (churn_risk)"), "{read}");
 
         let listed = tend(endpoint, &["cases", "list"]);
         assert!(listed.starts_with(&case_id), "{listed}");

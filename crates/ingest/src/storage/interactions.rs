@@ -1,11 +1,9 @@
-//! The ingest service's table `interactions`, its migrations and queries (all tenant-scoped).
+//! The table `interactions` and its queries (all tenant-scoped).
 
-use sea_orm::sea_query::{Expr, Index};
+use sea_orm::sea_query::Expr;
 use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, boolean, integer, string, text, timestamp_with_time_zone};
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
 
@@ -36,137 +34,14 @@ pub mod interaction {
         pub url: String,
         pub posted_at: ChronoDateTimeUtc,
         pub received_at: ChronoDateTimeUtc,
+        /// The encoded `tend.v1.Enrichment`; `None` for rows stored before enrichment.
+        pub enrichment: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
-}
-
-tend_store::migrator!(
-    /// The service's migrations, recorded in its own table `ingest_migrations`.
-    Migrator,
-    "ingest_migrations",
-    [
-        tend_store::migration::CreateOutbox,
-        CreateInteractions,
-        tend_store::migration::CreateInbox,
-        IndexInteractionsByAuthor,
-        AddAuthorLocation,
-    ]
-);
-
-struct CreateInteractions;
-
-impl MigrationName for CreateInteractions {
-    fn name(&self) -> &str {
-        "m20261123_000100_create_interactions"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateInteractions {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table("interactions")
-                    .if_not_exists()
-                    .col(string("id").primary_key())
-                    .col(string("tenant"))
-                    .col(integer("channel"))
-                    .col(string("external_id"))
-                    .col(string("author_external_id"))
-                    .col(string("author_handle"))
-                    .col(string("author_display_name"))
-                    .col(big_integer("author_followers"))
-                    .col(boolean("author_verified"))
-                    .col(string("author_email"))
-                    .col(text("text"))
-                    .col(string("in_reply_to_external_id"))
-                    .col(text("url"))
-                    .col(timestamp_with_time_zone("posted_at"))
-                    .col(timestamp_with_time_zone("received_at"))
-                    .to_owned(),
-            )
-            .await?;
-        // The dedupe key: one post per tenant, channel and channel id.
-        manager
-            .create_index(
-                Index::create()
-                    .name("interactions_tenant_channel_external_id")
-                    .table("interactions")
-                    .col("tenant")
-                    .col("channel")
-                    .col("external_id")
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create().name("interactions_tenant_id").table("interactions").col("tenant").col("id").to_owned(),
-            )
-            .await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("interactions").to_owned()).await
-    }
-}
-
-/// Indexes interactions by author, so an erasure finds an author's posts without a scan.
-struct AddAuthorLocation;
-
-impl MigrationName for AddAuthorLocation {
-    fn name(&self) -> &str {
-        "m20261124_000200_add_author_location"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AddAuthorLocation {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let column = text("author_location").default("").to_owned();
-        manager.alter_table(Table::alter().table("interactions").add_column(column).to_owned()).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.alter_table(Table::alter().table("interactions").drop_column("author_location").to_owned()).await
-    }
-}
-
-struct IndexInteractionsByAuthor;
-
-impl MigrationName for IndexInteractionsByAuthor {
-    fn name(&self) -> &str {
-        "m20261124_000100_index_interactions_by_author"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for IndexInteractionsByAuthor {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name("interactions_tenant_channel_author")
-                    .table("interactions")
-                    .if_not_exists()
-                    .col("tenant")
-                    .col("channel")
-                    .col("author_external_id")
-                    .to_owned(),
-            )
-            .await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(Index::drop().name("interactions_tenant_channel_author").table("interactions").to_owned())
-            .await
-    }
 }
 
 /// One interaction of a tenant.
@@ -211,8 +86,9 @@ pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Re
 /// Anonymises every interaction of `tenant` written on `channel` by the author with channel id
 /// `author_external_id` (right to erasure) and returns how many there were.
 ///
-/// The author's id, handle, display name, email and follower count, the text and the link are
-/// blanked (the text becomes [`ERASED_TEXT`]); the row keeps its id, tenant, channel, times, the
+/// The author's id, handle, display name, email and follower count, the text, the link and the
+/// enrichment (its cues quote the text, its entities are the author's order numbers) are blanked
+/// (the text becomes [`ERASED_TEXT`]); the row keeps its id, tenant, channel, times, the
 /// id of the post it answers and its own channel id (`external_id`). That channel id is the
 /// dedupe key: a connector that delivers the same post again (they retry, and some replay
 /// history) must find it and get `duplicate`, or the erased post would be stored and announced
@@ -237,6 +113,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .col_expr(interaction::Column::AuthorLocation, Expr::value(""))
         .col_expr(interaction::Column::Text, Expr::value(ERASED_TEXT))
         .col_expr(interaction::Column::Url, Expr::value(""))
+        .col_expr(interaction::Column::Enrichment, Expr::value(Option::<Vec<u8>>::None))
         .filter(interaction::Column::Tenant.eq(tenant))
         .filter(interaction::Column::Channel.eq(channel))
         .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
@@ -255,7 +132,7 @@ mod tests {
 
     async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
         let store = TestStore::create(backend).await;
-        let db = store.connect::<Migrator>("ingest").await;
+        let db = store.connect::<crate::storage::Migrator>("ingest").await;
         (store, db)
     }
 
@@ -278,6 +155,7 @@ mod tests {
             url: format!("https://x.example/{author}/{external_id}"),
             posted_at: now,
             received_at: now,
+            enrichment: Some(b"cues: my order".to_vec()),
         }
     }
 
@@ -305,6 +183,7 @@ mod tests {
                 author_location: String::new(),
                 text: ERASED_TEXT.to_owned(),
                 url: String::new(),
+                enrichment: None,
                 ..erased.clone()
             };
             assert_eq!(stored, expected);
