@@ -75,7 +75,7 @@ impl IngestApi {
 /// One call's posts on their way to the database: each a row to store or why it was refused.
 struct Call {
     tenant: TenantId,
-    posts: Vec<Result<interaction::Model, ApiError>>,
+    posts: Vec<Result<(interaction::Model, v1::Enrichment), ApiError>>,
     /// The call's trace, continued by the events its posts cause.
     trace_context: HashMap<String, String>,
 }
@@ -100,15 +100,18 @@ impl GroupWriter for PostWriter {
     async fn write(&self, calls: Vec<Call>) -> Result<Vec<Vec<PostOutcome>>, ApiError> {
         let mut outcomes: Vec<Vec<Option<PostOutcome>>> = Vec::with_capacity(calls.len());
         let mut rows = Vec::new();
-        // For each row: its call and its place among the call's posts.
+        // For each row: its reading (kept decoded, so the answer and the event need not decode
+        // the stored bytes), its call and its place among the call's posts.
+        let mut readings = Vec::new();
         let mut places = Vec::new();
         let mut traces = Vec::with_capacity(calls.len());
         for (call_index, call) in calls.into_iter().enumerate() {
             let mut call_outcomes = Vec::with_capacity(call.posts.len());
             for (post_index, post) in call.posts.into_iter().enumerate() {
                 match post {
-                    Ok(row) => {
+                    Ok((row, reading)) => {
                         rows.push(row);
+                        readings.push(reading);
                         places.push((call_index, post_index));
                         call_outcomes.push(None);
                     }
@@ -125,9 +128,10 @@ impl GroupWriter for PostWriter {
             let stored: HashMap<(&str, i32, &str), &interaction::Model> =
                 stored.iter().map(|row| ((row.tenant.as_str(), row.channel, row.external_id.as_str()), row)).collect();
             let mut events = Vec::with_capacity(inserted.len());
-            for (row, (call_index, post_index)) in rows.iter().zip(places) {
+            let posts = rows.len();
+            for ((row, reading), (call_index, post_index)) in rows.into_iter().zip(readings).zip(places) {
                 let outcome = if inserted.contains(&row.id) {
-                    let interaction = to_proto(row.clone());
+                    let interaction = interaction_proto(row, Some(reading));
                     let received = v1::InteractionReceived { interaction: Some(interaction.clone()) };
                     let (tenant, trace_context) = &traces[call_index];
                     let event = envelope_in_trace(SERVICE, tenant, &received, trace_context.clone());
@@ -152,7 +156,7 @@ impl GroupWriter for PostWriter {
             if !events.is_empty() {
                 self.relay.wake();
             }
-            tracing::info!(stored = events.len(), duplicates = rows.len() - events.len(), "interactions ingested");
+            tracing::info!(stored = events.len(), duplicates = posts - events.len(), "interactions ingested");
         }
         Ok(outcomes
             .into_iter()
@@ -199,7 +203,7 @@ fn new_row(
     analyzer: &Analyzer,
     request: v1::IngestInteractionRequest,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<interaction::Model, ApiError> {
+) -> Result<(interaction::Model, v1::Enrichment), ApiError> {
     let posted_at = match &request.posted_at {
         Some(timestamp) => from_timestamp("posted_at", timestamp)?,
         None => now,
@@ -207,7 +211,7 @@ fn new_row(
     let post = domain::normalise(request)?;
     let channel = v1::Channel::try_from(post.channel).unwrap_or(v1::Channel::Unspecified);
     let enrichment = enrich::enrich(analyzer, &post.text, channel, None);
-    Ok(interaction::Model {
+    let row = interaction::Model {
         id: new_id(),
         tenant: tenant.as_str().to_owned(),
         channel: post.channel,
@@ -225,14 +229,23 @@ fn new_row(
         posted_at,
         received_at: now,
         enrichment: Some(enrichment.encode_to_vec()),
-    })
+    };
+    Ok((row, enrichment))
 }
 
 fn duplicate(existing: interaction::Model) -> v1::IngestInteractionResponse {
     v1::IngestInteractionResponse { interaction: Some(to_proto(existing)), duplicate: true }
 }
 
+/// The contract's form of a stored row.
 fn to_proto(row: interaction::Model) -> v1::Interaction {
+    // A stored reading that no longer decodes is dropped rather than failing the read.
+    let enrichment = row.enrichment.as_deref().and_then(|bytes| v1::Enrichment::decode(bytes).ok());
+    interaction_proto(row, enrichment)
+}
+
+/// The contract's form of a row whose reading is at hand (its stored bytes are ignored).
+fn interaction_proto(row: interaction::Model, enrichment: Option<v1::Enrichment>) -> v1::Interaction {
     v1::Interaction {
         id: row.id,
         tenant: row.tenant,
@@ -252,8 +265,7 @@ fn to_proto(row: interaction::Model) -> v1::Interaction {
         received_at: Some(to_timestamp(row.received_at)),
         in_reply_to_external_id: row.in_reply_to_external_id,
         url: row.url,
-        // A stored reading that no longer decodes is dropped rather than failing the read.
-        enrichment: row.enrichment.as_deref().and_then(|bytes| v1::Enrichment::decode(bytes).ok()),
+        enrichment,
     }
 }
 
