@@ -85,7 +85,7 @@ pub fn describe(reading: &v1::Enrichment) -> String {
     for entity in &reading.entities {
         let _ = writeln!(out, "entity       {} {}", entity.kind, entity.value);
     }
-    let head: Vec<String> = reading.signature.iter().take(3).map(|value| format!("{value:016x}")).collect();
+    let head: Vec<String> = reading.signature.iter().take(3).map(|value| format!("{value:08x}")).collect();
     let _ = writeln!(out, "signature    {} values: {} …", reading.signature.len(), head.join(" "));
     let _ = writeln!(out, "models       sentiment {}, intent {}", reading.sentiment_model, reading.intent_model);
     if reading.truncated {

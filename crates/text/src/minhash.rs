@@ -3,13 +3,15 @@
 //! **Shingles**: the normalised word, number and hashtag tokens (lowercase, accents folded,
 //! apostrophes stripped, elongations cut; mentions, links, emoji and punctuation left out), in
 //! overlapping windows of [`SHINGLE`] = 3 tokens. A text with one or two tokens has one
-//! shingle of all of them; a text with none has the empty signature (all `u64::MAX`).
+//! shingle of all of them; a text with none has the empty signature (all `u32::MAX`).
 //!
 //! **Hashing**: each token is hashed with `xxh3_64_with_seed(token, TOKEN_SEED)`; a shingle is
 //! `xxh3_64_with_seed` of its three token hashes (24 little-endian bytes) with `SHINGLE_SEED`;
-//! permutation `i` of [`PERMUTATIONS`] = 64 is `mix64(shingle ^ seed[i])`, with `seed[i] =
-//! xxh64(i as u64 little-endian, PERMUTATION_SEED)` and `mix64` the SplitMix64 finaliser. The
-//! signature keeps the minimum of each permutation. All seeds are constants, so signatures are
+//! permutation `i` of [`PERMUTATIONS`] = 64 is the high 32 bits of `mix64(shingle ^ seed[i])`,
+//! with `seed[i] = xxh64(i as u64 little-endian, PERMUTATION_SEED)` and `mix64` the SplitMix64
+//! finaliser. The signature keeps the minimum of each permutation. 32-bit values (as datasketch
+//! keeps) halve what every event carries; two unrelated shingles share a value with odds of
+//! 1 in 2^32, far below what the estimate can resolve. All seeds are constants, so signatures are
 //! stable across processes, machines and versions of this crate (a golden-value test guards it).
 //!
 //! **LSH banding** (done by the caller): with 64 values, 16 bands × 4 rows catch pairs with
@@ -52,17 +54,17 @@ fn mix64(mut z: u64) -> u64 {
 /// A MinHash signature: [`PERMUTATIONS`] minimum hash values. Serialises as a JSON array.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Signature(pub Vec<u64>);
+pub struct Signature(pub Vec<u32>);
 
 impl Signature {
     /// The signature of a text with no tokens.
     pub fn empty() -> Self {
-        Signature(vec![u64::MAX; PERMUTATIONS])
+        Signature(vec![u32::MAX; PERMUTATIONS])
     }
 
     /// True when built from a text with no tokens.
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|&v| v == u64::MAX)
+        self.0.iter().all(|&v| v == u32::MAX)
     }
 
     /// Estimated Jaccard similarity of the two texts' shingle sets: the share of positions
@@ -79,7 +81,7 @@ impl Signature {
             .chunks(rows)
             .enumerate()
             .map(|(band, chunk)| {
-                let mut bytes = Vec::with_capacity(chunk.len() * 8);
+                let mut bytes = Vec::with_capacity(chunk.len() * 4);
                 for v in chunk {
                     bytes.extend_from_slice(&v.to_le_bytes());
                 }
@@ -117,7 +119,7 @@ pub(crate) fn signature(tok: &Tokens, scratch: &mut Scratch) -> Signature {
         return Signature::empty();
     }
     let seeds = &*SEEDS;
-    let mut mins = [u64::MAX; PERMUTATIONS];
+    let mut mins = [u32::MAX; PERMUTATIONS];
     let mut add = |window: &[u64]| {
         let mut bytes = [0u8; SHINGLE * 8];
         for (k, v) in window.iter().enumerate() {
@@ -125,7 +127,8 @@ pub(crate) fn signature(tok: &Tokens, scratch: &mut Scratch) -> Signature {
         }
         let sh = xxh3_64_with_seed(&bytes[..window.len() * 8], SHINGLE_SEED);
         for (m, s) in mins.iter_mut().zip(seeds.iter()) {
-            let v = mix64(sh ^ s);
+            // The high half: SplitMix64 mixes every input bit into it.
+            let v = (mix64(sh ^ s) >> 32) as u32;
             if v < *m {
                 *m = v;
             }
