@@ -37,15 +37,32 @@ impl Analyzers {
     }
 
     /// The tenant's analyser: its dictionary and active classifiers, or the built-in models.
+    ///
+    /// A stale one is refreshed by one caller while the others go on with it, so a refresh
+    /// never makes a burst of posts wait on the database.
     pub async fn for_tenant(&self, tenant: &str) -> Result<Arc<Analyzer>, tend_store::Error> {
-        if let Some(fresh) = self.cached(tenant) {
+        let stale = match self.cached(tenant) {
+            Some((analyzer, true)) => return Ok(analyzer),
+            Some((analyzer, false)) => Some(analyzer),
+            None => None,
+        };
+        let _loading = match (&stale, self.loading.try_lock()) {
+            (_, Ok(guard)) => guard,
+            (Some(stale), Err(_)) => return Ok(stale.clone()),
+            (None, Err(_)) => self.loading.lock().await,
+        };
+        if let Some((fresh, true)) = self.cached(tenant) {
             return Ok(fresh);
         }
-        let _loading = self.loading.lock().await;
-        if let Some(fresh) = self.cached(tenant) {
-            return Ok(fresh);
-        }
-        let analyzer = Arc::new(self.load(tenant).await?);
+        let analyzer = match self.load(tenant).await {
+            Ok(analyzer) => Arc::new(analyzer),
+            Err(error) => {
+                let Some(stale) = stale else { return Err(error) };
+                // The database is away: keep reading posts as before rather than refusing them.
+                tracing::warn!(tenant, %error, "could not refresh the tenant's analyser; using the one loaded before");
+                return Ok(stale);
+            }
+        };
         let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.insert(tenant.to_owned(), Cached { analyzer: analyzer.clone(), loaded_at: Instant::now() });
         Ok(analyzer)
@@ -56,9 +73,10 @@ impl Analyzers {
         self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant);
     }
 
-    fn cached(&self, tenant: &str) -> Option<Arc<Analyzer>> {
+    /// The cached analyser and whether it is fresh.
+    fn cached(&self, tenant: &str) -> Option<(Arc<Analyzer>, bool)> {
         let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(tenant).filter(|entry| entry.loaded_at.elapsed() < REFRESH_AFTER).map(|entry| entry.analyzer.clone())
+        cache.get(tenant).map(|entry| (entry.analyzer.clone(), entry.loaded_at.elapsed() < REFRESH_AFTER))
     }
 
     async fn load(&self, tenant: &str) -> Result<Analyzer, tend_store::Error> {
