@@ -198,6 +198,14 @@ mod tests {
     }
 
     #[test]
+    fn the_intent_labels_are_the_crates_builtin_intents() {
+        let builtin: Vec<&str> = tend_text::Intent::BUILTIN.iter().map(tend_text::Intent::as_str).collect();
+        assert_eq!(INTENT_LABELS.to_vec(), builtin);
+        let sentiment: Vec<String> = tend_text::Classifier::labels(&tend_text::BuiltinSentiment);
+        assert_eq!(SENTIMENT_LABELS.to_vec(), sentiment);
+    }
+
+    #[test]
     fn the_holdout_is_a_stable_fifth() {
         let all: Vec<(String, String)> =
             (0..5_000).map(|i| (format!("text number {i}"), "neutral".to_owned())).collect();
