@@ -95,8 +95,20 @@ async fn churn_question_praise_and_spam_are_read_and_routed_by_what_they_say(bac
     assert_eq!(case.sentiment(), v1::SentimentLabel::Negative);
     assert!(case.intents().any(|intent| intent == v1::Intent::ChurnRisk), "{:?}", case.intents);
     assert!(case.actionable);
-    let request = as_tenant("acme", v1::GetCaseRequest { id: spam_decision.case_id.clone() });
-    assert!(!app.cases().get_case(request).await.unwrap().into_inner().actionable);
+    // The built-in rules send the customer about to leave to the retention department's queue.
+    let routing = case.routing.as_ref().expect("the case carries what routing decided");
+    assert_eq!((routing.queue.as_str(), routing.department.as_str()), ("retention", "retention"));
+    assert_eq!(routing.rules_fired, vec!["churn-risk-to-retention"]);
+    assert_eq!(question_decision.outcome.as_ref().unwrap().queue, "default");
+
+    // Spam and praise are not work: decided and explained, but no case.
+    assert!(!spam_decision.actionable);
+    assert_eq!(spam_decision.not_actionable_reason, "enrichment: spam");
+    assert!(spam_decision.case_id.is_empty());
+    let praise_decision = routed(&app, "acme", &praise.id).await;
+    assert!(!praise_decision.actionable && praise_decision.case_id.is_empty());
+    let cases = app.cases().list_cases(as_tenant("acme", v1::ListCasesRequest::default())).await.unwrap().into_inner();
+    assert_eq!(cases.cases.len(), 3, "churn, question and the Spanish churn open cases; praise and spam don't");
     app.stop().await;
 }
 

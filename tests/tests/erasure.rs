@@ -166,7 +166,7 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
     let (a2, a2_case) = ingest_routed(&app, "acme", post("ann", "still waiting, call me on 07911 123456")).await;
     let (b, b_case) = ingest_routed(&app, "acme", post("bob", "wrong size delivered")).await;
     // The same author id in another tenant is somebody else.
-    let (g, g_case) = ingest_routed(&app, "globex", post("ann", "hello from globex")).await;
+    let (g, g_case) = ingest_routed(&app, "globex", post("ann", "hello from globex, why is my bill wrong?")).await;
     let (gus, gus_case) = ingest_routed(&app, "globex", post("gus", "where is my refund")).await;
     assert_eq!(a1_case.customer_id, customer.id, "Ann's handle links her outright");
     assert_eq!(a2_case.profile_id, a1_case.profile_id);

@@ -107,7 +107,9 @@ async fn import_streams_customers_and_reports_rejections(backend: Backend) {
 }
 
 /// Ingests `request` for acme and returns the profile and case once routed.
-async fn route(app: &TestApp, request: v1::IngestInteractionRequest) -> (v1::Profile, v1::Case) {
+async fn route(app: &TestApp, mut request: v1::IngestInteractionRequest) -> (v1::Profile, v1::Case) {
+    // A question, so that the post is work and opens a case whatever else it says.
+    request.text.push_str(" Where is my order?");
     let ingested = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
     let decision = routed(app, "acme", &ingested.interaction.unwrap().id).await;
     let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id })).await;
@@ -131,12 +133,19 @@ async fn known_handle_links_outright_and_the_case_carries_the_customer(backend: 
     );
     assert_eq!(case.customer_id, customer.id);
     // A known customer ranks higher: base 30 + influence 10 (1,500 followers) + known customer 10
-    // + question 5.
-    assert_eq!(case.priority, 55);
+    // + customer value 2 (lifetime value 1,234.5) + question 5.
+    assert_eq!(case.priority, 57);
+    let terms: Vec<&str> =
+        case.routing.as_ref().unwrap().priority_terms.iter().map(|term| term.name.as_str()).collect();
+    assert_eq!(terms, vec!["base", "influence", "customer", "customer_value", "question"]);
 
     // The same handle in another tenant is somebody else.
-    let ingested =
-        app.ingest().ingest_interaction(as_tenant("globex", post("janed", "hi"))).await.unwrap().into_inner();
+    let ingested = app
+        .ingest()
+        .ingest_interaction(as_tenant("globex", post("janed", "hi, where is my order?")))
+        .await
+        .unwrap()
+        .into_inner();
     let decision = routed(&app, "globex", &ingested.interaction.unwrap().id).await;
     let case = app.cases().get_case(as_tenant("globex", v1::GetCaseRequest { id: decision.case_id })).await.unwrap();
     assert!(case.into_inner().customer_id.is_empty());
@@ -154,7 +163,7 @@ async fn email_or_phone_in_a_message_links_outright(backend: Backend) {
     assert_eq!(by_phone.customer_id, customer.id);
     assert_eq!(by_phone.link_method(), v1::LinkMethod::Phone);
 
-    let (stranger, case) = route(&app, post("stranger", "no details here")).await;
+    let (stranger, case) = route(&app, post("stranger", "no details here, where is my order?")).await;
     assert_eq!(stranger.status(), v1::IdentityStatus::Unknown);
     assert!(case.customer_id.is_empty());
     app.stop().await;
@@ -189,7 +198,7 @@ async fn a_persons_link_sticks_and_an_unlink_is_never_undone_automatically(backe
     let other = upsert(&app, "acme", other).await.customer.unwrap();
 
     // A stranger is linked to Jane by a person; later evidence for another customer changes nothing.
-    let (stranger, _) = route(&app, post("stranger", "hello")).await;
+    let (stranger, _) = route(&app, post("stranger", "hello, where is my order?")).await;
     let request = v1::LinkProfileRequest {
         profile_id: stranger.id.clone(),
         customer_id: jane.id.clone(),
@@ -203,12 +212,12 @@ async fn a_persons_link_sticks_and_an_unlink_is_never_undone_automatically(backe
     let _ = other;
 
     // Jane's own handle links outright; a person unlinks it, and it is not linked again.
-    let (by_handle, _) = route(&app, post("janed", "hi")).await;
+    let (by_handle, _) = route(&app, post("janed", "hi, where is my order?")).await;
     assert_eq!(by_handle.link_method(), v1::LinkMethod::KnownHandle);
     let request = v1::UnlinkProfileRequest { profile_id: by_handle.id.clone(), reason: "shared account".into() };
     let unlinked = app.identity().unlink_profile(as_tenant("acme", request.clone())).await.unwrap().into_inner();
     assert_eq!(unlinked.status(), v1::IdentityStatus::Unknown);
-    let (after, _) = route(&app, post("janed", "hello again")).await;
+    let (after, _) = route(&app, post("janed", "hello again, where is my refund?")).await;
     assert_eq!(after.id, by_handle.id);
     assert!(after.customer_id.is_empty(), "a rejected pair is never linked again automatically");
     let status = app.identity().unlink_profile(as_tenant("acme", request)).await.unwrap_err();
@@ -229,7 +238,7 @@ async fn merge_moves_identifiers_and_profiles_and_undo_restores_them(backend: Ba
     let alice = upsert(&app, "acme", alice).await.customer.unwrap();
     let bob = v1::CustomerInput { crm_id: "B".into(), emails: vec!["b@example.com".into()], ..Default::default() };
     let bob = upsert(&app, "acme", bob).await.customer.unwrap();
-    let (profile, _) = route(&app, post("alice", "hi")).await;
+    let (profile, _) = route(&app, post("alice", "hi, where is my order?")).await;
     assert_eq!(profile.customer_id, alice.id);
 
     let request = v1::MergeCustomersRequest {
@@ -246,7 +255,7 @@ async fn merge_moves_identifiers_and_profiles_and_undo_restores_them(backend: Ba
     let listed = app.identity().list_customers(as_tenant("acme", v1::ListCustomersRequest::default())).await.unwrap();
     assert_eq!(listed.into_inner().customers.len(), 1, "the merged customer is hidden");
     // Alice's handle now finds Bob.
-    let (newcomer, _) = route(&app, post("alice", "from another author id")).await;
+    let (newcomer, _) = route(&app, post("alice", "from another author id: where is my order?")).await;
     assert_eq!(newcomer.customer_id, bob.id);
 
     let undo = v1::UndoMergeRequest { merge_id: merged.merge_id.clone(), reason: "not the same".into() };

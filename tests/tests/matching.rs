@@ -48,7 +48,7 @@ async fn profile_for(app: &TestApp, handle: &str, display_name: &str) -> v1::Pro
 }
 
 async fn located(app: &TestApp, handle: &str, display_name: &str, location: &str) -> v1::Profile {
-    let mut request = post(handle, "hello there");
+    let mut request = post(handle, "hello there, where is my order?");
     request.author.as_mut().unwrap().display_name = display_name.to_owned();
     request.author.as_mut().unwrap().location = location.to_owned();
     let ingested = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();

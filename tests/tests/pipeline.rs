@@ -73,7 +73,12 @@ async fn duplicate_post_opens_no_second_case(backend: Backend) {
 
 async fn tenants_see_only_their_own(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let ingested = app.ingest().ingest_interaction(as_tenant("acme", post("kim", "hello"))).await.unwrap().into_inner();
+    let ingested = app
+        .ingest()
+        .ingest_interaction(as_tenant("acme", post("kim", "hello, where is my order?")))
+        .await
+        .unwrap()
+        .into_inner();
     let interaction = ingested.interaction.unwrap();
     let decision = routed(&app, "acme", &interaction.id).await;
 
@@ -90,7 +95,7 @@ async fn tenants_see_only_their_own(backend: Backend) {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);
     // The same channel id in another tenant is not a duplicate.
-    let mut same = post("kim", "hello");
+    let mut same = post("kim", "hello, where is my order?");
     same.external_id = interaction.external_id;
     let elsewhere = app.ingest().ingest_interaction(as_tenant("globex", same)).await.unwrap().into_inner();
     assert!(!elsewhere.duplicate);

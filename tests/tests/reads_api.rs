@@ -60,17 +60,17 @@ async fn profile_pages(app: &TestApp, page_size: u32) -> Vec<v1::ListProfilesRes
 
 async fn profiles_are_fetched_and_listed_in_pages(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let ana = ingest_and_route(&app, "acme", post("ana", "first")).await;
-    ingest_and_route(&app, "acme", post("bob", "hello")).await;
-    ingest_and_route(&app, "acme", post("cy", "hi")).await;
+    let ana = ingest_and_route(&app, "acme", post("ana", "first: where is my order?")).await;
+    ingest_and_route(&app, "acme", post("bob", "hello, where is my order?")).await;
+    ingest_and_route(&app, "acme", post("cy", "hi, where is my order?")).await;
     // Ana again, renamed and more followed: the same profile, updated.
-    let mut again = post("ana", "second");
+    let mut again = post("ana", "second: where is my refund?");
     if let Some(author) = again.author.as_mut() {
         author.handle = "ana_renamed".into();
         author.followers = 3_000;
     }
     let ana_again = ingest_and_route(&app, "acme", again).await;
-    ingest_and_route(&app, "globex", post("gus", "elsewhere")).await;
+    ingest_and_route(&app, "globex", post("gus", "elsewhere: where is my parcel?")).await;
 
     let profile = profile_of(&app, &ana_again).await;
     assert_eq!(profile_of(&app, &ana).await.id, profile.id, "one profile per channel author");
@@ -111,9 +111,9 @@ async fn profiles_are_fetched_and_listed_in_pages(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_are_listed_newest_first_by_first_sighting() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    ingest_and_route(&app, "acme", post("ana", "first")).await;
-    ingest_and_route(&app, "acme", post("bob", "hello")).await;
-    ingest_and_route(&app, "acme", post("ana", "again")).await;
+    ingest_and_route(&app, "acme", post("ana", "first: where is my order?")).await;
+    ingest_and_route(&app, "acme", post("bob", "hello, where is my order?")).await;
+    ingest_and_route(&app, "acme", post("ana", "again: why does the app keep crashing?")).await;
     let listed = app.identity().list_profiles(as_tenant("acme", v1::ListProfilesRequest::default())).await;
     let handles: Vec<_> = listed.unwrap().into_inner().profiles.into_iter().map(|profile| profile.handle).collect();
     assert_eq!(handles, vec!["bob", "ana"]);
@@ -125,7 +125,8 @@ async fn routing_decision_is_not_found_before_routing() {
     // Without identity nothing reaches routing, so the stored interaction is never routed.
     let services = [ServiceName::Cases, ServiceName::Ingest, ServiceName::Routing];
     let app = TestApp::spawn_with(Backend::Embedded, &services, |_| {}).await;
-    let ingested = app.ingest().ingest_interaction(as_tenant("acme", post("ana", "hello"))).await.unwrap();
+    let ingested =
+        app.ingest().ingest_interaction(as_tenant("acme", post("ana", "hello, where is my order?"))).await.unwrap();
     let interaction_id = ingested.into_inner().interaction.unwrap().id;
 
     let request = as_tenant("acme", v1::GetRoutingDecisionRequest { interaction_id: interaction_id.clone() });
@@ -161,7 +162,7 @@ async fn routing_decisions_explain_the_priority_and_page_newest_first(backend: B
     for (decision, priority, reasons) in [(&nobody, 35, 2), (&some, 45, 3), (&star, 55, 4)] {
         assert_eq!(decision.priority, priority, "{:?}", decision.reasons);
         assert_eq!(decision.reasons.len(), reasons, "{:?}", decision.reasons);
-        assert_eq!(decision.reasons[0], "base 30");
+        assert_eq!(decision.reasons[0], "+30 base");
         assert!(decision.reasons.iter().all(|reason| !reason.trim().is_empty()));
         assert!(decision.decided_at.is_some());
         let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id.clone() })).await;

@@ -43,7 +43,8 @@ async fn routing_opens_cases_in_another_process_over_grpc() {
     let others = [ServiceName::Ingest, ServiceName::Identity, ServiceName::Routing, ServiceName::Feedback];
     let rest = TestApp::spawn_config(config, &others, tempfile::tempdir().unwrap(), None).await;
 
-    let ingested = rest.ingest().ingest_interaction(with_key(ACME_KEY, post("ana", "parcel lost"))).await.unwrap();
+    let ingested =
+        rest.ingest().ingest_interaction(with_key(ACME_KEY, post("ana", "where is my refund"))).await.unwrap();
     let interaction = ingested.into_inner().interaction.unwrap();
     let decision = routed_with(&rest, || {
         with_key(ACME_KEY, v1::GetRoutingDecisionRequest { interaction_id: interaction.id.clone() })

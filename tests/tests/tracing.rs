@@ -14,7 +14,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 async fn trace_reaches_every_event(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut request = as_tenant("acme", post("tracy", "follow me"));
+    let mut request = as_tenant("acme", post("tracy", "where is my refund"));
     let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
     request.metadata_mut().insert("traceparent", traceparent.parse().unwrap());
     let ingested = app.ingest().ingest_interaction(request).await.unwrap().into_inner();

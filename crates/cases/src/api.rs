@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use prost::Message as _;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{new_id, parse_id, to_timestamp};
@@ -15,6 +16,9 @@ use tonic::{Request, Response, Status};
 use crate::SERVICE;
 use crate::domain::{self, Status as CaseStatus};
 use crate::storage::{self, case};
+
+/// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
+const MAX_ROUTING_BYTES: usize = 16 * 1024;
 
 /// Implements `tend.v1.CaseService` over the service's database.
 pub struct CaseApi {
@@ -168,6 +172,11 @@ fn new_case(
     };
     let interaction_id = parse_id("interaction.id", &interaction.id)?;
     let reading = domain::Reading::of(interaction.enrichment.as_ref());
+    let queue = request.routing.as_ref().map(|routing| routing.queue.clone()).unwrap_or_default();
+    let routing = request.routing.map(|routing| routing.encode_to_vec());
+    if routing.as_ref().is_some_and(|bytes| bytes.len() > MAX_ROUTING_BYTES) {
+        return Err(ApiError::invalid("routing", format!("more than {MAX_ROUTING_BYTES} bytes encoded")));
+    }
     let row = case::Model {
         id: new_id(),
         tenant: tenant.as_str().to_owned(),
@@ -187,6 +196,8 @@ fn new_case(
         intents: reading.intents,
         topics: reading.topics,
         actionable: reading.actionable,
+        queue,
+        routing,
     };
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
 }
@@ -221,6 +232,7 @@ fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case {
         intents: domain::Reading::intents_of(&row.intents),
         topics: row.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect(),
         actionable: row.actionable,
+        routing: row.routing.as_deref().and_then(|bytes| v1::RoutingOutcome::decode(bytes).ok()),
     }
 }
 

@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, Index};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    boolean, integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
+    blob_null, boolean, integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
@@ -46,6 +46,10 @@ pub mod case {
         pub topics: String,
         /// Whether it is work for an agent.
         pub actionable: bool,
+        /// The queue routing chose ("" for a case opened without routing).
+        pub queue: String,
+        /// What routing decided, the `tend.v1.RoutingOutcome` protobuf-encoded.
+        pub routing: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -86,8 +90,36 @@ tend_store::migrator!(
         tend_store::migration::CreateInbox,
         IndexCasesByPerson,
         AddReading,
+        AddRouting,
     ]
 );
+
+/// What routing decided for each case: its queue as a column (the universal queue reads by it),
+/// the whole outcome as the contract's message.
+struct AddRouting;
+
+impl MigrationName for AddRouting {
+    fn name(&self) -> &str {
+        "m20261202_000200_add_case_routing"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRouting {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [string("queue").default("").to_owned(), blob_null("routing")] {
+            manager.alter_table(Table::alter().table("cases").add_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["routing", "queue"] {
+            manager.alter_table(Table::alter().table("cases").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
 
 /// What enrichment read in each case's opening interaction (rows from before keep neutral
 /// defaults).
@@ -406,6 +438,8 @@ mod tests {
             language: "en".to_owned(),
             sentiment: 1,
             intents: "2".to_owned(),
+            queue: "default".to_owned(),
+            routing: None,
             topics: "delivery".to_owned(),
             actionable: true,
         }

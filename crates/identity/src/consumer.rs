@@ -2,9 +2,11 @@
 //! ([`App::identify`]) and publishes `interactions.identified` for each, all in the batch's one
 //! transaction (the [`tend_store::consume`] skeleton does the inbox, the outbox and the commit).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use prost::Message as _;
 use tend_kernel::TenantId;
 use tend_proto::v1;
 use tend_store::events::streams;
@@ -13,6 +15,21 @@ use tend_store::{Effects, Event, EventHandler, HandleError};
 use crate::app::identify::{Identified, Sighting};
 use crate::app::{self, App};
 use crate::contract::profile_to_proto;
+use crate::domain::LinkStatus;
+use crate::storage;
+
+/// What routing may know of a linked customer: segment and value, never contact details.
+fn summary(customer: &storage::customers::customer::Model) -> v1::CustomerSummary {
+    let purchases = v1::CustomerInput::decode(customer.original.as_slice()).ok().and_then(|input| input.purchases);
+    v1::CustomerSummary {
+        segment: customer.segment.clone(),
+        tier: customer.tier.clone(),
+        lifetime_value: customer.lifetime_value,
+        orders: purchases.as_ref().map_or(0, |purchases| purchases.orders),
+        total_spent: purchases.as_ref().map_or(0.0, |purchases| purchases.total_spent),
+        last_order_at: purchases.and_then(|purchases| purchases.last_order_at),
+    }
+}
 
 /// Identifies the authors of received interactions.
 pub struct IdentifyAuthors {
@@ -83,6 +100,7 @@ impl EventHandler for IdentifyAuthors {
             }
         }
         let mut outcomes: Vec<Option<Identified>> = vec![None; events.len()];
+        let mut summaries: Vec<Option<v1::CustomerSummary>> = vec![None; events.len()];
         for (tenant, members) in tenants {
             let sightings: Vec<Sighting<'_>> = members
                 .iter()
@@ -92,11 +110,29 @@ impl EventHandler for IdentifyAuthors {
                 })
                 .collect();
             let identified = self.app.identify(effects.db(), tenant, &sightings).await.map_err(retry)?;
+            // Routing's rules weigh the linked customers' segment and value: one read for all.
+            let mut linked: Vec<&str> = identified
+                .iter()
+                .filter(|identified| identified.status == LinkStatus::Linked)
+                .map(|identified| identified.profile.customer_id.as_str())
+                .filter(|id| !id.is_empty())
+                .collect();
+            linked.sort_unstable();
+            linked.dedup();
+            let customers = if linked.is_empty() {
+                HashMap::new()
+            } else {
+                storage::customers::find_many(effects.db(), tenant.as_str(), &linked).await?
+            };
             for (at, identified) in members.into_iter().zip(identified) {
+                if identified.status == LinkStatus::Linked {
+                    summaries[at] = customers.get(&identified.profile.customer_id).map(summary);
+                }
                 outcomes[at] = Some(identified);
             }
         }
-        for ((event, (interaction, _)), outcome) in events.iter().zip(received).zip(outcomes) {
+        for (((event, (interaction, _)), outcome), customer) in events.iter().zip(received).zip(outcomes).zip(summaries)
+        {
             let Some(Identified { profile, status, confidence }) = outcome else {
                 return Err(HandleError::retry(format!("event {} was not identified", event.id)));
             };
@@ -106,6 +142,7 @@ impl EventHandler for IdentifyAuthors {
                 status: status.to_proto().into(),
                 confidence,
                 profile: Some(profile_to_proto(profile)),
+                customer,
             };
             effects.publish(streams::INTERACTIONS_IDENTIFIED, event, &identified);
         }

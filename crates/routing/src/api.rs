@@ -1,14 +1,22 @@
-//! The gRPC face of the routing service.
+//! The gRPC face of the routing service: decisions, rule sets, SLA policies, calendars and
+//! simulations.
 
-use sea_orm::DatabaseConnection;
+use chrono::{Datelike as _, Utc};
+use prost::Message as _;
+use sea_orm::{DatabaseConnection, TransactionTrait as _};
+use tend_calendar::{Calendar, HolidaySpec};
 use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
-use tend_kernel::ids::{parse_id, to_timestamp};
+use tend_kernel::ids::{from_timestamp, parse_id, to_timestamp};
 use tend_kernel::paging::Page;
 use tend_proto::v1;
 use tend_store::DbContext as _;
 use tonic::{Request, Response, Status};
 
+use crate::config::{self, TenantRouting};
+use crate::rules::{Problem, RuleSet};
+use crate::simulate::{Recorded, simulate};
+use crate::storage::config::{self as stored, state};
 use crate::storage::{self, decision};
 
 /// Implements `tend.v1.RoutingService` over the service's database.
@@ -23,6 +31,13 @@ impl RoutingApi {
     }
 }
 
+/// Most decisions one simulation replays.
+const MAX_SIMULATED: u32 = 100_000;
+/// What a simulation replays when the request says nothing.
+const DEFAULT_SIMULATED: u32 = 20_000;
+/// Most problems a refused save names in its message.
+const PROBLEMS_IN_MESSAGE: usize = 10;
+
 fn to_proto(row: decision::Model) -> v1::RoutingDecision {
     v1::RoutingDecision {
         interaction_id: row.interaction_id,
@@ -30,6 +45,79 @@ fn to_proto(row: decision::Model) -> v1::RoutingDecision {
         priority: u32::try_from(row.priority).unwrap_or(0),
         reasons: row.reasons.lines().map(str::to_owned).collect(),
         decided_at: Some(to_timestamp(row.decided_at)),
+        outcome: row.outcome.as_deref().and_then(|bytes| v1::RoutingOutcome::decode(bytes).ok()),
+        actionable: row.actionable,
+        not_actionable_reason: row.not_actionable_reason,
+        rule_errors: row.rule_errors.lines().map(str::to_owned).collect(),
+    }
+}
+
+fn problem_to_proto(problem: Problem) -> v1::RuleProblem {
+    v1::RuleProblem {
+        rule: problem.rule,
+        field: problem.field,
+        line: problem.line,
+        column: problem.column,
+        message: problem.message,
+    }
+}
+
+/// Compiles a rule set of a request, or INVALID_ARGUMENT naming its first problems.
+fn compiled(version: u32, rule_set: &v1::RuleSet) -> Result<RuleSet, ApiError> {
+    RuleSet::compile(version, rule_set).map_err(|problems| {
+        let count = problems.len();
+        let mut listed: Vec<String> = problems.iter().take(PROBLEMS_IN_MESSAGE).map(ToString::to_string).collect();
+        if count > PROBLEMS_IN_MESSAGE {
+            listed.push(format!("and {} more (ValidateRuleSet lists them all)", count - PROBLEMS_IN_MESSAGE));
+        }
+        ApiError::invalid("rule_set", listed.join("; "))
+    })
+}
+
+fn rule_set_to_proto(row: stored::rule_set::Model) -> Result<v1::RuleSetVersion, ApiError> {
+    let rule_set = v1::RuleSet::decode(row.body.as_slice()).map_err(ApiError::internal)?;
+    let state = match row.state.as_str() {
+        state::ACTIVE => v1::RuleSetState::Active,
+        state::RETIRED => v1::RuleSetState::Retired,
+        _ => v1::RuleSetState::Draft,
+    };
+    Ok(v1::RuleSetVersion {
+        version: u32::try_from(row.version).unwrap_or(0),
+        rule_set: Some(rule_set),
+        state: state.into(),
+        created_at: Some(to_timestamp(row.created_at)),
+        activated_at: row.activated_at.map(to_timestamp),
+    })
+}
+
+fn version_of(field: &str, version: u32) -> Result<i32, ApiError> {
+    i32::try_from(version).map_err(|_| ApiError::invalid(field, "is not a version of this tenant's"))
+}
+
+fn field_error((field, message): config::FieldError) -> ApiError {
+    ApiError::invalid(field, message)
+}
+
+/// The SLA policies a rule set names that do not exist.
+fn missing_policies(rule_set: &v1::RuleSet, policies: &[stored::sla_policy::Model]) -> Vec<String> {
+    let mut missing: Vec<String> = rule_set
+        .rules
+        .iter()
+        .filter_map(|rule| rule.then.as_ref())
+        .map(|then| then.sla_policy.clone())
+        .filter(|name| !name.is_empty() && !policies.iter().any(|policy| &policy.name == name))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+impl RoutingApi {
+    /// The tenant's configuration now, with `rules` in place of the active rule set.
+    async fn draft(&self, tenant: &str, rules: RuleSet) -> Result<TenantRouting, ApiError> {
+        let row = stored::tenant(&self.db, tenant).await.context("reading the tenant")?;
+        let config = TenantRouting::load(&self.db, tenant, row.generation, None).await?;
+        Ok(TenantRouting { rules, ..config })
     }
 }
 
@@ -64,4 +152,267 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             next_page_token,
         }))
     }
+
+    async fn validate_rule_set(
+        &self,
+        request: Request<v1::ValidateRuleSetRequest>,
+    ) -> Result<Response<v1::ValidateRuleSetResponse>, Status> {
+        caller(&request)?.require(Access::Read)?;
+        let rule_set = request.into_inner().rule_set.ok_or_else(|| ApiError::invalid("rule_set", "required"))?;
+        let problems = match RuleSet::compile(0, &rule_set) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.into_iter().map(problem_to_proto).collect(),
+        };
+        Ok(Response::new(v1::ValidateRuleSetResponse { problems }))
+    }
+
+    async fn put_rule_set(
+        &self,
+        request: Request<v1::PutRuleSetRequest>,
+    ) -> Result<Response<v1::RuleSetVersion>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let rule_set = request.into_inner().rule_set.ok_or_else(|| ApiError::invalid("rule_set", "required"))?;
+        compiled(0, &rule_set)?;
+        let tenant = caller.tenant.as_str();
+        let row = stored::insert_rule_set(&self.db, tenant, rule_set.encode_to_vec(), tend_kernel::ids::now())
+            .await
+            .context("saving the rule set");
+        let row = row.map_err(|error| {
+            if error.is_unique_violation() {
+                ApiError::Unavailable("another rule set was saved at the same moment; retry".into())
+            } else {
+                ApiError::from(error)
+            }
+        })?;
+        tracing::info!(tenant, version = row.version, rules = rule_set.rules.len(), "rule set saved");
+        Ok(Response::new(rule_set_to_proto(row)?))
+    }
+
+    async fn activate_rule_set(
+        &self,
+        request: Request<v1::ActivateRuleSetRequest>,
+    ) -> Result<Response<v1::RuleSetVersion>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let tenant = caller.tenant.as_str();
+        let requested = request.into_inner().version;
+        let version = version_of("version", requested)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let row = stored::rule_set(&txn, tenant, version)
+            .await
+            .context("reading the rule set")?
+            .ok_or_else(|| ApiError::not_found("rule set version", requested.to_string()))?;
+        let rule_set = v1::RuleSet::decode(row.body.as_slice()).map_err(ApiError::internal)?;
+        compiled(requested, &rule_set)?;
+        let missing =
+            missing_policies(&rule_set, &stored::sla_policies(&txn, tenant).await.context("reading SLA policies")?);
+        if !missing.is_empty() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "version {requested} names SLA policies that do not exist: {}; create them with PutSlaPolicy first",
+                missing.join(", ")
+            ))
+            .into());
+        }
+        stored::activate(&txn, tenant, version, tend_kernel::ids::now()).await.context("activating the rule set")?;
+        let row = stored::rule_set(&txn, tenant, version).await.context("reading the rule set")?;
+        txn.commit().await.context("committing the activation")?;
+        tracing::info!(tenant, version, "rule set activated");
+        let row = row.ok_or_else(|| ApiError::not_found("rule set version", requested.to_string()))?;
+        Ok(Response::new(rule_set_to_proto(row)?))
+    }
+
+    async fn get_rule_set(
+        &self,
+        request: Request<v1::GetRuleSetRequest>,
+    ) -> Result<Response<v1::RuleSetVersion>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let tenant = caller.tenant.as_str();
+        let requested = request.into_inner().version;
+        let version = if requested == 0 {
+            stored::tenant(&self.db, tenant).await.context("reading the tenant")?.active_version.ok_or_else(|| {
+                ApiError::not_found("active rule set", "(none: the built-in rules apply; see docs/ROUTING.md)")
+            })?
+        } else {
+            version_of("version", requested)?
+        };
+        let row = stored::rule_set(&self.db, tenant, version)
+            .await
+            .context("reading the rule set")?
+            .ok_or_else(|| ApiError::not_found("rule set version", version.to_string()))?;
+        Ok(Response::new(rule_set_to_proto(row)?))
+    }
+
+    async fn list_rule_set_versions(
+        &self,
+        request: Request<v1::ListRuleSetVersionsRequest>,
+    ) -> Result<Response<v1::ListRuleSetVersionsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows = stored::rule_sets(&self.db, caller.tenant.as_str(), &page).await.context("listing rule sets")?;
+        let versions: Vec<String> = rows.iter().map(|row| row.version.to_string()).collect();
+        let next_page_token = page.next_token(&versions, String::as_str);
+        let versions = rows.into_iter().map(rule_set_to_proto).collect::<Result<_, _>>()?;
+        Ok(Response::new(v1::ListRuleSetVersionsResponse { versions, next_page_token }))
+    }
+
+    async fn simulate_rule_set(
+        &self,
+        request: Request<v1::SimulateRuleSetRequest>,
+    ) -> Result<Response<v1::SimulationReport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let tenant = caller.tenant.as_str();
+        let request = request.into_inner();
+        let rules = match request.draft {
+            Some(v1::simulate_rule_set_request::Draft::Version(requested)) => {
+                let row = stored::rule_set(&self.db, tenant, version_of("version", requested)?)
+                    .await
+                    .context("reading the rule set")?
+                    .ok_or_else(|| ApiError::not_found("rule set version", requested.to_string()))?;
+                compiled(requested, &v1::RuleSet::decode(row.body.as_slice()).map_err(ApiError::internal)?)?
+            }
+            Some(v1::simulate_rule_set_request::Draft::RuleSet(rule_set)) => compiled(0, &rule_set)?,
+            None => return Err(ApiError::invalid("draft", "required: a version or a rule set").into()),
+        };
+        let now = tend_kernel::ids::now();
+        let since = request
+            .since
+            .as_ref()
+            .map(|at| from_timestamp("since", at))
+            .transpose()?
+            .ok_or_else(|| ApiError::invalid("since", "required: the start of the window to replay"))?;
+        let until = request.until.as_ref().map(|at| from_timestamp("until", at)).transpose()?.unwrap_or(now);
+        if since >= until {
+            return Err(ApiError::invalid("since", "must be before `until` (or now)").into());
+        }
+        let limit = match request.limit {
+            0 => DEFAULT_SIMULATED,
+            limit if limit <= MAX_SIMULATED => limit,
+            limit => return Err(ApiError::invalid("limit", format!("{limit} is above {MAX_SIMULATED}")).into()),
+        };
+        let draft = self.draft(tenant, rules).await?;
+        let rows =
+            storage::window(&self.db, tenant, since, until, u64::from(limit)).await.context("reading decisions")?;
+        let window: Vec<Recorded> = rows.iter().map(Recorded::of).collect();
+        // Thousands of decisions at a few microseconds each: off the async workers.
+        let report =
+            tokio::task::spawn_blocking(move || simulate(&draft, &window, now)).await.map_err(ApiError::internal)?;
+        tracing::info!(tenant, decisions = report.decisions, changed = report.changed, "rule set simulated");
+        Ok(Response::new(report))
+    }
+
+    async fn put_sla_policy(
+        &self,
+        request: Request<v1::PutSlaPolicyRequest>,
+    ) -> Result<Response<v1::SlaPolicy>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let tenant = caller.tenant.as_str();
+        let mut policy = request.into_inner().policy.ok_or_else(|| ApiError::invalid("policy", "required"))?;
+        let checked = config::sla_policy(&policy).map_err(field_error)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if let Some(calendar) = &checked.calendar {
+            let calendars = stored::calendars(&txn, tenant).await.context("reading calendars")?;
+            if !calendars.iter().any(|row| &row.name == calendar) {
+                return Err(ApiError::invalid(
+                    "policy.calendar",
+                    format!("no calendar {calendar:?}: create it with PutCalendar first"),
+                )
+                .into());
+            }
+        }
+        let now = tend_kernel::ids::now();
+        policy.updated_at = Some(to_timestamp(now));
+        policy.warn_at_percent = checked.warn_at_percent;
+        let row = stored::sla_policy::Model {
+            tenant: tenant.to_owned(),
+            name: policy.name.clone(),
+            body: policy.encode_to_vec(),
+            updated_at: now,
+        };
+        stored::put_sla_policy(&txn, row).await.context("saving the SLA policy")?;
+        txn.commit().await.context("committing the SLA policy")?;
+        tracing::info!(tenant, policy = %policy.name, "SLA policy saved");
+        Ok(Response::new(policy))
+    }
+
+    async fn list_sla_policies(
+        &self,
+        request: Request<v1::ListSlaPoliciesRequest>,
+    ) -> Result<Response<v1::ListSlaPoliciesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = stored::sla_policies(&self.db, caller.tenant.as_str()).await.context("listing SLA policies")?;
+        let policies = rows
+            .into_iter()
+            .map(|row| v1::SlaPolicy::decode(row.body.as_slice()).map_err(ApiError::internal))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(v1::ListSlaPoliciesResponse { policies }))
+    }
+
+    async fn put_calendar(&self, request: Request<v1::PutCalendarRequest>) -> Result<Response<v1::Calendar>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let tenant = caller.tenant.as_str();
+        let request = request.into_inner();
+        let proto = request.calendar.ok_or_else(|| ApiError::invalid("calendar", "required"))?;
+        let mut calendar = config::calendar(&proto).map_err(field_error)?;
+        if !request.ical.is_empty() {
+            calendar = with_ical(calendar, &request.ical, request.ical_years)?;
+        }
+        let now = tend_kernel::ids::now();
+        let saved = config::calendar_to_proto(&proto.name, &calendar, Some(now));
+        let row = stored::calendar::Model {
+            tenant: tenant.to_owned(),
+            name: proto.name.clone(),
+            body: saved.encode_to_vec(),
+            updated_at: now,
+        };
+        stored::put_calendar(&self.db, row).await.context("saving the calendar")?;
+        tracing::info!(tenant, calendar = %proto.name, holidays = saved.holidays.len(), "calendar saved");
+        Ok(Response::new(saved))
+    }
+
+    async fn list_calendars(
+        &self,
+        request: Request<v1::ListCalendarsRequest>,
+    ) -> Result<Response<v1::ListCalendarsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = stored::calendars(&self.db, caller.tenant.as_str()).await.context("listing calendars")?;
+        let calendars = rows
+            .into_iter()
+            .map(|row| v1::Calendar::decode(row.body.as_slice()).map_err(ApiError::internal))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(v1::ListCalendarsResponse { calendars }))
+    }
+}
+
+/// Most years a yearly iCalendar event is expanded over.
+const MAX_ICAL_YEARS: u32 = 20;
+
+/// `calendar` with the holidays of an iCalendar file added (the calendar's own name wins on a
+/// date both have), yearly events expanded over `years` from this year (0: 3).
+fn with_ical(calendar: Calendar, ics: &str, years: u32) -> Result<Calendar, ApiError> {
+    let years = match years {
+        0 => 3,
+        years if years <= MAX_ICAL_YEARS => years,
+        years => return Err(ApiError::invalid("ical_years", format!("{years} is above {MAX_ICAL_YEARS}"))),
+    };
+    let this_year = Utc::now().year();
+    let last_year = this_year + i32::try_from(years).unwrap_or(3) - 1;
+    let imported = tend_calendar::import_holidays(ics, calendar.zone(), this_year..=last_year)
+        .map_err(|error| ApiError::invalid("ical", error.to_string()))?;
+    let mut spec = calendar.to_spec();
+    for holiday in imported {
+        let date = holiday.date.format("%Y-%m-%d").to_string();
+        if !spec.holidays.iter().any(|held| held.date == date) {
+            spec.holidays.push(HolidaySpec { date, name: holiday.name });
+        }
+    }
+    Calendar::from_spec(&spec).map_err(|error| ApiError::invalid("ical", error.to_string()))
 }

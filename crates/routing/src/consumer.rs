@@ -1,40 +1,50 @@
-//! Consumes `interactions.identified`: computes each interaction's priority, opens (or finds)
-//! the cases of a whole batch in one call to cases, and records the decisions in the batch's
-//! transaction.
+//! Routing's consumers.
 //!
-//! Opening a case is idempotent on the interaction id, so a batch retried after a crash between
-//! the call and the commit finds the same cases instead of opening second ones.
+//! [`RouteInteractions`] consumes `interactions.identified`: decides for each interaction with
+//! its tenant's current configuration, opens the cases of the actionable ones of a whole batch
+//! in one call to cases, and records every decision (work or not) and publishes it on
+//! `interactions.routed` in the batch's transaction. Opening a case is idempotent on the
+//! interaction id, so a batch retried after a crash between the call and the commit finds the
+//! same cases instead of opening second ones.
+//!
+//! [`FollowCases`] consumes `cases.events` for the times a simulation compares deadlines with;
+//! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use prost::Message as _;
 use tend_client::CaseClient;
 use tend_kernel::TenantId;
-use tend_kernel::ids::new_id;
+use tend_kernel::ids::{new_id, to_timestamp};
 use tend_proto::v1;
+use tend_store::events::streams;
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 use tonic::Code;
 
-use crate::domain::{PriorityInput, Reading, priority};
+use crate::config::Configs;
+use crate::decide::{Decision, decide, stored_input};
 use crate::storage::{self, decision};
 
 /// Routes identified interactions into cases.
 pub struct RouteInteractions {
     cases: CaseClient,
+    configs: Arc<Configs>,
 }
 
 impl RouteInteractions {
-    /// A handler that opens cases through `cases`.
-    pub fn new(cases: CaseClient) -> Self {
-        Self { cases }
+    /// A handler that opens cases through `cases`, deciding with `configs`.
+    pub fn new(cases: CaseClient, configs: Arc<Configs>) -> Self {
+        Self { cases, configs }
     }
 }
 
-/// What routing decided for one event, before the case is opened.
+/// One event's decision, before its case is opened.
 struct Routed<'a> {
     event: &'a Event<v1::InteractionIdentified>,
-    interaction_id: String,
-    priority: crate::domain::Priority,
+    decision: Decision,
+    case_id: String,
 }
 
 #[async_trait]
@@ -46,78 +56,91 @@ impl EventHandler for RouteInteractions {
         effects: &mut Effects<'_>,
         events: &[&Event<v1::InteractionIdentified>],
     ) -> Result<(), HandleError> {
-        // Cases are opened per tenant: a call acts for one tenant.
-        let mut by_tenant: BTreeMap<&TenantId, (Vec<Routed<'_>>, Vec<v1::OpenCaseRequest>)> = BTreeMap::new();
         for event in events {
-            let identified = &event.payload;
-            let Some(interaction) = &identified.interaction else {
+            if event.payload.interaction.is_none() {
                 return Err(HandleError::poison(event, "the event carries no interaction"));
+            }
+        }
+        let now = tend_kernel::ids::now();
+        // Decided per tenant, with the tenant's configuration as of this transaction.
+        let mut by_tenant: BTreeMap<&TenantId, Vec<&Event<v1::InteractionIdentified>>> = BTreeMap::new();
+        for event in events {
+            by_tenant.entry(&event.tenant).or_default().push(event);
+        }
+        let mut decided = Vec::with_capacity(by_tenant.len());
+        for (tenant, events) in by_tenant {
+            let config = self.configs.current(effects.db(), tenant.as_str()).await?;
+            let mut routed: Vec<Routed<'_>> = {
+                // One root context per tenant and batch: building it costs more than a condition.
+                let root = cel::Context::with_env(config.rules.env.clone());
+                events
+                    .into_iter()
+                    .map(|event| Routed {
+                        event,
+                        decision: decide(&config, &root, &event.payload, now),
+                        case_id: String::new(),
+                    })
+                    .collect()
             };
-            // A review candidate is not a link: only a linked customer counts, and goes on the case.
-            let linked = identified.status() == v1::IdentityStatus::Linked;
-            let author = interaction.author.as_ref();
-            let computed = priority(PriorityInput {
-                followers: author.map_or(0, |author| author.followers),
-                verified: author.is_some_and(|author| author.verified),
-                known_customer: linked,
-                reading: interaction.enrichment.as_ref().map(reading),
-            });
-            let request = v1::OpenCaseRequest {
-                idempotency_key: interaction.id.clone(),
-                profile_id: identified.profile.as_ref().map(|profile| profile.id.clone()).unwrap_or_default(),
-                customer_id: if linked { identified.customer_id.clone() } else { String::new() },
-                priority: computed.value,
-                interaction: Some(interaction.clone()),
-                trace_context: event.trace_context.clone(),
-            };
-            let (routed, requests) = by_tenant.entry(&event.tenant).or_default();
-            routed.push(Routed { event, interaction_id: interaction.id.clone(), priority: computed });
-            requests.push(request);
+            self.open_cases(tenant, &mut routed).await?;
+            decided.push((tenant, routed));
         }
 
-        let now = tend_kernel::ids::now();
         let mut decisions = Vec::with_capacity(events.len());
-        for (tenant, (routed, requests)) in by_tenant {
-            for (routed, requests) in routed.chunks(MAX_OPEN_BATCH).zip(requests.chunks(MAX_OPEN_BATCH)) {
-                let request = v1::OpenCasesRequest { cases: requests.to_vec() };
-                let response = self.cases.open_cases(tenant, request).await.map_err(|status| match status.code() {
-                    Code::InvalidArgument | Code::PermissionDenied | Code::Unauthenticated => {
-                        // A refusal of the whole call is a configuration or contract problem that a
-                        // retry may outlive (a key being rotated): retry, then dead-letter.
-                        HandleError::retry(format!("cases refused the call: {status}"))
-                    }
-                    _ => HandleError::retry(format!("opening cases: {status}")),
-                })?;
-                if response.results.len() != routed.len() {
-                    return Err(HandleError::retry(format!(
-                        "cases answered {} results for {} requests",
-                        response.results.len(),
-                        routed.len()
-                    )));
-                }
-                for (routed, result) in routed.iter().zip(response.results) {
-                    let opened = match result.outcome {
-                        Some(v1::open_cases_result::Outcome::Opened(opened)) => opened,
-                        Some(v1::open_cases_result::Outcome::Error(reason)) => {
-                            return Err(HandleError::poison(
-                                routed.event,
-                                format!("cases refused the interaction: {reason}"),
-                            ));
-                        }
-                        None => return Err(HandleError::retry("cases answered a result without an outcome")),
-                    };
-                    let case_id = opened.case.map(|case| case.id).unwrap_or_default();
-                    tracing::debug!(interaction_id = %routed.interaction_id, %case_id, priority = routed.priority.value, created = opened.created, "interaction routed");
-                    decisions.push(decision::Model {
-                        id: new_id(),
-                        tenant: tenant.as_str().to_owned(),
-                        interaction_id: routed.interaction_id.clone(),
-                        case_id,
-                        priority: i32::try_from(routed.priority.value).unwrap_or(100),
-                        reasons: routed.priority.reasons.join("\n"),
-                        decided_at: now,
-                    });
-                }
+        for (tenant, routed) in decided {
+            for item in routed {
+                let identified = &item.event.payload;
+                let interaction = identified.interaction.as_ref();
+                let decision = &item.decision;
+                let linked = identified.status() == v1::IdentityStatus::Linked;
+                let customer_id = if linked { identified.customer_id.clone() } else { String::new() };
+                let profile_id = identified.profile.as_ref().map(|profile| profile.id.clone()).unwrap_or_default();
+                let interaction_id = interaction.map(|interaction| interaction.id.clone()).unwrap_or_default();
+                let outcome = decision.outcome();
+                tracing::debug!(
+                    %interaction_id,
+                    case_id = %item.case_id,
+                    priority = decision.priority.value,
+                    queue = decision.queue(),
+                    actionable = decision.actionable,
+                    rule_set_version = decision.rule_set_version,
+                    "interaction routed"
+                );
+                let record = v1::RoutingDecision {
+                    interaction_id: interaction_id.clone(),
+                    case_id: item.case_id.clone(),
+                    priority: decision.priority.value,
+                    reasons: decision.priority.reasons(),
+                    decided_at: Some(to_timestamp(now)),
+                    outcome: Some(outcome.clone()),
+                    actionable: decision.actionable,
+                    not_actionable_reason: decision.not_actionable_reason.clone(),
+                    rule_errors: decision.rule_errors(),
+                };
+                effects.publish(
+                    streams::INTERACTIONS_ROUTED,
+                    item.event,
+                    &routed_event(identified, record, &customer_id, &profile_id),
+                );
+                decisions.push(decision::Model {
+                    id: new_id(),
+                    tenant: tenant.as_str().to_owned(),
+                    interaction_id,
+                    case_id: item.case_id,
+                    priority: i32::try_from(decision.priority.value).unwrap_or(100),
+                    reasons: decision.priority.reasons().join("\n"),
+                    decided_at: now,
+                    actionable: decision.actionable,
+                    not_actionable_reason: decision.not_actionable_reason.clone(),
+                    rule_set_version: i32::try_from(decision.rule_set_version).unwrap_or(0),
+                    outcome: Some(outcome.encode_to_vec()),
+                    input: Some(stored_input(identified).encode_to_vec()),
+                    rule_errors: decision.rule_errors().join("\n"),
+                    customer_id,
+                    profile_id,
+                    resolved_at: None,
+                    first_response_at: None,
+                });
             }
         }
         storage::insert_decisions(effects.db(), decisions).await.context("recording decisions")?;
@@ -126,19 +149,135 @@ impl EventHandler for RouteInteractions {
     }
 }
 
+impl RouteInteractions {
+    /// Opens (or finds) the cases of the actionable interactions of one tenant and sets their
+    /// ids on `routed`.
+    async fn open_cases(&self, tenant: &TenantId, routed: &mut [Routed<'_>]) -> Result<(), HandleError> {
+        let mut work: Vec<&mut Routed<'_>> = routed.iter_mut().filter(|item| item.decision.actionable).collect();
+        for chunk in work.chunks_mut(MAX_OPEN_BATCH) {
+            let requests = chunk.iter().map(|item| open_request(item)).collect();
+            let request = v1::OpenCasesRequest { cases: requests };
+            let response = self.cases.open_cases(tenant, request).await.map_err(|status| match status.code() {
+                Code::InvalidArgument | Code::PermissionDenied | Code::Unauthenticated => {
+                    // A refusal of the whole call is a configuration or contract problem that a
+                    // retry may outlive (a key being rotated): retry, then dead-letter.
+                    HandleError::retry(format!("cases refused the call: {status}"))
+                }
+                _ => HandleError::retry(format!("opening cases: {status}")),
+            })?;
+            if response.results.len() != chunk.len() {
+                return Err(HandleError::retry(format!(
+                    "cases answered {} results for {} requests",
+                    response.results.len(),
+                    chunk.len()
+                )));
+            }
+            for (item, result) in chunk.iter_mut().zip(response.results) {
+                let opened = match result.outcome {
+                    Some(v1::open_cases_result::Outcome::Opened(opened)) => opened,
+                    Some(v1::open_cases_result::Outcome::Error(reason)) => {
+                        return Err(HandleError::poison(
+                            item.event,
+                            format!("cases refused the interaction: {reason}"),
+                        ));
+                    }
+                    None => return Err(HandleError::retry("cases answered a result without an outcome")),
+                };
+                item.case_id = opened.case.map(|case| case.id).unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_request(item: &Routed<'_>) -> v1::OpenCaseRequest {
+    let identified = &item.event.payload;
+    let linked = identified.status() == v1::IdentityStatus::Linked;
+    v1::OpenCaseRequest {
+        idempotency_key: identified.interaction.as_ref().map(|interaction| interaction.id.clone()).unwrap_or_default(),
+        profile_id: identified.profile.as_ref().map(|profile| profile.id.clone()).unwrap_or_default(),
+        // A review candidate is not a link: only a linked customer goes on the case.
+        customer_id: if linked { identified.customer_id.clone() } else { String::new() },
+        priority: item.decision.priority.value,
+        interaction: identified.interaction.clone(),
+        trace_context: item.event.trace_context.clone(),
+        routing: Some(item.decision.outcome()),
+    }
+}
+
+fn routed_event(
+    identified: &v1::InteractionIdentified,
+    decision: v1::RoutingDecision,
+    customer_id: &str,
+    profile_id: &str,
+) -> v1::InteractionRouted {
+    let interaction = identified.interaction.clone().unwrap_or_default();
+    let enrichment = interaction.enrichment.unwrap_or_default();
+    v1::InteractionRouted {
+        decision: Some(decision),
+        channel: interaction.channel,
+        profile_id: profile_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        topics: enrichment.topics,
+        intents: enrichment.intents.iter().filter(|scored| scored.score >= 0.5).map(|scored| scored.intent).collect(),
+        sentiment: enrichment.sentiment.map_or(0, |sentiment| sentiment.label),
+        testimonial_candidate: enrichment.testimonial_candidate,
+        received_at: interaction.received_at,
+    }
+}
+
 /// Most cases opened in one call (the cases contract's limit).
 const MAX_OPEN_BATCH: usize = 500;
 
-/// What of the interaction's enrichment weighs on its priority.
-fn reading(enrichment: &v1::Enrichment) -> Reading {
-    let score = |wanted: v1::Intent| {
-        enrichment.intents.iter().find(|scored| scored.intent == wanted as i32).map_or(0.0, |scored| scored.score)
-    };
-    Reading {
-        churn_risk: score(v1::Intent::ChurnRisk),
-        complaint: score(v1::Intent::Complaint),
-        question: score(v1::Intent::Question),
-        sentiment: enrichment.sentiment.as_ref().map_or(0.0, |sentiment| sentiment.score),
-        actionable: enrichment.actionable,
+/// Records on each decision when its case was first answered and resolved, for simulations.
+pub struct FollowCases;
+
+#[async_trait]
+impl EventHandler for FollowCases {
+    type Payload = v1::CaseEvent;
+
+    async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
+        for event in events {
+            let Some(case) = &event.payload.case else { continue };
+            let resolved_at = case
+                .resolved_at
+                .as_ref()
+                .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)));
+            storage::record_case_times(effects.db(), event.tenant.as_str(), &case.id, None, resolved_at)
+                .await
+                .context("recording case times")?;
+        }
+        Ok(())
+    }
+}
+
+/// Blanks what decisions keep of erased customers (right to erasure).
+pub struct EraseCustomers;
+
+#[async_trait]
+impl EventHandler for EraseCustomers {
+    type Payload = v1::CustomerErased;
+
+    async fn handle(
+        &self,
+        effects: &mut Effects<'_>,
+        events: &[&Event<v1::CustomerErased>],
+    ) -> Result<(), HandleError> {
+        for event in events {
+            let customer_id = Some(event.payload.customer_id.trim()).filter(|id| !id.is_empty());
+            let profile_ids: Vec<String> = event
+                .payload
+                .profiles
+                .iter()
+                .map(|profile| profile.profile_id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect();
+            let erased = storage::erase_inputs(effects.db(), event.tenant.as_str(), customer_id, &profile_ids)
+                .await
+                .context("erasing decision inputs")?;
+            // Counts only: nothing about the person is logged.
+            tracing::info!(event_id = %event.id, decisions = erased, "erased customer: decision inputs blanked");
+        }
+        Ok(())
     }
 }

@@ -1,16 +1,25 @@
 //! The routing service: how urgent each identified interaction is, and which case carries it.
 //!
-//! This first slice consumes `interactions.identified`, computes an explained, bounded
-//! priority and opens the case through the cases client (in-process or gRPC). Rules, SLAs, the
-//! universal queue and agents build on it.
+//! It consumes `interactions.identified` and decides for each interaction with the tenant's
+//! layered CEL rules ([`rules`]), an explained, bounded priority ([`priority`]) and SLA
+//! deadlines on business-hours calendars ([`sla`]); opens the case of each actionable one
+//! through the cases client (in-process or gRPC); records every decision and publishes it on
+//! `interactions.routed`. It follows `cases.events` for the times simulations compare with
+//! ([`simulate`]), and `customers.erased`. The universal queue and agents build on it.
 
 mod api;
+pub mod config;
 mod consumer;
+pub mod decide;
 mod domain;
+pub mod rules;
+pub mod simulate;
+pub mod sla;
 mod storage;
 
 use std::sync::Arc;
 
+use config::Configs;
 use tend_client::CaseClient;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
@@ -21,7 +30,7 @@ use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::RoutingApi;
-pub use domain::{Priority, PriorityInput, priority};
+pub use domain::{Priority, PriorityInput, Reading, Term, priority};
 pub use storage::Migrator;
 
 /// The service's name: its schema, SQLite file and consumer group.
@@ -41,8 +50,22 @@ impl Routing {
     pub async fn build(context: &ServiceContext, cases: CaseClient) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
-        let handler = Arc::new(consumer::RouteInteractions::new(cases));
-        let consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
+        let handler = Arc::new(consumer::RouteInteractions::new(cases, Arc::new(Configs::default())));
+        let mut consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
+        consumers.extend(context.consumers(
+            streams::CASES_EVENTS,
+            SERVICE,
+            Arc::new(consumer::FollowCases),
+            &db,
+            &relay.waker(),
+        ));
+        consumers.extend(context.consumers(
+            streams::CUSTOMERS_ERASED,
+            SERVICE,
+            Arc::new(consumer::EraseCustomers),
+            &db,
+            &relay.waker(),
+        ));
         let api = Arc::new(RoutingApi::new(db));
         Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }

@@ -13,6 +13,8 @@ pub mod streams {
     pub const INTERACTIONS_IDENTIFIED: &str = "interactions.identified";
     /// Every change to a case, from cases.
     pub const CASES_EVENTS: &str = "cases.events";
+    /// `InteractionRouted`, published by routing for every decision, work or not.
+    pub const INTERACTIONS_ROUTED: &str = "interactions.routed";
     /// Customers forgotten (right to erasure), from identity.
     pub const CUSTOMERS_ERASED: &str = "customers.erased";
 }

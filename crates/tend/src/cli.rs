@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use tend::ServiceName;
 
@@ -39,6 +39,16 @@ pub enum Command {
     /// Routing decisions.
     #[command(subcommand)]
     Decisions(DecisionsCommand),
+    /// Routing rules: check, save, activate, show and try out the tenant's rule set, written
+    /// as a YAML, TOML or JSON file (see docs/examples/rules.yaml).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// SLA policies: response targets per channel and segment, in business time.
+    #[command(subcommand)]
+    Sla(SlaCommand),
+    /// Business-hours calendars the SLA clocks count on, with their holidays.
+    #[command(subcommand)]
+    Calendars(CalendarsCommand),
     /// Cases opened and resolved, from feedback.
     Report(ReportArgs),
     /// Identity tasks: bring CRM customers in.
@@ -480,6 +490,7 @@ pub struct ModelsArgs {
 
 /// `tend text activate`.
 #[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
 pub struct ActivateArgs {
     #[command(flatten)]
     pub connection: Connection,
@@ -507,4 +518,144 @@ pub struct TopicsPutArgs {
     pub connection: Connection,
     /// The CSV file.
     pub file: PathBuf,
+}
+
+/// `tend rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check a rule-set file without saving it: every condition compiled, every action within
+    /// its bounds. Fails, listing the problems, when there are any.
+    Validate(FileArgs),
+    /// Save a rule-set file as the next draft version (not used until activated).
+    Put(FileArgs),
+    /// Use a saved version for every interaction routed from now on.
+    Activate(RulesActivateArgs),
+    /// Print a version (default: the active one) in the file format `put` reads, so
+    /// `tend rules show > rules.yaml` and `tend rules put rules.yaml` round-trip.
+    Show(RulesShowArgs),
+    /// The saved versions, newest first.
+    List(ListArgs),
+    /// Replay a window of recorded decisions against a rule-set file (or a saved version)
+    /// without side effects, and report what would change.
+    Simulate(SimulateArgs),
+}
+
+/// A command that reads one file.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The file: YAML (.yaml, .yml), TOML (.toml) or JSON (.json).
+    pub file: PathBuf,
+}
+
+/// `tend rules activate`.
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct RulesActivateArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The version to activate, as printed by `tend rules put`.
+    pub version: u32,
+}
+
+/// The formats a rule set is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// YAML.
+    Yaml,
+    /// TOML.
+    Toml,
+    /// JSON.
+    Json,
+}
+
+/// `tend rules show`.
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct RulesShowArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The version; absent or 0: the active one.
+    pub version: Option<u32>,
+    /// How to write the rule set.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: FormatArg,
+}
+
+/// `tend rules simulate`.
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true, group(ArgGroup::new("draft").required(true).args(["file", "version"])))]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The rule-set file to try (not saved).
+    pub file: Option<PathBuf>,
+    /// A saved version to try instead of a file.
+    #[arg(long)]
+    pub version: Option<u32>,
+    /// Replay the decisions made since then: a duration before now ("7d", "36h") or an
+    /// RFC 3339 time (2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub since: String,
+    /// …and before then, written as `--since` is (default: now).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many decisions, newest first (default: the server's, 20,000).
+    #[arg(long, default_value_t = 0)]
+    pub limit: u32,
+}
+
+/// `tend sla …`.
+#[derive(Debug, Subcommand)]
+pub enum SlaCommand {
+    /// Create or replace the policies of a file (one policy, or a list under `policies`; see
+    /// docs/examples/sla.yaml).
+    Put(FileArgs),
+    /// The tenant's policies, by name.
+    List(Connection),
+}
+
+/// `tend calendars …`.
+#[derive(Debug, Subcommand)]
+pub enum CalendarsCommand {
+    /// Create or replace a calendar from a file (see docs/examples/calendar.yaml), optionally
+    /// with the holidays of an iCalendar file.
+    Put(CalendarPutArgs),
+    /// Add the holidays of an iCalendar file (such as gov.uk's bank holidays) to an existing
+    /// calendar.
+    Import(CalendarImportArgs),
+    /// The tenant's calendars: zone, weekly hours and the next holidays.
+    List(Connection),
+}
+
+/// `tend calendars put`.
+#[derive(Debug, Args)]
+pub struct CalendarPutArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The calendar file: YAML (.yaml, .yml), TOML (.toml) or JSON (.json).
+    pub file: PathBuf,
+    /// An iCalendar file (.ics) whose events become holidays too.
+    #[arg(long)]
+    pub ical: Option<PathBuf>,
+    /// How many years from this one a yearly recurring event of `--ical` is expanded over
+    /// (default 3, at most 20).
+    #[arg(long, requires = "ical")]
+    pub years: Option<u32>,
+}
+
+/// `tend calendars import`.
+#[derive(Debug, Args)]
+pub struct CalendarImportArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The calendar to add holidays to.
+    pub name: String,
+    /// The iCalendar file (.ics).
+    pub ical: PathBuf,
+    /// How many years from this one a yearly recurring event is expanded over (default 3, at
+    /// most 20).
+    #[arg(long)]
+    pub years: Option<u32>,
 }

@@ -1,5 +1,6 @@
 //! Client sub-commands: call a running Tend over gRPC and print what it says.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -57,16 +58,23 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
         println!("interaction {} stored", interaction.id);
     }
     if args.wait {
-        let decision = wait_for_case(&client, &interaction.id, Duration::from_secs(15)).await?;
-        let case =
-            client.cases().get_case(v1::GetCaseRequest { id: decision.case_id }).await.map_err(failed)?.into_inner();
+        let decision = wait_for_decision(&client, &interaction.id, Duration::from_secs(15)).await?;
         println!("routed with priority {} ({})", decision.priority, decision.reasons.join(", "));
-        print_case(&case);
+        if decision.case_id.is_empty() {
+            println!("not actionable ({}): no case opened", decision.not_actionable_reason);
+        } else {
+            let case = client.cases().get_case(v1::GetCaseRequest { id: decision.case_id }).await.map_err(failed)?;
+            print_case(&case.into_inner());
+        }
     }
     Ok(())
 }
 
-async fn wait_for_case(client: &Client, interaction_id: &str, limit: Duration) -> anyhow::Result<v1::RoutingDecision> {
+async fn wait_for_decision(
+    client: &Client,
+    interaction_id: &str,
+    limit: Duration,
+) -> anyhow::Result<v1::RoutingDecision> {
     let started = Instant::now();
     loop {
         let request = v1::GetRoutingDecisionRequest { interaction_id: interaction_id.to_owned() };
@@ -76,7 +84,7 @@ async fn wait_for_case(client: &Client, interaction_id: &str, limit: Duration) -
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(status) if status.code() == tonic::Code::NotFound => {
-                bail!("no case for interaction {interaction_id} after {limit:?}; is routing running?")
+                bail!("no routing decision for interaction {interaction_id} after {limit:?}; is routing running?")
             }
             Err(status) => return Err(failed(status)),
         }
@@ -202,7 +210,7 @@ pub async fn decisions(command: cli::DecisionsCommand) -> anyhow::Result<()> {
             let request = v1::ListRoutingDecisionsRequest { page_size: args.limit, page_token: args.page_token };
             let page = client.routing().list_routing_decisions(request).await.map_err(failed)?.into_inner();
             for decision in &page.decisions {
-                println!("{}  case {}  p{}", decision.interaction_id, decision.case_id, decision.priority);
+                println!("{}", describe_decision_line(decision));
             }
             print_next(&page.next_page_token);
         }
@@ -210,15 +218,101 @@ pub async fn decisions(command: cli::DecisionsCommand) -> anyhow::Result<()> {
             let client = connect(&args.connection).await?;
             let request = v1::GetRoutingDecisionRequest { interaction_id: args.id };
             let decision = client.routing().get_routing_decision(request).await.map_err(failed)?.into_inner();
-            println!("interaction: {}", decision.interaction_id);
-            println!("case:        {}", decision.case_id);
-            println!("priority:    {}", decision.priority);
-            for reason in &decision.reasons {
-                println!("  {reason}");
-            }
+            print!("{}", describe_decision(&decision, &chrono::Local));
         }
     }
     Ok(())
+}
+
+/// One line of `tend decisions list`: interaction, priority, queue, and the case or why there is
+/// none.
+fn describe_decision_line(decision: &v1::RoutingDecision) -> String {
+    let queue = decision.outcome.as_ref().map_or("-", |outcome| or_dash(&outcome.queue));
+    let case = if decision.actionable || !decision.case_id.is_empty() {
+        format!("case {}", decision.case_id)
+    } else {
+        format!("not actionable ({})", or_dash(&decision.not_actionable_reason))
+    };
+    format!("{}  p{:<3}  {queue:<16}  {case}", decision.interaction_id, decision.priority)
+}
+
+/// A routing decision as `tend decisions get` prints it: the priority term by term, where the
+/// work goes, its SLA deadlines in `zone`, and the rules behind it.
+fn describe_decision<Tz>(decision: &v1::RoutingDecision, zone: &Tz) -> String
+where
+    Tz: chrono::TimeZone,
+    Tz::Offset: std::fmt::Display,
+{
+    let mut out = String::new();
+    field(&mut out, "interaction", &decision.interaction_id);
+    if decision.actionable || !decision.case_id.is_empty() {
+        field(&mut out, "case", or_dash(&decision.case_id));
+    } else {
+        let reason = or_dash(&decision.not_actionable_reason);
+        field(&mut out, "actionable", &format!("no ({reason}); no case opened"));
+    }
+    field(&mut out, "decided at", &time_in(decision.decided_at.as_ref(), zone));
+    field(&mut out, "priority", &decision.priority.to_string());
+    let Some(outcome) = &decision.outcome else {
+        // A decision recorded before routing kept its outcome: only the reasons are known.
+        for reason in &decision.reasons {
+            let _ = writeln!(out, "  {reason}");
+        }
+        return out;
+    };
+    let width = outcome.priority_terms.iter().map(|term| term.name.chars().count()).max().unwrap_or(0);
+    for term in &outcome.priority_terms {
+        let text = format!("  {:>+4} {:<width$}  {}", term.points, term.name, term.detail);
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
+    field(&mut out, "queue", or_dash(&outcome.queue));
+    field(&mut out, "department", or_dash(&outcome.department));
+    let skills: Vec<String> =
+        outcome.skills.iter().map(|skill| format!("{}:{}", skill.skill, skill.level.max(1))).collect();
+    field(&mut out, "skills", or_dash(&skills.join(", ")));
+    field(&mut out, "language", or_dash(&outcome.language));
+    field(&mut out, "tags", or_dash(&outcome.tags.join(", ")));
+    match outcome.sla.as_ref().filter(|sla| !sla.policy.is_empty()) {
+        None => field(&mut out, "sla policy", "none"),
+        Some(sla) => {
+            let calendar = if sla.calendar.is_empty() {
+                "around the clock".to_owned()
+            } else {
+                format!("calendar {}", sla.calendar)
+            };
+            field(&mut out, "sla policy", &format!("{} ({calendar})", sla.policy));
+            let due = |due: Option<&prost_types::Timestamp>, warn: Option<&prost_types::Timestamp>| {
+                format!("due {}, warn {}", time_in(due, zone), time_in(warn, zone))
+            };
+            let first_response = due(sla.first_response_due.as_ref(), sla.first_response_warn.as_ref());
+            field(&mut out, "  first reply", &first_response);
+            field(&mut out, "  resolution", &due(sla.resolution_due.as_ref(), sla.resolution_warn.as_ref()));
+            if sla.next_response_seconds > 0 {
+                let within = humantime::format_duration(Duration::from_secs(sla.next_response_seconds));
+                field(&mut out, "  next reply", &format!("within {within} of each customer message"));
+            }
+        }
+    }
+    if outcome.rule_set_version == 0 {
+        field(&mut out, "rule set", "built-in defaults");
+    } else {
+        field(&mut out, "rule set", &format!("version {}", outcome.rule_set_version));
+    }
+    field(&mut out, "rules fired", or_dash(&outcome.rules_fired.join(", ")));
+    if decision.rule_errors.is_empty() {
+        field(&mut out, "rule errors", "none");
+    } else {
+        field(&mut out, "rule errors", &decision.rule_errors.len().to_string());
+        for error in &decision.rule_errors {
+            let _ = writeln!(out, "  {error}");
+        }
+    }
+    out
+}
+
+/// Appends one `label:  value` line, the values aligned.
+fn field(out: &mut String, label: &str, value: &str) {
+    let _ = writeln!(out, "{:<15}{value}", format!("{label}:"));
 }
 
 /// `tend report`.
@@ -322,6 +416,18 @@ fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+/// A time in `zone`, RFC 3339 to the second; "-" when unset.
+pub fn time_in<Tz>(timestamp: Option<&prost_types::Timestamp>, zone: &Tz) -> String
+where
+    Tz: chrono::TimeZone,
+    Tz::Offset: std::fmt::Display,
+{
+    timestamp
+        .and_then(|at| tend_kernel::ids::from_timestamp("", at).ok())
+        .map(|at| at.with_timezone(zone).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
 fn or_dash(value: &str) -> &str {
     if value.is_empty() { "-" } else { value }
 }
@@ -329,4 +435,96 @@ fn or_dash(value: &str) -> &str {
 fn one_line(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.chars().count() > 80 { format!("{}…", line.chars().take(79).collect::<String>()) } else { line }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision() -> v1::RoutingDecision {
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        v1::RoutingDecision {
+            interaction_id: "i-1".into(),
+            case_id: "c-1".into(),
+            priority: 72,
+            reasons: vec!["+15 influence (25000 followers)".into()],
+            decided_at: at(1_800_000_000),
+            outcome: Some(v1::RoutingOutcome {
+                queue: "retention".into(),
+                department: "retention".into(),
+                skills: vec![
+                    v1::SkillRequirement { skill: "retention".into(), level: 0 },
+                    v1::SkillRequirement { skill: "billing".into(), level: 3 },
+                ],
+                language: "es".into(),
+                tags: vec!["vip".into()],
+                sla: Some(v1::SlaDeadlines {
+                    policy: "social-vip".into(),
+                    calendar: "uk-support".into(),
+                    first_response_due: at(1_800_003_600),
+                    first_response_warn: at(1_800_002_880),
+                    resolution_due: at(1_800_086_400),
+                    resolution_warn: at(1_800_069_120),
+                    next_response_seconds: 7200,
+                    warn_at_percent: 80,
+                }),
+                priority_terms: vec![
+                    v1::PriorityTerm { name: "base".into(), points: 30, detail: String::new() },
+                    v1::PriorityTerm { name: "influence".into(), points: 15, detail: "25000 followers".into() },
+                    v1::PriorityTerm { name: "sentiment".into(), points: -3, detail: "mildly negative".into() },
+                ],
+                rule_set_version: 4,
+                rules_fired: vec!["vip-tier".into(), "churn-to-retention".into()],
+            }),
+            actionable: true,
+            not_actionable_reason: String::new(),
+            rule_errors: vec!["broken: no such key: teir".into()],
+        }
+    }
+
+    #[test]
+    fn a_decision_shows_its_terms_and_deadlines() {
+        let text = describe_decision(&decision(), &chrono::Utc);
+        for expected in [
+            "case:          c-1\n",
+            "priority:      72\n",
+            "   +30 base\n",
+            "   +15 influence  25000 followers\n",
+            "    -3 sentiment  mildly negative\n",
+            "queue:         retention\n",
+            "skills:        retention:1, billing:3\n",
+            "language:      es\n",
+            "tags:          vip\n",
+            "sla policy:    social-vip (calendar uk-support)\n",
+            "  first reply: due 2027-01-15T09:00:00Z, warn 2027-01-15T08:48:00Z\n",
+            "  resolution:  due 2027-01-16T08:00:00Z, warn 2027-01-16T03:12:00Z\n",
+            "  next reply:  within 2h of each customer message\n",
+            "rule set:      version 4\n",
+            "rules fired:   vip-tier, churn-to-retention\n",
+            "rule errors:   1\n  broken: no such key: teir\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_decision_without_a_case_says_why() {
+        let mut decision = decision();
+        decision.case_id.clear();
+        decision.actionable = false;
+        decision.not_actionable_reason = "rule spam-filter".into();
+        if let Some(outcome) = decision.outcome.as_mut() {
+            outcome.rule_set_version = 0;
+            outcome.sla = None;
+        }
+        let text = describe_decision(&decision, &chrono::Utc);
+        assert!(text.contains("actionable:    no (rule spam-filter); no case opened\n"), "{text}");
+        assert!(text.contains("rule set:      built-in defaults\n"), "{text}");
+        assert!(text.contains("sla policy:    none\n"), "{text}");
+        assert_eq!(describe_decision_line(&decision), "i-1  p72   retention         not actionable (rule spam-filter)");
+        decision.outcome = None;
+        let text = describe_decision(&decision, &chrono::Utc);
+        assert!(text.ends_with("priority:      72\n  +15 influence (25000 followers)\n"), "{text}");
+        assert_eq!(describe_decision_line(&decision), "i-1  p72   -                 not actionable (rule spam-filter)");
+    }
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod identity_cmd;
+mod rules_cmd;
 mod serve;
 mod text_cmd;
 
@@ -30,6 +31,9 @@ async fn main() -> ExitCode {
         Command::Cases(command) => commands::cases(command).await,
         Command::Profiles(command) => commands::profiles(command).await,
         Command::Decisions(command) => commands::decisions(command).await,
+        Command::Rules(command) => rules_cmd::rules(command).await,
+        Command::Sla(command) => rules_cmd::sla(command).await,
+        Command::Calendars(command) => rules_cmd::calendars(command).await,
         Command::Report(args) => commands::report(args).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),

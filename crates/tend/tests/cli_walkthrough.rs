@@ -193,8 +193,9 @@ async fn collector_down_is_harmless_and_sigterm_stops_cleanly() {
     let endpoint = format!("http://{}", first.strip_prefix("tend serving on ").unwrap());
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let posted =
-        tokio::task::spawn_blocking(move || tend(&endpoint, &["post", "--handle", "otto", "--text", "hi", "--wait"]));
+    let posted = tokio::task::spawn_blocking(move || {
+        tend(&endpoint, &["post", "--handle", "otto", "--text", "where is my refund?", "--wait"])
+    });
     assert!(posted.await.unwrap().contains("status:      open"));
 
     let pid = server.id().unwrap().to_string();

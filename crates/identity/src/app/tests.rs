@@ -268,9 +268,12 @@ async fn the_consumer_publishes_for_each_event_in_a_few_statements_per_batch(db:
     let deliveries: Vec<Delivery> = fans.iter().map(|post| delivery("acme", post.interaction())).collect();
     let (results, count) = run("new authors, known customers", &deliveries).await;
     assert!(results.iter().all(Result::is_ok));
-    assert!(count <= 6, "{count} statements");
+    // One more: the linked customers' summaries, for routing's rules.
+    assert!(count <= 7, "{count} statements");
     let events = published(db).await;
     assert!(events[EVENTS..].iter().all(|(_, identified)| identified.status() == v1::IdentityStatus::Linked));
+    assert!(events[EVENTS..].iter().all(|(_, identified)| identified.customer.is_some()), "linked: with a summary");
+    assert!(events[..EVENTS].iter().all(|(_, identified)| identified.customer.is_none()), "unknown: without");
 
     // The same authors again (stored and linked), with a poison event and another tenant among
     // them: the poison event is set aside, the rest handled; each tenant is its own.

@@ -1,0 +1,254 @@
+//! A tenant's routing configuration as the consumer uses it: the active rule set compiled, the
+//! SLA policies and calendars checked; and the conversions from the contract's messages, which
+//! the API uses to validate what it saves.
+//!
+//! [`Configs`] keeps each tenant's configuration in memory and reloads it when the tenant's
+//! generation (bumped in the transaction of every change) moves: one small read per batch, and
+//! a batch after an activation's commit always sees the new version, on every replica.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc, Weekday};
+use prost::Message as _;
+use sea_orm::ConnectionTrait;
+use tend_calendar::{Calendar, CalendarSpec, HolidaySpec};
+use tend_kernel::ids::to_timestamp;
+use tend_proto::v1;
+use tend_store::DbContext as _;
+
+use crate::rules::{self, RuleSet, check_name};
+use crate::sla::{DEFAULT_WARN_AT_PERCENT, MAX_TARGET, SlaPolicy};
+use crate::storage::config as stored;
+
+/// What routing decides with for one tenant.
+#[derive(Debug, Clone)]
+pub struct TenantRouting {
+    /// The generation it was loaded at.
+    pub generation: i64,
+    /// The active rule set (the built-in one when none is active).
+    pub rules: RuleSet,
+    /// The SLA policies, by name.
+    pub policies: Vec<SlaPolicy>,
+    /// The calendars, by name.
+    pub calendars: HashMap<String, Calendar>,
+}
+
+impl TenantRouting {
+    /// Loads the tenant's configuration as of generation `generation`. A stored item that no
+    /// longer reads (written by a version of Tend with other rules) is left out and logged:
+    /// routing goes on with the rest rather than stopping.
+    pub async fn load<C: ConnectionTrait>(
+        conn: &C,
+        tenant: &str,
+        generation: i64,
+        active: Option<i32>,
+    ) -> Result<Self, tend_store::Error> {
+        let rules = match active {
+            Some(version) => {
+                match stored::rule_set(conn, tenant, version).await.context("reading the active rule set")? {
+                    Some(row) => compile_stored(tenant, &row),
+                    None => rules::builtin(),
+                }
+            }
+            None => rules::builtin(),
+        };
+        let mut policies = Vec::new();
+        for row in stored::sla_policies(conn, tenant).await.context("reading SLA policies")? {
+            match v1::SlaPolicy::decode(row.body.as_slice())
+                .map_err(|error| error.to_string())
+                .and_then(|policy| sla_policy(&policy).map_err(|(field, message)| format!("{field}: {message}")))
+            {
+                Ok(policy) => policies.push(policy),
+                Err(error) => {
+                    tracing::error!(tenant, policy = %row.name, %error, "a stored SLA policy does not read; left out")
+                }
+            }
+        }
+        let mut calendars = HashMap::new();
+        for row in stored::calendars(conn, tenant).await.context("reading calendars")? {
+            match v1::Calendar::decode(row.body.as_slice())
+                .map_err(|error| error.to_string())
+                .and_then(|proto| calendar(&proto).map_err(|(field, message)| format!("{field}: {message}")))
+            {
+                Ok(calendar) => {
+                    calendars.insert(row.name, calendar);
+                }
+                Err(error) => {
+                    tracing::error!(tenant, calendar = %row.name, %error, "a stored calendar does not read; left out")
+                }
+            }
+        }
+        Ok(TenantRouting { generation, rules, policies, calendars })
+    }
+
+    /// The calendar a policy counts on: its own, or around the clock when it names none (or one
+    /// that is gone, which saving a policy prevents).
+    pub fn calendar_of(&self, policy: &SlaPolicy) -> &Calendar {
+        static ALWAYS: std::sync::OnceLock<Calendar> = std::sync::OnceLock::new();
+        policy
+            .calendar
+            .as_ref()
+            .and_then(|name| self.calendars.get(name))
+            .unwrap_or_else(|| ALWAYS.get_or_init(Calendar::always))
+    }
+}
+
+fn compile_stored(tenant: &str, row: &stored::rule_set::Model) -> RuleSet {
+    let version = u32::try_from(row.version).unwrap_or(0);
+    let compiled = v1::RuleSet::decode(row.body.as_slice())
+        .map_err(|error| error.to_string())
+        .and_then(|spec| RuleSet::compile(version, &spec).map_err(|problems| format!("{problems:?}")));
+    compiled.unwrap_or_else(|error| {
+        tracing::error!(tenant, version, %error, "the active rule set no longer compiles; the built-in rules apply");
+        rules::builtin()
+    })
+}
+
+/// Each tenant's configuration, reloaded when its generation moves.
+#[derive(Debug, Default)]
+pub struct Configs {
+    tenants: Mutex<HashMap<String, Arc<TenantRouting>>>,
+}
+
+impl Configs {
+    /// The tenant's current configuration, read in `conn` (the batch's transaction).
+    pub async fn current<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &str,
+    ) -> Result<Arc<TenantRouting>, tend_store::Error> {
+        let row = stored::tenant(conn, tenant).await.context("reading the tenant's configuration")?;
+        if let Some(held) = self.held(tenant)
+            && held.generation == row.generation
+        {
+            return Ok(held);
+        }
+        let loaded = Arc::new(TenantRouting::load(conn, tenant, row.generation, row.active_version).await?);
+        tracing::info!(
+            tenant,
+            generation = row.generation,
+            rule_set_version = loaded.rules.version,
+            "routing configuration loaded"
+        );
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn held(&self, tenant: &str) -> Option<Arc<TenantRouting>> {
+        self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(tenant).cloned()
+    }
+}
+
+/// A field and what is wrong with it.
+pub type FieldError = (&'static str, String);
+
+fn duration(field: &'static str, value: Option<&prost_types::Duration>) -> Result<Option<TimeDelta>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    let delta = TimeDelta::new(value.seconds, u32::try_from(value.nanos).unwrap_or(u32::MAX))
+        .filter(|delta| *delta > TimeDelta::zero() && *delta <= MAX_TARGET)
+        .ok_or((field, format!("must be more than 0 and at most {} days", MAX_TARGET.num_days())))?;
+    Ok(Some(delta))
+}
+
+/// Checks an SLA policy of the contract.
+pub fn sla_policy(policy: &v1::SlaPolicy) -> Result<SlaPolicy, FieldError> {
+    check_name(&policy.name).map_err(|message| ("policy.name", message))?;
+    for channel in &policy.channels {
+        if v1::Channel::try_from(*channel).unwrap_or_default() == v1::Channel::Unspecified {
+            return Err(("policy.channels", format!("{channel} is not a channel")));
+        }
+    }
+    if policy.segments.len() > 100 || policy.segments.iter().any(|segment| segment.is_empty() || segment.len() > 64) {
+        return Err(("policy.segments", "at most 100 segments of 1 to 64 bytes".into()));
+    }
+    if !policy.calendar.is_empty() {
+        check_name(&policy.calendar).map_err(|message| ("policy.calendar", message))?;
+    }
+    let first_response = duration("policy.first_response", policy.first_response.as_ref())?
+        .ok_or(("policy.first_response", "required: the first-response target, e.g. 1h".to_owned()))?;
+    if policy.warn_at_percent > 99 {
+        return Err(("policy.warn_at_percent", format!("{} is above 99", policy.warn_at_percent)));
+    }
+    Ok(SlaPolicy {
+        name: policy.name.clone(),
+        channels: policy.channels.clone(),
+        segments: policy.segments.clone(),
+        calendar: (!policy.calendar.is_empty()).then(|| policy.calendar.clone()),
+        first_response,
+        next_response: duration("policy.next_response", policy.next_response.as_ref())?,
+        resolution: duration("policy.resolution", policy.resolution.as_ref())?,
+        warn_at_percent: if policy.warn_at_percent == 0 { DEFAULT_WARN_AT_PERCENT } else { policy.warn_at_percent },
+    })
+}
+
+/// The calendar's spec in the contract's terms.
+pub fn calendar_spec(proto: &v1::Calendar) -> Result<CalendarSpec, FieldError> {
+    let mut spec = CalendarSpec { time_zone: proto.time_zone.clone(), hours: Default::default(), holidays: Vec::new() };
+    if proto.periods.len() > 7 * tend_calendar::MAX_PERIODS_PER_DAY {
+        return Err(("calendar.periods", format!("at most {} periods", 7 * tend_calendar::MAX_PERIODS_PER_DAY)));
+    }
+    for period in &proto.periods {
+        let weekday: Weekday = period.weekday.parse().map_err(|_| {
+            ("calendar.periods", format!("{:?} is not a weekday: use mon, tue, … sun", truncate(&period.weekday)))
+        })?;
+        spec.hours.day_mut(weekday).push(format!("{}-{}", truncate(&period.start), truncate(&period.end)));
+    }
+    if proto.holidays.len() > tend_calendar::MAX_HOLIDAYS {
+        return Err(("calendar.holidays", format!("at most {}", tend_calendar::MAX_HOLIDAYS)));
+    }
+    spec.holidays = proto
+        .holidays
+        .iter()
+        .map(|holiday| HolidaySpec { date: holiday.date.clone(), name: holiday.name.clone() })
+        .collect();
+    Ok(spec)
+}
+
+fn truncate(text: &str) -> &str {
+    let mut end = text.len().min(40);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Checks a calendar of the contract.
+pub fn calendar(proto: &v1::Calendar) -> Result<Calendar, FieldError> {
+    check_name(&proto.name).map_err(|message| ("calendar.name", message))?;
+    Calendar::from_spec(&calendar_spec(proto)?).map_err(|error| ("calendar", error.to_string()))
+}
+
+/// A calendar in the contract's terms.
+pub fn calendar_to_proto(name: &str, calendar: &Calendar, updated_at: Option<DateTime<Utc>>) -> v1::Calendar {
+    let spec = calendar.to_spec();
+    let mut periods = Vec::new();
+    for (weekday, key) in [
+        (Weekday::Mon, "mon"),
+        (Weekday::Tue, "tue"),
+        (Weekday::Wed, "wed"),
+        (Weekday::Thu, "thu"),
+        (Weekday::Fri, "fri"),
+        (Weekday::Sat, "sat"),
+        (Weekday::Sun, "sun"),
+    ] {
+        for text in spec.hours.day(weekday) {
+            let (start, end) = text.split_once('-').unwrap_or((text, ""));
+            periods.push(v1::WorkingPeriod { weekday: key.into(), start: start.trim().into(), end: end.trim().into() });
+        }
+    }
+    v1::Calendar {
+        name: name.to_owned(),
+        time_zone: spec.time_zone,
+        periods,
+        holidays: spec
+            .holidays
+            .into_iter()
+            .map(|holiday| v1::Holiday { date: holiday.date, name: holiday.name })
+            .collect(),
+        updated_at: updated_at.map(to_timestamp),
+    }
+}

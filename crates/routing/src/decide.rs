@@ -1,0 +1,174 @@
+//! One routing decision, from an identified interaction and the tenant's configuration: the
+//! rules, the priority, actionable or not, and the SLA deadlines. Pure: the consumer records what
+//! it returns, and a simulation replays stored inputs through it.
+
+use chrono::{DateTime, Utc};
+use tend_kernel::ids::to_timestamp;
+use tend_proto::v1;
+
+use crate::config::TenantRouting;
+use crate::domain::{Priority, PriorityInput, Reading, priority};
+use crate::rules::{Evaluation, Facts, evaluate};
+use crate::sla::{self, Deadlines};
+
+/// The queue of work no rule sent elsewhere.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// What routing decided for one interaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The priority, term by term.
+    pub priority: Priority,
+    /// What the rules did.
+    pub evaluation: Evaluation,
+    /// Whether it is work (a case is opened).
+    pub actionable: bool,
+    /// Why not, when not.
+    pub not_actionable_reason: String,
+    /// The deadlines of the SLA policy that covers it, if one does.
+    pub deadlines: Option<Deadlines>,
+    /// The rule-set version.
+    pub rule_set_version: u32,
+}
+
+/// Decides for `identified` with `config`, each rule's condition evaluated in a scope of `root`
+/// (see [`crate::rules::evaluate`]); `now` is the time of the decision, which a condition sees as
+/// `now`. Deadlines count from when ingest received the interaction.
+pub fn decide(
+    config: &TenantRouting,
+    root: &cel::Context<'_, '_>,
+    identified: &v1::InteractionIdentified,
+    now: DateTime<Utc>,
+) -> Decision {
+    let facts = Facts::of(identified, now);
+    let evaluation = evaluate(&config.rules, root, &facts, now);
+    let default_interaction = v1::Interaction::default();
+    let interaction = identified.interaction.as_ref().unwrap_or(&default_interaction);
+    let enrichment = interaction.enrichment.as_ref();
+
+    let (actionable, not_actionable_reason) = match (&evaluation.actionable, enrichment) {
+        (Some((verdict, rule)), _) => (*verdict, if *verdict { String::new() } else { format!("rule {rule}") }),
+        (None, Some(enrichment)) if !enrichment.actionable => {
+            (false, format!("enrichment: {}", enrichment.actionable_reason))
+        }
+        (None, _) => (true, String::new()),
+    };
+
+    let author = interaction.author.as_ref();
+    let computed = priority(&PriorityInput {
+        followers: author.map_or(0, |author| author.followers),
+        verified: author.is_some_and(|author| author.verified),
+        known_customer: facts.customer.linked,
+        lifetime_value: facts.customer.lifetime_value,
+        reading: enrichment.map(reading),
+        adjustments: evaluation.adjustments.clone(),
+        cluster_size: 0,
+        topic_heat: 0.0,
+        actionable,
+    });
+
+    let start = interaction
+        .received_at
+        .as_ref()
+        .and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
+        .unwrap_or(now);
+    let deadlines =
+        sla::choose(&config.policies, evaluation.sla_policy.as_deref(), interaction.channel, &facts.customer.segment)
+            .map(|policy| policy.deadlines(config.calendar_of(policy), start));
+
+    Decision {
+        priority: computed,
+        evaluation,
+        actionable,
+        not_actionable_reason,
+        deadlines,
+        rule_set_version: config.rules.version,
+    }
+}
+
+impl Decision {
+    /// The queue the work waits in.
+    pub fn queue(&self) -> &str {
+        self.evaluation.queue.as_deref().unwrap_or(DEFAULT_QUEUE)
+    }
+
+    /// The SLA policy's name, or "" for none.
+    pub fn sla_policy(&self) -> &str {
+        self.deadlines.as_ref().map_or("", |deadlines| deadlines.policy.as_str())
+    }
+
+    /// The decision in the contract's terms, as the case and the decision record carry it.
+    pub fn outcome(&self) -> v1::RoutingOutcome {
+        let evaluation = &self.evaluation;
+        v1::RoutingOutcome {
+            queue: self.queue().to_owned(),
+            department: evaluation.department.clone().unwrap_or_default(),
+            skills: evaluation
+                .skills
+                .iter()
+                .map(|skill| v1::SkillRequirement { skill: skill.skill.clone(), level: skill.level })
+                .collect(),
+            language: evaluation.language.clone().unwrap_or_default(),
+            tags: evaluation.tags.clone(),
+            sla: self.deadlines.as_ref().map(|deadlines| v1::SlaDeadlines {
+                policy: deadlines.policy.clone(),
+                calendar: deadlines.calendar.clone().unwrap_or_default(),
+                first_response_due: deadlines.first_response_due.map(to_timestamp),
+                first_response_warn: deadlines.first_response_warn.map(to_timestamp),
+                resolution_due: deadlines.resolution_due.map(to_timestamp),
+                resolution_warn: deadlines.resolution_warn.map(to_timestamp),
+                next_response_seconds: deadlines
+                    .next_response
+                    .map_or(0, |target| u64::try_from(target.num_seconds()).unwrap_or(0)),
+                warn_at_percent: deadlines.warn_at_percent,
+            }),
+            priority_terms: self
+                .priority
+                .terms
+                .iter()
+                .map(|term| v1::PriorityTerm {
+                    name: term.name.to_owned(),
+                    points: term.points,
+                    detail: term.detail.clone(),
+                })
+                .collect(),
+            rule_set_version: self.rule_set_version,
+            rules_fired: evaluation.fired.clone(),
+        }
+    }
+
+    /// "rule: error" per failed condition.
+    pub fn rule_errors(&self) -> Vec<String> {
+        self.evaluation.errors.iter().map(|(rule, error)| format!("{rule}: {error}")).collect()
+    }
+}
+
+/// What of the interaction's enrichment weighs on its priority.
+fn reading(enrichment: &v1::Enrichment) -> Reading {
+    let score = |wanted: v1::Intent| {
+        enrichment.intents.iter().find(|scored| scored.intent == wanted as i32).map_or(0.0, |scored| scored.score)
+    };
+    Reading {
+        churn_risk: score(v1::Intent::ChurnRisk),
+        complaint: score(v1::Intent::Complaint),
+        question: score(v1::Intent::Question),
+        praise: score(v1::Intent::Praise),
+        sentiment: enrichment.sentiment.as_ref().map_or(0.0, |sentiment| sentiment.score),
+    }
+}
+
+/// The input kept for simulations: the identified interaction without what no rule reads (the
+/// enrichment's cues and signature, the author's email).
+pub fn stored_input(identified: &v1::InteractionIdentified) -> v1::InteractionIdentified {
+    let mut input = identified.clone();
+    if let Some(interaction) = input.interaction.as_mut() {
+        if let Some(enrichment) = interaction.enrichment.as_mut() {
+            enrichment.cues.clear();
+            enrichment.signature.clear();
+        }
+        if let Some(author) = interaction.author.as_mut() {
+            author.email.clear();
+        }
+    }
+    input
+}

@@ -1,0 +1,171 @@
+//! The routing service's migrations.
+
+use sea_orm::sea_query::Index;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, blob, blob_null, boolean, integer, integer_null, string, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null,
+};
+
+tend_store::migrator!(
+    /// The service's migrations, recorded in its own table `routing_migrations`.
+    Migrator,
+    "routing_migrations",
+    [
+        tend_store::migration::CreateInbox,
+        CreateDecisions,
+        // Routing publishes too (work offers, hot topics) through the same outbox.
+        tend_store::migration::CreateOutbox,
+        AddRules,
+    ]
+);
+
+struct CreateDecisions;
+
+impl MigrationName for CreateDecisions {
+    fn name(&self) -> &str {
+        "m20261123_000100_create_routing_decisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDecisions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_decisions")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("tenant"))
+                    .col(string("interaction_id"))
+                    .col(string("case_id"))
+                    .col(integer("priority"))
+                    .col(text("reasons"))
+                    .col(timestamp_with_time_zone("decided_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("routing_decisions_tenant_interaction")
+                    .table("routing_decisions")
+                    .col("tenant")
+                    .col("interaction_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("routing_decisions").to_owned()).await
+    }
+}
+
+/// Rules, SLA policies and calendars, and what decisions record of them.
+struct AddRules;
+
+impl MigrationName for AddRules {
+    fn name(&self) -> &str {
+        "m20261202_000200_add_rules"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRules {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        for column in [
+            boolean("actionable").default(true).to_owned(),
+            string("not_actionable_reason").default("").to_owned(),
+            integer("rule_set_version").default(0).to_owned(),
+            blob_null("outcome"),
+            blob_null("input"),
+            text("rule_errors").default("").to_owned(),
+            string("customer_id").default("").to_owned(),
+            string("profile_id").default("").to_owned(),
+            timestamp_with_time_zone_null("resolved_at"),
+            timestamp_with_time_zone_null("first_response_at"),
+        ] {
+            manager.alter_table(Table::alter().table("routing_decisions").add_column(column).to_owned()).await?;
+        }
+        for (name, columns) in [
+            ("routing_decisions_tenant_case", ["tenant", "case_id"]),
+            ("routing_decisions_tenant_decided", ["tenant", "decided_at"]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table("routing_decisions");
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_rule_sets")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(integer("version"))
+                    .col(blob("body"))
+                    .col(string("state"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("activated_at"))
+                    .primary_key(Index::create().col("tenant").col("version"))
+                    .to_owned(),
+            )
+            .await?;
+        for table in ["routing_sla_policies", "routing_calendars"] {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(table)
+                        .if_not_exists()
+                        .col(string("tenant"))
+                        .col(string("name"))
+                        .col(blob("body"))
+                        .col(timestamp_with_time_zone("updated_at"))
+                        .primary_key(Index::create().col("tenant").col("name"))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_tenants")
+                    .if_not_exists()
+                    .col(string("tenant").primary_key())
+                    .col(big_integer("generation"))
+                    .col(integer_null("active_version"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["routing_tenants", "routing_calendars", "routing_sla_policies", "routing_rule_sets"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        for index in ["routing_decisions_tenant_decided", "routing_decisions_tenant_case"] {
+            manager.drop_index(Index::drop().name(index).table("routing_decisions").to_owned()).await?;
+        }
+        for column in [
+            "first_response_at",
+            "resolved_at",
+            "profile_id",
+            "customer_id",
+            "rule_errors",
+            "input",
+            "outcome",
+            "rule_set_version",
+            "not_actionable_reason",
+            "actionable",
+        ] {
+            manager.alter_table(Table::alter().table("routing_decisions").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
