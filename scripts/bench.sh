@@ -15,6 +15,7 @@
 #   text      enrichment on one core: whole-enrichment and sentiment-only speed, built-in
 #             sentiment macro-F1 and a trained model's accuracy on Twitter US Airline Sentiment,
 #             churn-risk precision and recall (scripts/bench/text.sh)
+#   rules     routing decisions/s on one core with 1, 11, 51 and 201 rules (scripts/bench/rules.sh)
 # plus the peak RSS of every Tend process (VmHWM, read just before it is stopped).
 #
 # Every Tend run gets its own PostgreSQL database and Redis key prefix (or data directory),
@@ -39,7 +40,7 @@ cd "$root"
 
 quick="${BENCH_QUICK:-0}"
 [[ "$quick" == 0 || "$quick" == "" ]] && quick=0 || quick=1
-only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text}"
+only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text,rules}"
 seed="${BENCH_SEED:-42}"
 database_url="${BENCH_DATABASE_URL:-${TEND_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 redis_url="${BENCH_REDIS_URL:-${TEND_TEST_REDIS_URL:-redis://127.0.0.1:6379}}"
@@ -50,8 +51,8 @@ tend="${BENCH_TEND:-$target_dir/release/tend}"
 
 for section in ${only//,/ }; do
     case "$section" in
-        raw | ingest | pipeline | sustain | latency | identity | text) ;;
-        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text)" >&2; exit 2 ;;
+        raw | ingest | pipeline | sustain | latency | identity | text | rules) ;;
+        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text, rules)" >&2; exit 2 ;;
     esac
 done
 on() { [[ ",$only," == *",$1,"* ]]; }
@@ -340,6 +341,12 @@ fi
 if on text; then
     say "text: enrichment on one core, Twitter US Airline Sentiment"
     bash scripts/bench/text.sh "$results/text.jsonl" "$([[ $quick == 1 ]] && echo 0.5 || echo 3)"
+fi
+
+# ---- rules: routing decisions per second ------------------------------------------------------
+if on rules; then
+    say "rules: routing decisions on one core, 1 to 201 rules"
+    bash scripts/bench/rules.sh "$results/rules.jsonl" "$([[ $quick == 1 ]] && echo 0.5 || echo 3)"
 fi
 
 # ---- identity: the record matcher on FEBRL4 ------------------------------------------------

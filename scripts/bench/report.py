@@ -254,6 +254,15 @@ def build(results, previous, now):
     else:
         report["text"] = old.get("text")
 
+    # Routing rules.
+    if "rules" in ran:
+        path = os.path.join(results, "rules.jsonl")
+        if os.path.exists(path):
+            with open(path) as lines:
+                report["rules"] = {"figures": [json.loads(line) for line in lines if line.strip()], "measured_at": now}
+    else:
+        report["rules"] = old.get("rules")
+
     report["targets"] = targets(report)
     return report
 
@@ -423,6 +432,28 @@ def per_class(figure):
     return ", ".join(
         f"{c['label']} P {c['precision']:.2f} / R {c['recall']:.2f}" for c in figure.get("per_class", []) if c.get("support")
     )
+
+
+def rules_section(report):
+    lines = ["## Routing rules", ""]
+    figures = (report.get("rules") or {}).get("figures") or []
+    if not figures:
+        return lines + ["Not measured.", ""]
+    lines.append(
+        "One core (pinned), `scripts/bench/rules.sh`: the whole of a decision (facts bound as CEL values, every "
+        "condition, priority, SLA deadlines on a business calendar) over 2,000 load-generator posts read by the "
+        f"built-in enrichment; the rules are `tend loadgen`'s{stamp(report, report.get('rules'))}."
+    )
+    lines.append("")
+    lines.append("| rules | decisions/s | µs per decision | rules fired per decision | compile |")
+    lines.append("|---|---|---|---|---|")
+    for figure in figures:
+        lines.append(
+            f"| {figure['rules']} | {fmt(figure['decisions_per_s'])} | {figure['us_per_decision']:.1f} | "
+            f"{figure['rules_fired_per_decision']:.2f} | {figure['compile_ms']:.1f} ms |"
+        )
+    lines.append("")
+    return lines
 
 
 def text_section(report):
@@ -614,6 +645,7 @@ def markdown(report):
     lines.append("")
 
     lines.extend(text_section(report))
+    lines.extend(rules_section(report))
 
     identity = report.get("identity")
     lines.append("## Identity: the record matcher on FEBRL4")

@@ -234,11 +234,17 @@ async fn service_report_counts_only_its_window(backend: Backend) {
 
     let all = report(&app, "acme", Some(before), Some(after)).await.unwrap();
     assert_eq!((all.cases_opened, all.cases_resolved), (1, 1));
+    // Feedback counts what routing decided too (the same post, on the default queue).
+    assert_eq!(all.interactions_routed, 1);
+    assert_eq!(
+        all.by_queue.iter().map(|queue| (queue.queue.as_str(), queue.interactions)).collect::<Vec<_>>(),
+        vec![("default", 1)]
+    );
     assert!(all.mean_seconds_to_resolve >= 0.0 && all.mean_seconds_to_resolve < 60.0, "{all:?}");
     let from_only = report(&app, "acme", Some(before), None).await.unwrap();
     assert_eq!((from_only.cases_opened, from_only.cases_resolved), (1, 1));
 
-    let zero = v1::ServiceReport { cases_opened: 0, cases_resolved: 0, mean_seconds_to_resolve: 0.0 };
+    let zero = v1::ServiceReport::default();
     let later = report(&app, "acme", Some(seconds_from_now(3_600)), Some(seconds_from_now(7_200))).await.unwrap();
     assert_eq!(later, zero);
     let long_ago = tend_proto::Timestamp { seconds: 1_000_000_000, nanos: 0 };

@@ -4,12 +4,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
-use tend_kernel::ids::from_timestamp;
+use tend_kernel::ids::{from_timestamp, to_timestamp};
+use tend_kernel::paging::Page;
 use tend_proto::v1;
 use tend_store::DbContext as _;
 use tonic::{Request, Response, Status};
 
 use crate::storage;
+use crate::storage::routed::{self, testimonial_candidate};
 
 /// Implements `tend.v1.FeedbackService` over the service's database.
 pub struct FeedbackApi {
@@ -40,6 +42,17 @@ fn window(request: &v1::GetServiceReportRequest) -> Result<(DateTime<Utc>, DateT
     Ok((from, to))
 }
 
+/// A stored testimonial candidate on the wire.
+fn candidate_to_proto(row: testimonial_candidate::Model) -> v1::TestimonialCandidate {
+    v1::TestimonialCandidate {
+        interaction_id: row.interaction_id,
+        profile_id: row.profile_id,
+        customer_id: row.customer_id,
+        channel: row.channel,
+        proposed_at: Some(to_timestamp(row.proposed_at)),
+    }
+}
+
 #[tonic::async_trait]
 impl v1::feedback_service_server::FeedbackService for FeedbackApi {
     async fn get_service_report(
@@ -55,10 +68,46 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
         let total_seconds: f64 =
             resolved.iter().filter_map(|fact| fact.resolved_at.map(|at| (at - fact.opened_at).as_seconds_f64())).sum();
         let mean_seconds_to_resolve = if resolved.is_empty() { 0.0 } else { total_seconds / resolved.len() as f64 };
+        let routed = routed::tally(&self.db, tenant, from, to).await.context("counting routed interactions")?;
         Ok(Response::new(v1::ServiceReport {
             cases_opened,
             cases_resolved: resolved.len() as u64,
             mean_seconds_to_resolve,
+            interactions_routed: routed.interactions,
+            not_actionable: routed.not_actionable,
+            by_topic: routed
+                .by_topic
+                .into_iter()
+                .map(|tally| v1::TopicCount {
+                    topic: tally.topic,
+                    interactions: tally.interactions,
+                    not_actionable: tally.not_actionable,
+                })
+                .collect(),
+            by_queue: routed
+                .by_queue
+                .into_iter()
+                .map(|(queue, interactions)| v1::QueueCount { queue, interactions })
+                .collect(),
+            testimonial_candidates: routed.testimonial_candidates,
+        }))
+    }
+
+    async fn list_testimonial_candidates(
+        &self,
+        request: Request<v1::ListTestimonialCandidatesRequest>,
+    ) -> Result<Response<v1::ListTestimonialCandidatesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let rows = routed::list_candidates(&self.db, caller.tenant.as_str(), &page)
+            .await
+            .context("listing testimonial candidates")?;
+        let next_page_token = page.next_token(&rows, |row| row.interaction_id.as_str());
+        Ok(Response::new(v1::ListTestimonialCandidatesResponse {
+            candidates: rows.into_iter().map(candidate_to_proto).collect(),
+            next_page_token,
         }))
     }
 }

@@ -1,11 +1,13 @@
-//! Feedback's consumers: `cases.events` (what feedback needs to know of each case) and
-//! `customers.erased` (the right to erasure).
+//! Feedback's consumers: `cases.events` (what feedback needs to know of each case),
+//! `interactions.routed` (every decision routing made, work or not) and `customers.erased` (the
+//! right to erasure).
 
 use async_trait::async_trait;
-use tend_kernel::ids::from_timestamp;
+use tend_kernel::ids::{from_timestamp, parse_id};
 use tend_proto::v1;
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 
+use crate::storage::routed::{self, Erased, Routed, routed_fact, testimonial_candidate};
 use crate::storage::{self, case_fact};
 
 /// Records case openings and resolutions.
@@ -40,17 +42,89 @@ fn case_fact(event: &Event<v1::CaseEvent>) -> Result<case_fact::Model, HandleErr
     Ok(case_fact::Model { case_id: case.id.clone(), tenant: event.tenant.as_str().to_owned(), opened_at, resolved_at })
 }
 
+/// Records routing's decisions: one fact per interaction (work or not, with the reason when
+/// not, its queue, priority, intents, topics and sentiment) and a testimonial candidate for
+/// each one enrichment found praise in, in a few statements per batch.
+///
+/// Idempotent twice over: the skeleton's inbox drops a redelivered event, and the tables are
+/// keyed by (tenant, interaction id), so a decision published again under another event id (a
+/// replay) counts once.
+pub struct RecordRoutedFacts;
+
+#[async_trait]
+impl EventHandler for RecordRoutedFacts {
+    type Payload = v1::InteractionRouted;
+
+    async fn handle(
+        &self,
+        effects: &mut Effects<'_>,
+        events: &[&Event<v1::InteractionRouted>],
+    ) -> Result<(), HandleError> {
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            rows.push(routed_row(event)?);
+        }
+        let recorded = routed::record(effects.db(), rows).await.context("recording routed facts")?;
+        tracing::debug!(events = events.len(), recorded, "routed facts recorded");
+        Ok(())
+    }
+}
+
+/// What feedback keeps of the decision in `event` (ids, labels and times, never text); an event
+/// without a decision on a valid interaction id, or without a time, is poison.
+fn routed_row(event: &Event<v1::InteractionRouted>) -> Result<Routed, HandleError> {
+    let routed = &event.payload;
+    let Some(decision) = &routed.decision else {
+        return Err(HandleError::poison(event, "the event carries no decision"));
+    };
+    let interaction_id = parse_id("interaction_id", &decision.interaction_id)
+        .map_err(|_| HandleError::poison(event, "the decision has no valid interaction_id"))?;
+    // The decision's time; the reception's for a decision that carries none.
+    let at = decision.decided_at.as_ref().or(routed.received_at.as_ref());
+    let at = at.ok_or_else(|| HandleError::poison(event, format!("decision {interaction_id} has no time")))?;
+    let decided_at = from_timestamp("decided_at", at)
+        .map_err(|_| HandleError::poison(event, format!("decision {interaction_id} has no valid time")))?;
+    let tenant = event.tenant.as_str().to_owned();
+    let intents: Vec<String> = routed.intents.iter().map(i32::to_string).collect();
+    let fact = routed_fact::Model {
+        tenant: tenant.clone(),
+        interaction_id: interaction_id.clone(),
+        decided_at,
+        channel: routed.channel,
+        actionable: decision.actionable,
+        not_actionable_reason: decision.not_actionable_reason.clone(),
+        queue: decision.outcome.as_ref().map(|outcome| outcome.queue.clone()).unwrap_or_default(),
+        // 0 to 100 by contract; the highest for anything above.
+        priority: i32::try_from(decision.priority.min(100)).unwrap_or(100),
+        intents: intents.join(","),
+        topics: routed.topics.join(","),
+        sentiment: routed.sentiment,
+    };
+    let candidate = routed.testimonial_candidate.then(|| testimonial_candidate::Model {
+        tenant,
+        interaction_id,
+        profile_id: routed.profile_id.clone(),
+        customer_id: routed.customer_id.clone(),
+        channel: routed.channel,
+        proposed_at: decided_at,
+        state: routed::CANDIDATE.to_owned(),
+    });
+    Ok(Routed { fact, candidate })
+}
+
 /// Honours `customers.erased` (right to erasure).
 ///
-/// Feedback keeps no personal data yet: `case_facts` holds case ids and times only, so there is
-/// nothing to erase, and the handler only lets the skeleton record the event in the inbox (so it
-/// is acknowledged, never dead-lettered, and handled once). It is a real consumer all the same:
-/// the group exists and acknowledges every erasure, and this is where feedback's erasure belongs.
+/// Of all feedback keeps, only testimonial candidates name people (by id: the author's
+/// `profile_id` and the linked `customer_id`): the handler deletes those of the erased customer
+/// and of each erased profile, scoped by each event's tenant, in the batch's transaction and a
+/// statement per hundred erasures. `case_facts` and `routed_facts` hold ids of cases and
+/// interactions, labels and times only, so there is nothing else to erase. A redelivered
+/// erasure finds nothing more to delete.
 ///
-/// **Whoever adds personal data to feedback erases it here**, in the batch's transaction, scoped
-/// by each event's tenant: survey invitations and responses (recipient address, free-text
-/// answers), testimonials (author name, handle, quote, consent record) and anything keyed by
-/// the erased `customer_id` or one of the erased profiles' `profile_id`s.
+/// **Whoever adds personal data to feedback erases it here** too: survey invitations and
+/// responses (recipient address, free-text answers), testimonials (author name, handle, quote,
+/// consent record) and anything keyed by the erased `customer_id` or one of the erased profiles'
+/// `profile_id`s.
 pub struct EraseCustomers;
 
 #[async_trait]
@@ -59,13 +133,20 @@ impl EventHandler for EraseCustomers {
 
     async fn handle(
         &self,
-        _effects: &mut Effects<'_>,
+        effects: &mut Effects<'_>,
         events: &[&Event<v1::CustomerErased>],
     ) -> Result<(), HandleError> {
-        for event in events {
-            // Counts only: nothing about the person is logged.
-            tracing::info!(event_id = %event.id, profiles = event.payload.profiles.len(), "erased customer: feedback keeps no personal data yet");
-        }
+        let erased: Vec<Erased> = events
+            .iter()
+            .map(|event| {
+                let profiles = event.payload.profiles.iter().map(|profile| profile.profile_id.as_str());
+                Erased::new(event.tenant.as_str(), &event.payload.customer_id, profiles)
+            })
+            .collect();
+        let candidates =
+            routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;
+        // Counts only: nothing about the person is logged.
+        tracing::info!(events = events.len(), candidates, "erased customers: testimonial candidates deleted");
         Ok(())
     }
 }

@@ -1,13 +1,17 @@
 //! The feedback service: closes the loop after cases end and reports on the care team's work.
 //!
-//! This first slice consumes `cases.events` and answers service reports (cases opened and
-//! resolved in a window, mean time to resolve). It also consumes `customers.erased`: it keeps no
-//! personal data yet, but surveys and testimonials will, and must be erased there. Surveys,
-//! testimonials and initiatives build on it.
+//! It consumes `cases.events` and `interactions.routed` and answers service reports (cases
+//! opened and resolved in a window, mean time to resolve; interactions routed, work or not, by
+//! topic and by queue) and lists testimonial candidates (praise routing saw, which opens no
+//! case). It also consumes `customers.erased`: testimonial candidates carry the author's profile
+//! and customer ids and are deleted there, as will be the surveys and testimonials that build on
+//! this.
 
 mod api;
 mod consumer;
 mod storage;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -35,13 +39,20 @@ pub struct Feedback {
 
 impl Feedback {
     /// Connects to the service's database (migrating it) and prepares the API and the consumers
-    /// of `cases.events` and `customers.erased`.
+    /// of `cases.events`, `interactions.routed` and `customers.erased`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
         let waker = relay.waker();
         let mut consumers =
             context.consumers(streams::CASES_EVENTS, SERVICE, Arc::new(consumer::RecordCaseFacts), &db, &waker);
+        consumers.extend(context.consumers(
+            streams::INTERACTIONS_ROUTED,
+            SERVICE,
+            Arc::new(consumer::RecordRoutedFacts),
+            &db,
+            &waker,
+        ));
         consumers.extend(context.consumers(
             streams::CUSTOMERS_ERASED,
             SERVICE,

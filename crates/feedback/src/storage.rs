@@ -1,5 +1,8 @@
-//! The feedback service's table `case_facts` (what feedback knows of each case, from
-//! `cases.events`), its migrations and queries (tenant-scoped).
+//! The feedback service's tables, their migrations and queries (tenant-scoped): `case_facts`
+//! (what feedback knows of each case, from `cases.events`) here, and what it keeps of routing's
+//! decisions (from `interactions.routed`) in [`routed`].
+
+pub mod routed;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Index};
@@ -37,6 +40,7 @@ tend_store::migrator!(
         CreateCaseFacts,
         // Feedback publishes too (survey invitations) through the same outbox.
         tend_store::migration::CreateOutbox,
+        routed::CreateRoutedFacts,
     ]
 );
 

@@ -26,6 +26,7 @@ use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::IngestApi;
+pub use enrich::to_proto as enrichment_to_proto;
 pub use enrichment_api::EnrichmentApi;
 pub use storage::Migrator;
 

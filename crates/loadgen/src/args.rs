@@ -97,6 +97,16 @@ pub struct LoadgenArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Load")]
     pub timeout: Duration,
 
+    /// Rules to route with: before sending, the tenant gets a rule set of this many realistic
+    /// rules (segment, business and service; most don't fire) plus one that makes every post
+    /// work, so each can be followed to its case. Needs an admin key when auth is on.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=499), help_heading = "Load")]
+    pub rules: u64,
+    /// Leave the tenant's rules as they are (then posts that are not work open no case and the
+    /// run can't follow them: use with --mix question=1,complaint=1,churn=1 or the like).
+    #[arg(long, conflicts_with = "rules", help_heading = "Load")]
+    pub keep_rules: bool,
+
     /// Seed of the traffic: the same seed sends the same posts.
     #[arg(long, default_value_t = 1, help_heading = "Traffic")]
     pub seed: u64,

@@ -22,6 +22,7 @@
 mod args;
 mod report;
 mod rng;
+pub mod rules;
 mod runner;
 mod target;
 mod text;

@@ -62,6 +62,8 @@ pub struct Settings {
     pub burst: Option<[u64; 2]>,
     /// Share of the burst on the outage topic.
     pub burst_share: f64,
+    /// Rules the tenant routed with (`--rules`); `None` with `--keep-rules`.
+    pub rules: Option<u64>,
 }
 
 /// The CRM file written.

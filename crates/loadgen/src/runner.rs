@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use tend_proto::v1::{
     self, case_service_client::CaseServiceClient, feedback_service_client::FeedbackServiceClient,
-    ingest_service_client::IngestServiceClient,
+    ingest_service_client::IngestServiceClient, routing_service_client::RoutingServiceClient,
 };
 use tokio::sync::watch;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -502,6 +502,35 @@ async fn wait_for_feedback(shared: &Shared, expected: u64, deadline: Instant) {
     }
 }
 
+/// Saves and activates the run's rule set for the tenant. Routing not being reachable is a
+/// note (the run measures ingest alone); a refusal is an error.
+async fn install_rules(
+    channel: &Channel,
+    headers: &Headers,
+    count: u64,
+    notes: &mut Vec<String>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let mut routing = RoutingServiceClient::new(channel.clone());
+    let rule_set = crate::rules::rule_set(usize::try_from(count).unwrap_or(0));
+    let saved = match routing.put_rule_set(headers.request(v1::PutRuleSetRequest { rule_set: Some(rule_set) })).await {
+        Ok(saved) => saved.into_inner(),
+        Err(status) if status.code() == tonic::Code::Unimplemented => {
+            notes.push("the routing service is not running here: no rules installed".to_owned());
+            return Ok(());
+        }
+        Err(status) => anyhow::bail!("installing the rules: {}: {}", code_name(status.code()), status.message()),
+    };
+    let request = v1::ActivateRuleSetRequest { version: saved.version };
+    routing.activate_rule_set(headers.request(request)).await.map_err(|status| {
+        anyhow::anyhow!("activating the rules: {}: {}", code_name(status.code()), status.message())
+    })?;
+    if !quiet {
+        eprintln!("loadgen: routing with {count} rules (version {})", saved.version);
+    }
+    Ok(())
+}
+
 /// Waits until every expected post is on a case (or the timeout), and measures.
 async fn drain(
     shared: &Shared,
@@ -650,6 +679,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         duplicates: args.duplicates,
         burst: traffic.config().burst.as_ref().map(|burst| [burst.start, burst.end]),
         burst_share: args.burst_share,
+        rules: (!args.keep_rules).then_some(args.rules),
     };
     let mut report = Report {
         version: format!("tend-loadgen {}", env!("CARGO_PKG_VERSION")),
@@ -711,6 +741,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Report> {
         channels.push(connect(&endpoint, args.timeout).await?);
     }
     let control = connect(&endpoint, args.timeout.max(Duration::from_secs(30))).await?;
+    if !args.keep_rules {
+        install_rules(&control, &headers, args.rules, &mut report.notes, args.quiet).await?;
+    }
     if !args.quiet {
         eprintln!(
             "loadgen: sending to {endpoint} as tenant {tenant} ({}, {} callers{})",

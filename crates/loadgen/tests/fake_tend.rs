@@ -200,6 +200,13 @@ impl FeedbackService for Fake {
         let cases_opened = state.cases.iter().filter(|case| case.tenant == tenant).count() as u64;
         Ok(Response::new(v1::ServiceReport { cases_opened, ..Default::default() }))
     }
+
+    async fn list_testimonial_candidates(
+        &self,
+        _request: Request<v1::ListTestimonialCandidatesRequest>,
+    ) -> Result<Response<v1::ListTestimonialCandidatesResponse>, Status> {
+        Err(Status::unimplemented("the fake keeps no testimonial candidates"))
+    }
 }
 
 /// Serves the fake on a fresh port; `full` adds cases and feedback to ingest.

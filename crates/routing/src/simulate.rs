@@ -173,3 +173,135 @@ pub fn simulate(draft: &TenantRouting, window: &[Recorded], now: DateTime<Utc>) 
     report.newest = newest.map(to_timestamp);
     report
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::rules::RuleSet;
+    use crate::sla::SlaPolicy;
+
+    /// A week of decisions as the built-in rules made them: one an hour, every fourth a
+    /// complaint about billing, every fifth from an enterprise customer; cases resolved after
+    /// `n % 30` hours, the last day's still open.
+    fn week(start: DateTime<Utc>) -> Vec<Recorded> {
+        (0..7 * 24)
+            .map(|n: i64| {
+                let decided_at = start + TimeDelta::hours(n);
+                let text = if n % 4 == 0 { "my bill is wrong" } else { "where is my parcel?" };
+                let enterprise = n % 5 == 0;
+                let input = v1::InteractionIdentified {
+                    interaction: Some(v1::Interaction {
+                        id: format!("i{n}"),
+                        channel: v1::Channel::X.into(),
+                        text: text.into(),
+                        received_at: Some(to_timestamp(decided_at)),
+                        ..v1::Interaction::default()
+                    }),
+                    status: if enterprise { v1::IdentityStatus::Linked } else { v1::IdentityStatus::Unknown }.into(),
+                    customer_id: if enterprise { "c".into() } else { String::new() },
+                    customer: enterprise.then(|| v1::CustomerSummary {
+                        segment: "enterprise".into(),
+                        ..v1::CustomerSummary::default()
+                    }),
+                    ..v1::InteractionIdentified::default()
+                };
+                let resolution_due = decided_at + TimeDelta::hours(48);
+                Recorded {
+                    decided_at,
+                    priority: if enterprise { 40 } else { 30 },
+                    actionable: true,
+                    outcome: v1::RoutingOutcome {
+                        queue: "default".into(),
+                        sla: Some(v1::SlaDeadlines {
+                            policy: "standard".into(),
+                            resolution_due: Some(to_timestamp(resolution_due)),
+                            ..v1::SlaDeadlines::default()
+                        }),
+                        ..v1::RoutingOutcome::default()
+                    },
+                    input: Some(input),
+                    first_response_at: None,
+                    resolved_at: (n < 6 * 24).then(|| decided_at + TimeDelta::hours(n % 30)),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_week_replayed_reports_what_the_draft_changes() {
+        let start = DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z").unwrap().to_utc();
+        let now = start + TimeDelta::days(7);
+        let window = week(start);
+        let spec = v1::RuleSet {
+            rules: vec![v1::Rule {
+                name: "billing".into(),
+                layer: v1::RuleLayer::Business.into(),
+                when: "interaction.text.contains('bill')".into(),
+                then: Some(v1::RuleActions { queue: "billing".into(), ..v1::RuleActions::default() }),
+                ..v1::Rule::default()
+            }],
+            description: String::new(),
+        };
+        let policy = |name: &str, segments: &[&str], hours: i64| SlaPolicy {
+            name: name.into(),
+            channels: Vec::new(),
+            segments: segments.iter().map(|segment| (*segment).to_owned()).collect(),
+            calendar: None,
+            first_response: TimeDelta::hours(1),
+            next_response: None,
+            resolution: Some(TimeDelta::hours(hours)),
+            warn_at_percent: 80,
+        };
+        // The draft also tightens resolution to 24 hours for enterprise customers.
+        let draft = TenantRouting {
+            generation: 0,
+            rules: RuleSet::compile(9, &spec).unwrap(),
+            policies: vec![policy("enterprise", &["enterprise"], 24), policy("standard", &[], 48)],
+            calendars: HashMap::new(),
+        };
+        let report = simulate(&draft, &window, now);
+
+        // What the test expects, counted from the generated week directly.
+        let billing = window
+            .iter()
+            .filter(|r| r.input.as_ref().unwrap().interaction.as_ref().unwrap().text.contains("bill"))
+            .count();
+        let enterprise: Vec<&Recorded> =
+            window.iter().filter(|r| r.input.as_ref().unwrap().status() == v1::IdentityStatus::Linked).collect();
+        let late = |recorded: &Recorded, hours: i64| {
+            let due = recorded.decided_at + TimeDelta::hours(hours);
+            recorded.resolved_at.map_or(now > due, |done| done > due)
+        };
+        let before = window.iter().filter(|r| late(r, 48)).count();
+        let after = window
+            .iter()
+            .filter(|r| late(r, if enterprise.iter().any(|e| e.decided_at == r.decided_at) { 24 } else { 48 }))
+            .count();
+
+        assert_eq!(report.decisions as usize, window.len());
+        let volume = |queue: &str| {
+            report.queues.iter().find(|v| v.queue == queue).map(|v| (v.before as usize, v.after as usize))
+        };
+        assert_eq!(volume("billing"), Some((0, billing)));
+        assert_eq!(volume("default"), Some((window.len(), window.len() - billing)));
+        assert_eq!(
+            report.sla_changes,
+            vec![v1::SlaPolicyChange {
+                from: "standard".into(),
+                to: "enterprise".into(),
+                count: enterprise.len() as u32
+            }]
+        );
+        let breaches = report.breaches.unwrap();
+        assert_eq!((breaches.resolution_before as usize, breaches.resolution_after as usize), (before, after));
+        assert!(after > before, "tightening the enterprise target predicts more breaches");
+        assert_eq!(report.rules, vec![v1::RuleHits { rule: "billing".into(), count: billing as u32 }]);
+        assert_eq!(report.oldest, Some(to_timestamp(start)));
+        assert_eq!(report.newest, Some(to_timestamp(start + TimeDelta::hours(7 * 24 - 1))));
+    }
+}

@@ -1133,6 +1133,10 @@ mod tests {
         let from_toml = rules(FormatArg::Toml, RULES_TOML);
         assert_eq!(from_yaml, from_toml);
         assert!(from_yaml.rules.len() >= 3);
+        // The conditions compile and name only fields that exist, as the server checks them.
+        if let Err(problems) = tend_routing::rules::RuleSet::compile(1, &from_yaml) {
+            panic!("the example rules do not validate: {problems:?}");
+        }
         let churn = from_yaml.rules.iter().find(|rule| rule.name == "churn-to-retention").unwrap();
         assert_eq!(churn.layer, i32::from(v1::RuleLayer::Business));
         let then = churn.then.clone().unwrap();
