@@ -10,8 +10,8 @@ cd "$root"
 out="${1:?output file}"
 seconds="${2:-3}"
 
-cargo build --release --quiet -p tend-routing --example bench
-binary="${CARGO_TARGET_DIR:-$root/target}/release/examples/bench"
+cargo build --release --quiet -p tend-routing --example rules_bench
+binary="${CARGO_TARGET_DIR:-$root/target}/release/examples/rules_bench"
 pin=()
 if command -v taskset >/dev/null 2>&1; then pin=(taskset -c 0); fi
 "${pin[@]}" "$binary" --seconds "$seconds" | tee "$out"

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use tend_calendar::Calendar;
 
-/// The least and most a target may be.
+/// The longest a target may be.
 pub const MAX_TARGET: TimeDelta = TimeDelta::days(365);
 /// The warning point when a policy names none.
 pub const DEFAULT_WARN_AT_PERCENT: u32 = 80;

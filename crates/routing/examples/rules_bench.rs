@@ -2,7 +2,7 @@
 //! rules (the rules `tend loadgen` routes with), one JSON object per line.
 //!
 //! ```text
-//! cargo run --release -p tend-routing --example bench -- [--seconds N]
+//! cargo run --release -p tend-routing --example rules_bench -- [--seconds N]
 //! ```
 //!
 //! The inputs are 2,000 posts of the load generator's traffic (questions, complaints, churn,
