@@ -41,7 +41,7 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Decision {
     let facts = Facts::of(identified, now);
-    let evaluation = evaluate(&config.rules, root, &facts, now);
+    let evaluation = evaluate(&config.rules, root, &facts);
     let default_interaction = v1::Interaction::default();
     let interaction = identified.interaction.as_ref().unwrap_or(&default_interaction);
     let enrichment = interaction.enrichment.as_ref();
@@ -158,9 +158,12 @@ fn reading(enrichment: &v1::Enrichment) -> Reading {
 }
 
 /// The input kept for simulations: the identified interaction without what no rule reads (the
-/// enrichment's cues and signature, the author's email).
+/// enrichment's cues and signature, the author's email, the profile beyond its id).
 pub fn stored_input(identified: &v1::InteractionIdentified) -> v1::InteractionIdentified {
     let mut input = identified.clone();
+    if let Some(profile) = input.profile.as_mut() {
+        *profile = v1::Profile { id: std::mem::take(&mut profile.id), ..v1::Profile::default() };
+    }
     if let Some(interaction) = input.interaction.as_mut() {
         if let Some(enrichment) = interaction.enrichment.as_mut() {
             enrichment.cues.clear();

@@ -7,7 +7,9 @@
 //! 1000` compares as written.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use cel::Value;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tend_proto::v1;
@@ -23,6 +25,9 @@ pub struct Facts {
     pub author: AuthorFacts,
     /// `customer`.
     pub customer: CustomerFacts,
+    /// `now`: the time of the decision.
+    #[serde(skip)]
+    pub now: cel::Timestamp,
 }
 
 /// `interaction.*`.
@@ -221,6 +226,7 @@ impl Facts {
                 total_spent: finite(summary.total_spent),
                 days_since_last_order,
             },
+            now: cel::Timestamp(now.fixed_offset()),
         }
     }
 
@@ -330,4 +336,82 @@ impl EnrichmentFacts {
 /// NaN and infinities become 0: a condition compares numbers, and NaN compares false both ways.
 fn finite(value: f64) -> f64 {
     if value.is_finite() { value } else { 0.0 }
+}
+
+/// Conditions read the facts through a resolver: a field is turned into a CEL value only when a
+/// condition names it (`customer.tier` is looked up whole before `customer`), so a decision
+/// costs what its rules read, not the whole interaction. Naming a whole object (`customer`)
+/// still works: it is built then.
+impl cel::context::VariableResolver for Facts {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<cel::common::value::CowVal<'b, 'b>> {
+        let value = self.field(variable)?;
+        let value: Box<dyn cel::common::value::Val> = value.try_into().ok()?;
+        Some(cel::common::value::CowVal::Owned(value))
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::String(Arc::new(value.to_owned()))
+}
+
+fn texts(values: &[String]) -> Value {
+    Value::List(Arc::new(values.iter().map(|value| text(value)).collect()))
+}
+
+impl Facts {
+    /// The CEL value of a variable or a dotted field of one; `None` for a name that is neither.
+    fn field(&self, name: &str) -> Option<Value> {
+        let (root, rest) = name.split_once('.').unwrap_or((name, ""));
+        let (interaction, enrichment, author, customer) = (&self.interaction, &self.enrichment, &self.author, &self.customer);
+        let value = match (root, rest) {
+            ("now", "") => Value::Timestamp(self.now.0),
+            ("interaction", "") => cel::to_value(interaction).ok()?,
+            ("interaction", "id") => text(&interaction.id),
+            ("interaction", "channel") => text(interaction.channel),
+            ("interaction", "external_id") => text(&interaction.external_id),
+            ("interaction", "text") => text(&interaction.text),
+            ("interaction", "url") => text(&interaction.url),
+            ("interaction", "is_reply") => Value::Bool(interaction.is_reply),
+            ("interaction", "in_reply_to") => text(&interaction.in_reply_to),
+            ("interaction", "posted_at") => Value::Timestamp(interaction.posted_at.0),
+            ("interaction", "received_at") => Value::Timestamp(interaction.received_at.0),
+            ("enrichment", "") => cel::to_value(enrichment).ok()?,
+            ("enrichment", "present") => Value::Bool(enrichment.present),
+            ("enrichment", "language") => text(&enrichment.language),
+            ("enrichment", "language_confidence") => Value::Float(enrichment.language_confidence),
+            ("enrichment", "sentiment") => Value::Float(enrichment.sentiment),
+            ("enrichment", "sentiment_label") => text(enrichment.sentiment_label),
+            ("enrichment", "intents") => cel::to_value(&enrichment.intents).ok()?,
+            ("enrichment", field) if field.starts_with("intents.") => {
+                Value::Float(*enrichment.intents.get(&field["intents.".len()..])?)
+            }
+            ("enrichment", "intent") => text(enrichment.intent),
+            ("enrichment", "actionable") => Value::Bool(enrichment.actionable),
+            ("enrichment", "actionable_reason") => text(&enrichment.actionable_reason),
+            ("enrichment", "testimonial_candidate") => Value::Bool(enrichment.testimonial_candidate),
+            ("enrichment", "topics") => texts(&enrichment.topics),
+            ("enrichment", "hashtags") => texts(&enrichment.hashtags),
+            ("enrichment", "entities") => cel::to_value(&enrichment.entities).ok()?,
+            ("author", "") => cel::to_value(author).ok()?,
+            ("author", "id") => text(&author.id),
+            ("author", "handle") => text(&author.handle),
+            ("author", "display_name") => text(&author.display_name),
+            ("author", "followers") => Value::Int(author.followers),
+            ("author", "verified") => Value::Bool(author.verified),
+            ("author", "location") => text(&author.location),
+            ("author", "profile_id") => text(&author.profile_id),
+            ("customer", "") => cel::to_value(customer).ok()?,
+            ("customer", "linked") => Value::Bool(customer.linked),
+            ("customer", "status") => text(customer.status),
+            ("customer", "id") => text(&customer.id),
+            ("customer", "segment") => text(&customer.segment),
+            ("customer", "tier") => text(&customer.tier),
+            ("customer", "lifetime_value") => Value::Float(customer.lifetime_value),
+            ("customer", "orders") => Value::Int(customer.orders),
+            ("customer", "total_spent") => Value::Float(customer.total_spent),
+            ("customer", "days_since_last_order") => Value::Int(customer.days_since_last_order),
+            _ => return None,
+        };
+        Some(value)
+    }
 }

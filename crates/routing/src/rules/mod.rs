@@ -11,7 +11,6 @@ mod defaults;
 pub mod facts;
 
 use cel::{Context, Value};
-use chrono::{DateTime, Utc};
 
 pub use compile::{Actions, CompiledRule, Layer, MAX_ADJUSTMENT, RuleSet, Skill, check_name, environment};
 pub use defaults::{builtin, builtin_spec};
@@ -74,32 +73,19 @@ pub struct Evaluation {
     pub actionable: Option<(bool, String)>,
 }
 
-/// Binds `facts` (and `now`) in a scope of `root`.
-pub fn bind<'a, 'v>(root: &'a Context<'a, 'v>, facts: &Facts, now: DateTime<Utc>) -> Result<Context<'a, 'v>, String> {
+/// A scope of `root` in which conditions see `facts` (and `now`, the time the facts were taken
+/// at), read on demand through [`Facts`]' resolver.
+pub fn bind<'a>(root: &'a Context<'a, 'a>, facts: &'a Facts) -> Context<'a, 'a> {
     let mut scope = root.new_inner_scope();
-    let value = |name: &str, value: Result<Value, cel::SerializationError>| {
-        value.map_err(|error| format!("binding {name}: {error}"))
-    };
-    scope.add_variable_from_value("interaction", value("interaction", cel::to_value(&facts.interaction))?);
-    scope.add_variable_from_value("enrichment", value("enrichment", cel::to_value(&facts.enrichment))?);
-    scope.add_variable_from_value("author", value("author", cel::to_value(&facts.author))?);
-    scope.add_variable_from_value("customer", value("customer", cel::to_value(&facts.customer))?);
-    scope.add_variable_from_value("now", value("now", cel::to_value(cel::Timestamp(now.fixed_offset())))?);
-    Ok(scope)
+    scope.set_variable_resolver(facts);
+    scope
 }
 
 /// Evaluates `rules` on `facts`: layer by layer, each rule's condition in a scope of `root`
-/// (a context built once for many evaluations).
-pub fn evaluate(rules: &RuleSet, root: &Context<'_, '_>, facts: &Facts, now: DateTime<Utc>) -> Evaluation {
+/// (a context built once for many evaluations), `now` being the facts' time.
+pub fn evaluate(rules: &RuleSet, root: &Context<'_, '_>, facts: &Facts) -> Evaluation {
     let mut evaluation = Evaluation::default();
-    let scope = match bind(root, facts, now) {
-        Ok(scope) => scope,
-        Err(message) => {
-            // Facts are plain structs: binding them cannot fail, but if it did no rule could fire.
-            evaluation.errors.push(("*".into(), message));
-            return evaluation;
-        }
-    };
+    let scope = bind(root, facts);
     let mut stopped: Option<Layer> = None;
     for rule in rules.rules.iter() {
         if stopped == Some(rule.layer) {

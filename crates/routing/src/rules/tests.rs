@@ -53,7 +53,7 @@ fn identified(tier: &str, churn: f64, channel: v1::Channel) -> v1::InteractionId
 fn run(rules: &RuleSet, identified: &v1::InteractionIdentified) -> Evaluation {
     let now = DateTime::<Utc>::UNIX_EPOCH;
     let root = cel::Context::with_env(rules.env.clone());
-    evaluate(rules, &root, &Facts::of(identified, now), now)
+    evaluate(rules, &root, &Facts::of(identified, now))
 }
 
 #[test]
@@ -225,6 +225,8 @@ fn conditions_see_every_documented_field() {
         "customer.linked && customer.status == 'linked' && customer.id == 'c1' && customer.segment == ''",
         "customer.lifetime_value > 1000.0 && customer.orders == 0 && customer.total_spent == 0.0",
         "customer.days_since_last_order == -1 && customer.tier in ['gold', 'silver']",
+        // A whole object, and a map of it, read as such.
+        "has(customer.tier) && customer['segment'] == '' && enrichment.intents['churn_risk'] > 0.5",
     ];
     let rules: Vec<v1::Rule> = conditions
         .iter()

@@ -99,8 +99,9 @@ pub async fn window<C: ConnectionTrait>(
         .await
 }
 
-/// Records when a case was first answered and resolved, on the decision that opened it; a time
-/// already recorded is kept (the first answer stays the first).
+/// Records when a case was first answered and resolved, on the decision that opened it: the
+/// first answer recorded stays the first, the last resolution replaces an earlier one. With
+/// neither given it does nothing.
 pub async fn record_case_times<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
@@ -108,6 +109,9 @@ pub async fn record_case_times<C: ConnectionTrait>(
     first_response_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
+    if first_response_at.is_none() && resolved_at.is_none() {
+        return Ok(());
+    }
     let mut update = decision::Entity::update_many()
         .filter(decision::Column::Tenant.eq(tenant))
         .filter(decision::Column::CaseId.eq(case_id));
@@ -115,8 +119,10 @@ pub async fn record_case_times<C: ConnectionTrait>(
         update = update
             .col_expr(decision::Column::FirstResponseAt, Expr::col(decision::Column::FirstResponseAt).if_null(at));
     }
-    // A reopened and again resolved case counts its last resolution.
-    update = update.col_expr(decision::Column::ResolvedAt, Expr::value(resolved_at));
+    if let Some(at) = resolved_at {
+        // A reopened and again resolved case counts its last resolution.
+        update = update.col_expr(decision::Column::ResolvedAt, Expr::value(at));
+    }
     update.exec(conn).await?;
     Ok(())
 }
@@ -199,5 +205,29 @@ mod tests {
         store.cleanup().await;
     }
 
-    tend_store::on_both_backends!(a_decision_is_recorded_once_per_interaction);
+    async fn case_times_and_erasure_reach_the_decision(backend: Backend) {
+        let (store, db) = database(backend).await;
+        let first = decided("acme", "i1", 40);
+        let other = decided("acme", "i2", 40);
+        insert_decisions(&db, vec![first.clone(), other.clone()]).await.unwrap();
+        let resolved = first.decided_at + chrono::TimeDelta::hours(2);
+        record_case_times(&db, "acme", &first.case_id, None, None).await.unwrap();
+        record_case_times(&db, "acme", &first.case_id, Some(resolved), Some(resolved)).await.unwrap();
+        let later = resolved + chrono::TimeDelta::hours(1);
+        record_case_times(&db, "acme", &first.case_id, Some(later), None).await.unwrap();
+        let row = find_by_interaction(&db, "acme", "i1").await.unwrap().unwrap();
+        assert_eq!((row.first_response_at, row.resolved_at), (Some(resolved), Some(resolved)), "the first answer stays");
+        let window = window(&db, "acme", first.decided_at, later + chrono::TimeDelta::days(1), 10).await.unwrap();
+        assert_eq!(window.len(), 2);
+
+        // Erasure blanks the input and the ids of the customer's decisions, and only theirs.
+        assert_eq!(erase_inputs(&db, "acme", Some("c1"), &[]).await.unwrap(), 2);
+        assert_eq!(erase_inputs(&db, "acme", None, &[]).await.unwrap(), 0);
+        let row = find_by_interaction(&db, "acme", "i2").await.unwrap().unwrap();
+        assert_eq!((row.input, row.customer_id.as_str(), row.profile_id.as_str()), (None, "", ""));
+        assert_eq!(row.priority, 40, "the decision itself stands");
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(a_decision_is_recorded_once_per_interaction, case_times_and_erasure_reach_the_decision);
 }
