@@ -148,35 +148,7 @@ pub const ERASED_TEXT: &str = "[erased]";
 
 /// Whose cases a `customers.erased` event erases: the customer's, and those of each erased
 /// profile (a case opened before the profile was linked carries the profile only).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErasedPeople {
-    /// The erased customer; `None` when the event names none. Never blank: a blank id would
-    /// match every case of an unknown author.
-    pub customer_id: Option<String>,
-    /// The erased profiles, without blanks or repeats.
-    pub profile_ids: Vec<String>,
-}
-
-impl ErasedPeople {
-    /// The people `event` erases.
-    pub fn from_event(event: &v1::CustomerErased) -> Self {
-        let customer_id = Some(event.customer_id.trim().to_owned()).filter(|id| !id.is_empty());
-        let mut profile_ids: Vec<String> = event
-            .profiles
-            .iter()
-            .map(|profile| profile.profile_id.trim().to_owned())
-            .filter(|id| !id.is_empty())
-            .collect();
-        profile_ids.sort();
-        profile_ids.dedup();
-        Self { customer_id, profile_ids }
-    }
-
-    /// True when the event names nobody (nothing to erase).
-    pub fn is_empty(&self) -> bool {
-        self.customer_id.is_none() && self.profile_ids.is_empty()
-    }
-}
+pub use tend_store::events::ErasedPeople;
 
 #[cfg(test)]
 mod tests {
@@ -203,23 +175,6 @@ mod tests {
         for status in [Status::Open, Status::Resolved] {
             assert_eq!(Status::parse(status.as_str()), Some(status));
         }
-    }
-
-    #[test]
-    fn erased_people_skip_blank_ids() {
-        let profile = |id: &str| v1::ErasedProfile { profile_id: id.into(), ..Default::default() };
-        let event = v1::CustomerErased {
-            customer_id: "c1".into(),
-            profiles: vec![profile("p2"), profile(" "), profile("p1"), profile("p2")],
-            reason: String::new(),
-        };
-        let people = ErasedPeople::from_event(&event);
-        assert_eq!(people.customer_id.as_deref(), Some("c1"));
-        assert_eq!(people.profile_ids, vec!["p1", "p2"]);
-
-        let blank = ErasedPeople::from_event(&v1::CustomerErased { customer_id: "  ".into(), ..Default::default() });
-        assert_eq!(blank.customer_id, None);
-        assert!(blank.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use tend_kernel::ids::{from_timestamp, parse_id};
 use tend_proto::v1;
+use tend_store::events::ErasedPeople;
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 
 use crate::storage::routed::{self, Erased, Routed, routed_fact, testimonial_candidate};
@@ -138,10 +139,7 @@ impl EventHandler for EraseCustomers {
     ) -> Result<(), HandleError> {
         let erased: Vec<Erased> = events
             .iter()
-            .map(|event| {
-                let profiles = event.payload.profiles.iter().map(|profile| profile.profile_id.as_str());
-                Erased::new(event.tenant.as_str(), &event.payload.customer_id, profiles)
-            })
+            .map(|event| Erased::new(event.tenant.as_str(), ErasedPeople::from_event(&event.payload)))
             .collect();
         let candidates =
             routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;

@@ -19,7 +19,7 @@ use tend_client::CaseClient;
 use tend_kernel::TenantId;
 use tend_kernel::ids::{new_id, to_timestamp};
 use tend_proto::v1;
-use tend_store::events::streams;
+use tend_store::events::{ErasedPeople, streams};
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 use tonic::Code;
 
@@ -284,15 +284,9 @@ impl EventHandler for EraseCustomers {
         events: &[&Event<v1::CustomerErased>],
     ) -> Result<(), HandleError> {
         for event in events {
-            let customer_id = Some(event.payload.customer_id.trim()).filter(|id| !id.is_empty());
-            let profile_ids: Vec<String> = event
-                .payload
-                .profiles
-                .iter()
-                .map(|profile| profile.profile_id.trim().to_owned())
-                .filter(|id| !id.is_empty())
-                .collect();
-            let erased = storage::erase_inputs(effects.db(), event.tenant.as_str(), customer_id, &profile_ids)
+            let people = ErasedPeople::from_event(&event.payload);
+            let customer_id = people.customer_id.as_deref();
+            let erased = storage::erase_inputs(effects.db(), event.tenant.as_str(), customer_id, &people.profile_ids)
                 .await
                 .context("erasing decision inputs")?;
             // Counts only: nothing about the person is logged.

@@ -64,3 +64,60 @@ pub fn tenant(envelope: &EventEnvelope) -> Result<TenantId, HandlerError> {
     TenantId::parse(&envelope.tenant)
         .map_err(|problem| HandlerError::Poison(format!("event {}: {problem}", envelope.event_id)))
 }
+
+/// Whom a `customers.erased` event erases: the customer, and each erased profile (data recorded
+/// before the profile was linked carries the profile only). Every service that keeps personal
+/// data reads the event through this, so that a blank id never matches every unknown author's
+/// rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedPeople {
+    /// The erased customer; `None` when the event names none. Never blank.
+    pub customer_id: Option<String>,
+    /// The erased profiles, sorted, without blanks or repeats.
+    pub profile_ids: Vec<String>,
+}
+
+impl ErasedPeople {
+    /// The people `event` erases.
+    pub fn from_event(event: &tend_proto::v1::CustomerErased) -> Self {
+        let customer_id = Some(event.customer_id.trim().to_owned()).filter(|id| !id.is_empty());
+        let mut profile_ids: Vec<String> = event
+            .profiles
+            .iter()
+            .map(|profile| profile.profile_id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .collect();
+        profile_ids.sort();
+        profile_ids.dedup();
+        Self { customer_id, profile_ids }
+    }
+
+    /// True when the event names nobody (nothing to erase).
+    pub fn is_empty(&self) -> bool {
+        self.customer_id.is_none() && self.profile_ids.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod erased_tests {
+    use tend_proto::v1;
+
+    use super::ErasedPeople;
+
+    #[test]
+    fn erased_people_skip_blank_ids() {
+        let profile = |id: &str| v1::ErasedProfile { profile_id: id.into(), ..Default::default() };
+        let event = v1::CustomerErased {
+            customer_id: "c1".into(),
+            profiles: vec![profile("p2"), profile(" "), profile("p1"), profile("p2")],
+            reason: String::new(),
+        };
+        let people = ErasedPeople::from_event(&event);
+        assert_eq!(people.customer_id.as_deref(), Some("c1"));
+        assert_eq!(people.profile_ids, vec!["p1", "p2"]);
+
+        let blank = ErasedPeople::from_event(&v1::CustomerErased { customer_id: "  ".into(), ..Default::default() });
+        assert_eq!(blank.customer_id, None);
+        assert!(blank.is_empty());
+    }
+}

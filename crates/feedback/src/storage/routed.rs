@@ -435,17 +435,9 @@ pub struct Erased {
 }
 
 impl Erased {
-    /// The erasure of `customer_id` and `profile_ids` in `tenant`.
-    pub fn new<'a>(tenant: &str, customer_id: &str, profile_ids: impl IntoIterator<Item = &'a str>) -> Self {
-        let customer_id = Some(customer_id.trim()).filter(|id| !id.is_empty()).map(str::to_owned);
-        let mut seen = HashSet::new();
-        let profile_ids = profile_ids
-            .into_iter()
-            .map(str::trim)
-            .filter(|id| !id.is_empty() && seen.insert(*id))
-            .map(str::to_owned)
-            .collect();
-        Self { tenant: tenant.to_owned(), customer_id, profile_ids }
+    /// The erasure of `people` in `tenant`.
+    pub fn new(tenant: &str, people: tend_store::events::ErasedPeople) -> Self {
+        Self { tenant: tenant.to_owned(), customer_id: people.customer_id, profile_ids: people.profile_ids }
     }
 
     /// Whether it names nobody.

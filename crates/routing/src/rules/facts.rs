@@ -362,7 +362,8 @@ impl Facts {
     /// The CEL value of a variable or a dotted field of one; `None` for a name that is neither.
     fn field(&self, name: &str) -> Option<Value> {
         let (root, rest) = name.split_once('.').unwrap_or((name, ""));
-        let (interaction, enrichment, author, customer) = (&self.interaction, &self.enrichment, &self.author, &self.customer);
+        let (interaction, enrichment, author, customer) =
+            (&self.interaction, &self.enrichment, &self.author, &self.customer);
         let value = match (root, rest) {
             ("now", "") => Value::Timestamp(self.now.0),
             ("interaction", "") => cel::to_value(interaction).ok()?,

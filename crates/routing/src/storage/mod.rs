@@ -216,7 +216,11 @@ mod tests {
         let later = resolved + chrono::TimeDelta::hours(1);
         record_case_times(&db, "acme", &first.case_id, Some(later), None).await.unwrap();
         let row = find_by_interaction(&db, "acme", "i1").await.unwrap().unwrap();
-        assert_eq!((row.first_response_at, row.resolved_at), (Some(resolved), Some(resolved)), "the first answer stays");
+        assert_eq!(
+            (row.first_response_at, row.resolved_at),
+            (Some(resolved), Some(resolved)),
+            "the first answer stays"
+        );
         let window = window(&db, "acme", first.decided_at, later + chrono::TimeDelta::days(1), 10).await.unwrap();
         assert_eq!(window.len(), 2);
 
@@ -229,5 +233,8 @@ mod tests {
         store.cleanup().await;
     }
 
-    tend_store::on_both_backends!(a_decision_is_recorded_once_per_interaction, case_times_and_erasure_reach_the_decision);
+    tend_store::on_both_backends!(
+        a_decision_is_recorded_once_per_interaction,
+        case_times_and_erasure_reach_the_decision
+    );
 }
