@@ -5,9 +5,11 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use std::time::Duration;
 use tend::app::ServiceName;
 use tend_proto::v1;
-use tend_tests::{Backend, TestApp, as_tenant, post, routed};
+
+use tend_tests::{Backend, TestApp, as_tenant, eventually, post, routed};
 use tonic::Code;
 
 tend_tests::on_both_backends!(
@@ -109,6 +111,27 @@ async fn churn_question_praise_and_spam_are_read_and_routed_by_what_they_say(bac
     assert!(!praise_decision.actionable && praise_decision.case_id.is_empty());
     let cases = app.cases().list_cases(as_tenant("acme", v1::ListCasesRequest::default())).await.unwrap().into_inner();
     assert_eq!(cases.cases.len(), 3, "churn, question and the Spanish churn open cases; praise and spam don't");
+
+    // Feedback counts all five (the three cases, and the two that are not work), and keeps the
+    // praise as a testimonial candidate.
+    let report = eventually("feedback to count every routed post", Duration::from_secs(20), || async {
+        let request = as_tenant("acme", v1::GetServiceReportRequest::default());
+        let report = app.feedback().get_service_report(request).await.unwrap().into_inner();
+        (report.interactions_routed == 5 && report.cases_opened == 3).then_some(report)
+    })
+    .await;
+    assert_eq!((report.not_actionable, report.testimonial_candidates), (2, 1));
+    assert!(
+        report.by_queue.iter().any(|queue| queue.queue == "retention" && queue.interactions == 2),
+        "{:?}",
+        report.by_queue
+    );
+    let request = as_tenant("acme", v1::ListTestimonialCandidatesRequest::default());
+    let candidates = app.feedback().list_testimonial_candidates(request).await.unwrap().into_inner().candidates;
+    assert_eq!(
+        candidates.iter().map(|candidate| candidate.interaction_id.as_str()).collect::<Vec<_>>(),
+        vec![praise.id.as_str()]
+    );
     app.stop().await;
 }
 

@@ -11,7 +11,9 @@ use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 use crate::storage::routed::{self, Erased, Routed, routed_fact, testimonial_candidate};
 use crate::storage::{self, case_fact};
 
-/// Records case openings and resolutions.
+/// Records case openings and resolutions; and for each case opened, the routed fact of the
+/// interaction that opened it: routing publishes `interactions.routed` only for the decisions
+/// that open no case, so that the many that do cross one stream, not two.
 pub struct RecordCaseFacts;
 
 #[async_trait]
@@ -20,12 +22,46 @@ impl EventHandler for RecordCaseFacts {
 
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
         let mut rows = Vec::with_capacity(events.len());
+        let mut routed_rows = Vec::new();
         for event in events {
-            rows.push(case_fact(event)?);
+            let row = case_fact(event)?;
+            if event.payload.kind() == v1::CaseEventKind::Opened
+                && let Some(routed) = opened_fact(event, &row)
+            {
+                routed_rows.push(routed);
+            }
+            rows.push(row);
         }
         storage::record(effects.db(), rows).await.context("recording case facts")?;
+        if !routed_rows.is_empty() {
+            routed::record(effects.db(), routed_rows).await.context("recording routed facts")?;
+        }
         Ok(())
     }
+}
+
+/// The routed fact of the interaction that opened the case of `event` (work, by definition):
+/// `None` for a case without an opening interaction (none is opened so).
+fn opened_fact(event: &Event<v1::CaseEvent>, fact: &case_fact::Model) -> Option<Routed> {
+    let case = event.payload.case.as_ref()?;
+    let interaction_id = case.interaction_ids.first()?.clone();
+    let routing = case.routing.as_ref();
+    Some(Routed {
+        fact: routed_fact::Model {
+            tenant: fact.tenant.clone(),
+            interaction_id,
+            decided_at: fact.opened_at,
+            channel: case.channel,
+            actionable: true,
+            not_actionable_reason: String::new(),
+            queue: routing.map(|routing| routing.queue.clone()).unwrap_or_default(),
+            priority: i32::try_from(case.priority.min(100)).unwrap_or(100),
+            intents: case.intents.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
+            topics: case.topics.join(","),
+            sentiment: case.sentiment,
+        },
+        candidate: None,
+    })
 }
 
 /// What feedback keeps of the case in `event`; an event without a valid case is poison.

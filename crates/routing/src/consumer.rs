@@ -2,8 +2,9 @@
 //!
 //! [`RouteInteractions`] consumes `interactions.identified`: decides for each interaction with
 //! its tenant's current configuration, opens the cases of the actionable ones of a whole batch
-//! in one call to cases, and records every decision (work or not) and publishes it on
-//! `interactions.routed` in the batch's transaction. Opening a case is idempotent on the
+//! in one call to cases, records every decision (work or not), and publishes those that open no
+//! case on `interactions.routed` (the others reach feedback as `cases.events`), in the batch's
+//! transaction. Opening a case is idempotent on the
 //! interaction id, so a batch retried after a crash between the call and the commit finds the
 //! same cases instead of opening second ones.
 //!
