@@ -132,6 +132,21 @@ async fn churn_question_praise_and_spam_are_read_and_routed_by_what_they_say(bac
         candidates.iter().map(|candidate| candidate.interaction_id.as_str()).collect::<Vec<_>>(),
         vec![praise.id.as_str()]
     );
+    // Only the two that are not work crossed `interactions.routed`; the cases told feedback the rest.
+    let stream = app.event_stream().await;
+    let mut routed: Vec<String> = tend_tests::envelopes(stream.as_ref(), "interactions.routed")
+        .await
+        .iter()
+        .filter(|envelope| envelope.tenant == "acme")
+        .map(|envelope| {
+            let routed: v1::InteractionRouted = prost::Message::decode(envelope.payload.as_slice()).unwrap();
+            routed.decision.unwrap().interaction_id
+        })
+        .collect();
+    routed.sort_unstable();
+    let mut expected = vec![praise.id.clone(), spam.id.clone()];
+    expected.sort_unstable();
+    assert_eq!(routed, expected);
     app.stop().await;
 }
 

@@ -4,9 +4,8 @@
 //! its tenant's current configuration, opens the cases of the actionable ones of a whole batch
 //! in one call to cases, records every decision (work or not), and publishes those that open no
 //! case on `interactions.routed` (the others reach feedback as `cases.events`), in the batch's
-//! transaction. Opening a case is idempotent on the
-//! interaction id, so a batch retried after a crash between the call and the commit finds the
-//! same cases instead of opening second ones.
+//! transaction. Opening a case is idempotent on the interaction id, so a batch retried after a
+//! crash between the call and the commit finds the same cases instead of opening second ones.
 //!
 //! [`FollowCases`] consumes `cases.events` for the times a simulation compares deadlines with;
 //! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations.
@@ -45,6 +44,8 @@ impl RouteInteractions {
 struct Routed<'a> {
     event: &'a Event<v1::InteractionIdentified>,
     decision: Decision,
+    /// The decision in the contract's terms, for the case and the record.
+    outcome: v1::RoutingOutcome,
     case_id: String,
 }
 
@@ -78,10 +79,9 @@ impl EventHandler for RouteInteractions {
                 let root = cel::Context::with_env(config.rules.env.clone());
                 events
                     .into_iter()
-                    .map(|event| Routed {
-                        event,
-                        decision: decide(&config, &root, &event.payload, now),
-                        case_id: String::new(),
+                    .map(|event| {
+                        let decision = decide(&config, &root, &event.payload, now);
+                        Routed { event, outcome: decision.outcome(), decision, case_id: String::new() }
                     })
                     .collect()
             };
@@ -102,7 +102,7 @@ impl EventHandler for RouteInteractions {
                 let customer_id = if linked { identified.customer_id.clone() } else { String::new() };
                 let profile_id = identified.profile.as_ref().map(|profile| profile.id.clone()).unwrap_or_default();
                 let interaction_id = interaction.map(|interaction| interaction.id.clone()).unwrap_or_default();
-                let outcome = decision.outcome();
+                let outcome = item.outcome;
                 tracing::debug!(
                     %interaction_id,
                     case_id = %item.case_id,
@@ -112,36 +112,39 @@ impl EventHandler for RouteInteractions {
                     rule_set_version = decision.rule_set_version,
                     "interaction routed"
                 );
-                let record = v1::RoutingDecision {
-                    interaction_id: interaction_id.clone(),
-                    case_id: item.case_id.clone(),
-                    priority: decision.priority.value,
-                    reasons: decision.priority.reasons(),
-                    decided_at: Some(to_timestamp(now)),
-                    outcome: Some(outcome.clone()),
-                    actionable: decision.actionable,
-                    not_actionable_reason: decision.not_actionable_reason.clone(),
-                    rule_errors: decision.rule_errors(),
-                };
-                effects.publish(
-                    streams::INTERACTIONS_ROUTED,
-                    item.event,
-                    &routed_event(identified, record, &customer_id, &profile_id),
-                );
+                let reasons = decision.priority.reasons();
+                let rule_errors = decision.rule_errors();
+                // The decisions that open a case reach feedback on `cases.events`; those that
+                // don't, here: one stream per interaction, not two.
+                if !decision.actionable {
+                    let record = v1::RoutingDecision {
+                        interaction_id: interaction_id.clone(),
+                        case_id: item.case_id.clone(),
+                        priority: decision.priority.value,
+                        reasons: reasons.clone(),
+                        decided_at: Some(to_timestamp(now)),
+                        outcome: Some(outcome.clone()),
+                        actionable: decision.actionable,
+                        not_actionable_reason: decision.not_actionable_reason.clone(),
+                        rule_errors: rule_errors.clone(),
+                    };
+                    let routed = routed_event(identified, record, &customer_id, &profile_id);
+                    effects.publish(streams::INTERACTIONS_ROUTED, item.event, &routed);
+                }
                 decisions.push(decision::Model {
                     id: new_id(),
                     tenant: tenant.as_str().to_owned(),
                     interaction_id,
                     case_id: item.case_id,
                     priority: i32::try_from(decision.priority.value).unwrap_or(100),
-                    reasons: decision.priority.reasons().join("\n"),
+                    reasons: reasons.join("\n"),
                     decided_at: now,
                     actionable: decision.actionable,
                     not_actionable_reason: decision.not_actionable_reason.clone(),
                     rule_set_version: i32::try_from(decision.rule_set_version).unwrap_or(0),
                     outcome: Some(outcome.encode_to_vec()),
                     input: Some(stored_input(identified).encode_to_vec()),
-                    rule_errors: decision.rule_errors().join("\n"),
+                    rule_errors: rule_errors.join("\n"),
                     customer_id,
                     profile_id,
                     resolved_at: None,
@@ -215,7 +218,7 @@ fn open_request(item: &Routed<'_>) -> v1::OpenCaseRequest {
         priority: item.decision.priority.value,
         interaction: identified.interaction.clone(),
         trace_context: item.event.trace_context.clone(),
-        routing: Some(item.decision.outcome()),
+        routing: Some(item.outcome.clone()),
     }
 }
 
@@ -257,13 +260,7 @@ impl EventHandler for FollowCases {
                 continue;
             }
             let Some(case) = &event.payload.case else { continue };
-            let Some(resolved_at) = case
-                .resolved_at
-                .as_ref()
-                .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
-            else {
-                continue;
-            };
+            let Some(resolved_at) = crate::time_of(case.resolved_at.as_ref()) else { continue };
             storage::record_case_times(effects.db(), event.tenant.as_str(), &case.id, None, Some(resolved_at))
                 .await
                 .context("recording case times")?;

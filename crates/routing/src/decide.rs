@@ -67,11 +67,7 @@ pub fn decide(
         actionable,
     });
 
-    let start = interaction
-        .received_at
-        .as_ref()
-        .and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
-        .unwrap_or(now);
+    let start = crate::time_of(interaction.received_at.as_ref()).unwrap_or(now);
     let deadlines =
         sla::choose(&config.policies, evaluation.sla_policy.as_deref(), interaction.channel, &facts.customer.segment)
             .map(|policy| policy.deadlines(config.calendar_of(policy), start));

@@ -33,6 +33,12 @@ pub use api::RoutingApi;
 pub use domain::{Priority, PriorityInput, Reading, Term, priority};
 pub use storage::Migrator;
 
+/// A protobuf timestamp as a time; `None` when unset or out of range (a contract timestamp is
+/// never either once ingest has checked it).
+pub(crate) fn time_of(at: Option<&prost_types::Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
+    at.and_then(|at| chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?))
+}
+
 /// The service's name: its schema, SQLite file and consumer group.
 pub const SERVICE: &str = "routing";
 

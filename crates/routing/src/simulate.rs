@@ -54,9 +54,7 @@ fn band(priority: u32) -> usize {
     usize::try_from(priority.min(99) / 10).unwrap_or(9)
 }
 
-fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    at.and_then(|at| DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)))
-}
+use crate::time_of as time;
 
 /// Whether work due at `due` breached, given when it was done (`done`) and the time now: done
 /// late, or not done and already late. `None` when it can't be told (no deadline, or not done

@@ -171,8 +171,7 @@ const INTENTS: [v1::Intent; 6] = [
 ];
 
 fn timestamp(at: Option<&prost_types::Timestamp>) -> cel::Timestamp {
-    let at = at.and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)));
-    cel::Timestamp(at.unwrap_or_default().fixed_offset())
+    cel::Timestamp(crate::time_of(at).unwrap_or_default().fixed_offset())
 }
 
 impl Facts {
@@ -184,11 +183,8 @@ impl Facts {
         let linked = identified.status() == v1::IdentityStatus::Linked;
         let summary =
             if linked { identified.customer.clone().unwrap_or_default() } else { v1::CustomerSummary::default() };
-        let days_since_last_order = summary
-            .last_order_at
-            .as_ref()
-            .and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, 0))
-            .map_or(-1, |at| (now - at).num_days().max(0));
+        let days_since_last_order =
+            crate::time_of(summary.last_order_at.as_ref()).map_or(-1, |at| (now - at).num_days().max(0));
         Facts {
             interaction: InteractionFacts {
                 id: interaction.id.clone(),
