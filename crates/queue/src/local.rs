@@ -37,6 +37,11 @@ use crate::{Delivery, Entry, EntryId, Error, EventStream, now_ms};
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+// `queue_entries` is a rowid table: its rows (an event envelope, 1 to 2 KB) are too large for a
+// WITHOUT ROWID table, whose B-tree keeps whole rows in its pages (SQLite advises it for rows
+// under a twentieth of a page); measured, that took 4.6 KB of file per 1.2 KB entry. The other
+// tables' rows are small keys and stay WITHOUT ROWID. A database created before keeps its layout
+// and works the same.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue_streams (
     stream TEXT NOT NULL PRIMARY KEY,
@@ -48,7 +53,7 @@ CREATE TABLE IF NOT EXISTS queue_entries (
     payload BLOB NOT NULL,
     published_at_ms INTEGER NOT NULL,
     PRIMARY KEY (stream, seq)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS queue_groups (
     stream TEXT NOT NULL,
     grp TEXT NOT NULL,
