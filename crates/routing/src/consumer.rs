@@ -247,18 +247,19 @@ fn routed_event(
 const MAX_OPEN_BATCH: usize = 500;
 
 /// Records on each decision when its case was resolved, for simulations. Only resolutions carry
-/// a time to record: the far more numerous openings are skipped without a statement.
+/// a time to record: the far more numerous openings are acknowledged without a transaction.
 pub struct FollowCases;
 
 #[async_trait]
 impl EventHandler for FollowCases {
     type Payload = v1::CaseEvent;
 
+    fn wants(&self, event: &Event<v1::CaseEvent>) -> bool {
+        event.payload.kind() == v1::CaseEventKind::Resolved
+    }
+
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
         for event in events {
-            if event.payload.kind() != v1::CaseEventKind::Resolved {
-                continue;
-            }
             let Some(case) = &event.payload.case else { continue };
             let Some(resolved_at) = crate::time_of(case.resolved_at.as_ref()) else { continue };
             storage::record_case_times(effects.db(), event.tenant.as_str(), &case.id, None, Some(resolved_at))

@@ -127,6 +127,14 @@ pub trait EventHandler: Send + Sync + 'static {
 
     /// Applies the effects of `events` (in stream order, none handled before by this consumer).
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<Self::Payload>]) -> Result<(), HandleError>;
+
+    /// Whether `event` is one this handler acts on at all. Events it is not are acknowledged
+    /// without a transaction or an inbox row, so a consumer that follows a few kinds of a busy
+    /// stream (a resolution among many openings) pays nothing for the rest. Only say false for
+    /// events whose handling would have no effect.
+    fn wants(&self, _event: &Event<Self::Payload>) -> bool {
+        true
+    }
 }
 
 /// Runs an [`EventHandler`] as a consumer group's [`BatchHandler`]; see the module docs.
@@ -222,9 +230,13 @@ impl<H: EventHandler> BatchHandler for BatchConsumer<H> {
         let mut events = Vec::with_capacity(deliveries.len());
         for (index, delivery) in deliveries.iter().enumerate() {
             match decode::<H::Payload>(delivery) {
-                Ok(event) => events.push((index, event)),
+                Ok(event) if self.handler.wants(&event) => events.push((index, event)),
+                Ok(_) => {}
                 Err(poison) => results[index] = Err(poison),
             }
+        }
+        if events.is_empty() {
+            return results;
         }
         let span =
             tracing::info_span!("handle events", otel.kind = "consumer", consumer = self.group, size = events.len());

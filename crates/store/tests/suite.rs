@@ -203,6 +203,59 @@ async fn the_consumer_skeleton_isolates_poison_and_skips_redeliveries(backend: B
     store.cleanup().await;
 }
 
+/// Acts only on cases whose id starts with "keep".
+#[derive(Default)]
+struct Picky {
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl EventHandler for Picky {
+    type Payload = v1::CaseEvent;
+
+    fn wants(&self, event: &Event<v1::CaseEvent>) -> bool {
+        event.payload.case.as_ref().is_some_and(|case| case.id.starts_with("keep"))
+    }
+
+    async fn handle(&self, _effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(events.iter().map(|event| event.payload.case.clone().unwrap_or_default().id));
+        Ok(())
+    }
+}
+
+async fn events_a_handler_does_not_want_are_acknowledged_without_a_trace(backend: Backend) {
+    let (store, db) = database(backend).await;
+    let stream: Arc<dyn EventStream> = Arc::new(LocalStream::in_memory().await.unwrap());
+    let handler = Arc::new(Picky::default());
+    let batch = Arc::new(BatchConsumer::new(handler.clone(), db.clone(), OutboxWaker::default(), "picky", "suite"));
+    let options = ConsumerOptions { batch_size: 10, ..ConsumerOptions::new("in", "picky", "worker") };
+    let consumer = Consumer::batched(stream.clone(), options, batch);
+    let entries = [case_event("skip-1"), case_event("keep-1"), case_event("skip-2")];
+    for entry in &entries {
+        use prost::Message as _;
+        stream.publish("in", &entry.encode_to_vec()).await.unwrap();
+    }
+    assert_eq!(consumer.poll_once().await.unwrap(), 3);
+    assert_eq!(*handler.seen.lock().unwrap(), ["keep-1"]);
+    assert_eq!(stream.pending_count("in", "picky").await.unwrap(), 0, "all three acknowledged");
+    // Only the wanted event is in the inbox: the others cost no row.
+    let ids: Vec<&str> = entries.iter().map(|entry| entry.event_id.as_str()).collect();
+    let fresh = inbox::first_deliveries(&db, "picky", &ids).await.unwrap();
+    assert_eq!(fresh.len(), 2, "{fresh:?}");
+    assert!(!fresh.contains(&entries[1].event_id));
+
+    // A batch of nothing wanted is acknowledged too.
+    {
+        use prost::Message as _;
+        stream.publish("in", &case_event("skip-3").encode_to_vec()).await.unwrap();
+    }
+    assert_eq!(consumer.poll_once().await.unwrap(), 1);
+    assert_eq!(stream.pending_count("in", "picky").await.unwrap(), 0);
+    assert_eq!(handler.seen.lock().unwrap().len(), 1);
+    store.cleanup().await;
+}
+
 async fn context_errors_name_what_was_being_done(backend: Backend) {
     let (store, db) = database(backend).await;
     use sea_orm::ConnectionTrait as _;
@@ -219,5 +272,6 @@ tend_store::on_both_backends!(
     insert_new_skips_rows_whose_unique_key_is_taken,
     a_closed_pool_is_unavailable,
     the_consumer_skeleton_isolates_poison_and_skips_redeliveries,
+    events_a_handler_does_not_want_are_acknowledged_without_a_trace,
     context_errors_name_what_was_being_done,
 );
