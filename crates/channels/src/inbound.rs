@@ -79,6 +79,13 @@ pub struct Inbound {
     pub thread_id: String,
     /// The platform's id of the post this one answers, if it is a reply.
     pub in_reply_to: String,
+    /// X: the id of the post this one reposts (a retweet); the text is the repost's own, often
+    /// cut with "…". Empty when it is not a repost.
+    pub repost_of: String,
+    /// X: the id of the post this one quotes; the text is the author's own comment on it.
+    pub quote_of: String,
+    /// Reviews: the star rating, 1 to 5, when the source gives one.
+    pub rating: Option<u8>,
     /// Email: the Message-IDs of the References header, oldest first (to thread replies).
     pub references: Vec<String>,
     /// Whether it is private (a direct message or an email) rather than public.
@@ -110,6 +117,9 @@ impl Inbound {
             external_id: external_id.into(),
             thread_id: String::new(),
             in_reply_to: String::new(),
+            repost_of: String::new(),
+            quote_of: String::new(),
+            rating: None,
             references: Vec::new(),
             private: false,
             author: Author::default(),

@@ -7,6 +7,13 @@
 //! - [`email`]: an RFC 5322 message to an [`Inbound`] post (MIME, quoted history and signatures
 //!   stripped, threading headers, attachments as metadata).
 
+pub mod email;
+pub mod generic;
 mod inbound;
+pub mod meta;
+pub mod signature;
+pub mod x;
 
+pub use generic::Parsed;
 pub use inbound::{Attachment, Author, Change, Channel, Inbound, ParseError};
+pub use signature::SignatureError;
