@@ -38,7 +38,7 @@
 //! Arithmetic walks open intervals day by day (see [`Calendar::open_intervals`]), never minute
 //! by minute. Property tests check it against a minute-by-minute reference across DST changes
 //! in London, New York, Lord Howe (a 30-minute change), Chatham, Gaza and São Paulo, and in
-//! Kolkata and UTC. Measured with `cargo run --release -p tend-calendar --example bench` on the
+//! Kolkata and UTC. Measured with `cargo run --release -p tend-calendar --example calendar_bench` on the
 //! 2-core development machine (London, split weekdays, two holidays):
 //!
 //! | operation | time |

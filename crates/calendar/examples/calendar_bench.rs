@@ -1,4 +1,4 @@
-//! Rough timings of the business-time arithmetic: `cargo run --release -p tend-calendar --example bench`.
+//! Rough timings of the business-time arithmetic: `cargo run --release -p tend-calendar --example calendar_bench`.
 
 use std::hint::black_box;
 use std::time::Instant;
