@@ -195,7 +195,11 @@ pub fn calendar_spec(proto: &v1::Calendar) -> Result<CalendarSpec, FieldError> {
         let weekday: Weekday = period.weekday.parse().map_err(|_| {
             ("calendar.periods", format!("{:?} is not a weekday: use mon, tue, … sun", truncate(&period.weekday)))
         })?;
-        spec.hours.day_mut(weekday).push(format!("{}-{}", truncate(&period.start), truncate(&period.end)));
+        // "HH:MM" is 5 bytes; anything much longer is not a time (and must not be cut into one).
+        if period.start.len() > 8 || period.end.len() > 8 {
+            return Err(("calendar.periods", format!("{weekday}: start and end are HH:MM, e.g. 09:00 and 17:30")));
+        }
+        spec.hours.day_mut(weekday).push(format!("{}-{}", period.start, period.end));
     }
     if proto.holidays.len() > tend_calendar::MAX_HOLIDAYS {
         return Err(("calendar.holidays", format!("at most {}", tend_calendar::MAX_HOLIDAYS)));
@@ -250,5 +254,61 @@ pub fn calendar_to_proto(name: &str, calendar: &Calendar, updated_at: Option<Dat
             .map(|holiday| v1::Holiday { date: holiday.date, name: holiday.name })
             .collect(),
         updated_at: updated_at.map(to_timestamp),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn period(weekday: &str, start: &str, end: &str) -> v1::WorkingPeriod {
+        v1::WorkingPeriod { weekday: weekday.into(), start: start.into(), end: end.into() }
+    }
+
+    #[test]
+    fn a_calendar_of_the_contract_round_trips_and_bad_periods_are_named() {
+        let proto = v1::Calendar {
+            name: "uk".into(),
+            time_zone: "Europe/London".into(),
+            periods: vec![
+                period("mon", "09:00", "12:00"),
+                period("mon", "13:00", "17:30"),
+                period("sat", "10:00", "24:00"),
+            ],
+            holidays: vec![v1::Holiday { date: "2026-12-25".into(), name: "Christmas Day".into() }],
+            updated_at: None,
+        };
+        let checked = calendar(&proto).unwrap();
+        assert_eq!(calendar_to_proto("uk", &checked, None), proto);
+
+        let padded = v1::Calendar {
+            periods: vec![period("tue", &format!("09:00{}", " ".repeat(40)), "17:00")],
+            ..proto.clone()
+        };
+        let (field, message) = calendar(&padded).unwrap_err();
+        assert_eq!(field, "calendar.periods");
+        assert!(message.contains("HH:MM"), "{message}");
+        let (_, message) =
+            calendar(&v1::Calendar { periods: vec![period("funday", "09:00", "17:00")], ..proto.clone() }).unwrap_err();
+        assert!(message.contains("funday"), "{message}");
+        let (_, message) =
+            calendar(&v1::Calendar { periods: vec![period("wed", "17:00", "09:00")], ..proto }).unwrap_err();
+        assert!(message.contains("wed"), "{message}");
+    }
+
+    #[test]
+    fn an_sla_policy_names_the_field_to_fix() {
+        let hour = Some(prost_types::Duration { seconds: 3600, nanos: 0 });
+        let policy = v1::SlaPolicy { name: "social".into(), first_response: hour, ..v1::SlaPolicy::default() };
+        assert_eq!(sla_policy(&policy).unwrap().warn_at_percent, 80);
+        let no_target = v1::SlaPolicy { first_response: None, ..policy.clone() };
+        assert_eq!(sla_policy(&no_target).unwrap_err().0, "policy.first_response");
+        let zero = v1::SlaPolicy { resolution: Some(prost_types::Duration::default()), ..policy.clone() };
+        assert_eq!(sla_policy(&zero).unwrap_err().0, "policy.resolution");
+        let warn = v1::SlaPolicy { warn_at_percent: 100, ..policy.clone() };
+        assert_eq!(sla_policy(&warn).unwrap_err().0, "policy.warn_at_percent");
+        let channel = v1::SlaPolicy { channels: vec![99], ..policy };
+        assert_eq!(sla_policy(&channel).unwrap_err().0, "policy.channels");
     }
 }
