@@ -45,6 +45,16 @@ pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
             return Err(Invalid::new(format!("customer.{field}"), format!("must hold at most {MAX_EACH}")));
         }
     }
+    // NaN and infinities are no amount: PostgreSQL stores them, but every comparison and sum over
+    // them (routing's customer value, reports) goes wrong.
+    let total_spent = input.purchases.as_ref().map_or(0.0, |purchases| purchases.total_spent);
+    for (field, amount) in
+        [("customer.lifetime_value", input.lifetime_value), ("customer.purchases.total_spent", total_spent)]
+    {
+        if !amount.is_finite() {
+            return Err(Invalid::new(field, "must be a finite number"));
+        }
+    }
     let region = Some(input.default_region.as_str()).filter(|region| !region.is_empty());
     let emails = each("customer.emails", &input.emails, normalize::email)?;
     let phones = each("customer.phones", &input.phones, |phone| normalize::phone(phone, region))?;
@@ -137,8 +147,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, Breaker); 5] = [
+        let cases: [(&str, Breaker); 8] = [
             ("customer.crm_id", |c| c.crm_id = " ".into()),
+            ("customer.lifetime_value", |c| c.lifetime_value = f64::NAN),
+            ("customer.lifetime_value", |c| c.lifetime_value = f64::INFINITY),
+            ("customer.purchases.total_spent", |c| {
+                c.purchases = Some(v1::PurchaseSummary { total_spent: f64::NAN, ..Default::default() })
+            }),
             ("customer.emails[1]", |c| c.emails[1] = "nope".into()),
             ("customer.phones[0]", |c| c.default_region.clear()),
             ("customer.handles[0]", |c| c.handles[0].channel = 0),
