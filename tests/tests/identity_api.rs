@@ -84,6 +84,8 @@ async fn import_streams_customers_and_reports_rejections(backend: Backend) {
             crm_id: format!("C-{n}"),
             given_name: format!("Person{n}"),
             emails: vec![if n == 7 { "broken".into() } else { format!("p{n}@example.com") }],
+            // A NaN amount is one bad record, not the end of the import.
+            lifetime_value: if n == 12 { f64::NAN } else { 100.0 },
             ..Default::default()
         };
         records.push(v1::ImportCustomersRequest { customer: Some(customer) });
@@ -92,7 +94,12 @@ async fn import_streams_customers_and_reports_rejections(backend: Backend) {
     records.push(v1::ImportCustomersRequest { customer: Some(jane()) });
     let request = as_tenant("acme", tokio_stream::iter(records));
     let outcome = app.identity().import_customers(request).await.unwrap().into_inner();
-    assert_eq!((outcome.created, outcome.updated, outcome.rejected), (30, 1, 1), "{outcome:?}");
+    assert_eq!((outcome.created, outcome.updated, outcome.rejected), (29, 1, 2), "{outcome:?}");
+    assert!(
+        outcome.errors[1].contains("record 13") && outcome.errors[1].contains("customer.lifetime_value"),
+        "{:?}",
+        outcome.errors
+    );
     assert!(
         outcome.errors[0].contains("record 8") && outcome.errors[0].contains("customer.emails[0]"),
         "{:?}",
@@ -103,6 +110,13 @@ async fn import_streams_customers_and_reports_rejections(backend: Backend) {
     let page = app.identity().list_customers(request).await.unwrap().into_inner();
     assert_eq!(page.customers.len(), 20);
     assert!(!page.next_page_token.is_empty());
+
+    // The same record alone is the caller's error, named, not a retry forever.
+    let nan = v1::CustomerInput { crm_id: "C-NAN".into(), lifetime_value: f64::NAN, ..Default::default() };
+    let request = as_tenant("acme", v1::UpsertCustomerRequest { customer: Some(nan) });
+    let status = app.identity().upsert_customer(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("customer.lifetime_value"), "{}", status.message());
     app.stop().await;
 }
 
