@@ -193,7 +193,10 @@ pub fn calendar_spec(proto: &v1::Calendar) -> Result<CalendarSpec, FieldError> {
     }
     for period in &proto.periods {
         let weekday: Weekday = period.weekday.parse().map_err(|_| {
-            ("calendar.periods", format!("{:?} is not a weekday: use mon, tue, … sun", truncate(&period.weekday)))
+            (
+                "calendar.periods",
+                format!("{:?} is not a weekday: use mon, tue, … sun", crate::rules::truncated(&period.weekday)),
+            )
         })?;
         // "HH:MM" is 5 bytes; anything much longer is not a time (and must not be cut into one).
         if period.start.len() > 8 || period.end.len() > 8 {
@@ -210,14 +213,6 @@ pub fn calendar_spec(proto: &v1::Calendar) -> Result<CalendarSpec, FieldError> {
         .map(|holiday| HolidaySpec { date: holiday.date.clone(), name: holiday.name.clone() })
         .collect();
     Ok(spec)
-}
-
-fn truncate(text: &str) -> &str {
-    let mut end = text.len().min(40);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Checks a calendar of the contract.

@@ -380,7 +380,8 @@ pub fn print_next(token: &str) {
     }
 }
 
-fn channel_name(channel: i32) -> &'static str {
+/// The name the command line (and its files) use for a channel.
+pub fn channel_name(channel: i32) -> &'static str {
     match v1::Channel::try_from(channel) {
         Ok(v1::Channel::X) => "x",
         Ok(v1::Channel::Facebook) => "facebook",

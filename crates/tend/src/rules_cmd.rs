@@ -698,19 +698,6 @@ impl From<ChannelFile> for v1::Channel {
     }
 }
 
-/// The name a file uses for a channel.
-fn channel_name(channel: i32) -> &'static str {
-    match v1::Channel::try_from(channel) {
-        Ok(v1::Channel::X) => "x",
-        Ok(v1::Channel::Facebook) => "facebook",
-        Ok(v1::Channel::Instagram) => "instagram",
-        Ok(v1::Channel::Email) => "email",
-        Ok(v1::Channel::Chat) => "chat",
-        Ok(v1::Channel::Review) => "review",
-        _ => "?",
-    }
-}
-
 /// A duration for the wire.
 fn proto_duration(duration: Duration) -> anyhow::Result<prost_types::Duration> {
     prost_types::Duration::try_from(duration)
@@ -781,7 +768,7 @@ pub fn describe_sla_policy(policy: &v1::SlaPolicy) -> String {
     let channels = if policy.channels.is_empty() {
         "every channel".to_owned()
     } else {
-        policy.channels.iter().map(|&channel| channel_name(channel)).collect::<Vec<_>>().join(", ")
+        policy.channels.iter().map(|&channel| crate::commands::channel_name(channel)).collect::<Vec<_>>().join(", ")
     };
     let segments = if policy.segments.is_empty() { "every segment".to_owned() } else { policy.segments.join(", ") };
     let calendar = if policy.calendar.is_empty() { "around the clock" } else { policy.calendar.as_str() };

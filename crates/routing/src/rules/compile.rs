@@ -160,7 +160,9 @@ impl RuleSet {
     }
 }
 
-fn truncated(text: &str) -> String {
+/// `text` cut to at most [`MAX_NAME`] bytes on a character boundary, marked "…" when cut: what
+/// a message may quote of an input.
+pub(crate) fn truncated(text: &str) -> String {
     if text.len() <= MAX_NAME {
         return text.to_owned();
     }
