@@ -165,9 +165,9 @@ start_tend() {
         scratch_prefixes+=("$prefix")
         env_vars+=("TEND__STORAGE__DATABASE_URL=$(db_url "$db")" "TEND__STREAM__REDIS_URL=$redis_url"
             "TEND__STREAM__KEY_PREFIX=$prefix")
-        command=("$tend" serve "$@")
+        command=(env TEND__SERVER__HTTP_LISTEN= "$tend" serve "$@")
     else
-        command=("$tend" dev --data-dir "$data" --listen "127.0.0.1:$port")
+        command=("$tend" dev --data-dir "$data" --listen "127.0.0.1:$port" --http-listen "")
     fi
     # From the work directory, so no ./tend.toml is picked up.
     (cd "$work" && exec env "${env_vars[@]}" "${command[@]}") >"$work/$name.tend.log" 2>&1 &

@@ -5,6 +5,8 @@
 //!
 //! Logs are silent unless `TEST_LOG` is set (e.g. `TEST_LOG=info`).
 
+pub mod fake;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,9 @@ use tend_proto::v1;
 use tend_queue::EventStream;
 use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};
 use tokio_util::sync::CancellationToken;
+
+/// The `channels.secrets_key` of test apps (32 bytes, base64).
+pub const TEST_SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Where a test's Tend keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub enum Backend {
 pub struct TestApp {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of its HTTP listener (webhooks, metrics), unless turned off.
+    pub http_addr: Option<SocketAddr>,
     /// Its configuration.
     pub config: TendConfig,
     connection: tend_client::Connection,
@@ -59,6 +66,9 @@ pub async fn test_config(backend: Backend) -> (TendConfig, tempfile::TempDir, Op
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = TendConfig::default();
     config.server.listen = "127.0.0.1:0".to_owned();
+    config.server.http_listen = "127.0.0.1:0".to_owned();
+    // A fixed key, so tests can register secrets by value.
+    config.channels.secrets_key = TEST_SECRETS_KEY.to_owned();
     config.storage.data_dir = data_dir.path().to_path_buf();
     // Short enough that reclaim-based tests finish quickly, long enough not to steal work
     // from a slow but live consumer.
@@ -113,14 +123,14 @@ impl TestApp {
             let services = services.to_vec();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                app::run(&config, &services, shutdown, move |addr, _| {
-                    let _ = bound_tx.send(addr);
+                app::run(&config, &services, shutdown, move |bound| {
+                    let _ = bound_tx.send((bound.grpc, bound.http));
                 })
                 .await
             })
         };
-        let addr = match tokio::time::timeout(Duration::from_secs(30), bound_rx).await {
-            Ok(Ok(addr)) => addr,
+        let (addr, http_addr) = match tokio::time::timeout(Duration::from_secs(30), bound_rx).await {
+            Ok(Ok(bound)) => bound,
             _ => {
                 let outcome = task.await;
                 panic!("Tend did not start: {outcome:?}");
@@ -129,7 +139,7 @@ impl TestApp {
         let connection =
             tend_client::Connection::new(&format!("http://{addr}"), &tend_client::Credentials::default(), None)
                 .unwrap();
-        Self { addr, config, connection, shutdown, task, data_dir, database }
+        Self { addr, http_addr, config, connection, shutdown, task, data_dir, database }
     }
 
     /// The data directory (embedded backend).

@@ -80,6 +80,8 @@
 //! ```
 
 mod calendar;
+#[cfg(feature = "contract")]
+pub mod contract;
 mod error;
 mod ical;
 mod period;

@@ -6,11 +6,14 @@
 //! - [`x`], [`meta`], [`generic`]: each platform's webhook payload to [`Inbound`] posts.
 //! - [`email`]: an RFC 5322 message to an [`Inbound`] post (MIME, quoted history and signatures
 //!   stripped, threading headers, attachments as metadata).
+//! - [`outbound`]: the other direction, a reply as the platform's HTTP request (X, Meta, the
+//!   generic callback), the response read as sent / retry / failed, and per-account quotas.
 
 pub mod email;
 pub mod generic;
 mod inbound;
 pub mod meta;
+pub mod outbound;
 pub mod signature;
 pub mod x;
 

@@ -166,6 +166,11 @@ impl Connection {
         v1::enrichment_service_client::EnrichmentServiceClient::new(self.intercepted())
     }
 
+    /// The channel registry and reply delivery log (served by ingest).
+    pub fn channels(&self) -> v1::channel_service_client::ChannelServiceClient<Intercepted> {
+        v1::channel_service_client::ChannelServiceClient::new(self.intercepted())
+    }
+
     /// The identity service.
     pub fn identity(&self) -> v1::identity_service_client::IdentityServiceClient<Intercepted> {
         v1::identity_service_client::IdentityServiceClient::new(self.intercepted())

@@ -10,6 +10,8 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_EXTERNAL_ID_BYTES: usize = 256;
 /// Most posts in one batch.
 pub const MAX_BATCH: usize = 500;
+/// Most attachments on one post.
+pub const MAX_ATTACHMENTS: usize = 100;
 /// Longest handle, display name, email or URL kept, in bytes.
 const MAX_SHORT_FIELD_BYTES: usize = 1024;
 
@@ -40,6 +42,16 @@ pub struct NewInteraction {
     pub in_reply_to_external_id: String,
     /// Link to the post.
     pub url: String,
+    /// The account named by the request (resolved against the registry later).
+    pub account: String,
+    /// The conversation on the channel.
+    pub thread_external_id: String,
+    /// A private message.
+    pub private: bool,
+    /// The language the channel says the text is in.
+    pub language_hint: String,
+    /// Subject, attachments and rating.
+    pub details: crate::storage::Details,
 }
 
 /// Checks `request` and normalises it, or says which field to fix.
@@ -72,7 +84,44 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
             format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes"),
         ));
     }
+    let thread_external_id = request.thread_external_id.trim().to_owned();
+    if thread_external_id.len() > MAX_EXTERNAL_ID_BYTES {
+        return Err(ApiError::invalid("thread_external_id", format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
+    }
+    if request.account.len() > MAX_EXTERNAL_ID_BYTES {
+        return Err(ApiError::invalid("account", format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
+    }
+    let language_hint = request.language_hint.trim().to_ascii_lowercase();
+    if language_hint.len() > 16 {
+        return Err(ApiError::invalid("language_hint", "must be an ISO 639-1 code such as \"es\""));
+    }
+    if request.rating > 5 {
+        return Err(ApiError::invalid("rating", "must be 1 to 5, or 0 for none"));
+    }
+    if request.attachments.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid("attachments", format!("at most {MAX_ATTACHMENTS}")));
+    }
+    let mut attachments = Vec::with_capacity(request.attachments.len());
+    for attachment in &request.attachments {
+        attachments.push(crate::storage::AttachmentMeta {
+            name: short("attachments.name", attachment.name.trim())?,
+            content_type: short("attachments.content_type", attachment.content_type.trim())?,
+            size: attachment.size,
+            url: short("attachments.url", attachment.url.trim())?,
+        });
+    }
+    let details = crate::storage::Details {
+        subject: short("subject", &fold_text(&request.subject))?,
+        attachments,
+        rating: request.rating,
+        delivery: String::new(),
+    };
     Ok(NewInteraction {
+        account: request.account.trim().to_owned(),
+        thread_external_id,
+        private: request.private,
+        language_hint,
+        details,
         channel: channel.into(),
         external_id,
         author_external_id,

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     /// How long requests in flight may run on after shutdown begins.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Address of the HTTP listener (platform webhooks, `/metrics`, `/healthz`), e.g.
+    /// `127.0.0.1:8080`; port 0 picks a free port; empty turns it off.
+    pub http_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             max_request_bytes: 4 * 1024 * 1024,
             concurrency_limit: 1024,
             shutdown_grace: Duration::from_secs(10),
+            http_listen: "127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -62,9 +66,25 @@ impl ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The parsed HTTP listen address; `None` when the listener is off.
+    pub fn http_listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.http_listen.is_empty() {
+            return Ok(None);
+        }
+        self.http_listen.parse().map(Some).map_err(|_| {
+            ConfigError::invalid(
+                "server.http_listen",
+                format!("{:?} is not an address like 127.0.0.1:8080 (empty turns it off)", self.http_listen),
+            )
+        })
+    }
+}
+
 impl Validate for ServerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.http_listen_addr()?;
         if self.request_timeout.is_zero() {
             return Err(ConfigError::invalid("server.request_timeout", "must be longer than 0s (e.g. \"30s\")"));
         }

@@ -330,6 +330,7 @@ impl Post {
             posted_at: posted_at.map(tend_proto::Timestamp::from),
             in_reply_to_external_id: String::new(),
             url,
+            ..Default::default()
         }
     }
 }

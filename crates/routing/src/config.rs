@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc, Weekday};
+use chrono::{DateTime, TimeDelta, Utc};
 use prost::Message as _;
 use sea_orm::ConnectionTrait;
-use tend_calendar::{Calendar, CalendarSpec, HolidaySpec};
+use tend_calendar::Calendar;
 use tend_kernel::ids::to_timestamp;
 use tend_proto::v1;
 use tend_store::DbContext as _;
@@ -144,7 +144,7 @@ impl Configs {
 }
 
 /// A field and what is wrong with it.
-pub type FieldError = (&'static str, String);
+pub use tend_calendar::contract::FieldError;
 
 fn duration(field: &'static str, value: Option<&prost_types::Duration>) -> Result<Option<TimeDelta>, FieldError> {
     let Some(value) = value else { return Ok(None) };
@@ -185,71 +185,15 @@ pub fn sla_policy(policy: &v1::SlaPolicy) -> Result<SlaPolicy, FieldError> {
     })
 }
 
-/// The calendar's spec in the contract's terms.
-pub fn calendar_spec(proto: &v1::Calendar) -> Result<CalendarSpec, FieldError> {
-    let mut spec = CalendarSpec { time_zone: proto.time_zone.clone(), hours: Default::default(), holidays: Vec::new() };
-    if proto.periods.len() > 7 * tend_calendar::MAX_PERIODS_PER_DAY {
-        return Err(("calendar.periods", format!("at most {} periods", 7 * tend_calendar::MAX_PERIODS_PER_DAY)));
-    }
-    for period in &proto.periods {
-        let weekday: Weekday = period.weekday.parse().map_err(|_| {
-            (
-                "calendar.periods",
-                format!("{:?} is not a weekday: use mon, tue, … sun", crate::rules::truncated(&period.weekday)),
-            )
-        })?;
-        // "HH:MM" is 5 bytes; anything much longer is not a time (and must not be cut into one).
-        if period.start.len() > 8 || period.end.len() > 8 {
-            return Err(("calendar.periods", format!("{weekday}: start and end are HH:MM, e.g. 09:00 and 17:30")));
-        }
-        spec.hours.day_mut(weekday).push(format!("{}-{}", period.start, period.end));
-    }
-    if proto.holidays.len() > tend_calendar::MAX_HOLIDAYS {
-        return Err(("calendar.holidays", format!("at most {}", tend_calendar::MAX_HOLIDAYS)));
-    }
-    spec.holidays = proto
-        .holidays
-        .iter()
-        .map(|holiday| HolidaySpec { date: holiday.date.clone(), name: holiday.name.clone() })
-        .collect();
-    Ok(spec)
+/// A calendar in the contract's terms.
+pub fn calendar_to_proto(name: &str, calendar: &Calendar, updated_at: Option<DateTime<Utc>>) -> v1::Calendar {
+    tend_calendar::contract::to_contract(name, calendar, updated_at.map(to_timestamp))
 }
 
 /// Checks a calendar of the contract.
 pub fn calendar(proto: &v1::Calendar) -> Result<Calendar, FieldError> {
     check_name(&proto.name).map_err(|message| ("calendar.name", message))?;
-    Calendar::from_spec(&calendar_spec(proto)?).map_err(|error| ("calendar", error.to_string()))
-}
-
-/// A calendar in the contract's terms.
-pub fn calendar_to_proto(name: &str, calendar: &Calendar, updated_at: Option<DateTime<Utc>>) -> v1::Calendar {
-    let spec = calendar.to_spec();
-    let mut periods = Vec::new();
-    for (weekday, key) in [
-        (Weekday::Mon, "mon"),
-        (Weekday::Tue, "tue"),
-        (Weekday::Wed, "wed"),
-        (Weekday::Thu, "thu"),
-        (Weekday::Fri, "fri"),
-        (Weekday::Sat, "sat"),
-        (Weekday::Sun, "sun"),
-    ] {
-        for text in spec.hours.day(weekday) {
-            let (start, end) = text.split_once('-').unwrap_or((text, ""));
-            periods.push(v1::WorkingPeriod { weekday: key.into(), start: start.trim().into(), end: end.trim().into() });
-        }
-    }
-    v1::Calendar {
-        name: name.to_owned(),
-        time_zone: spec.time_zone,
-        periods,
-        holidays: spec
-            .holidays
-            .into_iter()
-            .map(|holiday| v1::Holiday { date: holiday.date, name: holiday.name })
-            .collect(),
-        updated_at: updated_at.map(to_timestamp),
-    }
+    tend_calendar::contract::from_contract(proto)
 }
 
 #[cfg(test)]

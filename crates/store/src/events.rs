@@ -17,6 +17,20 @@ pub mod streams {
     pub const INTERACTIONS_ROUTED: &str = "interactions.routed";
     /// Customers forgotten (right to erasure), from identity.
     pub const CUSTOMERS_ERASED: &str = "customers.erased";
+    /// Interactions edited on their channel, from ingest.
+    pub const INTERACTIONS_UPDATED: &str = "interactions.updated";
+    /// Interactions deleted on their channel, from ingest.
+    pub const INTERACTIONS_DELETED: &str = "interactions.deleted";
+    /// Monitored accounts created or changed (with their hours), from ingest.
+    pub const CHANNELS_ACCOUNTS: &str = "channels.accounts";
+    /// Replies to send on the customer's channel, from cases and feedback.
+    pub const REPLIES_REQUESTED: &str = "replies.requested";
+    /// Replies the platform took, from ingest.
+    pub const REPLIES_DELIVERED: &str = "replies.delivered";
+    /// Replies given up on, from ingest.
+    pub const REPLIES_FAILED: &str = "replies.failed";
+    /// Replies waiting for a quota or a rate limit, from ingest.
+    pub const REPLIES_DELAYED: &str = "replies.delayed";
 }
 
 /// A new envelope for `payload`, from service `source`, for `tenant`, carrying the current

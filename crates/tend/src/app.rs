@@ -4,7 +4,6 @@
 //! otherwise.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -82,6 +81,9 @@ pub enum StartError {
     /// A service's storage could not be opened.
     #[error(transparent)]
     Store(#[from] tend_store::Error),
+    /// Ingest could not be built.
+    #[error(transparent)]
+    Ingest(#[from] tend_ingest::BuildError),
     /// A client could not be made.
     #[error(transparent)]
     Client(#[from] tend_client::Error),
@@ -120,7 +122,7 @@ pub async fn build(
         components.push(Box::new(cases));
     }
     if wants(ServiceName::Ingest) {
-        components.push(Box::new(tend_ingest::Ingest::build(&context).await?));
+        components.push(Box::new(tend_ingest::Ingest::build(&context, &config.channels).await?));
     }
     if wants(ServiceName::Identity) {
         components.push(Box::new(tend_identity::Identity::build(&context).await?));
@@ -156,7 +158,7 @@ pub async fn run(
     config: &TendConfig,
     services: &[ServiceName],
     shutdown: CancellationToken,
-    on_bound: impl FnOnce(SocketAddr, &[&'static str]),
+    on_bound: impl FnOnce(component::Bound<'_>),
 ) -> Result<(), StartError> {
     let stream = open_stream(config).await?;
     let components = build(config, services, stream).await?;

@@ -91,6 +91,10 @@ pub struct DevArgs {
     /// Address to listen on (overrides `server.listen`), e.g. 127.0.0.1:50051; port 0 picks one.
     #[arg(long)]
     pub listen: Option<String>,
+    /// HTTP address for webhooks and metrics (overrides `server.http_listen`), e.g.
+    /// 127.0.0.1:8080; port 0 picks one; "" turns it off.
+    #[arg(long)]
+    pub http_listen: Option<String>,
     /// Run only these services (comma-separated), e.g. `--only ingest,identity`.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<ServiceName>,
@@ -192,6 +196,10 @@ pub struct PostArgs {
     /// The post's id on the channel (default: a new unique id).
     #[arg(long)]
     pub external_id: Option<String>,
+    /// The monitored account it came in on: Tend's id or the platform account id (default: the
+    /// tenant's default account for the channel, if any; see `tend channels`).
+    #[arg(long)]
+    pub account: Option<String>,
     /// Wait until routing has opened the case, and print it.
     #[arg(long)]
     pub wait: bool,

@@ -48,6 +48,7 @@ pub async fn post(args: cli::PostArgs) -> anyhow::Result<()> {
             location: args.location,
         }),
         text: args.text,
+        account: args.account.unwrap_or_default(),
         ..Default::default()
     };
     let response = client.ingest().ingest_interaction(request).await.map_err(failed)?.into_inner();

@@ -24,6 +24,8 @@ pub struct TendConfig {
     pub auth: AuthConfig,
     /// `[clients]`: how to reach other services when they run apart.
     pub clients: ClientsConfig,
+    /// `[channels]`: secrets, webhooks and replies (ingest).
+    pub channels: tend_ingest::ChannelsConfig,
 }
 
 /// `[clients]`: endpoints of the services this process calls when they are not in it.
@@ -51,6 +53,7 @@ impl Validate for TendConfig {
         self.storage.validate()?;
         self.stream.validate()?;
         self.auth.validate()?;
+        self.channels.validate()?;
         self.clients.validate()
     }
 }

@@ -1,11 +1,10 @@
 //! Sub-commands that run services or work on their storage: `dev`, `serve`, `migrate`,
 //! `dead-letters`.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
 use tend::app::{self, ServiceName};
 use tend::config::TendConfig;
+use tend_kernel::component::Bound;
 use tend_kernel::telemetry;
 
 use crate::cli::{self, ConfigArgs, DeadLettersCommand};
@@ -22,6 +21,9 @@ pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
     }
     if let Some(listen) = args.listen {
         config.server.listen = listen;
+    }
+    if let Some(listen) = args.http_listen {
+        config.server.http_listen = listen;
     }
     let services = if args.only.is_empty() { ServiceName::ALL.to_vec() } else { args.only };
     run(config, &services, "tend", false).await
@@ -47,7 +49,7 @@ async fn run(config: TendConfig, services: &[ServiceName], telemetry_name: &str,
     }
     let shutdown = tend_kernel::shutdown::on_signal();
     let described = describe_backends(&config);
-    let outcome = app::run(&config, services, shutdown, |addr, names| announce(addr, names, &described)).await;
+    let outcome = app::run(&config, services, shutdown, |bound| announce(bound, &described)).await;
     telemetry.shutdown().await;
     outcome?;
     eprintln!("tend stopped");
@@ -72,13 +74,18 @@ fn describe_backends(config: &TendConfig) -> String {
 
 /// Prints where each service listens. The first line is stable: scripts and tests read the
 /// address from it.
-fn announce(addr: SocketAddr, names: &[&'static str], backends: &str) {
+fn announce(bound: Bound<'_>, backends: &str) {
+    let addr = bound.grpc;
     println!("tend serving on {addr}");
-    for name in names {
+    for name in bound.services {
         println!("  {name:<26} grpc://{addr}");
     }
     println!("  {:<26} grpc://{addr}", "grpc.health.v1.Health");
     println!("  {:<26} grpc://{addr}", "grpc.reflection.v1");
+    if let Some(http) = bound.http {
+        println!("  {:<26} http://{http}/webhooks/…", "webhooks");
+        println!("  {:<26} http://{http}/metrics", "metrics");
+    }
     println!("{backends}");
 }
 

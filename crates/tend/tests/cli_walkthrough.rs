@@ -49,6 +49,8 @@ async fn readme_walkthrough() {
     let data_dir = tempfile::tempdir().unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
         .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        // Tests run side by side: no fixed HTTP port.
+        .env("TEND__SERVER__HTTP_LISTEN", "127.0.0.1:0")
         .arg(data_dir.path())
         .env("RUST_LOG", "off")
         .stdout(Stdio::piped())
@@ -179,6 +181,8 @@ async fn collector_down_is_harmless_and_sigterm_stops_cleanly() {
     let data_dir = tempfile::tempdir().unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
         .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        // Tests run side by side: no fixed HTTP port.
+        .env("TEND__SERVER__HTTP_LISTEN", "127.0.0.1:0")
         .arg(data_dir.path())
         // Port 9 (discard) has no collector: every export fails.
         .env("TEND__TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:9")

@@ -49,6 +49,8 @@ async fn start(storage: &Storage, args: &[&str]) -> (Child, Channel) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tend"))
         .arg("dev")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        // Tests run side by side: no fixed HTTP port.
+        .env("TEND__SERVER__HTTP_LISTEN", "127.0.0.1:0")
         .arg(storage.data_dir.path())
         .args(args)
         .envs(storage.env.iter().cloned())

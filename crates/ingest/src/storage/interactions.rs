@@ -3,7 +3,7 @@
 use sea_orm::sea_query::Expr;
 use std::collections::HashSet;
 
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
 
@@ -36,12 +36,120 @@ pub mod interaction {
         pub received_at: ChronoDateTimeUtc,
         /// The encoded `tend.v1.Enrichment`; `None` for rows stored before enrichment.
         pub enrichment: Option<Vec<u8>>,
+        /// Tend's id of the monitored account; empty when none.
+        pub account: String,
+        pub thread_external_id: String,
+        pub private: bool,
+        pub edited_at: Option<ChronoDateTimeUtc>,
+        pub deleted_at: Option<ChronoDateTimeUtc>,
+        /// The rarer fields as JSON ([`super::Details`]); `None` when all are empty.
+        pub details: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `interaction_revisions` table: the texts an interaction had before its edits.
+#[allow(missing_docs)]
+pub mod revision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "interaction_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub interaction_id: String,
+        pub text: String,
+        pub replaced_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `webhook_deliveries` table: each accepted webhook body, kept for audit.
+#[allow(missing_docs)]
+pub mod delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant: String,
+        pub account: String,
+        pub source: String,
+        pub body: Vec<u8>,
+        pub received_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The fields few posts have, kept together in one nullable column so a plain post binds one
+/// NULL instead of four values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Details {
+    /// Email subject.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// Attachments, as metadata.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentMeta>,
+    /// Review rating, 1 to 5; 0 when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rating: u32,
+    /// The webhook delivery it came in (its raw payload, in `webhook_deliveries`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery: String,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+/// One attachment's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentMeta {
+    /// File name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// MIME or media type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content_type: String,
+    /// Bytes; 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub size: u64,
+    /// The platform's URL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+}
+
+fn is_zero_u64(value: &u64) -> bool {
+    *value == 0
+}
+
+impl Details {
+    /// The JSON to store, `None` when every field is empty.
+    pub fn to_column(&self) -> Option<String> {
+        (*self != Details::default()).then(|| serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The details of a stored column (empty when `None` or unreadable).
+    pub fn from_column(column: Option<&str>) -> Self {
+        column.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
+    }
 }
 
 /// One interaction of a tenant.
@@ -77,6 +185,78 @@ pub async fn find_by_external_ids<C: ConnectionTrait>(
     interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant)).filter(any).all(conn).await
 }
 
+/// Records an edit: the stored text goes to the revisions, `text` and `enrichment` replace it.
+/// Returns the updated row and the text it had, or `None` when the text is unchanged or the
+/// interaction is deleted (a late edit must not bring text back).
+pub async fn edit<C: ConnectionTrait>(
+    conn: &C,
+    stored: interaction::Model,
+    text: String,
+    enrichment: Vec<u8>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(interaction::Model, String)>, DbErr> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+    if stored.deleted_at.is_some() || stored.text == text {
+        return Ok(None);
+    }
+    let previous = stored.text.clone();
+    let revision = revision::Model {
+        id: tend_kernel::ids::new_id(),
+        tenant: stored.tenant.clone(),
+        interaction_id: stored.id.clone(),
+        text: previous.clone(),
+        replaced_at: at,
+    };
+    revision::ActiveModel::from(revision).insert(conn).await?;
+    let mut active = stored.into_active_model();
+    active.text = Set(text);
+    active.enrichment = Set(Some(enrichment));
+    active.edited_at = Set(Some(at));
+    Ok(Some((active.update(conn).await?, previous)))
+}
+
+/// Tombstones a deleted interaction: its text, reading, link and earlier texts are removed, its
+/// ids and times kept (so a late redelivery is still a duplicate). `None` when already deleted.
+pub async fn tombstone<C: ConnectionTrait>(
+    conn: &C,
+    stored: interaction::Model,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<interaction::Model>, DbErr> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+    if stored.deleted_at.is_some() {
+        return Ok(None);
+    }
+    revision::Entity::delete_many().filter(revision::Column::InteractionId.eq(stored.id.as_str())).exec(conn).await?;
+    let mut active = stored.into_active_model();
+    active.text = Set(String::new());
+    active.enrichment = Set(None);
+    active.url = Set(String::new());
+    active.deleted_at = Set(Some(at));
+    Ok(Some(active.update(conn).await?))
+}
+
+/// The earlier texts of an interaction, oldest first.
+pub async fn revisions<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    interaction_id: &str,
+) -> Result<Vec<revision::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    revision::Entity::find()
+        .filter(revision::Column::Tenant.eq(tenant))
+        .filter(revision::Column::InteractionId.eq(interaction_id))
+        .order_by_asc(revision::Column::ReplacedAt)
+        .order_by_asc(revision::Column::Id)
+        .all(conn)
+        .await
+}
+
+/// Keeps a webhook body for audit.
+pub async fn insert_delivery<C: ConnectionTrait>(conn: &C, row: delivery::Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    delivery::ActiveModel::from(row).insert(conn).await.map(|_| ())
+}
+
 /// A page of a tenant's rows, newest first.
 pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Result<Vec<interaction::Model>, DbErr> {
     let query = interaction::Entity::find().filter(interaction::Column::Tenant.eq(tenant));
@@ -103,6 +283,37 @@ pub async fn anonymise_author<C: ConnectionTrait>(
     channel: i32,
     author_external_id: &str,
 ) -> Result<u64, DbErr> {
+    // The author's earlier texts and the raw webhook bodies that carried their posts go too.
+    let erased: Vec<(String, Option<String>)> = interaction::Entity::find()
+        .select_only()
+        .column(interaction::Column::Id)
+        .column(interaction::Column::Details)
+        .filter(interaction::Column::Tenant.eq(tenant))
+        .filter(interaction::Column::Channel.eq(channel))
+        .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if !erased.is_empty() {
+        let ids: Vec<&str> = erased.iter().map(|(id, _)| id.as_str()).collect();
+        revision::Entity::delete_many()
+            .filter(revision::Column::Tenant.eq(tenant))
+            .filter(revision::Column::InteractionId.is_in(ids))
+            .exec(conn)
+            .await?;
+        let deliveries: Vec<String> = erased
+            .iter()
+            .map(|(_, details)| Details::from_column(details.as_deref()).delivery)
+            .filter(|delivery| !delivery.is_empty())
+            .collect();
+        if !deliveries.is_empty() {
+            delivery::Entity::delete_many()
+                .filter(delivery::Column::Tenant.eq(tenant))
+                .filter(delivery::Column::Id.is_in(deliveries))
+                .exec(conn)
+                .await?;
+        }
+    }
     let updated = interaction::Entity::update_many()
         .col_expr(interaction::Column::AuthorExternalId, Expr::value(""))
         .col_expr(interaction::Column::AuthorHandle, Expr::value(""))
@@ -114,6 +325,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .col_expr(interaction::Column::Text, Expr::value(ERASED_TEXT))
         .col_expr(interaction::Column::Url, Expr::value(""))
         .col_expr(interaction::Column::Enrichment, Expr::value(Option::<Vec<u8>>::None))
+        .col_expr(interaction::Column::Details, Expr::value(Option::<String>::None))
         .filter(interaction::Column::Tenant.eq(tenant))
         .filter(interaction::Column::Channel.eq(channel))
         .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
@@ -156,6 +368,12 @@ mod tests {
             posted_at: now,
             received_at: now,
             enrichment: Some(b"cues: my order".to_vec()),
+            account: String::new(),
+            thread_external_id: String::new(),
+            private: false,
+            edited_at: None,
+            deleted_at: None,
+            details: None,
         }
     }
 
@@ -184,6 +402,7 @@ mod tests {
                 text: ERASED_TEXT.to_owned(),
                 url: String::new(),
                 enrichment: None,
+                details: None,
                 ..erased.clone()
             };
             assert_eq!(stored, expected);

@@ -25,8 +25,6 @@ pub const MAX_TAGS: usize = 16;
 pub const MAX_SKILLS: usize = 16;
 /// Highest skill level.
 pub const MAX_LEVEL: u32 = 5;
-/// Longest name (rule, queue, department, tag, skill, SLA policy).
-pub const MAX_NAME: usize = 64;
 
 /// The layer of a rule, in evaluation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,32 +158,8 @@ impl RuleSet {
     }
 }
 
-/// `text` cut to at most [`MAX_NAME`] bytes on a character boundary, marked "…" when cut: what
-/// a message may quote of an input.
-pub(crate) fn truncated(text: &str) -> String {
-    if text.len() <= MAX_NAME {
-        return text.to_owned();
-    }
-    let mut end = MAX_NAME;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-/// Names of rules, queues, tags, skills and policies: short, lower-case, no spaces.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("required".into());
-    }
-    if name.len() > MAX_NAME {
-        return Err(format!("{} bytes; at most {MAX_NAME}", name.len()));
-    }
-    if !name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_.".contains(&byte)) {
-        return Err(format!("{:?}: use only a-z, 0-9, '-', '_' and '.'", truncated(name)));
-    }
-    Ok(())
-}
+pub use tend_kernel::names::check_name;
+pub(crate) use tend_kernel::names::truncated;
 
 fn actions(rule: &str, then: &v1::RuleActions, problems: &mut Vec<Problem>) -> Actions {
     let named = |problems: &mut Vec<Problem>, field: &str, value: &str| -> Option<String> {

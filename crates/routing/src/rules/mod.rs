@@ -12,7 +12,6 @@ pub mod facts;
 
 use cel::{Context, Value};
 
-pub(crate) use compile::truncated;
 pub use compile::{Actions, CompiledRule, Layer, MAX_ADJUSTMENT, RuleSet, Skill, check_name, environment};
 pub use defaults::{builtin, builtin_spec};
 pub use facts::Facts;

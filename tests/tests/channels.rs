@@ -1,0 +1,498 @@
+//! Channels: the registry, the platforms' webhooks (handshakes, signatures, bad input, edits and
+//! deletions, redeliveries) and replies out to a fake platform API, on both backends.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::time::Duration;
+
+use prost::Message as _;
+use tend_channels::signature;
+use tend_proto::v1;
+use tend_store::events::{envelope, streams};
+use tend_tests::fake::{Answer, FakePlatform};
+use tend_tests::{Backend, TestApp, as_tenant, envelopes, eventually, on_both_backends};
+
+const TENANT: &str = "acme";
+const X_SECRET: &str = "x-consumer-secret";
+const META_SECRET: &str = "meta-app-secret";
+const BRAND_X_ID: &str = "2244994945";
+const PAGE_ID: &str = "104757235281203";
+
+fn fixture(path: &str) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/channels/tests/fixtures");
+    std::fs::read(root.join(path)).unwrap_or_else(|error| panic!("fixture {path}: {error}"))
+}
+
+fn value(secret: &str) -> v1::SecretValue {
+    v1::SecretValue { source: Some(v1::secret_value::Source::Value(secret.into())) }
+}
+
+async fn spawn(
+    backend: Backend,
+    fake: Option<&FakePlatform>,
+    adjust: impl FnOnce(&mut tend::config::TendConfig),
+) -> TestApp {
+    let base = fake.map(FakePlatform::url);
+    TestApp::spawn_with(backend, &tend::app::ServiceName::ALL, move |config| {
+        if let Some(base) = base {
+            config.channels.x_api_base = base.clone();
+            config.channels.meta_api_base = base;
+        }
+        config.channels.max_webhook_bytes = 64 * 1024;
+        config.channels.retry_base = Duration::from_millis(50);
+        config.channels.delivery_poll = Duration::from_millis(100);
+        adjust(config);
+    })
+    .await
+}
+
+async fn add_app(app: &TestApp, name: &str, platform: v1::Platform, secrets: &[(&str, &str)]) -> v1::ChannelApp {
+    let request = v1::UpsertAppRequest {
+        name: name.into(),
+        platform: platform.into(),
+        secrets: secrets.iter().map(|(k, v)| ((*k).to_owned(), value(v))).collect(),
+        ..Default::default()
+    };
+    app.channels().upsert_app(as_tenant(TENANT, request)).await.unwrap().into_inner()
+}
+
+async fn add_account(app: &TestApp, request: v1::UpsertAccountRequest) -> v1::ChannelAccount {
+    app.channels().upsert_account(as_tenant(TENANT, request)).await.unwrap().into_inner()
+}
+
+async fn x_account(app: &TestApp, quota: Option<v1::ReplyQuota>) -> v1::ChannelAccount {
+    add_app(app, "x-main", v1::Platform::X, &[("consumer_secret", X_SECRET)]).await;
+    add_account(
+        app,
+        v1::UpsertAccountRequest {
+            app: "x-main".into(),
+            channel: v1::Channel::X.into(),
+            platform_account_id: BRAND_X_ID.into(),
+            display_name: "Acme Support".into(),
+            is_default: true,
+            public_quota: quota,
+            secrets: [("access_token".to_owned(), value("user-token"))].into(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn hook(app: &TestApp, path: &str) -> String {
+    format!("http://{}{path}", app.http_addr.unwrap())
+}
+
+async fn interactions(app: &TestApp) -> Vec<v1::Interaction> {
+    let request = v1::ListInteractionsRequest { page_size: 100, ..Default::default() };
+    app.ingest().list_interactions(as_tenant(TENANT, request)).await.unwrap().into_inner().interactions
+}
+
+async fn post_x(app: &TestApp, body: &[u8], signature: Option<String>) -> (u16, String) {
+    let mut request = http().post(hook(app, "/webhooks/x")).body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-twitter-webhooks-signature", signature);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn the_registry_checks_what_it_is_given_and_never_returns_secrets(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    let mut channels = app.channels();
+    let saved = add_app(&app, "x-main", v1::Platform::X, &[("consumer_secret", X_SECRET)]).await;
+    assert_eq!(saved.secrets, vec!["consumer_secret".to_owned()]);
+    let listed = channels.list_channels(as_tenant(TENANT, v1::ListChannelsRequest {})).await.unwrap().into_inner();
+    assert!(!format!("{listed:?}").contains(X_SECRET), "a secret leaked: {listed:?}");
+
+    let misspelt = v1::UpsertAppRequest {
+        name: "x-main".into(),
+        platform: v1::Platform::X.into(),
+        secrets: [("consumer_secert".to_owned(), value("s"))].into(),
+        ..Default::default()
+    };
+    let error = channels.upsert_app(as_tenant(TENANT, misspelt)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("secrets.consumer_secert"), "{}", error.message());
+
+    let wrong_channel = v1::UpsertAccountRequest {
+        app: "x-main".into(),
+        channel: v1::Channel::Facebook.into(),
+        platform_account_id: "1".into(),
+        ..Default::default()
+    };
+    let error = channels.upsert_account(as_tenant(TENANT, wrong_channel)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument, "{}", error.message());
+
+    let bad_hours = v1::UpsertAccountRequest {
+        app: "x-main".into(),
+        channel: v1::Channel::X.into(),
+        platform_account_id: BRAND_X_ID.into(),
+        hours: Some(v1::AccountHours {
+            time_zone: "Europe/London".into(),
+            periods: vec![v1::StaffedPeriod { weekday: "funday".into(), start: "09:00".into(), end: "17:00".into() }],
+            closed_days: vec![],
+        }),
+        ..Default::default()
+    };
+    let error = channels.upsert_account(as_tenant(TENANT, bad_hours)).await.unwrap_err();
+    assert!(error.message().contains("hours.periods"), "{}", error.message());
+
+    let account = x_account(&app, None).await;
+    assert!(account.enabled && account.is_default);
+    assert_eq!(account.secrets, vec!["access_token".to_owned()]);
+
+    // Another tenant cannot take the same platform account.
+    let other = v1::UpsertAppRequest { name: "x".into(), platform: v1::Platform::X.into(), ..Default::default() };
+    channels.upsert_app(as_tenant("globex", other)).await.unwrap();
+    let taken = v1::UpsertAccountRequest {
+        app: "x".into(),
+        channel: v1::Channel::X.into(),
+        platform_account_id: BRAND_X_ID.into(),
+        ..Default::default()
+    };
+    let error = channels.upsert_account(as_tenant("globex", taken)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::FailedPrecondition, "{}", error.message());
+
+    // A plain post takes the default account; one naming an unknown account is refused.
+    let stored = app
+        .ingest()
+        .ingest_interaction(as_tenant(TENANT, tend_tests::post("ann", "Where is my order?")))
+        .await
+        .unwrap();
+    assert_eq!(stored.into_inner().interaction.unwrap().account, account.id);
+    let mut named = tend_tests::post("ann", "Where is my order?");
+    named.account = "nope".into();
+    let error = app.ingest().ingest_interaction(as_tenant(TENANT, named)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::NotFound);
+
+    // A disabled account takes nothing, by gRPC or webhook.
+    let disabled = channels
+        .disable_account(as_tenant(TENANT, v1::DisableAccountRequest { id: account.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!disabled.enabled);
+    let mut by_platform_id = tend_tests::post("ann", "Where is my order?");
+    by_platform_id.account = BRAND_X_ID.into();
+    let error = app.ingest().ingest_interaction(as_tenant(TENANT, by_platform_id)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::NotFound);
+    // Two tenants have X apps now, so the webhook names its app.
+    let body = fixture("x/tweet_create_events.json");
+    let (status, _) = post_x(&app, &body, Some(signature::sign_x(X_SECRET, &body))).await;
+    assert_eq!(status, 400, "several X apps: the delivery must name its app");
+    let response = http()
+        .post(hook(&app, &format!("/webhooks/x/{}", saved.id)))
+        .header("x-twitter-webhooks-signature", signature::sign_x(X_SECRET, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(interactions(&app).await.len(), 1);
+    app.stop().await;
+}
+
+async fn x_deliveries_are_verified_stored_once_and_tombstoned(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    let account = x_account(&app, None).await;
+
+    // The CRC handshake.
+    let crc = http().get(hook(&app, "/webhooks/x?crc_token=challenge-123")).send().await.unwrap();
+    assert_eq!(crc.status(), 200);
+    let answer: serde_json::Value = serde_json::from_str(&crc.text().await.unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&signature::x_crc_response(X_SECRET, "challenge-123")).unwrap();
+    assert_eq!(answer, expected);
+
+    // Bad input: each gets its status, and nothing is stored.
+    let body = fixture("x/tweet_create_events.json");
+    assert_eq!(post_x(&app, &body, None).await.0, 401);
+    assert_eq!(post_x(&app, &body, Some(signature::sign_x("wrong", &body))).await.0, 401);
+    let broken = b"{\"for_user_id\": ".to_vec();
+    let (status, message) = post_x(&app, &broken, Some(signature::sign_x(X_SECRET, &broken))).await;
+    assert_eq!(status, 400, "{message}");
+    let unknown = String::from_utf8(body.clone()).unwrap().replace(BRAND_X_ID, "999").into_bytes();
+    assert_eq!(post_x(&app, &unknown, Some(signature::sign_x(X_SECRET, &unknown))).await.0, 404);
+    let huge = vec![b' '; 64 * 1024 + 1];
+    assert_eq!(post_x(&app, &huge, Some(signature::sign_x(X_SECRET, &huge))).await.0, 413);
+    assert!(interactions(&app).await.is_empty());
+
+    // The real thing, three times: twice by webhook, once by gRPC.
+    let (status, summary) = post_x(&app, &body, Some(signature::sign_x(X_SECRET, &body))).await;
+    assert_eq!(status, 200, "{summary}");
+    let (status, summary) = post_x(&app, &body, Some(signature::sign_x(X_SECRET, &body))).await;
+    assert_eq!(status, 200);
+    assert!(summary.contains("\"duplicates\":1"), "{summary}");
+    let mut again = tend_tests::post("furiouscamper", "My order");
+    again.external_id = "1050118621198921728".into();
+    let duplicate = app.ingest().ingest_interaction(as_tenant(TENANT, again)).await.unwrap().into_inner();
+    assert!(duplicate.duplicate);
+    let stored = interactions(&app).await;
+    assert_eq!(stored.len(), 1);
+    let tweet = &stored[0];
+    assert_eq!((tweet.account.as_str(), tweet.external_id.as_str()), (account.id.as_str(), "1050118621198921728"));
+    assert_eq!(tweet.author.as_ref().unwrap().handle, "furiouscamper");
+    assert_eq!(tweet.in_reply_to_external_id, "1050116000000000000");
+
+    // Deleted on X: tombstoned, announced.
+    let delete = format!(
+        r#"{{"for_user_id":"{BRAND_X_ID}","tweet_delete_events":[{{"status":{{"id":"1050118621198921728","user_id":"6253282"}},"timestamp_ms":"1539206164000"}}]}}"#
+    )
+    .into_bytes();
+    let (status, summary) = post_x(&app, &delete, Some(signature::sign_x(X_SECRET, &delete))).await;
+    assert_eq!(status, 200, "{summary}");
+    let deleted = app
+        .ingest()
+        .get_interaction(as_tenant(TENANT, v1::GetInteractionRequest { id: tweet.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted_at.is_some() && deleted.text.is_empty(), "{deleted:?}");
+    let stream = app.event_stream().await;
+    let events = eventually("interactions.deleted", Duration::from_secs(10), || async {
+        let found = envelopes(stream.as_ref(), streams::INTERACTIONS_DELETED).await;
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    let event = v1::InteractionDeleted::decode(events[0].payload.as_slice()).unwrap();
+    assert_eq!(event.interaction_id, tweet.id);
+    app.stop().await;
+}
+
+async fn meta_handshake_edits_and_removals(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    add_app(&app, "meta", v1::Platform::Meta, &[("app_secret", META_SECRET), ("verify_token", "verify-me")]).await;
+    add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "meta".into(),
+            channel: v1::Channel::Facebook.into(),
+            platform_account_id: PAGE_ID.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let challenge = http()
+        .get(hook(&app, "/webhooks/meta?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 200);
+    assert_eq!(challenge.text().await.unwrap(), "1158201444");
+    let wrong = http()
+        .get(hook(&app, "/webhooks/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+
+    let send = |body: Vec<u8>| {
+        let request = http()
+            .post(hook(&app, "/webhooks/meta"))
+            .header("x-hub-signature-256", signature::sign_meta(META_SECRET, &body))
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, summary) = send(fixture("meta/page_feed_comment_add.json")).await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(summary.contains("\"stored\":1"), "{summary}");
+    let (status, summary) = send(fixture("meta/page_feed_comment_edited.json")).await;
+    assert_eq!(status, 200);
+    assert!(summary.contains("\"edited\":1"), "{summary}");
+    let stored = interactions(&app).await;
+    assert_eq!(stored.len(), 1);
+    let comment = app
+        .ingest()
+        .get_interaction(as_tenant(TENANT, v1::GetInteractionRequest { id: stored[0].id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(comment.text.contains("4.2 update"), "{}", comment.text);
+    assert_eq!(comment.revisions.len(), 1);
+    assert!(comment.edited_at.is_some());
+    let stream = app.event_stream().await;
+    eventually("interactions.updated", Duration::from_secs(10), || async {
+        let found = envelopes(stream.as_ref(), streams::INTERACTIONS_UPDATED).await;
+        (!found.is_empty()).then_some(())
+    })
+    .await;
+    let (status, summary) = send(fixture("meta/page_feed_comment_remove.json")).await;
+    assert_eq!(status, 200);
+    assert!(summary.contains("\"deleted\":1"), "{summary}");
+    app.stop().await;
+}
+
+async fn generic_and_email_deliveries_are_signed_within_the_window(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    add_app(&app, "widget", v1::Platform::Generic, &[("signing_secret", "chat-secret")]).await;
+    let chat = add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "widget".into(),
+            channel: v1::Channel::Chat.into(),
+            platform_account_id: "widget-1".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    add_app(&app, "mail", v1::Platform::Email, &[("signing_secret", "mail-secret")]).await;
+    let mailbox = add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "mail".into(),
+            channel: v1::Channel::Email.into(),
+            platform_account_id: "support@acme-shop.example".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let body = fixture("generic/message.json");
+    let send = |path: String, body: Vec<u8>, signature: String| async move {
+        let response = http().post(path).header("x-tend-signature", signature).body(body).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let generic = hook(&app, &format!("/webhooks/generic/{}", chat.id));
+    let stale = signature::sign_generic("chat-secret", &body, now - 3600);
+    assert_eq!(send(generic.clone(), body.clone(), stale).await.0, 401);
+    let (status, summary) =
+        send(generic.clone(), body.clone(), signature::sign_generic("chat-secret", &body, now)).await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(summary.contains("\"stored\":2"), "{summary}");
+    let unknown = hook(&app, "/webhooks/generic/00000000-0000-0000-0000-000000000000");
+    assert_eq!(send(unknown, body.clone(), signature::sign_generic("chat-secret", &body, now)).await.0, 404);
+
+    let raw = fixture("email/plain_complaint.eml");
+    let email = hook(&app, &format!("/webhooks/email/{}", mailbox.id));
+    let (status, summary) = send(email.clone(), raw.clone(), signature::sign_generic("mail-secret", &raw, now)).await;
+    assert_eq!(status, 200, "{summary}");
+    let garbage = b"\x00\x01 not a message".to_vec();
+    let (status, _) = send(email, garbage.clone(), signature::sign_generic("mail-secret", &garbage, now)).await;
+    assert!(status == 400 || status == 200, "{status}");
+    let stored = interactions(&app).await;
+    let message = stored.iter().find(|i| i.channel == i32::from(v1::Channel::Email)).expect("the email");
+    assert_eq!(message.subject, "Order #48213 arrived damaged");
+    assert!(message.private);
+    let chat_post = stored.iter().find(|i| i.external_id == "msg-20260301-0001").expect("the chat message");
+    assert_eq!(chat_post.attachments.len(), 1);
+    assert_eq!(chat_post.thread_external_id, "chat-7f3a");
+    app.stop().await;
+}
+
+/// Publishes a reply request as cases would.
+async fn request_reply(app: &TestApp, reply_id: &str, interaction_id: &str, text: &str) {
+    let tenant = tend_kernel::TenantId::parse(TENANT).unwrap();
+    let request = v1::ReplyRequested {
+        reply_id: reply_id.into(),
+        interaction_id: interaction_id.into(),
+        text: text.into(),
+        case_id: "case-1".into(),
+        ..Default::default()
+    };
+    let stream = app.event_stream().await;
+    stream.publish(streams::REPLIES_REQUESTED, &envelope("cases", &tenant, &request).encode_to_vec()).await.unwrap();
+}
+
+async fn delivery(app: &TestApp, reply_id: &str, status: v1::DeliveryStatus) -> v1::ReplyDelivery {
+    let reply_id = reply_id.to_owned();
+    eventually(&format!("reply {reply_id} {status:?}"), Duration::from_secs(20), || async {
+        let request = v1::GetReplyDeliveryRequest { reply_id: reply_id.clone() };
+        let found = app.channels().get_reply_delivery(as_tenant(TENANT, request)).await.ok()?.into_inner();
+        (found.status == i32::from(status)).then_some(found)
+    })
+    .await
+}
+
+async fn stored_tweet(app: &TestApp) -> v1::Interaction {
+    let body = fixture("x/tweet_create_events.json");
+    assert_eq!(post_x(app, &body, Some(signature::sign_x(X_SECRET, &body))).await.0, 200);
+    interactions(app).await.remove(0)
+}
+
+async fn a_reply_reaches_the_platform_once_and_waits_out_a_rate_limit(backend: Backend) {
+    let created = String::from_utf8(fixture("outbound/x_tweet_created.json")).unwrap();
+    let fake = FakePlatform::start(Answer::new(201, &created)).await;
+    fake.script([Answer::new(429, r#"{"title":"Too Many Requests"}"#).header("retry-after", "1")]);
+    let app = spawn(backend, Some(&fake), |_| {}).await;
+    x_account(&app, None).await;
+    let tweet = stored_tweet(&app).await;
+
+    request_reply(&app, "reply-1", &tweet.id, "Sorry! We're on it.").await;
+    let sent = delivery(&app, "reply-1", v1::DeliveryStatus::Sent).await;
+    assert_eq!(sent.attempts, 2, "{sent:?}");
+    assert!(sent.log.iter().any(|step| step.outcome == "rate limited"), "{:?}", sent.log);
+    assert!(!sent.platform_message_id.is_empty());
+    // Redelivered: nothing more is sent.
+    request_reply(&app, "reply-1", &tweet.id, "Sorry! We're on it.").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let last = &requests[1];
+    assert_eq!((last.method.as_str(), last.path.as_str()), ("POST", "/2/tweets"));
+    assert_eq!(last.header("authorization"), Some("Bearer user-token"));
+    assert_eq!(last.json()["reply"]["in_reply_to_tweet_id"], "1050118621198921728");
+    let stream = app.event_stream().await;
+    eventually("replies.delivered", Duration::from_secs(10), || async {
+        let found = envelopes(stream.as_ref(), streams::REPLIES_DELIVERED).await;
+        (found.len() == 1).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+async fn a_quota_holds_back_a_burst_and_a_failing_api_is_reported(backend: Backend) {
+    let fake = FakePlatform::start(Answer::new(503, r#"{"title":"Service Unavailable"}"#)).await;
+    let created = String::from_utf8(fixture("outbound/x_tweet_created.json")).unwrap();
+    fake.script([Answer::new(201, &created)]);
+    let app = spawn(backend, Some(&fake), |config| config.channels.max_attempts = 2).await;
+    let quota = v1::ReplyQuota { burst: 1, per: Some(prost_types::Duration { seconds: 3600, nanos: 0 }) };
+    x_account(&app, Some(quota)).await;
+    let tweet = stored_tweet(&app).await;
+
+    request_reply(&app, "first", &tweet.id, "One").await;
+    delivery(&app, "first", v1::DeliveryStatus::Sent).await;
+    request_reply(&app, "second", &tweet.id, "Two").await;
+    let stream = app.event_stream().await;
+    let delayed = eventually("replies.delayed", Duration::from_secs(10), || async {
+        let found = envelopes(stream.as_ref(), streams::REPLIES_DELAYED).await;
+        found.first().map(|envelope| v1::ReplyDelayed::decode(envelope.payload.as_slice()).unwrap())
+    })
+    .await;
+    assert_eq!((delayed.reply_id.as_str(), delayed.reason.as_str()), ("second", "quota"));
+    let waiting = app
+        .channels()
+        .get_reply_delivery(as_tenant(TENANT, v1::GetReplyDeliveryRequest { reply_id: "second".into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waiting.status, i32::from(v1::DeliveryStatus::Queued));
+    assert_eq!(fake.requests().len(), 1);
+
+    // A wider quota lets it go; the platform then fails twice and it is reported failed.
+    let wider = v1::ReplyQuota { burst: 10, per: Some(prost_types::Duration { seconds: 1, nanos: 0 }) };
+    x_account(&app, Some(wider)).await;
+    let failed = delivery(&app, "second", v1::DeliveryStatus::Failed).await;
+    assert_eq!(failed.attempts, 2, "{failed:?}");
+    eventually("replies.failed", Duration::from_secs(10), || async {
+        let found = envelopes(stream.as_ref(), streams::REPLIES_FAILED).await;
+        (!found.is_empty()).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+on_both_backends!(
+    the_registry_checks_what_it_is_given_and_never_returns_secrets,
+    x_deliveries_are_verified_stored_once_and_tombstoned,
+    meta_handshake_edits_and_removals,
+    generic_and_email_deliveries_are_signed_within_the_window,
+    a_reply_reaches_the_platform_once_and_waits_out_a_rate_limit,
+    a_quota_holds_back_a_burst_and_a_failing_api_is_reported,
+);
