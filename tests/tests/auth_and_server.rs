@@ -254,7 +254,7 @@ async fn reflection_lists_only_the_services_this_process_serves() {
     let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
     let listed = reflected_services_v1(&app).await;
     let tend: Vec<_> = listed.iter().filter(|name| name.starts_with("tend.")).collect();
-    assert_eq!(tend, vec!["tend.v1.EnrichmentService", "tend.v1.IngestService"]);
+    assert_eq!(tend, vec!["tend.v1.ChannelService", "tend.v1.EnrichmentService", "tend.v1.IngestService"]);
     app.stop().await;
 }
 
