@@ -30,7 +30,7 @@ use tend_proto::v1;
 use crate::config::ChannelsConfig;
 use crate::metrics::metrics;
 use crate::posts::{Changed, Posts};
-use crate::registry::{Account, App, Registry};
+use crate::registry::{Account, App, Registry, SecretError};
 use crate::storage::delivery;
 
 /// What the handlers share.
@@ -52,9 +52,9 @@ pub fn routes(posts: Arc<Posts>, config: &ChannelsConfig) -> Router {
     };
     Router::new()
         .route("/webhooks/x", get(x_crc).post(x_events))
-        .route("/webhooks/x/{app}", get(x_crc_of_app).post(x_events_of_app))
+        .route("/webhooks/x/{app}", get(x_crc).post(x_events))
         .route("/webhooks/meta", get(meta_challenge).post(meta_events))
-        .route("/webhooks/meta/{app}", get(meta_challenge_of_app).post(meta_events_of_app))
+        .route("/webhooks/meta/{app}", get(meta_challenge).post(meta_events))
         .route("/webhooks/generic/{account}", post(generic_events))
         .route("/webhooks/email/{account}", post(email_message))
         .with_state(hooks)
@@ -128,28 +128,28 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn secret_of_app(hooks: &Hooks, app: &App, name: &str) -> Result<String, Answer> {
-    match hooks.posts.channels().app_secret(app, name) {
+/// A secret needed to verify a delivery: 401 when `owner` has none set, 503 when it cannot be
+/// read (a missing variable or file: the platform retries, and the operator is told in the log).
+fn required_secret(owner: &str, name: &str, secret: Result<Option<String>, SecretError>) -> Result<String, Answer> {
+    match secret {
         Ok(Some(secret)) => Ok(secret),
-        Ok(None) => {
-            Err(Answer::unauthorized(format!("app {} has no {name} set; its deliveries cannot be verified", app.name)))
-        }
+        Ok(None) => Err(Answer::unauthorized(format!("{owner} has no {name} set; its deliveries cannot be verified"))),
         Err(error) => {
-            tracing::error!(%error, app = %app.name, "cannot read a webhook secret");
-            Err(Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the app's secret cannot be read; retry later"))
+            tracing::error!(%error, owner, "cannot read a webhook secret");
+            Err(Answer::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the secret of {owner} cannot be read; retry later"),
+            ))
         }
     }
 }
 
+fn secret_of_app(hooks: &Hooks, app: &App, name: &str) -> Result<String, Answer> {
+    required_secret(&format!("app {}", app.name), name, hooks.posts.channels().app_secret(app, name))
+}
+
 fn secret_of_account(hooks: &Hooks, account: &Account, name: &str) -> Result<String, Answer> {
-    match hooks.posts.channels().secret(account, name) {
-        Ok(Some(secret)) => Ok(secret),
-        Ok(None) => Err(Answer::unauthorized(format!("account {} has no {name} set", account.id))),
-        Err(error) => {
-            tracing::error!(%error, account = %account.id, "cannot read a webhook secret");
-            Err(Answer::new(StatusCode::SERVICE_UNAVAILABLE, "the account's secret cannot be read; retry later"))
-        }
-    }
+    required_secret(&format!("account {}", account.id), name, hooks.posts.channels().secret(account, name))
 }
 
 /// The app a delivery to `/webhooks/{platform}[/{app}]` is for: the named one, else the only
@@ -175,16 +175,15 @@ fn app_for(registry: &Registry, platform: v1::Platform, named: Option<&str>) -> 
 
 // ---- X ------------------------------------------------------------------------------------
 
-async fn x_crc(State(hooks): State<Hooks>, Query(query): Query<BTreeMap<String, String>>) -> Response {
-    finish("x", x_crc_answer(&hooks, None, &query))
+/// The app named by a `/webhooks/{platform}/{app}` path, `None` on `/webhooks/{platform}`.
+type NamedApp = Option<Path<String>>;
+
+fn named(app: &NamedApp) -> Option<&str> {
+    app.as_ref().map(|Path(app)| app.as_str())
 }
 
-async fn x_crc_of_app(
-    State(hooks): State<Hooks>,
-    Path(app): Path<String>,
-    Query(query): Query<BTreeMap<String, String>>,
-) -> Response {
-    finish("x", x_crc_answer(&hooks, Some(&app), &query))
+async fn x_crc(State(hooks): State<Hooks>, app: NamedApp, Query(query): Query<BTreeMap<String, String>>) -> Response {
+    finish("x", x_crc_answer(&hooks, named(&app), &query))
 }
 
 fn x_crc_answer(hooks: &Hooks, app: Option<&str>, query: &BTreeMap<String, String>) -> Result<Response, Answer> {
@@ -197,17 +196,8 @@ fn x_crc_answer(hooks: &Hooks, app: Option<&str>, query: &BTreeMap<String, Strin
     Ok(json_response(StatusCode::OK, signature::x_crc_response(&secret, token)))
 }
 
-async fn x_events(State(hooks): State<Hooks>, headers: HeaderMap, body: Body) -> Response {
-    finish("x", x_deliver(&hooks, None, &headers, body).await)
-}
-
-async fn x_events_of_app(
-    State(hooks): State<Hooks>,
-    Path(app): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    finish("x", x_deliver(&hooks, Some(&app), &headers, body).await)
+async fn x_events(State(hooks): State<Hooks>, app: NamedApp, headers: HeaderMap, body: Body) -> Response {
+    finish("x", x_deliver(&hooks, named(&app), &headers, body).await)
 }
 
 async fn x_deliver(hooks: &Hooks, app: Option<&str>, headers: &HeaderMap, body: Body) -> Result<Response, Answer> {
@@ -223,16 +213,12 @@ async fn x_deliver(hooks: &Hooks, app: Option<&str>, headers: &HeaderMap, body: 
 
 // ---- Meta ---------------------------------------------------------------------------------
 
-async fn meta_challenge(State(hooks): State<Hooks>, Query(query): Query<BTreeMap<String, String>>) -> Response {
-    finish("meta", meta_challenge_answer(&hooks, None, &query))
-}
-
-async fn meta_challenge_of_app(
+async fn meta_challenge(
     State(hooks): State<Hooks>,
-    Path(app): Path<String>,
+    app: NamedApp,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    finish("meta", meta_challenge_answer(&hooks, Some(&app), &query))
+    finish("meta", meta_challenge_answer(&hooks, named(&app), &query))
 }
 
 /// Answers `hub.challenge` when `hub.verify_token` is the named app's, or (unnamed) any Meta
@@ -256,17 +242,8 @@ fn meta_challenge_answer(
     Err(Answer::new(StatusCode::FORBIDDEN, "hub.mode must be subscribe and hub.verify_token an app's verify token"))
 }
 
-async fn meta_events(State(hooks): State<Hooks>, headers: HeaderMap, body: Body) -> Response {
-    finish("meta", meta_deliver(&hooks, None, &headers, body).await)
-}
-
-async fn meta_events_of_app(
-    State(hooks): State<Hooks>,
-    Path(app): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    finish("meta", meta_deliver(&hooks, Some(&app), &headers, body).await)
+async fn meta_events(State(hooks): State<Hooks>, app: NamedApp, headers: HeaderMap, body: Body) -> Response {
+    finish("meta", meta_deliver(&hooks, named(&app), &headers, body).await)
 }
 
 /// The Meta app a delivery is for: the named one, else the app of the first entry whose id is a

@@ -116,9 +116,11 @@ impl Account {
 pub struct Registry {
     apps: HashMap<String, Arc<App>>,
     accounts: HashMap<String, Arc<Account>>,
-    by_platform: HashMap<(i32, String), String>,
-    defaults: HashMap<(String, i32), String>,
-    registered: HashSet<(String, i32)>,
+    // Nested by the key's first part, so a look-up by borrowed strings allocates nothing (it
+    // runs for every post).
+    by_platform: HashMap<i32, HashMap<String, String>>,
+    defaults: HashMap<String, HashMap<i32, String>>,
+    registered: HashMap<String, HashSet<i32>>,
 }
 
 impl Registry {
@@ -129,10 +131,14 @@ impl Registry {
         }
         for account in accounts {
             let channel = i32::from(account.channel);
-            registry.by_platform.insert((channel, account.platform_account_id.clone()), account.id.clone());
-            registry.registered.insert((account.tenant.clone(), channel));
+            registry
+                .by_platform
+                .entry(channel)
+                .or_default()
+                .insert(account.platform_account_id.clone(), account.id.clone());
+            registry.registered.entry(account.tenant.clone()).or_default().insert(channel);
             if account.is_default && account.enabled {
-                registry.defaults.insert((account.tenant.clone(), channel), account.id.clone());
+                registry.defaults.entry(account.tenant.clone()).or_default().insert(channel, account.id.clone());
             }
             registry.accounts.insert(account.id.clone(), Arc::new(account));
         }
@@ -151,7 +157,7 @@ impl Registry {
 
     /// The account with this channel and platform id (enabled or not).
     pub fn by_platform(&self, channel: v1::Channel, platform_account_id: &str) -> Option<&Arc<Account>> {
-        let id = self.by_platform.get(&(i32::from(channel), platform_account_id.to_owned()))?;
+        let id = self.by_platform.get(&i32::from(channel))?.get(platform_account_id)?;
         self.accounts.get(id)
     }
 
@@ -191,11 +197,12 @@ impl Registry {
         named: &str,
     ) -> Result<Option<&Arc<Account>>, AccountRefused> {
         let named = named.trim();
+        let channel_number = i32::from(channel);
         if named.is_empty() {
-            if let Some(id) = self.defaults.get(&(tenant.to_owned(), i32::from(channel))) {
+            if let Some(id) = self.defaults.get(tenant).and_then(|defaults| defaults.get(&channel_number)) {
                 return Ok(self.accounts.get(id));
             }
-            if self.registered.contains(&(tenant.to_owned(), i32::from(channel))) {
+            if self.registered.get(tenant).is_some_and(|channels| channels.contains(&channel_number)) {
                 return Err(AccountRefused::NoDefault);
             }
             return Ok(None);

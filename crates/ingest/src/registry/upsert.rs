@@ -55,26 +55,31 @@ fn check_settings(
     Ok(checked)
 }
 
+/// The secrets `stored` (the JSON of an existing row, `None` for a new one) with those `given`
+/// sealed in: a given empty one removes it. Every name must be one of `allowed`.
 fn merge_secrets(
-    field: &str,
     allowed: &[&str],
     platform_name: &str,
     given: &std::collections::HashMap<String, v1::SecretValue>,
-    mut stored: Secrets,
+    stored: Option<&str>,
     secret_box: &SecretBox,
 ) -> Result<Secrets, ApiError> {
+    let mut secrets: Secrets = match stored {
+        Some(json) => serde_json::from_str(json).map_err(ApiError::internal)?,
+        None => Secrets::new(),
+    };
     for (name, value) in given {
-        let key = format!("{field}.{}", tend_kernel::names::truncated(name));
+        let key = format!("secrets.{}", tend_kernel::names::truncated(name));
         if !allowed.contains(&name.as_str()) {
             let known = if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") };
             return Err(ApiError::invalid(key, format!("is not a secret of {platform_name}; known: {known}")));
         }
         match secret_box.seal(&key, value)? {
-            Some(sealed) => stored.insert(name.clone(), sealed),
-            None => stored.remove(name),
+            Some(sealed) => secrets.insert(name.clone(), sealed),
+            None => secrets.remove(name),
         };
     }
-    Ok(stored)
+    Ok(secrets)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
@@ -100,25 +105,24 @@ pub async fn upsert_app(
     let txn = db.begin().await.context("starting a transaction")?;
     let existing = storage::find_app(&txn, tenant.as_str(), &request.name).await.context("reading the app")?;
     let now = tend_kernel::ids::now();
+    if let Some(row) = &existing
+        && row.platform != i32::from(platform)
+    {
+        let stored = v1::Platform::try_from(row.platform).unwrap_or(v1::Platform::Unspecified);
+        return Err(ApiError::invalid(
+            "platform",
+            format!(
+                "app {} is a {} app; an app keeps its platform (use another name)",
+                row.name,
+                platform::name(stored)
+            ),
+        ));
+    }
+    let stored = existing.as_ref().map(|row| row.secrets.as_str());
+    let secrets =
+        merge_secrets(platform::app_secrets(platform), platform_name, &request.secrets, stored, channels.secret_box())?;
     let saved = match existing {
         Some(row) => {
-            if row.platform != i32::from(platform) {
-                return Err(ApiError::invalid(
-                    "platform",
-                    format!("app {} is a {} app; an app keeps its platform (use another name)", row.name, {
-                        platform::name(v1::Platform::try_from(row.platform).unwrap_or(v1::Platform::Unspecified))
-                    }),
-                ));
-            }
-            let stored: Secrets = serde_json::from_str(&row.secrets).map_err(ApiError::internal)?;
-            let secrets = merge_secrets(
-                "secrets",
-                platform::app_secrets(platform),
-                platform_name,
-                &request.secrets,
-                stored,
-                channels.secret_box(),
-            )?;
             let mut active = row.into_active_model();
             active.settings = Set(to_json(&settings)?);
             active.secrets = Set(to_json(&secrets)?);
@@ -126,14 +130,6 @@ pub async fn upsert_app(
             active.update(&txn).await.context("saving the app")?
         }
         None => {
-            let secrets = merge_secrets(
-                "secrets",
-                platform::app_secrets(platform),
-                platform_name,
-                &request.secrets,
-                Secrets::new(),
-                channels.secret_box(),
-            )?;
             let row = storage::app::Model {
                 id: new_id(),
                 tenant: tenant.as_str().to_owned(),
@@ -271,24 +267,25 @@ pub async fn upsert_account(
         .await
         .context("reading the account")?;
     let now = tend_kernel::ids::now();
+    if let Some(row) = &existing
+        && row.tenant != tenant.as_str()
+    {
+        return Err(ApiError::FailedPrecondition(format!(
+            "{} account {platform_account_id} is monitored by another tenant; one platform account belongs to one \
+             tenant",
+            channel.as_str_name()
+        )));
+    }
+    let stored = existing.as_ref().map(|row| row.secrets.as_str());
+    let secrets = merge_secrets(
+        platform::account_secrets(app.platform),
+        platform_name,
+        &request.secrets,
+        stored,
+        channels.secret_box(),
+    )?;
     let (saved, change) = match existing {
-        Some(row) if row.tenant != tenant.as_str() => {
-            return Err(ApiError::FailedPrecondition(format!(
-                "{} account {platform_account_id} is monitored by another tenant; one platform account \
-                 belongs to one tenant",
-                channel.as_str_name()
-            )));
-        }
         Some(row) => {
-            let stored: Secrets = serde_json::from_str(&row.secrets).map_err(ApiError::internal)?;
-            let secrets = merge_secrets(
-                "secrets",
-                platform::account_secrets(app.platform),
-                platform_name,
-                &request.secrets,
-                stored,
-                channels.secret_box(),
-            )?;
             let enabled = request.enabled.unwrap_or(row.enabled);
             let mut active = row.into_active_model();
             active.app_id = Set(app.id.clone());
@@ -303,14 +300,6 @@ pub async fn upsert_account(
             (active.update(&txn).await.context("saving the account")?, AccountChange::Replaced)
         }
         None => {
-            let secrets = merge_secrets(
-                "secrets",
-                platform::account_secrets(app.platform),
-                platform_name,
-                &request.secrets,
-                Secrets::new(),
-                channels.secret_box(),
-            )?;
             let row = storage::account::Model {
                 id: new_id(),
                 tenant: tenant.as_str().to_owned(),
@@ -411,10 +400,7 @@ pub fn app_to_proto(app: &App) -> v1::ChannelApp {
 fn quota_to_proto(quota: Option<QuotaSpec>) -> Option<v1::ReplyQuota> {
     quota.map(|quota| v1::ReplyQuota {
         burst: quota.burst,
-        per: Some(prost_types::Duration {
-            seconds: i64::try_from(quota.per_ms / 1000).unwrap_or(i64::MAX),
-            nanos: i32::try_from((quota.per_ms % 1000) * 1_000_000).unwrap_or(0),
-        }),
+        per: prost_types::Duration::try_from(std::time::Duration::from_millis(quota.per_ms)).ok(),
     })
 }
 

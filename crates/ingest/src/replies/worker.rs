@@ -97,20 +97,18 @@ impl Worker {
         })
     }
 
+    /// The bucket of `account`'s public or private replies, with the account's quota or the
+    /// channel's default.
     fn bucket(&mut self, account: &Account, private: bool) -> &mut TokenBucket {
         let spec: Option<QuotaSpec> = if private { account.quotas.private } else { account.quotas.public };
         let kind = if private { ReplyKind::Private } else { ReplyKind::Public };
+        let channel = adapter_channel(account.channel).unwrap_or(tend_channels::Channel::Chat);
         let quota = spec
             .and_then(|spec| Quota::new(spec.burst, Duration::from_millis(spec.per_ms)).ok())
-            .or_else(|| adapter_channel(account.channel).map(|channel| Quota::default_for(channel, kind)));
-        let key = (account.id.clone(), private);
-        let bucket = self.buckets.entry(key).or_insert_with(|| {
-            TokenBucket::new(quota.unwrap_or_else(|| Quota::default_for(tend_channels::Channel::Chat, kind)))
-        });
+            .unwrap_or_else(|| Quota::default_for(channel, kind));
+        let bucket = self.buckets.entry((account.id.clone(), private)).or_insert_with(|| TokenBucket::new(quota));
         // A quota changed in the registry takes effect on the next reply.
-        if let Some(quota) = quota
-            && bucket.quota() != quota
-        {
+        if bucket.quota() != quota {
             *bucket = TokenBucket::new(quota);
         }
         bucket
@@ -144,16 +142,7 @@ impl Worker {
         let txn = self.db.begin().await.context("starting a transaction")?;
         let tenant = TenantId::parse(&row.tenant).map_err(tend_kernel::ApiError::internal)?;
         if !already_waiting {
-            let delayed = v1::ReplyDelayed {
-                reply_id: row.reply_id.clone(),
-                case_id: row.case_id.clone(),
-                account: row.account.clone(),
-                wait: Some(prost_types::Duration {
-                    seconds: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
-                    nanos: i32::try_from(wait.subsec_nanos()).unwrap_or(0),
-                }),
-                reason: reason.into(),
-            };
+            let delayed = delayed(&row, wait, reason);
             outbox::enqueue(&txn, streams::REPLIES_DELAYED, &envelope(SERVICE, &tenant, &delayed)).await?;
             metrics().replies_waiting.inc();
         }
@@ -225,16 +214,7 @@ impl Worker {
                 active.log = Set(entry(label, reason.clone()));
                 active.next_attempt_at = Set(now + chrono::Duration::from_std(wait).unwrap_or_default());
                 if after.is_some() {
-                    let delayed = v1::ReplyDelayed {
-                        reply_id: row.reply_id.clone(),
-                        case_id: row.case_id.clone(),
-                        account: row.account.clone(),
-                        wait: Some(prost_types::Duration {
-                            seconds: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
-                            nanos: i32::try_from(wait.subsec_nanos()).unwrap_or(0),
-                        }),
-                        reason: "rate_limited".into(),
-                    };
+                    let delayed = delayed(&row, wait, "rate_limited");
                     outbox::enqueue(&txn, streams::REPLIES_DELAYED, &envelope(SERVICE, &tenant, &delayed)).await?;
                     now_waiting = true;
                 }
@@ -276,5 +256,16 @@ impl Worker {
         }
         self.relay.wake();
         Ok(())
+    }
+}
+
+/// The `replies.delayed` event of `row` waiting about `wait` for `reason`.
+fn delayed(row: &reply::Model, wait: Duration, reason: &str) -> v1::ReplyDelayed {
+    v1::ReplyDelayed {
+        reply_id: row.reply_id.clone(),
+        case_id: row.case_id.clone(),
+        account: row.account.clone(),
+        wait: prost_types::Duration::try_from(wait).ok(),
+        reason: reason.to_owned(),
     }
 }
