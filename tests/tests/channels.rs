@@ -488,7 +488,89 @@ async fn a_quota_holds_back_a_burst_and_a_failing_api_is_reported(backend: Backe
     app.stop().await;
 }
 
+async fn a_mailbox_is_polled_and_a_reply_threads_in_the_customers_mailbox(backend: Backend) {
+    use tend_mailbox::testing::{self, TestFolder};
+    let support = TestFolder::create("support").await;
+    let customer = TestFolder::create("customer").await;
+    let app = spawn(backend, None, |config| config.channels.registry_refresh = Duration::from_millis(300)).await;
+    let settings = [
+        ("imap_host", testing::host()),
+        ("imap_port", "10993".to_owned()),
+        ("imap_security", "tls".to_owned()),
+        ("smtp_host", testing::host()),
+        ("smtp_port", "10465".to_owned()),
+        ("smtp_security", "tls".to_owned()),
+        ("username", testing::user()),
+        ("ca_file", testing::ca_file().display().to_string()),
+        ("from_name", "Acme Support".to_owned()),
+    ];
+    let request = v1::UpsertAppRequest {
+        name: "mail".into(),
+        platform: v1::Platform::Email.into(),
+        settings: settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        secrets: [("password".to_owned(), value(&testing::password()))].into(),
+    };
+    app.channels().upsert_app(as_tenant(TENANT, request)).await.unwrap();
+    let account_settings = [("folder", support.name.as_str()), ("import_existing", "true"), ("poll_interval", "1s")];
+    add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "mail".into(),
+            channel: v1::Channel::Email.into(),
+            platform_account_id: support.address(),
+            settings: account_settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let tag = testing::tag("thread");
+    let raw = format!(
+        "From: Maria Schmidt <{}>\r\nTo: {}\r\nSubject: Order arrived damaged\r\n\
+         Date: Wed, 02 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{tag}@tests.tend.test>\r\n\
+         In-Reply-To: <root-{tag}@tests.tend.test>\r\nReferences: <root-{tag}@tests.tend.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         The parcel came today and the box was crushed. Can you send a new one?\r\n",
+        customer.address(),
+        support.address(),
+    )
+    .into_bytes();
+    support.append(&[raw]).await;
+    let message = eventually("the polled email", Duration::from_secs(30), || async {
+        interactions(&app).await.into_iter().find(|i| i.channel == i32::from(v1::Channel::Email))
+    })
+    .await;
+    assert_eq!(message.external_id, format!("{tag}@tests.tend.test"));
+    assert_eq!(message.subject, "Order arrived damaged");
+    assert!(message.text.contains("box was crushed"), "{}", message.text);
+    // The same message again by gRPC (naming the mailbox): one interaction.
+    let mut again = tend_tests::post("maria", "The parcel came today");
+    again.channel = v1::Channel::Email.into();
+    again.external_id = message.external_id.clone();
+    again.account = support.address();
+    assert!(app.ingest().ingest_interaction(as_tenant(TENANT, again)).await.unwrap().into_inner().duplicate);
+
+    request_reply(&app, "mail-reply-1", &message.id, "We're sending a new one today.").await;
+    let sent = delivery(&app, "mail-reply-1", v1::DeliveryStatus::Sent).await;
+    assert!(sent.platform_message_id.starts_with("<mail-reply-1@"), "{sent:?}");
+    let reply = eventually("the reply in the customer's mailbox", Duration::from_secs(30), || async {
+        let mut mailbox = customer.connect().await;
+        let batch = mailbox.fetch_new(None, 10).await.unwrap();
+        mailbox.logout().await;
+        batch.messages.into_iter().next().map(|message| String::from_utf8_lossy(&message.raw).into_owned())
+    })
+    .await;
+    assert!(reply.contains(&format!("In-Reply-To: <{tag}@tests.tend.test>")), "{reply}");
+    assert!(reply.contains(&format!("<root-{tag}@tests.tend.test>")), "References keep the root: {reply}");
+    assert!(reply.contains("Subject: Re: Order arrived damaged"), "{reply}");
+    assert!(reply.contains("We're sending a new one today."), "{reply}");
+    app.stop().await;
+    support.remove().await;
+    customer.remove().await;
+}
+
 on_both_backends!(
+    a_mailbox_is_polled_and_a_reply_threads_in_the_customers_mailbox,
     the_registry_checks_what_it_is_given_and_never_returns_secrets,
     x_deliveries_are_verified_stored_once_and_tombstoned,
     meta_handshake_edits_and_removals,

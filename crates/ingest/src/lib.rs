@@ -13,6 +13,7 @@ mod consumer;
 mod domain;
 mod enrich;
 mod enrichment_api;
+mod mail;
 mod metrics;
 mod posts;
 pub mod registry;
@@ -143,9 +144,10 @@ impl Component for Ingest {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Ingest { relay, consumers, channels, worker, config, .. } = *self;
+        let Ingest { relay, consumers, channels, worker, config, posts, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
         tasks.push(relay_task(relay, shutdown.clone()));
+        tasks.push(Box::pin(mail::Pollers::new(posts, &config).run(shutdown.clone())));
         tasks.push(Box::pin(channels.refresh(config.registry_refresh, shutdown.clone())));
         tasks.push(Box::pin(worker.run(shutdown)));
         tasks

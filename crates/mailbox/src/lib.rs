@@ -22,6 +22,7 @@
 mod error;
 mod imap;
 mod smtp;
+pub mod testing;
 mod tls;
 
 pub use error::MailError;

@@ -59,7 +59,7 @@ pub fn app_secrets(platform: Platform) -> &'static [&'static str] {
 pub fn account_settings(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::X => &["poll_mentions", "poll_interval"],
-        Platform::Email => &["folder", "poll", "poll_interval"],
+        Platform::Email => &["folder", "poll", "poll_interval", "import_existing"],
         Platform::Generic => &["callback_url"],
         _ => &[],
     }
@@ -82,5 +82,33 @@ pub fn name(platform: Platform) -> &'static str {
         Platform::Email => "email",
         Platform::Generic => "generic",
         Platform::Unspecified => "unspecified",
+    }
+}
+
+/// Checks the value of setting `key`: ports are numbers, securities one of `tls`, `starttls`,
+/// `plain`, flags `true` or `false`, intervals durations ("30s", "5m"), URLs http(s).
+pub fn check_value(key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "imap_port" | "smtp_port" => match value.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(()),
+            _ => Err("must be a port number, 1 to 65535".into()),
+        },
+        "imap_security" | "smtp_security" => match value {
+            "tls" | "starttls" | "plain" => Ok(()),
+            _ => Err("must be tls, starttls or plain (plain only to a loopback host)".into()),
+        },
+        "poll" | "poll_mentions" | "import_existing" => match value {
+            "true" | "false" => Ok(()),
+            _ => Err("must be true or false".into()),
+        },
+        "poll_interval" => match humantime::parse_duration(value) {
+            Ok(interval) if interval >= std::time::Duration::from_secs(1) => Ok(()),
+            _ => Err("must be a duration of at least 1s, e.g. 30s or 5m".into()),
+        },
+        "callback_url" if !(value.starts_with("https://") || value.starts_with("http://")) => {
+            Err("must be an http:// or https:// URL".into())
+        }
+        "ca_file" if !value.starts_with('/') => Err("must be an absolute path to a PEM file".into()),
+        _ => Ok(()),
     }
 }

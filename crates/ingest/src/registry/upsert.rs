@@ -50,7 +50,9 @@ fn check_settings(
                 format!("must be at most {MAX_SETTING_BYTES} bytes"),
             ));
         }
-        checked.insert(key.clone(), value.trim().to_owned());
+        let value = value.trim();
+        platform::check_value(key, value).map_err(|problem| ApiError::invalid(format!("{field}.{key}"), problem))?;
+        checked.insert(key.clone(), value.to_owned());
     }
     Ok(checked)
 }
@@ -249,11 +251,6 @@ pub async fn upsert_account(
     let platform_name = platform::name(app.platform);
     let settings =
         check_settings("settings", platform::account_settings(app.platform), platform_name, &request.settings)?;
-    if let Some(url) = settings.get("callback_url")
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(ApiError::invalid("settings.callback_url", "must be an http:// or https:// URL"));
-    }
     check_hours(request.hours.as_ref())?;
     let quotas = Quotas {
         public: quota("public_quota", request.public_quota.as_ref())?,

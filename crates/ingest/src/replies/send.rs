@@ -19,6 +19,8 @@ pub struct Sender {
     pub http: reqwest::Client,
     /// The platforms' base URLs.
     pub bases: BaseUrls,
+    /// How long one send may take (SMTP too).
+    timeout: Duration,
 }
 
 impl Sender {
@@ -30,7 +32,7 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tend/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, bases })
+        Ok(Self { http, bases, timeout })
     }
 
     /// Sends `row` from `account` and says what came of it.
@@ -40,9 +42,7 @@ impl Sender {
             return Outcome::Failed { reason: format!("channel {} cannot take replies", channel.as_str_name()) };
         };
         if channel == v1::Channel::Email {
-            return Outcome::Failed {
-                reason: "email replies are not sent yet: SMTP delivery is not configured".into(),
-            };
+            return self.send_email(channels, account, row).await;
         }
         let kind = if row.private { ReplyKind::Private } else { ReplyKind::Public };
         let secret = |name: &str| match channels.secret(account, name) {
@@ -102,6 +102,47 @@ impl Sender {
             }
         };
         outbound::outcome(&reply, status, &headers, &body, chrono::Utc::now().timestamp())
+    }
+}
+
+impl Sender {
+    /// Sends an email reply over the account's SMTP server, threaded under the message answered
+    /// (In-Reply-To, References) so it lands in the customer's conversation. Its Message-ID is
+    /// derived from the reply id, so the platform id is known before sending.
+    async fn send_email(&self, channels: &Channels, account: &Account, row: &reply::Model) -> Outcome {
+        let registry = channels.snapshot();
+        let Some(app) = registry.app(&account.app_id) else {
+            return Outcome::Failed { reason: "the account's app is not registered".into() };
+        };
+        let config = match crate::mail::smtp_config(channels, app, account, self.timeout) {
+            Ok(config) => config,
+            Err(reason) => return Outcome::Failed { reason },
+        };
+        if row.recipient.is_empty() {
+            return Outcome::Failed { reason: "the email answered has no sender address to reply to".into() };
+        }
+        // The headers come from the message answered, as its parser read it.
+        let mut original = tend_channels::Inbound::new(tend_channels::Channel::Email, "", row.in_reply_to.clone());
+        if !row.thread_id.is_empty() && row.thread_id != row.in_reply_to {
+            original.references.push(row.thread_id.clone());
+        }
+        let headers = tend_channels::email::reply_headers(&original);
+        let domain = account.platform_account_id.rsplit_once('@').map_or("tend.invalid", |(_, domain)| domain);
+        let message_id = format!("<{}@{domain}>", row.reply_id);
+        let email = tend_mailbox::OutgoingEmail {
+            from: crate::mail::from_address(app, account),
+            to: row.recipient.clone(),
+            subject: if row.subject.is_empty() { "Re: your message".to_owned() } else { row.subject.clone() },
+            text: row.text.clone(),
+            message_id: message_id.clone(),
+            in_reply_to: Some(headers.in_reply_to_value()).filter(|value| !value.is_empty()),
+            references: headers.references.iter().map(|id| format!("<{id}>")).collect(),
+        };
+        match tend_mailbox::send(&config, &email).await {
+            Ok(()) => Outcome::Sent { platform_id: message_id },
+            Err(error) if error.is_retryable() => Outcome::Retry { reason: error.to_string(), after: None },
+            Err(error) => Outcome::Failed { reason: error.to_string() },
+        }
     }
 }
 
