@@ -49,6 +49,10 @@ pub enum Command {
     /// Business-hours calendars the SLA clocks count on, with their holidays.
     #[command(subcommand)]
     Calendars(CalendarsCommand),
+    /// Monitored channels: platform apps and the accounts Tend takes posts for (see
+    /// docs/CHANNELS.md).
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
     /// Cases opened and resolved, from feedback.
     Report(ReportArgs),
     /// Identity tasks: bring CRM customers in.
@@ -162,6 +166,103 @@ impl From<ChannelArg> for tend_proto::v1::Channel {
             ChannelArg::Review => Self::Review,
         }
     }
+}
+
+/// Platform APIs, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlatformArg {
+    /// X (Twitter): Account Activity webhooks, posts and DMs.
+    X,
+    /// Meta: Facebook Pages, Messenger, Instagram.
+    Meta,
+    /// A mailbox: IMAP in, SMTP out, or raw mail posted to a webhook.
+    Email,
+    /// Tend's generic webhook: chat widgets, review sources.
+    Generic,
+}
+
+impl From<PlatformArg> for tend_proto::v1::Platform {
+    fn from(platform: PlatformArg) -> Self {
+        match platform {
+            PlatformArg::X => Self::X,
+            PlatformArg::Meta => Self::Meta,
+            PlatformArg::Email => Self::Email,
+            PlatformArg::Generic => Self::Generic,
+        }
+    }
+}
+
+/// `tend channels …`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Register an account (and, with --platform, create or replace its app first), e.g.
+    /// `tend channels add --platform x --app x-main --secret consumer_secret=env:X_SECRET
+    /// --channel x --account-id 2244994945 --default`.
+    Add(Box<ChannelsAddArgs>),
+    /// The tenant's apps and accounts.
+    List(Connection),
+    /// One account: settings, secrets set, quotas, hours, where its platform delivers.
+    Get(ChannelIdArgs),
+    /// Stop taking posts for an account (`add` it again to turn it back on).
+    Disable(ChannelIdArgs),
+}
+
+/// `tend channels add`.
+#[derive(Debug, Args)]
+pub struct ChannelsAddArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The app's name (a-z, 0-9, '-', '_', '.').
+    #[arg(long)]
+    pub app: String,
+    /// Create or replace the app, as this platform, with --setting and --secret.
+    #[arg(long, value_enum)]
+    pub platform: Option<PlatformArg>,
+    /// An app setting KEY=VALUE (repeatable), e.g. imap_host=imap.example.com.
+    #[arg(long = "setting")]
+    pub settings: Vec<String>,
+    /// An app secret KEY=VALUE (repeatable). VALUE env:NAME or file:/path is resolved by the
+    /// server; anything else is stored encrypted (and lands in your shell history: prefer a
+    /// reference).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// The account's channel.
+    #[arg(long, value_enum)]
+    pub channel: ChannelArg,
+    /// The platform's id of the account: the brand's X user id, the Page id, the mailbox
+    /// address, the widget id.
+    #[arg(long)]
+    pub account_id: String,
+    /// Shown to agents.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Make it the tenant's default account for the channel.
+    #[arg(long)]
+    pub default: bool,
+    /// Hours of operation, a calendar file (docs/examples/calendar.yaml).
+    #[arg(long)]
+    pub hours: Option<PathBuf>,
+    /// Public reply quota, REPLIES/PERIOD, e.g. 100/15m.
+    #[arg(long)]
+    pub public_quota: Option<String>,
+    /// Private reply quota, REPLIES/PERIOD.
+    #[arg(long)]
+    pub private_quota: Option<String>,
+    /// An account setting KEY=VALUE (repeatable), e.g. folder=Support.
+    #[arg(long = "account-setting")]
+    pub account_settings: Vec<String>,
+    /// An account secret KEY=VALUE (repeatable), e.g. access_token=env:X_USER_TOKEN.
+    #[arg(long = "account-secret")]
+    pub account_secrets: Vec<String>,
+}
+
+/// An account by id.
+#[derive(Debug, Args)]
+pub struct ChannelIdArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Tend's id of the account.
+    pub id: String,
 }
 
 /// `tend post`.

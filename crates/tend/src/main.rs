@@ -1,5 +1,6 @@
 //! `tend`: run Tend's services, or talk to a running Tend.
 
+mod channels_cmd;
 mod cli;
 mod commands;
 mod identity_cmd;
@@ -34,6 +35,7 @@ async fn main() -> ExitCode {
         Command::Rules(command) => rules_cmd::rules(command).await,
         Command::Sla(command) => rules_cmd::sla(command).await,
         Command::Calendars(command) => rules_cmd::calendars(command).await,
+        Command::Channels(command) => channels_cmd::channels(command).await,
         Command::Report(args) => commands::report(args).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),

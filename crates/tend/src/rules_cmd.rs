@@ -78,7 +78,7 @@ fn parse<T: DeserializeOwned>(format: FormatArg, text: &str) -> anyhow::Result<T
 }
 
 /// Reads and parses a file in the format of its extension; errors name the file.
-fn read_file<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub(crate) fn read_file<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let format = format_of(path)?;
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(format, &text).with_context(|| path.display().to_string())

@@ -4,19 +4,12 @@
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-
-/// Runs `tend <args>` against `endpoint`; returns its stdout, failing the test on a non-zero exit.
-fn tend(endpoint: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_tend")).args(args).env("TEND_ENDPOINT", endpoint).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "tend {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
-}
+use common::{start_dev, tend};
 
 /// The value of the `key:` line of `tend` output.
 /// A labelled CSV in a tenant's own words ("zorped" is how its customers complain,
@@ -46,20 +39,8 @@ fn field<'a>(output: &'a str, key: &str) -> &'a str {
 
 #[tokio::test]
 async fn readme_walkthrough() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        // Tests run side by side: no fixed HTTP port.
-        .env("TEND__SERVER__HTTP_LISTEN", "127.0.0.1:0")
-        .arg(data_dir.path())
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let addr = first.strip_prefix("tend serving on ").unwrap().to_owned();
+    let mut dev = start_dev(&[("RUST_LOG", "off")], Stdio::inherit()).await;
+    let lines = &mut dev.lines;
     let mut announced = Vec::new();
     while announced.len() < 9 {
         announced.push(lines.next_line().await.unwrap().unwrap());
@@ -69,7 +50,7 @@ async fn readme_walkthrough() {
     {
         assert!(announced.iter().any(|line| line.contains(service)), "{service} not announced: {announced:?}");
     }
-    let endpoint = format!("http://{addr}");
+    let endpoint = dev.endpoint.clone();
 
     let endpoint_for_blocking = endpoint.clone();
     let outputs = tokio::task::spawn_blocking(move || {
@@ -153,7 +134,7 @@ async fn readme_walkthrough() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(field(&report, "cases resolved:"), "1", "{report}");
-    server.kill().await.unwrap();
+    dev.server.kill().await.unwrap();
 }
 
 #[test]
@@ -178,23 +159,10 @@ fn errors_say_what_to_fix() {
 /// cleanly: health goes away, the process exits 0 and says so.
 #[tokio::test]
 async fn collector_down_is_harmless_and_sigterm_stops_cleanly() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tend"))
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        // Tests run side by side: no fixed HTTP port.
-        .env("TEND__SERVER__HTTP_LISTEN", "127.0.0.1:0")
-        .arg(data_dir.path())
-        // Port 9 (discard) has no collector: every export fails.
-        .env("TEND__TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:9")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
-    let endpoint = format!("http://{}", first.strip_prefix("tend serving on ").unwrap());
+    // Port 9 (discard) has no collector: every export fails.
+    let env = [("TEND__TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:9"), ("RUST_LOG", "info")];
+    let mut dev = start_dev(&env, Stdio::piped()).await;
+    let (endpoint, mut lines, server) = (dev.endpoint.clone(), dev.lines, &mut dev.server);
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let posted = tokio::task::spawn_blocking(move || {
