@@ -569,7 +569,108 @@ async fn a_mailbox_is_polled_and_a_reply_threads_in_the_customers_mailbox(backen
     customer.remove().await;
 }
 
+async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
+    let created = String::from_utf8(fixture("outbound/x_tweet_created.json")).unwrap();
+    let fake = FakePlatform::start(Answer::new(201, &created)).await;
+    let app = spawn(backend, Some(&fake), |_| {}).await;
+    x_account(&app, None).await;
+    let tweet = stored_tweet(&app).await;
+    let case = tend_tests::eventually("the tweet's case", Duration::from_secs(20), || async {
+        let request = v1::ListCasesRequest::default();
+        let cases = app.cases().list_cases(as_tenant(TENANT, request)).await.ok()?.into_inner().cases;
+        cases.into_iter().find(|case| case.interaction_ids.contains(&tweet.id))
+    })
+    .await;
+
+    let request = |reply_id: &str, interaction_id: &str| v1::ReplyToCaseRequest {
+        case_id: case.id.clone(),
+        text: "So sorry! A new parcel is on its way.".into(),
+        reply_id: reply_id.into(),
+        interaction_id: interaction_id.into(),
+        ..Default::default()
+    };
+    let mut cases = app.cases();
+    let reply = cases.reply_to_case(as_tenant(TENANT, request("agent-reply-1", ""))).await.unwrap().into_inner();
+    assert_eq!(reply.interaction_id, tweet.id);
+    assert_eq!(reply.status, i32::from(v1::CaseReplyStatus::Requested));
+    let again = cases.reply_to_case(as_tenant(TENANT, request("agent-reply-1", ""))).await.unwrap().into_inner();
+    assert_eq!(again.requested_at, reply.requested_at);
+    let error = cases.reply_to_case(as_tenant(TENANT, request("agent-reply-2", "not-its"))).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    let mut unknown = request("agent-reply-3", "");
+    unknown.case_id = "00000000-0000-0000-0000-000000000000".into();
+    assert_eq!(cases.reply_to_case(as_tenant(TENANT, unknown)).await.unwrap_err().code(), tonic::Code::NotFound);
+
+    let delivered = tend_tests::eventually("the reply delivered on the case", Duration::from_secs(20), || async {
+        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone() };
+        let replies = app.cases().list_case_replies(as_tenant(TENANT, list)).await.ok()?.into_inner().replies;
+        replies.into_iter().find(|reply| reply.status == i32::from(v1::CaseReplyStatus::Delivered))
+    })
+    .await;
+    assert_eq!(delivered.reply_id, "agent-reply-1");
+    assert!(!delivered.platform_message_id.is_empty());
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1, "sent once: {requests:?}");
+    assert_eq!(requests[0].json()["reply"]["in_reply_to_tweet_id"], tweet.external_id.as_str());
+    app.stop().await;
+}
+
+async fn sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    add_app(&app, "x-main", v1::Platform::X, &[("consumer_secret", X_SECRET)]).await;
+    // Staffed one minute a week: ten minutes of business time are ten weeks away.
+    let hours = v1::AccountHours {
+        time_zone: "UTC".into(),
+        periods: vec![v1::StaffedPeriod { weekday: "mon".into(), start: "09:00".into(), end: "09:01".into() }],
+        closed_days: vec![],
+    };
+    let account = add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "x-main".into(),
+            channel: v1::Channel::X.into(),
+            platform_account_id: BRAND_X_ID.into(),
+            hours: Some(hours),
+            ..Default::default()
+        },
+    )
+    .await;
+    let calendar = format!("account.{}", account.id);
+    eventually("routing to keep the account's hours", Duration::from_secs(20), || async {
+        let listed = app.routing().list_calendars(as_tenant(TENANT, v1::ListCalendarsRequest {})).await.ok()?;
+        listed.into_inner().calendars.iter().any(|c| c.name == calendar).then_some(())
+    })
+    .await;
+    let policy = v1::SlaPolicy {
+        name: "x-account-hours".into(),
+        channels: vec![v1::Channel::X.into()],
+        calendar: "account".into(),
+        first_response: Some(prost_types::Duration { seconds: 600, nanos: 0 }),
+        ..Default::default()
+    };
+    let put = v1::PutSlaPolicyRequest { policy: Some(policy) };
+    app.routing().put_sla_policy(as_tenant(TENANT, put)).await.unwrap();
+    // A calendar of that name cannot be put by hand.
+    let forged = v1::PutCalendarRequest {
+        calendar: Some(v1::Calendar { name: calendar.clone(), time_zone: "UTC".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let error = app.routing().put_calendar(as_tenant(TENANT, forged)).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument, "{}", error.message());
+
+    let tweet = stored_tweet(&app).await;
+    let decision = tend_tests::routed(&app, TENANT, &tweet.id).await;
+    let sla = decision.outcome.unwrap().sla.unwrap();
+    assert_eq!((sla.policy.as_str(), sla.calendar.as_str()), ("x-account-hours", "account"));
+    let received = tweet.received_at.unwrap().seconds;
+    let due = sla.first_response_due.unwrap().seconds;
+    assert!(due - received > 7 * 24 * 3600, "counted on the account's hours: due {due}, received {received}");
+    app.stop().await;
+}
+
 on_both_backends!(
+    sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on,
+    an_agent_replies_on_a_case_and_sees_it_delivered,
     a_mailbox_is_polled_and_a_reply_threads_in_the_customers_mailbox,
     the_registry_checks_what_it_is_given_and_never_returns_secrets,
     x_deliveries_are_verified_stored_once_and_tombstoned,

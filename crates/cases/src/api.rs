@@ -305,4 +305,20 @@ impl v1::case_service_server::CaseService for CaseApi {
         caller.require(Access::Write)?;
         Ok(Response::new(self.resolve(&caller.tenant, request.into_inner()).await?))
     }
+
+    async fn reply_to_case(&self, request: Request<v1::ReplyToCaseRequest>) -> Result<Response<v1::CaseReply>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(crate::replies::reply_to_case(&self.db, &self.relay, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_case_replies(
+        &self,
+        request: Request<v1::ListCaseRepliesRequest>,
+    ) -> Result<Response<v1::ListCaseRepliesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let replies = crate::replies::list(&self.db, caller.tenant.as_str(), &request.get_ref().case_id).await?;
+        Ok(Response::new(v1::ListCaseRepliesResponse { replies }))
+    }
 }

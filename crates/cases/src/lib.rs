@@ -1,12 +1,15 @@
 //! The cases service: every actionable interaction lives in a case, tracked to its end.
 //!
 //! This first slice opens cases (idempotently, so routing can retry), reads, lists and resolves
-//! them, and publishes every change on `cases.events` through the outbox. When a customer is
+//! them, and publishes every change on `cases.events` through the outbox. Agents reply on a
+//! case (`replies.requested`, sent by ingest; its outcome comes back on `replies.delivered` and
+//! `replies.failed`). When a customer is
 //! forgotten (`customers.erased`), their cases lose the customer, the profile and the subject.
 
 mod api;
 mod consumer;
 mod domain;
+mod replies;
 mod storage;
 
 use std::sync::Arc;
@@ -35,12 +38,16 @@ pub struct Cases {
 
 impl Cases {
     /// Connects to the service's database (migrating it) and prepares the API, the relay and the
-    /// consumer of `customers.erased`.
+    /// consumers of `customers.erased`, `replies.delivered` and `replies.failed`.
     pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
         let handler = Arc::new(consumer::EraseCustomers);
-        let consumers = context.consumers(streams::CUSTOMERS_ERASED, SERVICE, handler, &db, &relay.waker());
+        let mut consumers = context.consumers(streams::CUSTOMERS_ERASED, SERVICE, handler, &db, &relay.waker());
+        let delivered = Arc::new(replies::Delivered);
+        consumers.extend(context.consumers(streams::REPLIES_DELIVERED, SERVICE, delivered, &db, &relay.waker()));
+        let failed = Arc::new(replies::Failed);
+        consumers.extend(context.consumers(streams::REPLIES_FAILED, SERVICE, failed, &db, &relay.waker()));
         let api = Arc::new(CaseApi::new(db, relay.waker()));
         Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }

@@ -91,6 +91,7 @@ tend_store::migrator!(
         IndexCasesByPerson,
         AddReading,
         AddRouting,
+        crate::replies::AddReplies,
     ]
 );
 

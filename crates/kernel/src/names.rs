@@ -2,6 +2,13 @@
 //! calendars, channel apps): short, lower-case, no spaces, so they read the same in a file, a
 //! URL and a log.
 
+/// The prefix of the routing calendar that holds a monitored account's hours
+/// (`account.{account id}`), published by ingest and kept by routing.
+pub const ACCOUNT_CALENDAR_PREFIX: &str = "account.";
+
+/// The calendar an SLA policy names to count on the hours of each post's own account.
+pub const ACCOUNT_CALENDAR: &str = "account";
+
 /// The longest name, in bytes.
 pub const MAX_NAME: usize = 64;
 

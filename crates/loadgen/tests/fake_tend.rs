@@ -187,6 +187,17 @@ impl CaseService for Fake {
     async fn resolve_case(&self, _: Request<v1::ResolveCaseRequest>) -> Result<Response<v1::Case>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn reply_to_case(&self, _: Request<v1::ReplyToCaseRequest>) -> Result<Response<v1::CaseReply>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_case_replies(
+        &self,
+        _: Request<v1::ListCaseRepliesRequest>,
+    ) -> Result<Response<v1::ListCaseRepliesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 #[tonic::async_trait]

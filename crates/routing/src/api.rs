@@ -315,7 +315,8 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         let mut policy = request.into_inner().policy.ok_or_else(|| ApiError::invalid("policy", "required"))?;
         let checked = config::sla_policy(&policy).map_err(field_error)?;
         let txn = self.db.begin().await.context("starting a transaction")?;
-        if let Some(calendar) = &checked.calendar {
+        // "account" is each post's account's hours, which ingest keeps routing told of.
+        if let Some(calendar) = checked.calendar.as_ref().filter(|name| *name != tend_kernel::names::ACCOUNT_CALENDAR) {
             let calendars = stored::calendars(&txn, tenant).await.context("reading calendars")?;
             if !calendars.iter().any(|row| &row.name == calendar) {
                 return Err(ApiError::invalid(

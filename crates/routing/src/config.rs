@@ -14,6 +14,7 @@ use prost::Message as _;
 use sea_orm::ConnectionTrait;
 use tend_calendar::Calendar;
 use tend_kernel::ids::to_timestamp;
+use tend_kernel::names::{ACCOUNT_CALENDAR, ACCOUNT_CALENDAR_PREFIX};
 use tend_proto::v1;
 use tend_store::DbContext as _;
 
@@ -69,8 +70,11 @@ impl TenantRouting {
         for row in stored::calendars(conn, tenant).await.context("reading calendars")? {
             match v1::Calendar::decode(row.body.as_slice())
                 .map_err(|error| error.to_string())
-                .and_then(|proto| calendar(&proto).map_err(|(field, message)| format!("{field}: {message}")))
-            {
+                // Its name was checked when it was saved (accounts' hours have reserved names).
+                .and_then(|proto| {
+                    tend_calendar::contract::from_contract(&proto)
+                        .map_err(|(field, message)| format!("{field}: {message}"))
+                }) {
                 Ok(calendar) => {
                     calendars.insert(row.name, calendar);
                 }
@@ -82,15 +86,19 @@ impl TenantRouting {
         Ok(TenantRouting { generation, rules, policies, calendars })
     }
 
-    /// The calendar a policy counts on: its own, or around the clock when it names none (or one
-    /// that is gone, which saving a policy prevents).
-    pub fn calendar_of(&self, policy: &SlaPolicy) -> &Calendar {
+    /// The calendar a policy counts on for a post that came in on `account`: its own; the
+    /// account's hours when it names [`ACCOUNT_CALENDAR`]; around the clock when it names none
+    /// (or one that is gone, which saving a policy prevents), or the account has no hours.
+    pub fn calendar_of(&self, policy: &SlaPolicy, account: &str) -> &Calendar {
         static ALWAYS: std::sync::OnceLock<Calendar> = std::sync::OnceLock::new();
-        policy
-            .calendar
-            .as_ref()
-            .and_then(|name| self.calendars.get(name))
-            .unwrap_or_else(|| ALWAYS.get_or_init(Calendar::always))
+        let found = match policy.calendar.as_deref() {
+            Some(ACCOUNT_CALENDAR) if !account.is_empty() => {
+                self.calendars.get(&format!("{ACCOUNT_CALENDAR_PREFIX}{account}"))
+            }
+            Some(name) => self.calendars.get(name),
+            None => None,
+        };
+        found.unwrap_or_else(|| ALWAYS.get_or_init(Calendar::always))
     }
 }
 
@@ -193,6 +201,14 @@ pub fn calendar_to_proto(name: &str, calendar: &Calendar, updated_at: Option<Dat
 /// Checks a calendar of the contract.
 pub fn calendar(proto: &v1::Calendar) -> Result<Calendar, FieldError> {
     check_name(&proto.name).map_err(|message| ("calendar.name", message))?;
+    if proto.name == ACCOUNT_CALENDAR || proto.name.starts_with(ACCOUNT_CALENDAR_PREFIX) {
+        return Err((
+            "calendar.name",
+            format!(
+                "{ACCOUNT_CALENDAR:?} and names starting {ACCOUNT_CALENDAR_PREFIX:?} are the accounts' hours, set on each account"
+            ),
+        ));
+    }
     tend_calendar::contract::from_contract(proto)
 }
 

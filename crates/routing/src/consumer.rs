@@ -8,7 +8,8 @@
 //! crash between the call and the commit finds the same cases instead of opening second ones.
 //!
 //! [`FollowCases`] consumes `cases.events` for the times a simulation compares deadlines with;
-//! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations.
+//! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations;
+//! [`KeepAccountHours`] consumes `channels.accounts` for the accounts' hours.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -290,6 +291,57 @@ impl EventHandler for EraseCustomers {
                 .context("erasing decision inputs")?;
             // Counts only: nothing about the person is logged.
             tracing::info!(event_id = %event.id, decisions = erased, "erased customer: decision inputs blanked");
+        }
+        Ok(())
+    }
+}
+
+/// Keeps each monitored account's hours (`channels.accounts`, from ingest) as the calendar
+/// `account.{id}`, which SLA policies naming the calendar "account" count on. An account
+/// without hours (or disabled) has none: its posts are counted around the clock.
+pub struct KeepAccountHours;
+
+#[async_trait]
+impl EventHandler for KeepAccountHours {
+    type Payload = v1::AccountChanged;
+
+    async fn handle(
+        &self,
+        effects: &mut Effects<'_>,
+        events: &[&Event<v1::AccountChanged>],
+    ) -> Result<(), HandleError> {
+        for event in events {
+            let changed = &event.payload;
+            let tenant = event.tenant.as_str();
+            let name = format!("{}{}", tend_kernel::names::ACCOUNT_CALENDAR_PREFIX, changed.account);
+            let hours = changed.hours.as_ref().filter(|_| changed.enabled);
+            let checked = hours.map(|hours| tend_calendar::contract::from_contract(hours).map(|_| hours));
+            match checked {
+                Some(Ok(hours)) => {
+                    let now = tend_kernel::ids::now();
+                    let body =
+                        v1::Calendar { name: name.clone(), updated_at: Some(to_timestamp(now)), ..hours.clone() };
+                    let row = storage::config::calendar::Model {
+                        tenant: tenant.to_owned(),
+                        name,
+                        body: body.encode_to_vec(),
+                        updated_at: now,
+                    };
+                    storage::config::put_calendar(effects.db(), row).await.context("saving account hours")?;
+                }
+                Some(Err((field, problem))) => {
+                    // Ingest checked them with the same code; a newer ingest may know more.
+                    tracing::warn!(tenant, account = %changed.account, field, %problem, "account hours not usable; around the clock");
+                    storage::config::delete_calendar(effects.db(), tenant, &name)
+                        .await
+                        .context("removing account hours")?;
+                }
+                None => {
+                    storage::config::delete_calendar(effects.db(), tenant, &name)
+                        .await
+                        .context("removing account hours")?;
+                }
+            }
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ pub fn decide(
     let start = crate::time_of(interaction.received_at.as_ref()).unwrap_or(now);
     let deadlines =
         sla::choose(&config.policies, evaluation.sla_policy.as_deref(), interaction.channel, &facts.customer.segment)
-            .map(|policy| policy.deadlines(config.calendar_of(policy), start));
+            .map(|policy| policy.deadlines(config.calendar_of(policy, &interaction.account), start));
 
     Decision {
         priority: computed,

@@ -72,6 +72,13 @@ impl Routing {
             &db,
             &relay.waker(),
         ));
+        consumers.extend(context.consumers(
+            streams::CHANNELS_ACCOUNTS,
+            SERVICE,
+            Arc::new(consumer::KeepAccountHours),
+            &db,
+            &relay.waker(),
+        ));
         let api = Arc::new(RoutingApi::new(db));
         Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }

@@ -165,10 +165,10 @@ fn quota(field: &str, quota: Option<&v1::ReplyQuota>) -> Result<Option<QuotaSpec
     }
 }
 
-/// The account's hours as a routing calendar, `account:{id}`.
+/// The account's hours as a routing calendar, `account.{id}`.
 pub fn hours_calendar(account_id: &str, hours: &v1::AccountHours) -> v1::Calendar {
     v1::Calendar {
-        name: format!("account:{account_id}"),
+        name: format!("{}{account_id}", tend_kernel::names::ACCOUNT_CALENDAR_PREFIX),
         time_zone: hours.time_zone.clone(),
         periods: hours
             .periods

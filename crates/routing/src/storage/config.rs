@@ -226,6 +226,16 @@ pub async fn put_calendar<C: ConnectionTrait>(conn: &C, row: calendar::Model) ->
     bump(conn, &tenant, None).await
 }
 
+/// Removes a named calendar (if there is one), and bumps the generation.
+pub async fn delete_calendar<C: ConnectionTrait>(conn: &C, tenant: &str, name: &str) -> Result<(), DbErr> {
+    calendar::Entity::delete_many()
+        .filter(calendar::Column::Tenant.eq(tenant))
+        .filter(calendar::Column::Name.eq(name))
+        .exec(conn)
+        .await?;
+    bump(conn, tenant, None).await
+}
+
 /// The tenant's calendars, by name.
 pub async fn calendars<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<calendar::Model>, DbErr> {
     calendar::Entity::find()
