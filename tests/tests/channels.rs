@@ -668,7 +668,45 @@ async fn sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on(backend:
     app.stop().await;
 }
 
+async fn x_mentions_are_polled_from_the_cursor_on(backend: Backend) {
+    let mentions = String::from_utf8(fixture("x/mentions_v2.json")).unwrap();
+    let fake = FakePlatform::start(Answer::new(200, r#"{"meta":{"result_count":0}}"#)).await;
+    fake.script([Answer::new(200, &mentions)]);
+    let app = spawn(backend, Some(&fake), |config| config.channels.registry_refresh = Duration::from_millis(300)).await;
+    add_app(&app, "x-main", v1::Platform::X, &[("consumer_secret", X_SECRET), ("bearer_token", "app-bearer")]).await;
+    let settings = [("poll_mentions", "true"), ("poll_interval", "1s")];
+    add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "x-main".into(),
+            channel: v1::Channel::X.into(),
+            platform_account_id: BRAND_X_ID.into(),
+            settings: settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let polled = eventually("the polled mentions", Duration::from_secs(20), || async {
+        let found = interactions(&app).await;
+        (found.len() == 2).then_some(found)
+    })
+    .await;
+    assert!(polled.iter().all(|i| i.author.as_ref().unwrap().external_id != BRAND_X_ID), "the brand's own is skipped");
+    let since = eventually("a poll from the cursor", Duration::from_secs(20), || async {
+        fake.requests().into_iter().find(|request| request.path.contains("since_id=1296888000000000000"))
+    })
+    .await;
+    let first = &fake.requests()[0];
+    assert!(first.path.starts_with(&format!("/2/users/{BRAND_X_ID}/mentions?")), "{}", first.path);
+    assert!(first.path.contains("expansions=author_id"), "{}", first.path);
+    assert_eq!(first.header("authorization"), Some("Bearer app-bearer"));
+    assert!(!since.path.contains("pagination_token"), "{}", since.path);
+    assert_eq!(interactions(&app).await.len(), 2);
+    app.stop().await;
+}
+
 on_both_backends!(
+    x_mentions_are_polled_from_the_cursor_on,
     sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on,
     an_agent_replies_on_a_case_and_sees_it_delivered,
     a_mailbox_is_polled_and_a_reply_threads_in_the_customers_mailbox,

@@ -243,6 +243,27 @@ pub struct Mentions {
     pub next_token: String,
 }
 
+/// The URL of a mentions poll of `account_id` on the X API at `base` (e.g.
+/// `https://api.x.com`): the fields [`parse_mentions`] reads, 100 a page, newer than `since_id`
+/// when given, the older page `pagination_token` when given.
+pub fn mentions_url(base: &str, account_id: &str, since_id: &str, pagination_token: &str) -> String {
+    let mut url = format!(
+        "{}/2/users/{account_id}/mentions?max_results=100&expansions=author_id,attachments.media_keys\
+         &user.fields=public_metrics,verified,location&tweet.fields=created_at,conversation_id,referenced_tweets,lang,note_tweet\
+         &media.fields=type,url,preview_image_url",
+        base.trim_end_matches('/')
+    );
+    if !since_id.is_empty() {
+        url.push_str("&since_id=");
+        url.push_str(since_id);
+    }
+    if !pagination_token.is_empty() {
+        url.push_str("&pagination_token=");
+        url.push_str(pagination_token);
+    }
+    url
+}
+
 /// Reads a `GET /2/users/:id/mentions` response for `account_id` (the `:id` polled; the response
 /// does not repeat it). Ask with `expansions=author_id` and
 /// `user.fields=public_metrics,verified,location` (and `tweet.fields=created_at,conversation_id,

@@ -14,7 +14,9 @@ mod domain;
 mod enrich;
 mod enrichment_api;
 mod mail;
+mod mentions;
 mod metrics;
+mod pollers;
 mod posts;
 pub mod registry;
 mod replies;
@@ -147,7 +149,12 @@ impl Component for Ingest {
         let Ingest { relay, consumers, channels, worker, config, posts, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
         tasks.push(relay_task(relay, shutdown.clone()));
-        tasks.push(Box::pin(mail::Pollers::new(posts, &config).run(shutdown.clone())));
+        let wanted = |posts: &Arc<posts::Posts>, config: &ChannelsConfig| {
+            let mut wanted = mail::wanted_pollers(posts, config);
+            wanted.extend(mentions::wanted(posts, config));
+            wanted
+        };
+        tasks.push(Box::pin(pollers::supervise(posts, config.clone(), wanted, shutdown.clone())));
         tasks.push(Box::pin(channels.refresh(config.registry_refresh, shutdown.clone())));
         tasks.push(Box::pin(worker.run(shutdown)));
         tasks

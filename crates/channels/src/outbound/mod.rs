@@ -65,6 +65,14 @@ use std::time::Duration;
 pub use generic::CALLBACK_SCHEMA;
 pub use quota::{MAX_QUOTA_WINDOW, Quota, QuotaError, TokenBucket};
 
+/// How long a platform's response asks the caller to wait (`Retry-After`, X's rate-limit
+/// reset headers, Meta's Business Use Case estimate), counted from `now_unix` and capped at a
+/// day; `None` when it does not say. For any call to X or Meta, not only replies (the mention
+/// poller waits on it too).
+pub fn requested_wait(headers: &[(String, String)], now_unix: i64) -> Option<Duration> {
+    retry::wait(headers, now_unix)
+}
+
 use crate::Channel;
 
 /// Whether a reply is seen by everyone or only by the customer.

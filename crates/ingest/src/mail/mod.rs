@@ -11,7 +11,7 @@ use tend_mailbox::{ImapConfig, Security, SmtpConfig};
 
 use crate::registry::{Account, App, Channels};
 
-pub use poller::Pollers;
+pub use poller::wanted as wanted_pollers;
 
 /// The default IMAPS and SMTPS ports (implicit TLS, RFC 8314).
 const IMAPS_PORT: u16 = 993;
