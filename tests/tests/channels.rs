@@ -705,7 +705,147 @@ async fn x_mentions_are_polled_from_the_cursor_on(backend: Backend) {
     app.stop().await;
 }
 
+/// Every platform fixture through its webhook: each post the adapter reads is stored for its
+/// account as it read it (an edit of a post never seen as a new one, a deletion as a
+/// tombstone), each event it skips is counted as skipped, and nothing else is stored.
+async fn every_fixture_enters_through_its_webhook(backend: Backend) {
+    let app = spawn(backend, None, |_| {}).await;
+    add_app(&app, "x-main", v1::Platform::X, &[("consumer_secret", X_SECRET)]).await;
+    add_app(&app, "meta", v1::Platform::Meta, &[("app_secret", META_SECRET), ("verify_token", "v")]).await;
+    add_app(&app, "sources", v1::Platform::Generic, &[("signing_secret", "generic-secret")]).await;
+    let mut ids = std::collections::HashMap::new();
+    for (app_name, channel, platform_id) in [
+        ("x-main", v1::Channel::X, BRAND_X_ID),
+        ("x-main", v1::Channel::X, "4337869213"),
+        ("x-main", v1::Channel::X, "930524282358325248"),
+        ("meta", v1::Channel::Facebook, PAGE_ID),
+        ("meta", v1::Channel::Instagram, "17841405822304914"),
+        ("sources", v1::Channel::Chat, "source-1"),
+        ("sources", v1::Channel::Review, "source-1"),
+    ] {
+        let request = v1::UpsertAccountRequest {
+            app: app_name.into(),
+            channel: channel.into(),
+            platform_account_id: platform_id.into(),
+            ..Default::default()
+        };
+        ids.insert((channel, platform_id), add_account(&app, request).await.id);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let fixtures: [(&str, &str); 19] = [
+        ("x", "x/tweet_create_events.json"),
+        ("x", "x/tweet_create_quote.json"),
+        ("x", "x/tweet_create_retweet.json"),
+        ("x", "x/tweet_create_own.json"),
+        ("x", "x/direct_message_events.json"),
+        ("x", "x/favorite_events.json"),
+        ("x", "x/tweet_delete_events.json"),
+        ("meta", "meta/page_feed_post_add.json"),
+        ("meta", "meta/page_feed_comment_add.json"),
+        ("meta", "meta/page_feed_comment_reply.json"),
+        ("meta", "meta/page_feed_comment_edited.json"),
+        ("meta", "meta/messenger_message.json"),
+        ("meta", "meta/messenger_message_edit.json"),
+        ("meta", "meta/messenger_echo.json"),
+        ("meta", "meta/instagram_comments.json"),
+        ("meta", "meta/instagram_messages.json"),
+        ("chat", "generic/message.json"),
+        ("review", "generic/review.json"),
+        ("review", "generic/edit.json"),
+    ];
+    let mut expected = Vec::new();
+    for (kind, path) in fixtures {
+        let body = fixture(path);
+        let (parsed, request) = match kind {
+            "x" => (
+                tend_channels::x::parse_account_activity(&body).unwrap(),
+                http()
+                    .post(hook(&app, "/webhooks/x"))
+                    .header("x-twitter-webhooks-signature", signature::sign_x(X_SECRET, &body)),
+            ),
+            "meta" => (
+                tend_channels::meta::parse(&body).unwrap(),
+                http()
+                    .post(hook(&app, "/webhooks/meta"))
+                    .header("x-hub-signature-256", signature::sign_meta(META_SECRET, &body)),
+            ),
+            generic => {
+                let channel = if generic == "chat" { v1::Channel::Chat } else { v1::Channel::Review };
+                let account = &ids[&(channel, "source-1")];
+                (
+                    tend_channels::generic::parse("source-1", &body).unwrap(),
+                    http()
+                        .post(hook(&app, &format!("/webhooks/generic/{account}")))
+                        .header("x-tend-signature", signature::sign_generic("generic-secret", &body, now)),
+                )
+            }
+        };
+        let response = request.body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        let summary: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(status, 200, "{path}: {summary}");
+        assert_eq!(summary["skipped"], parsed.skipped.len(), "{path}: {summary}");
+        expected.extend(parsed.posts.into_iter().map(|post| (path, post)));
+    }
+    // What each post should be once every delivery is in: the last text, the first author,
+    // deleted if a deletion came.
+    struct Final<'a> {
+        path: &'a str,
+        account: String,
+        author: String,
+        text: String,
+        private: bool,
+        deleted: bool,
+    }
+    let mut finals: std::collections::HashMap<(v1::Channel, String), Final<'_>> = std::collections::HashMap::new();
+    for (path, post) in &expected {
+        let channel = tend_tests_channel(post.channel);
+        let entry = finals.entry((channel, post.external_id.clone())).or_insert_with(|| Final {
+            path,
+            account: ids[&(channel, post.account_id.as_str())].clone(),
+            author: post.author.id.clone(),
+            text: String::new(),
+            private: post.private,
+            deleted: false,
+        });
+        match post.change {
+            tend_channels::Change::Deleted => entry.deleted = true,
+            _ => entry.text = post.text.trim().to_owned(),
+        }
+    }
+    let stored = interactions(&app).await;
+    for ((channel, external_id), want) in &finals {
+        let path = want.path;
+        let found = stored
+            .iter()
+            .find(|i| i.channel == i32::from(*channel) && &i.external_id == external_id)
+            .unwrap_or_else(|| panic!("{path}: {external_id} not stored"));
+        assert_eq!(found.account, want.account, "{path}");
+        if want.deleted {
+            assert!(found.deleted_at.is_some() && found.text.is_empty(), "{path}: {found:?}");
+        } else {
+            assert_eq!(found.author.as_ref().unwrap().external_id, want.author, "{path}");
+            assert_eq!(found.text, want.text, "{path}");
+            assert_eq!(found.private, want.private, "{path}");
+        }
+    }
+    assert_eq!(stored.len(), finals.len(), "nothing but the fixtures' posts is stored");
+    app.stop().await;
+}
+
+fn tend_tests_channel(channel: tend_channels::Channel) -> v1::Channel {
+    match channel {
+        tend_channels::Channel::X => v1::Channel::X,
+        tend_channels::Channel::Facebook => v1::Channel::Facebook,
+        tend_channels::Channel::Instagram => v1::Channel::Instagram,
+        tend_channels::Channel::Email => v1::Channel::Email,
+        tend_channels::Channel::Chat => v1::Channel::Chat,
+        tend_channels::Channel::Review => v1::Channel::Review,
+    }
+}
+
 on_both_backends!(
+    every_fixture_enters_through_its_webhook,
     x_mentions_are_polled_from_the_cursor_on,
     sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on,
     an_agent_replies_on_a_case_and_sees_it_delivered,

@@ -137,6 +137,19 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
     })
 }
 
+/// The new text of an edit, normalised as a post's is, or why it is refused (an edit carries
+/// the text and the ids, often no author).
+pub fn edited_text(text: &str) -> Result<String, ApiError> {
+    let text = fold_text(text);
+    if text.is_empty() {
+        return Err(ApiError::invalid("text", "is required and must not be blank"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::invalid("text", format!("must be at most {MAX_TEXT_BYTES} bytes of UTF-8")));
+    }
+    Ok(text)
+}
+
 /// Checks the size of a batch.
 pub fn check_batch(size: usize) -> Result<(), ApiError> {
     if size == 0 || size > MAX_BATCH {

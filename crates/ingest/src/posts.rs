@@ -121,7 +121,7 @@ impl Posts {
             let stored = outcome.unwrap_or_else(|| Err(ApiError::internal("no outcome for the post")))?;
             return Ok(Changed::Stored(stored.interaction.map(|i| i.id).unwrap_or_default()));
         };
-        let text = domain::normalise(request.clone())?.text;
+        let text = domain::edited_text(&request.text)?;
         let analyzer = self.analyzers.for_tenant(tenant.as_str()).await?;
         let typed = v1::Channel::try_from(channel).unwrap_or(v1::Channel::Unspecified);
         let reading = enrich::enrich(&analyzer, &text, typed, Some(&request.language_hint));

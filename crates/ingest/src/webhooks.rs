@@ -471,13 +471,14 @@ async fn deliver(
     for (account, inbound) in &accepted {
         match inbound.change {
             Change::Created => creates.push(request_of(inbound, account)),
-            Change::Edited => {
-                match hooks.posts.edit(&tenant, request_of(inbound, account)).await.map_err(Answer::of_api)? {
-                    Changed::Applied(_) => summary.edited += 1,
-                    Changed::Unchanged(_) => summary.duplicates += 1,
-                    Changed::Stored(_) => summary.stored += 1,
-                }
-            }
+            Change::Edited => match hooks.posts.edit(&tenant, request_of(inbound, account)).await {
+                Ok(Changed::Applied(_)) => summary.edited += 1,
+                Ok(Changed::Unchanged(_)) => summary.duplicates += 1,
+                Ok(Changed::Stored(_)) => summary.stored += 1,
+                // One bad edit (say of a post never seen, without its author) is refused alone.
+                Err(error @ ApiError::InvalidArgument { .. }) => summary.refused.push(error.to_string()),
+                Err(error) => return Err(Answer::of_api(error)),
+            },
             Change::Deleted => {
                 let channel = channel_of(inbound.channel);
                 match hooks
