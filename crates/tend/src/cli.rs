@@ -324,6 +324,11 @@ pub enum CasesCommand {
     Get(GetArgs),
     /// Resolve an open case.
     Resolve(ResolveArgs),
+    /// Reply to the customer on the case's channel and thread (sent by ingest from the
+    /// interaction's account).
+    Reply(ReplyArgs),
+    /// A case's replies and where each delivery stands.
+    Replies(GetArgs),
 }
 
 /// `tend profiles …`.
@@ -395,6 +400,27 @@ pub struct ResolveArgs {
     /// What was done.
     #[arg(long, default_value = "")]
     pub note: String,
+}
+
+/// `tend cases reply`.
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The reply's text.
+    #[arg(long)]
+    pub text: String,
+    /// Answer this interaction of the case (default: its latest).
+    #[arg(long, default_value = "")]
+    pub interaction: String,
+    /// Send it privately (a DM) even when the post answered was public.
+    #[arg(long)]
+    pub private: bool,
+    /// Your id for the reply, to make a retry safe (default: a new one).
+    #[arg(long, default_value = "")]
+    pub reply_id: String,
 }
 
 /// `tend report`.

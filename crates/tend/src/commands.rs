@@ -165,6 +165,35 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             let case = client.cases().resolve_case(request).await.map_err(failed)?.into_inner();
             print_case(&case);
         }
+        cli::CasesCommand::Reply(args) => {
+            let client = connect(&args.connection).await?;
+            let visibility = if args.private { v1::ReplyVisibility::Private } else { v1::ReplyVisibility::Unspecified };
+            let request = v1::ReplyToCaseRequest {
+                case_id: args.id,
+                text: args.text,
+                interaction_id: args.interaction,
+                visibility: visibility.into(),
+                reply_id: args.reply_id,
+                subject: String::new(),
+            };
+            let reply = client.cases().reply_to_case(request).await.map_err(failed)?.into_inner();
+            println!("reply {} requested (answers interaction {})", reply.reply_id, reply.interaction_id);
+        }
+        cli::CasesCommand::Replies(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::ListCaseRepliesRequest { case_id: args.id };
+            let replies = client.cases().list_case_replies(request).await.map_err(failed)?.into_inner().replies;
+            for reply in &replies {
+                let status = v1::CaseReplyStatus::try_from(reply.status)
+                    .map(|status| status.as_str_name().trim_start_matches("CASE_REPLY_STATUS_").to_lowercase())
+                    .unwrap_or_default();
+                let detail = if reply.reason.is_empty() { &reply.platform_message_id } else { &reply.reason };
+                println!("{}  {:<9}  {}  {}", reply.reply_id, status, detail, reply.text);
+            }
+            if replies.is_empty() {
+                println!("no replies on this case yet: `tend cases reply {{case}} --text …`");
+            }
+        }
     }
     Ok(())
 }

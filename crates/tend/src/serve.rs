@@ -25,8 +25,31 @@ pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.http_listen {
         config.server.http_listen = listen;
     }
+    if config.channels.secrets_key.is_empty() {
+        config.channels.secrets_key = dev_secrets_key(&config.storage.data_dir)?;
+    }
     let services = if args.only.is_empty() { ServiceName::ALL.to_vec() } else { args.only };
     run(config, &services, "tend", false).await
+}
+
+/// `tend dev` without a `channels.secrets_key`: a key of its own, made once in the data
+/// directory (readable by its owner only), so channel secrets can be given by value on a
+/// laptop. `tend serve` never makes one: production names its key.
+fn dev_secrets_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("secrets.key");
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::io::Write::write_all(&mut file, tend_ingest::registry::secrets::generate_key().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // A reference needs an absolute path (the data directory may be given relative).
+    let path = std::fs::canonicalize(&path).with_context(|| format!("cannot resolve {}", path.display()))?;
+    Ok(format!("file:{}", path.display()))
 }
 
 /// `tend serve <service>…`: the given services, as deployed.

@@ -12,11 +12,8 @@ use common::{run, start_dev, tend};
 
 #[tokio::test]
 async fn register_list_post_and_disable() {
-    let dev = start_dev(
-        &[("RUST_LOG", "off"), ("TEND__CHANNELS__SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")],
-        Stdio::inherit(),
-    )
-    .await;
+    // No channels.secrets_key: tend dev makes its own, so a secret can be given by value.
+    let dev = start_dev(&[("RUST_LOG", "off")], Stdio::inherit()).await;
     let endpoint = dev.endpoint.clone();
     tokio::task::spawn_blocking(move || {
         let endpoint = endpoint.as_str();
@@ -56,8 +53,22 @@ async fn register_list_post_and_disable() {
         let shown = tend(endpoint, &["channels", "get", &id]);
         assert!(shown.contains("public quota: 10 per 1m"), "{shown}");
 
-        let posted = tend(endpoint, &["post", "--channel", "chat", "--handle", "ana", "--text", "Where is my order?"]);
-        assert!(posted.contains("stored"), "{posted}");
+        let posted =
+            tend(endpoint, &["post", "--channel", "chat", "--handle", "ana", "--text", "Where is my order?", "--wait"]);
+        let case = posted.lines().find_map(|line| line.strip_prefix("case:")).unwrap().trim().to_owned();
+
+        // The widget has no callback_url: the reply is requested, then reported failed, saying why.
+        let replied = tend(endpoint, &["cases", "reply", &case, "--text", "It ships tomorrow.", "--reply-id", "r-1"]);
+        assert!(replied.contains("reply r-1 requested"), "{replied}");
+        let mut replies = String::new();
+        for _ in 0..100 {
+            replies = tend(endpoint, &["cases", "replies", &case]);
+            if replies.contains("failed") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(replies.contains("r-1") && replies.contains("failed") && replies.contains("callback"), "{replies}");
 
         tend(endpoint, &["channels", "disable", &id]);
         let (ok, _, stderr) =

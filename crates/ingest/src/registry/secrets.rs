@@ -71,6 +71,11 @@ impl std::fmt::Debug for SecretBox {
     }
 }
 
+/// A new random key for `channels.secrets_key`: base64 of 32 bytes from the OS.
+pub fn generate_key() -> String {
+    BASE64.encode(XChaCha20Poly1305::generate_key(&mut OsRng))
+}
+
 /// Checks a reference's form: `env:NAME` or `file:/absolute/path`.
 pub fn check_reference(reference: &str) -> Result<(), String> {
     if let Some(var) = reference.strip_prefix("env:") {
@@ -227,6 +232,14 @@ mod tests {
         std::fs::write(&path, "tok-123\n").unwrap();
         let stored = Stored::Reference(format!("file:{}", path.display()));
         assert_eq!(none.open("token", &stored).unwrap(), "tok-123");
+    }
+
+    #[test]
+    fn generated_keys_work_and_differ() {
+        let key = generate_key();
+        assert_ne!(key, generate_key());
+        let sealed = SecretBox::new(&key).unwrap().seal("s", &value("x")).unwrap().unwrap();
+        assert_eq!(SecretBox::new(&key).unwrap().open("s", &sealed).unwrap(), "x");
     }
 
     #[test]
