@@ -1,8 +1,11 @@
 //! `[channels]`: how ingest talks to the platforms.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tend_channels::Channel;
+use tend_channels::outbound::{Quota, ReplyKind};
 use tend_kernel::config::{ConfigError, Validate, check_optional_url};
 
 /// `[channels]`: secrets, webhook limits, platform API addresses and reply delivery.
@@ -44,6 +47,41 @@ pub struct ChannelsConfig {
     /// Default interval between polls of a mailbox or of X mentions.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Reply quotas for accounts that set none, as `REPLIES/PERIOD` by `channel_kind`:
+    /// `x_public`, `x_private`, `facebook_public`, `facebook_private`, `instagram_public`,
+    /// `instagram_private`, `chat`, `review`, `email`. Unset ones keep the built-in defaults
+    /// (docs/CHANNELS.md), e.g. `x_public = "100/15m"`.
+    pub default_quotas: BTreeMap<String, String>,
+}
+
+/// The keys of `channels.default_quotas`.
+const QUOTA_KEYS: [&str; 9] = [
+    "x_public",
+    "x_private",
+    "facebook_public",
+    "facebook_private",
+    "instagram_public",
+    "instagram_private",
+    "chat",
+    "review",
+    "email",
+];
+
+impl ChannelsConfig {
+    /// The configured default quota of `channel` and `kind`, if one is set (checked by
+    /// [`Validate`]).
+    pub fn default_quota(&self, channel: Channel, kind: ReplyKind) -> Option<Quota> {
+        let name = match channel {
+            Channel::X => "x",
+            Channel::Facebook => "facebook",
+            Channel::Instagram => "instagram",
+            Channel::Chat => return self.default_quotas.get("chat").and_then(|q| Quota::parse(q).ok()),
+            Channel::Review => return self.default_quotas.get("review").and_then(|q| Quota::parse(q).ok()),
+            Channel::Email => return self.default_quotas.get("email").and_then(|q| Quota::parse(q).ok()),
+        };
+        let kind = if kind == ReplyKind::Private { "private" } else { "public" };
+        self.default_quotas.get(&format!("{name}_{kind}")).and_then(|q| Quota::parse(q).ok())
+    }
 }
 
 impl Default for ChannelsConfig {
@@ -62,6 +100,7 @@ impl Default for ChannelsConfig {
             retry_max: Duration::from_secs(600),
             delivery_poll: Duration::from_secs(1),
             poll_interval: Duration::from_secs(60),
+            default_quotas: BTreeMap::new(),
         }
     }
 }
@@ -89,6 +128,16 @@ impl Validate for ChannelsConfig {
                 "and max_email_bytes must be at least 1024",
             ));
         }
+        for (key, quota) in &self.default_quotas {
+            if !QUOTA_KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("channels.default_quotas.{key}"),
+                    format!("is not a channel and kind; use one of {}", QUOTA_KEYS.join(", ")),
+                ));
+            }
+            Quota::parse(quota)
+                .map_err(|problem| ConfigError::invalid(format!("channels.default_quotas.{key}"), problem))?;
+        }
         if self.max_attempts == 0 {
             return Err(ConfigError::invalid("channels.max_attempts", "must be at least 1"));
         }
@@ -99,5 +148,29 @@ impl Validate for ChannelsConfig {
             &["http://", "https://"],
             "https://graph.facebook.com/v21.0",
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_quotas_are_checked_and_found_by_channel_and_kind() {
+        let mut config = ChannelsConfig::default();
+        config.default_quotas.insert("x_public".into(), "5/1m".into());
+        config.default_quotas.insert("chat".into(), "2/1s".into());
+        config.validate().unwrap();
+        let x = config.default_quota(Channel::X, ReplyKind::Public).unwrap();
+        assert_eq!((x.burst(), x.per()), (5, Duration::from_secs(60)));
+        assert!(config.default_quota(Channel::X, ReplyKind::Private).is_none());
+        assert_eq!(config.default_quota(Channel::Chat, ReplyKind::Private).unwrap().burst(), 2);
+
+        config.default_quotas.insert("x_publik".into(), "5/1m".into());
+        assert!(config.validate().unwrap_err().to_string().contains("channels.default_quotas.x_publik"));
+        config.default_quotas.remove("x_publik");
+        config.default_quotas.insert("x_private".into(), "0/1m".into());
+        assert!(config.validate().unwrap_err().to_string().contains("x_private"));
     }
 }

@@ -50,18 +50,12 @@ fn secrets(flag: &str, given: &[String]) -> anyhow::Result<HashMap<String, v1::S
         .collect())
 }
 
-/// A quota written `BURST/PERIOD`, e.g. `100/15m`.
+/// A quota written `REPLIES/PERIOD`, e.g. `100/15m`.
 fn quota(flag: &str, text: Option<&str>) -> anyhow::Result<Option<v1::ReplyQuota>> {
     let Some(text) = text else { return Ok(None) };
-    let parsed = text.split_once('/').and_then(|(burst, per)| {
-        let burst: u32 = burst.trim().parse().ok()?;
-        let per = humantime::parse_duration(per.trim()).ok()?;
-        Some((burst, per))
-    });
-    let Some((burst, per)) = parsed else {
-        bail!("--{flag} {text:?}: write it as REPLIES/PERIOD, e.g. 100/15m");
-    };
-    Ok(Some(v1::ReplyQuota { burst, per: prost_types::Duration::try_from(per).ok() }))
+    let quota = tend_channels::outbound::Quota::parse(text)
+        .map_err(|problem| anyhow::anyhow!("--{flag} {text:?}: {problem}"))?;
+    Ok(Some(v1::ReplyQuota { burst: quota.burst(), per: prost_types::Duration::try_from(quota.per()).ok() }))
 }
 
 /// Account hours from a calendar file (docs/examples/calendar.yaml; its name is not used).

@@ -78,6 +78,16 @@ impl Quota {
         self.per
     }
 
+    /// A quota written `REPLIES/PERIOD`, e.g. `100/15m` or `300/1s` (periods as humantime
+    /// durations). The error says how to write it.
+    pub fn parse(text: &str) -> Result<Quota, String> {
+        let (burst, per) = text.split_once('/').ok_or("write it as REPLIES/PERIOD, e.g. 100/15m")?;
+        let burst: u32 = burst.trim().parse().map_err(|_| format!("{:?} is not a number of replies", burst.trim()))?;
+        let per = humantime::parse_duration(per.trim())
+            .map_err(|_| format!("{:?} is not a period such as 15m, 1h or 1s", per.trim()))?;
+        Quota::new(burst, per).map_err(|error| error.to_string())
+    }
+
     /// Tend's default quota for one account sending replies of `kind` on `channel`; callers
     /// override it per account with [`Quota::new`].
     ///
@@ -178,6 +188,16 @@ mod tests {
 
     fn quota(burst: u32, seconds: u64) -> Quota {
         Quota::new(burst, Duration::from_secs(seconds)).unwrap()
+    }
+
+    #[test]
+    fn parses_replies_per_period() {
+        assert_eq!(Quota::parse("100/15m").unwrap(), quota(100, 900));
+        assert_eq!(Quota::parse(" 3 / 1s ").unwrap(), quota(3, 1));
+        for bad in ["100", "x/1m", "10/soon", "0/1m", "1/0s"] {
+            assert!(Quota::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Quota::parse("100").unwrap_err().contains("REPLIES/PERIOD"));
     }
 
     #[test]

@@ -97,14 +97,15 @@ impl Worker {
         })
     }
 
-    /// The bucket of `account`'s public or private replies, with the account's quota or the
-    /// channel's default.
+    /// The bucket of `account`'s public or private replies, with the account's quota, else the
+    /// configured default, else the platform's.
     fn bucket(&mut self, account: &Account, private: bool) -> &mut TokenBucket {
         let spec: Option<QuotaSpec> = if private { account.quotas.private } else { account.quotas.public };
         let kind = if private { ReplyKind::Private } else { ReplyKind::Public };
         let channel = adapter_channel(account.channel).unwrap_or(tend_channels::Channel::Chat);
         let quota = spec
             .and_then(|spec| Quota::new(spec.burst, Duration::from_millis(spec.per_ms)).ok())
+            .or_else(|| self.config.default_quota(channel, kind))
             .unwrap_or_else(|| Quota::default_for(channel, kind));
         let bucket = self.buckets.entry((account.id.clone(), private)).or_insert_with(|| TokenBucket::new(quota));
         // A quota changed in the registry takes effect on the next reply.
