@@ -705,6 +705,94 @@ async fn x_mentions_are_polled_from_the_cursor_on(backend: Backend) {
     app.stop().await;
 }
 
+/// An Instagram mention comes as ids: its text and author are read from the Graph API with the
+/// account's token. A Graph API failure fails the delivery (503, nothing stored) so that Meta
+/// sends it again; a mention the API will not show is refused alone. A reply to a mention goes
+/// through the account's `mentions` edge.
+async fn instagram_mentions_are_read_from_the_graph_api_and_answered(backend: Backend) {
+    const IG: &str = "17841405822304914";
+    let fake = FakePlatform::start(Answer::new(200, r#"{"id":"17846319838228163"}"#)).await;
+    let app = spawn(backend, Some(&fake), |_| {}).await;
+    add_app(&app, "meta", v1::Platform::Meta, &[("app_secret", META_SECRET), ("verify_token", "v")]).await;
+    add_account(
+        &app,
+        v1::UpsertAccountRequest {
+            app: "meta".into(),
+            channel: v1::Channel::Instagram.into(),
+            platform_account_id: IG.into(),
+            secrets: [("access_token".to_owned(), value("page-token"))].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let send = |body: Vec<u8>| {
+        let request = http()
+            .post(hook(&app, "/webhooks/meta"))
+            .header("x-hub-signature-256", signature::sign_meta(META_SECRET, &body))
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let comment = String::from_utf8(fixture("meta/graph_mentioned_comment.json")).unwrap();
+    let media = String::from_utf8(fixture("meta/graph_mentioned_media.json")).unwrap();
+    let mentions = fixture("meta/instagram_mentions.json");
+
+    // The caption's lookup fails: nothing is stored, not even the comment read before it.
+    fake.script([Answer::new(200, &comment), Answer::new(500, r#"{"error":{"message":"An unknown error","code":1}}"#)]);
+    let (status, body) = send(mentions.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(interactions(&app).await.is_empty());
+
+    // Meta sends it again.
+    fake.script([Answer::new(200, &comment), Answer::new(200, &media)]);
+    let (status, body) = send(mentions.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let lookups = fake.requests();
+    assert_eq!(lookups.len(), 4, "{lookups:?}");
+    let first = &lookups[2];
+    assert_eq!(first.method, "GET");
+    assert!(first.path.starts_with(&format!("/{IG}?fields=mentioned_comment.comment_id(17894227972186120)")));
+    assert_eq!(first.header("authorization"), Some("Bearer page-token"));
+    assert!(lookups[3].path.contains("mentioned_media.media_id(17918195224117999)"), "{}", lookups[3].path);
+    let stored = interactions(&app).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let in_comment = stored.iter().find(|i| i.external_id == "17894227972186120").expect("the comment mention");
+    assert_eq!(in_comment.text, "@acme_care my order 4471 never arrived and nobody answers email");
+    assert_eq!(in_comment.author.as_ref().unwrap().handle, "jane.doe");
+    let in_caption = stored.iter().find(|i| i.external_id == "17918195224117999").expect("the caption mention");
+    assert_eq!(in_caption.author.as_ref().unwrap().handle, "kettle.fan");
+
+    // A mention deleted before it was read: refused alone, and Meta is told not to send it again.
+    let gone = br#"{"object":"instagram","entry":[{"id":"17841405822304914","time":1520383700,
+        "changes":[{"field":"mentions","value":{"media_id":"17918195224117851","comment_id":"17894227972186999"}}]}]}"#;
+    fake.script([Answer::new(
+        400,
+        r#"{"error":{"message":"Unsupported get request. Object with ID '17894227972186999' does not exist","type":"GraphMethodException","code":100,"error_subcode":33}}"#,
+    )]);
+    let (status, body) = send(gone.to_vec()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("does not exist"), "{body}");
+    assert_eq!(interactions(&app).await.len(), 2);
+
+    // A reply to the comment mention goes through the mentions edge, on the mentioning media.
+    request_reply(&app, "reply-ig", &in_comment.id, "So sorry, Jane! We've sent you a DM.").await;
+    let sent = delivery(&app, "reply-ig", v1::DeliveryStatus::Sent).await;
+    assert_eq!(sent.platform_message_id, "17846319838228163");
+    let reply = fake.requests().pop().unwrap();
+    assert_eq!((reply.method.as_str(), reply.path.as_str()), ("POST", format!("/{IG}/mentions").as_str()));
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({
+            "media_id": "17918195224117851",
+            "comment_id": "17894227972186120",
+            "message": "So sorry, Jane! We've sent you a DM."
+        })
+    );
+    app.stop().await;
+}
+
 /// Every platform fixture through its webhook: each post the adapter reads is stored for its
 /// account as it read it (an edit of a post never seen as a new one, a deletion as a
 /// tombstone), each event it skips is counted as skipped, and nothing else is stored.
@@ -846,6 +934,7 @@ fn tend_tests_channel(channel: tend_channels::Channel) -> v1::Channel {
 
 on_both_backends!(
     every_fixture_enters_through_its_webhook,
+    instagram_mentions_are_read_from_the_graph_api_and_answered,
     x_mentions_are_polled_from_the_cursor_on,
     sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on,
     an_agent_replies_on_a_case_and_sees_it_delivered,

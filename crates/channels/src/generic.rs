@@ -408,6 +408,16 @@ pub(crate) mod json {
                 .map_err(|_| self.error(key, "expected an RFC 3339 timestamp"))
         }
 
+        /// An optional Graph API time (`2018-03-07T17:02:03+0000`, an offset without a colon),
+        /// or RFC 3339.
+        pub(crate) fn opt_graph_time(&self, key: &str) -> Result<Option<DateTime<Utc>>, ParseError> {
+            let Some(text) = self.opt_str(key)? else { return Ok(None) };
+            DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
+                .or_else(|_| DateTime::parse_from_rfc3339(text))
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| self.error(key, "expected a time like 2018-03-07T17:02:03+0000"))
+        }
+
         /// An optional unix timestamp in seconds or milliseconds (integer or string of digits).
         /// Values past the year 5138 in seconds are read as milliseconds: platforms mix both
         /// (Meta's `entry.time` is seconds for feed changes and milliseconds for messaging).

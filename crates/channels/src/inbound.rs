@@ -105,6 +105,28 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     /// A link to the post on the platform, if it has one.
     pub url: String,
+    /// What the delivery did not carry and the caller must fetch before storing the post (an
+    /// Instagram mention comes as ids only); `None` when the post is complete.
+    pub lookup: Option<Lookup>,
+}
+
+/// A post a delivery named but did not carry: the caller fetches it from the platform's API and
+/// completes the post with what comes back (see [`crate::meta::lookup_url`] and
+/// [`crate::meta::complete_mention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// An Instagram comment that @mentions the account, on someone else's media.
+    InstagramMentionedComment {
+        /// The comment.
+        comment_id: String,
+        /// The media it is on.
+        media_id: String,
+    },
+    /// An Instagram media whose caption @mentions the account.
+    InstagramMentionedMedia {
+        /// The media.
+        media_id: String,
+    },
 }
 
 impl Inbound {
@@ -129,6 +151,7 @@ impl Inbound {
             posted_at: None,
             attachments: Vec::new(),
             url: String::new(),
+            lookup: None,
         }
     }
 }

@@ -18,5 +18,5 @@ pub mod signature;
 pub mod x;
 
 pub use generic::Parsed;
-pub use inbound::{Attachment, Author, Change, Channel, Inbound, ParseError};
+pub use inbound::{Attachment, Author, Change, Channel, Inbound, Lookup, ParseError};
 pub use signature::SignatureError;

@@ -21,14 +21,20 @@
 //! account's own comments and posts (`from.id == entry.id`).
 //!
 //! Meta sends little about people: a comment's `from` has an id and a name (Facebook) or
-//! username (Instagram), and may be absent; a message's sender is only a page-scoped id. An
-//! Instagram mention carries only ids: its text and author are for the caller to fetch from
-//! the Graph API (`text` and `author.id` are empty). A private message's thread is the sender:
-//! one conversation per customer.
+//! username (Instagram), and may be absent; a message's sender is only a page-scoped id. A
+//! private message's thread is the sender: one conversation per customer.
+//!
+//! An Instagram mention carries only ids. Its post comes with a [`Lookup`] and empty text and
+//! author: the caller fetches [`lookup_url`] (`mentioned_comment` or `mentioned_media` of the
+//! account, with the account's token) and completes it with [`complete_mention`]. Meta gives a
+//! mention's author as a username only (no Instagram-scoped id), so the author's id is the
+//! username. A mention's thread is [`MENTION_THREAD_PREFIX`] and the media id: a reply to it
+//! goes through `POST /{ig-user-id}/mentions`, the only way to answer on media the account does
+//! not own.
 
 use crate::generic::Parsed;
 use crate::generic::json::{self, Obj};
-use crate::{Attachment, Author, Change, Channel, Inbound, ParseError};
+use crate::{Attachment, Author, Change, Channel, Inbound, Lookup, ParseError};
 
 /// Reads a Meta webhook delivery.
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
@@ -188,15 +194,89 @@ fn instagram_mention(account: &str, entry: &Obj<'_>, value: &Obj<'_>, parsed: &m
     let media_id = value.id("media_id")?;
     let mut post = match value.opt_id("comment_id")? {
         Some(comment_id) => {
-            let mut comment = Inbound::new(Channel::Instagram, account, comment_id);
+            let mut comment = Inbound::new(Channel::Instagram, account, comment_id.clone());
             comment.in_reply_to = media_id.clone();
+            comment.lookup = Some(Lookup::InstagramMentionedComment { comment_id, media_id: media_id.clone() });
             comment
         }
-        None => Inbound::new(Channel::Instagram, account, media_id.clone()),
+        None => {
+            let mut caption = Inbound::new(Channel::Instagram, account, media_id.clone());
+            caption.lookup = Some(Lookup::InstagramMentionedMedia { media_id: media_id.clone() });
+            caption
+        }
     };
-    post.thread_id = media_id;
+    post.thread_id = format!("{MENTION_THREAD_PREFIX}{media_id}");
     post.posted_at = entry.opt_unix_time("time")?;
     parsed.posts.push(post);
+    Ok(())
+}
+
+/// The start of an Instagram mention's thread id, before the media id: a reply to a post in such
+/// a thread is a reply to a mention.
+pub const MENTION_THREAD_PREFIX: &str = "mention:";
+
+/// The fields read of a mentioned comment.
+const MENTIONED_COMMENT_FIELDS: &str = "id,text,timestamp,username,media{id,permalink}";
+/// The fields read of a mentioned media.
+const MENTIONED_MEDIA_FIELDS: &str = "id,caption,timestamp,username,permalink,media_type,media_url";
+
+/// The Graph API URL (at `base`, e.g. `https://graph.facebook.com/v21.0`) that reads what
+/// `lookup` names, for the Instagram account `account_id`. The account's access token goes in
+/// an `Authorization: Bearer` header, never in the URL.
+pub fn lookup_url(base: &str, account_id: &str, lookup: &Lookup) -> String {
+    let base = base.trim_end_matches('/');
+    let field = match lookup {
+        Lookup::InstagramMentionedComment { comment_id, .. } => {
+            format!("mentioned_comment.comment_id({comment_id}){{{MENTIONED_COMMENT_FIELDS}}}")
+        }
+        Lookup::InstagramMentionedMedia { media_id } => {
+            format!("mentioned_media.media_id({media_id}){{{MENTIONED_MEDIA_FIELDS}}}")
+        }
+    };
+    format!("{base}/{account_id}?fields={field}")
+}
+
+/// Completes a mention `post` with the Graph API's answer to [`lookup_url`] (text, author,
+/// time, link), and clears its lookup. An answer without the comment or media, or without a
+/// username, is an error: the post cannot be stored without an author.
+pub fn complete_mention(post: &mut Inbound, body: &[u8]) -> Result<(), ParseError> {
+    let value = json::parse_body(body)?;
+    let root = Obj::root(&value)?;
+    match post.lookup.take() {
+        Some(Lookup::InstagramMentionedComment { .. }) => {
+            let comment = root.obj("mentioned_comment")?;
+            post.text = comment.opt_str("text")?.unwrap_or_default().to_owned();
+            author_of_mention(post, &comment)?;
+            if let Some(media) = comment.opt_obj("media")? {
+                post.url = media.opt_str("permalink")?.unwrap_or_default().to_owned();
+            }
+        }
+        Some(Lookup::InstagramMentionedMedia { .. }) => {
+            let media = root.obj("mentioned_media")?;
+            post.text = media.opt_str("caption")?.unwrap_or_default().to_owned();
+            author_of_mention(post, &media)?;
+            post.url = media.opt_str("permalink")?.unwrap_or_default().to_owned();
+            let content_type = media.opt_str("media_type")?.unwrap_or_default().to_lowercase();
+            let url = media.opt_str("media_url")?.unwrap_or_default().to_owned();
+            if !content_type.is_empty() || !url.is_empty() {
+                post.attachments = vec![Attachment { content_type, url, ..Attachment::default() }];
+            }
+        }
+        None => return Ok(()),
+    }
+    Ok(())
+}
+
+/// The author and time of a mentioned comment or media.
+fn author_of_mention(post: &mut Inbound, found: &Obj<'_>) -> Result<(), ParseError> {
+    let username = found.opt_str("username")?.map(str::trim).unwrap_or_default();
+    if username.is_empty() {
+        return Err(found.error("username", "is missing: the mention's author is unknown"));
+    }
+    post.author = Author { id: username.to_owned(), handle: username.to_owned(), ..Author::default() };
+    if let Some(time) = found.opt_graph_time("timestamp")? {
+        post.posted_at = Some(time);
+    }
     Ok(())
 }
 

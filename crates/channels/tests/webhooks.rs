@@ -2,7 +2,7 @@
 //! whole (so every normalised field is asserted), and the skipped events counted.
 
 use chrono::{DateTime, Utc};
-use tend_channels::{Attachment, Author, Change, Channel, Inbound, Parsed, generic, meta, x};
+use tend_channels::{Attachment, Author, Change, Channel, Inbound, Lookup, Parsed, generic, meta, x};
 
 fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -363,13 +363,70 @@ fn meta_instagram_comments() {
 fn meta_instagram_mentions() {
     let parsed = meta::parse(&fixture("meta/instagram_mentions.json")).unwrap();
     let mut in_comment = post(Channel::Instagram, IG, "17894227972186120", Change::Created);
-    in_comment.thread_id = "17918195224117851".into();
+    in_comment.thread_id = "mention:17918195224117851".into();
     in_comment.in_reply_to = "17918195224117851".into();
     in_comment.posted_at = DateTime::from_timestamp(1_520_383_600, 0);
+    in_comment.lookup = Some(Lookup::InstagramMentionedComment {
+        comment_id: "17894227972186120".into(),
+        media_id: "17918195224117851".into(),
+    });
     let mut in_caption = post(Channel::Instagram, IG, "17918195224117999", Change::Created);
-    in_caption.thread_id = "17918195224117999".into();
+    in_caption.thread_id = "mention:17918195224117999".into();
     in_caption.posted_at = DateTime::from_timestamp(1_520_383_600, 0);
+    in_caption.lookup = Some(Lookup::InstagramMentionedMedia { media_id: "17918195224117999".into() });
     assert_posts(&parsed, &[in_comment, in_caption]);
+}
+
+#[test]
+fn meta_instagram_mentions_are_completed_from_the_graph_api() {
+    let parsed = meta::parse(&fixture("meta/instagram_mentions.json")).unwrap();
+    let [mut in_comment, mut in_caption] = <[Inbound; 2]>::try_from(parsed.posts).unwrap();
+    let base = "https://graph.facebook.com/v21.0/";
+    assert_eq!(
+        meta::lookup_url(base, IG, in_comment.lookup.as_ref().unwrap()),
+        format!(
+            "https://graph.facebook.com/v21.0/{IG}?fields=mentioned_comment.comment_id(17894227972186120)\
+             {{id,text,timestamp,username,media{{id,permalink}}}}"
+        )
+    );
+    assert_eq!(
+        meta::lookup_url(base, IG, in_caption.lookup.as_ref().unwrap()),
+        format!(
+            "https://graph.facebook.com/v21.0/{IG}?fields=mentioned_media.media_id(17918195224117999)\
+             {{id,caption,timestamp,username,permalink,media_type,media_url}}"
+        )
+    );
+
+    meta::complete_mention(&mut in_comment, &fixture("meta/graph_mentioned_comment.json")).unwrap();
+    let mut want = post(Channel::Instagram, IG, "17894227972186120", Change::Created);
+    want.thread_id = "mention:17918195224117851".into();
+    want.in_reply_to = "17918195224117851".into();
+    want.author = Author { id: "jane.doe".into(), handle: "jane.doe".into(), ..Author::default() };
+    want.text = "@acme_care my order 4471 never arrived and nobody answers email".into();
+    want.posted_at = DateTime::from_timestamp(1_520_383_600, 0);
+    want.url = "https://www.instagram.com/p/BfLf7xgDfDa/".into();
+    assert_eq!(in_comment, want);
+
+    meta::complete_mention(&mut in_caption, &fixture("meta/graph_mentioned_media.json")).unwrap();
+    let mut want = post(Channel::Instagram, IG, "17918195224117999", Change::Created);
+    want.thread_id = "mention:17918195224117999".into();
+    want.author = Author { id: "kettle.fan".into(), handle: "kettle.fan".into(), ..Author::default() };
+    want.text = "Unboxing my new kettle from @acme_care, love it".into();
+    want.posted_at = DateTime::from_timestamp(1_520_383_600, 0);
+    want.url = "https://www.instagram.com/p/BfLg2KRDkXy/".into();
+    want.attachments = vec![media("image", "https://scontent.cdninstagram.com/v/t51.2885-15/kettle.jpg")];
+    assert_eq!(in_caption, want);
+}
+
+#[test]
+fn meta_instagram_mention_without_author_or_node_is_an_error() {
+    let parsed = meta::parse(&fixture("meta/instagram_mentions.json")).unwrap();
+    let mut in_comment = parsed.posts[0].clone();
+    let error = meta::complete_mention(&mut in_comment.clone(), br#"{"id":"1"}"#).unwrap_err();
+    assert!(error.0.contains("mentioned_comment"), "{error}");
+    let error =
+        meta::complete_mention(&mut in_comment, br#"{"mentioned_comment":{"id":"1","text":"hi"}}"#).unwrap_err();
+    assert!(error.0.contains("mentioned_comment.username"), "{error}");
 }
 
 #[test]

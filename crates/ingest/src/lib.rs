@@ -13,9 +13,11 @@ mod consumer;
 mod domain;
 mod enrich;
 mod enrichment_api;
+mod lookups;
 mod mail;
 mod mentions;
 mod metrics;
+mod platform_http;
 mod pollers;
 mod posts;
 pub mod registry;
@@ -58,8 +60,8 @@ pub enum BuildError {
     /// The registry could not be loaded.
     #[error("cannot load the channel registry: {0}")]
     Registry(tend_kernel::ApiError),
-    /// The HTTP client for replies could not be made.
-    #[error("cannot make the HTTP client for replies: {0}")]
+    /// The HTTP client for platform APIs could not be made.
+    #[error("cannot make the HTTP client for platform APIs: {0}")]
     Http(String),
 }
 
@@ -69,6 +71,7 @@ pub struct Ingest {
     enrichment: Arc<EnrichmentApi>,
     channels_api: Arc<ChannelsApi>,
     posts: Arc<posts::Posts>,
+    lookups: Arc<lookups::Lookups>,
     channels: Arc<registry::Channels>,
     worker: replies::Worker,
     relay: OutboxRelay,
@@ -96,8 +99,10 @@ impl Ingest {
         );
         let requests = Arc::new(replies::RequestReplies { wake: wake.clone() });
         consumers.extend(context.consumers(streams::REPLIES_REQUESTED, SERVICE, requests, &db, &relay.waker()));
-        let worker = replies::Worker::new(db.clone(), channels.clone(), relay.waker(), wake, config)
+        let http = platform_http::platform_client(config.request_timeout)
             .map_err(|error| BuildError::Http(error.to_string()))?;
+        let worker = replies::Worker::new(db.clone(), channels.clone(), relay.waker(), wake, http.clone(), config);
+        let lookups = Arc::new(lookups::Lookups::new(http, &config.meta_api_base));
         let analyzers = Arc::new(enrich::Analyzers::new(db.clone()));
         let enrichment = Arc::new(EnrichmentApi::new(db.clone(), analyzers.clone()));
         let posts = Arc::new(posts::Posts::new(db.clone(), relay.waker(), analyzers, channels.clone()));
@@ -108,6 +113,7 @@ impl Ingest {
             enrichment,
             channels_api,
             posts,
+            lookups,
             channels,
             worker,
             relay,
@@ -142,7 +148,7 @@ impl Component for Ingest {
     }
 
     fn http_routes(&self) -> Option<axum::Router> {
-        Some(webhooks::routes(self.posts.clone(), &self.config))
+        Some(webhooks::routes(self.posts.clone(), self.lookups.clone(), &self.config))
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {

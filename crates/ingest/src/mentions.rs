@@ -71,7 +71,7 @@ async fn poll(
     config: ChannelsConfig,
     stop: CancellationToken,
 ) {
-    let http = match reqwest::Client::builder().timeout(config.request_timeout).build() {
+    let http = match crate::platform_http::platform_client(config.request_timeout) {
         Ok(http) => http,
         Err(error) => {
             tracing::error!(%error, "cannot make the HTTP client for X mentions");

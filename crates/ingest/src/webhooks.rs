@@ -28,6 +28,7 @@ use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 
 use crate::config::ChannelsConfig;
+use crate::lookups::{LookupError, Lookups};
 use crate::metrics::metrics;
 use crate::posts::{Changed, Posts};
 use crate::registry::{Account, App, Registry, SecretError};
@@ -37,15 +38,17 @@ use crate::storage::delivery;
 #[derive(Clone)]
 struct Hooks {
     posts: Arc<Posts>,
+    lookups: Arc<Lookups>,
     max_body: usize,
     max_email: usize,
     replay_window: std::time::Duration,
 }
 
 /// The webhook routes.
-pub fn routes(posts: Arc<Posts>, config: &ChannelsConfig) -> Router {
+pub fn routes(posts: Arc<Posts>, lookups: Arc<Lookups>, config: &ChannelsConfig) -> Router {
     let hooks = Hooks {
         posts,
+        lookups,
         max_body: config.max_webhook_bytes,
         max_email: config.max_email_bytes,
         replay_window: config.replay_window,
@@ -418,6 +421,32 @@ struct Summary {
     refused: Vec<String>,
 }
 
+/// Fetches what the accepted posts' deliveries did not carry. A post the platform will not
+/// complete is refused alone; one it cannot complete now fails the delivery (503), before
+/// anything is stored, so that the platform sends it again.
+async fn complete_lookups(
+    hooks: &Hooks,
+    accepted: &mut Vec<(Arc<Account>, Inbound)>,
+    summary: &mut Summary,
+) -> Result<(), Answer> {
+    let mut index = 0;
+    while index < accepted.len() {
+        let (account, inbound) = &mut accepted[index];
+        match hooks.lookups.complete(hooks.posts.channels(), account, inbound).await {
+            Ok(()) => index += 1,
+            Err(LookupError::Refused(reason)) => {
+                metrics().refused("lookup_refused");
+                summary.refused.push(reason);
+                accepted.remove(index);
+            }
+            Err(LookupError::Unavailable(reason)) => {
+                return Err(Answer::new(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}; retry")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Stores what `parsed` holds for the registered accounts of `app` (or of any app, for
 /// generic and email deliveries, whose account was checked already), with the raw `body`.
 async fn deliver(
@@ -454,6 +483,11 @@ async fn deliver(
             return Ok(json_response(StatusCode::OK, serde_json::to_string(&summary).unwrap_or_default()));
         }
         return Err(Answer::not_found(summary.refused.join("; ")));
+    }
+    complete_lookups(hooks, &mut accepted, &mut summary).await?;
+    if accepted.is_empty() {
+        // A mention deleted before it could be read: sending it again would not help.
+        return Ok(json_response(StatusCode::OK, serde_json::to_string(&summary).unwrap_or_default()));
     }
     let tenant =
         TenantId::parse(&accepted[0].0.tenant).map_err(|problem| Answer::of_api(ApiError::internal(problem)))?;

@@ -1,5 +1,7 @@
 //! Meta Graph API: comment replies on Facebook (`POST /{comment-id}/comments`) and Instagram
-//! (`POST /{ig-comment-id}/replies`), and private messages through the Send API
+//! (`POST /{ig-comment-id}/replies`), replies to Instagram mentions (`POST
+//! /{ig-user-id}/mentions` with `media_id` and, for a comment, `comment_id`: a thread starting
+//! with [`crate::meta::MENTION_THREAD_PREFIX`]), and private messages through the Send API
 //! (`POST /{page-id}/messages`), all with the Page access token as a bearer header.
 //!
 //! Instagram direct messages go to `me/messages`: through the Messenger Platform the sender is
@@ -16,6 +18,16 @@ use crate::Channel;
 /// A comment or comment reply.
 #[derive(Serialize)]
 struct Comment<'a> {
+    message: &'a str,
+}
+
+/// A reply to an Instagram mention: a comment on the mentioning media, under the mentioning
+/// comment if there is one.
+#[derive(Serialize)]
+struct MentionReply<'a> {
+    media_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment_id: Option<&'a str>,
     message: &'a str,
 }
 
@@ -50,8 +62,20 @@ pub(super) fn request(reply: &Reply, credentials: &Credentials, base: &str) -> R
                 return Err(BuildError::MissingInReplyTo { channel });
             }
             let comment = path_id("in_reply_to", &reply.in_reply_to)?;
-            let edge = if reply.channel == Channel::Instagram { "replies" } else { "comments" };
-            (format!("{base}/{comment}/{edge}"), json_body(&Comment { message: &reply.text }))
+            let mentioned_media = match reply.channel {
+                Channel::Instagram => reply.thread_id.strip_prefix(crate::meta::MENTION_THREAD_PREFIX),
+                _ => None,
+            };
+            if let Some(media_id) = mentioned_media {
+                let account = path_id("account_id", &reply.account_id)?;
+                // A caption mention is answered by the media's id itself.
+                let comment_id = (comment != media_id).then_some(comment);
+                let body = MentionReply { media_id, comment_id, message: &reply.text };
+                (format!("{base}/{account}/mentions"), json_body(&body))
+            } else {
+                let edge = if reply.channel == Channel::Instagram { "replies" } else { "comments" };
+                (format!("{base}/{comment}/{edge}"), json_body(&Comment { message: &reply.text }))
+            }
         }
         ReplyKind::Private => {
             if reply.recipient_id.is_empty() {

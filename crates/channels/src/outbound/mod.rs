@@ -15,6 +15,7 @@
 //! | Facebook | public | `POST {meta}/{in_reply_to}/comments` `{"message"}` | `id` |
 //! | Facebook | private | `POST {meta}/{account}/messages` (Send API, `messaging_type: RESPONSE`) | `message_id` |
 //! | Instagram | public | `POST {meta}/{in_reply_to}/replies` `{"message"}` | `id` |
+//! | Instagram | public, to a mention | `POST {meta}/{account}/mentions` `{"media_id", "comment_id", "message"}` | `id` |
 //! | Instagram | private | `POST {meta}/me/messages` (Send API, `messaging_type: RESPONSE`) | `message_id` |
 //! | Chat, Review | either | `POST {callback_url}` [`CALLBACK_SCHEMA`], signed `X-Tend-Signature` | `id`, else the reply id |
 //!
@@ -106,8 +107,8 @@ pub struct Reply {
     /// The platform's id of the customer, for private messages: X user id, Messenger page-scoped
     /// id (PSID), Instagram-scoped id (IGSID), chat visitor id.
     pub recipient_id: String,
-    /// The conversation or thread id, if known; only the generic callback uses it (a chat
-    /// session, a reviewed listing).
+    /// The conversation or thread id, if known: the generic callback's (a chat session, a
+    /// reviewed listing), or an Instagram mention's (the media mentioning the account).
     pub thread_id: String,
     /// The text of the reply, as the agent wrote it.
     pub text: String,
@@ -409,6 +410,20 @@ pub enum Outcome {
 /// response `headers` (names compared case-insensitively) and `body`, received at `now_unix`.
 pub fn outcome(reply: &Reply, status: u16, headers: &[(String, String)], body: &[u8], now_unix: i64) -> Outcome {
     response::outcome(reply, status, headers, body, now_unix)
+}
+
+/// Whether a Graph API answer with `status` (not a 2xx) and `body` says to try again later: 429,
+/// 408, a 5xx, or a 4xx whose `error` is a rate limit or transient. For calls other than replies
+/// (an Instagram mention's lookup), which read failures as replies do.
+pub fn graph_failure_is_temporary(status: u16, body: &[u8]) -> bool {
+    match status {
+        429 | 408 | 500..=599 => true,
+        400..=499 => serde_json::from_slice(body)
+            .ok()
+            .and_then(|json: serde_json::Value| meta::GraphError::parse(&json))
+            .is_some_and(|error| error.is_retryable()),
+        _ => false,
+    }
 }
 
 /// A channel's name for messages.

@@ -161,6 +161,30 @@ fn instagram_comment_reply() {
 }
 
 #[test]
+fn instagram_mention_replies_go_through_the_mentions_edge() {
+    let mut in_comment = reply(Channel::Instagram, ReplyKind::Public);
+    in_comment.thread_id = format!("{}17918195224117851", crate::meta::MENTION_THREAD_PREFIX);
+    let http = build(&in_comment, &token());
+    assert_eq!(http.url, format!("https://graph.facebook.com/v21.0/{}/mentions", in_comment.account_id));
+    assert_eq!(http.headers, bearer_headers());
+    assert_eq!(
+        body_json(&http),
+        json!({
+            "media_id": "17918195224117851",
+            "comment_id": "17870913679156914",
+            "message": "Sorry about the wait! Could you send us your order number?"
+        })
+    );
+    let mut in_caption = in_comment.clone();
+    in_caption.in_reply_to = "17918195224117851".into();
+    let http = build(&in_caption, &token());
+    assert_eq!(
+        body_json(&http),
+        json!({"media_id": "17918195224117851", "message": "Sorry about the wait! Could you send us your order number?"})
+    );
+}
+
+#[test]
 fn instagram_message_goes_through_the_page() {
     let http = build(&reply(Channel::Instagram, ReplyKind::Private), &token());
     assert_eq!(http.url, "https://graph.facebook.com/v21.0/me/messages");

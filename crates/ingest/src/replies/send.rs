@@ -24,15 +24,10 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender whose calls time out after `timeout`.
-    pub fn new(timeout: Duration, bases: BaseUrls) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tend/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, bases, timeout })
+    /// A sender over `http` (see [`crate::platform_http`]), whose SMTP calls time out after
+    /// `timeout`.
+    pub fn new(http: reqwest::Client, timeout: Duration, bases: BaseUrls) -> Self {
+        Self { http, bases, timeout }
     }
 
     /// Sends `row` from `account` and says what came of it.

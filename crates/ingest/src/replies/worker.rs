@@ -39,20 +39,21 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker over `db`, woken by `wake` when replies are queued.
+    /// A worker over `db`, woken by `wake` when replies are queued, sending with `http`.
     pub fn new(
         db: DatabaseConnection,
         channels: Arc<Channels>,
         relay: OutboxWaker,
         wake: Arc<Notify>,
+        http: reqwest::Client,
         config: &ChannelsConfig,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Self {
         let bases = tend_channels::outbound::BaseUrls {
             x: config.x_api_base.trim_end_matches('/').to_owned(),
             meta: config.meta_api_base.trim_end_matches('/').to_owned(),
         };
-        let sender = Sender::new(config.request_timeout, bases)?;
-        Ok(Self { db, channels, sender, relay, wake, config: config.clone(), buckets: HashMap::new() })
+        let sender = Sender::new(http, config.request_timeout, bases);
+        Self { db, channels, sender, relay, wake, config: config.clone(), buckets: HashMap::new() }
     }
 
     /// Runs until `shutdown`.
