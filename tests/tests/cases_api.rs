@@ -83,7 +83,7 @@ async fn open_case_is_idempotent_on_its_key(backend: Backend) {
     let case = first.case.unwrap();
     let opened = request.interaction.as_ref().unwrap();
     assert_eq!(case.tenant, "acme");
-    assert_eq!(case.status(), v1::CaseStatus::Open);
+    assert_eq!(case.status(), v1::CaseStatus::New);
     assert_eq!(case.channel(), v1::Channel::X);
     assert_eq!(case.subject, "My order never arrived");
     assert_eq!(case.priority, 40);
@@ -211,12 +211,12 @@ async fn idempotency_keys_and_cases_belong_to_one_tenant(backend: Backend) {
 
     let status = app.cases().get_case(as_tenant("globex", v1::GetCaseRequest { id: acme.id.clone() })).await;
     assert_eq!(status.unwrap_err().code(), Code::NotFound);
-    let resolve = v1::ResolveCaseRequest { id: acme.id.clone(), note: "not yours".into() };
+    let resolve = v1::ResolveCaseRequest { id: acme.id.clone(), note: "not yours".into(), ..Default::default() };
     let status = app.cases().resolve_case(as_tenant("globex", resolve)).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let acme_cases = list(&app, "acme", v1::CaseStatus::Unspecified).await;
     assert_eq!(acme_cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>(), vec![acme.id]);
-    assert_eq!(acme_cases[0].status(), v1::CaseStatus::Open);
+    assert_eq!(acme_cases[0].status(), v1::CaseStatus::New);
     app.stop().await;
 }
 
@@ -229,16 +229,16 @@ async fn list_cases_filters_by_status_and_pages_newest_first(backend: Backend) {
     open(&app, "globex", open_request("someone else's")).await;
     // Resolve the second and the fourth.
     for id in [&ids[1], &ids[3]] {
-        let request = v1::ResolveCaseRequest { id: id.clone(), note: "done".into() };
+        let request = v1::ResolveCaseRequest { id: id.clone(), note: "done".into(), ..Default::default() };
         app.cases().resolve_case(as_tenant("acme", request)).await.unwrap();
     }
     ids.reverse();
     let ids_of = |cases: &[v1::Case]| cases.iter().map(|case| case.id.clone()).collect::<Vec<_>>();
 
     assert_eq!(ids_of(&list(&app, "acme", v1::CaseStatus::Unspecified).await), ids);
-    let open_cases = list(&app, "acme", v1::CaseStatus::Open).await;
+    let open_cases = list(&app, "acme", v1::CaseStatus::New).await;
     assert_eq!(ids_of(&open_cases), vec![ids[0].clone(), ids[2].clone(), ids[4].clone()]);
-    assert!(open_cases.iter().all(|case| case.status() == v1::CaseStatus::Open));
+    assert!(open_cases.iter().all(|case| case.status() == v1::CaseStatus::New));
     let resolved = list(&app, "acme", v1::CaseStatus::Resolved).await;
     assert_eq!(ids_of(&resolved), vec![ids[1].clone(), ids[3].clone()]);
     assert!(resolved.iter().all(|case| case.status() == v1::CaseStatus::Resolved && case.resolved_at.is_some()));
@@ -252,14 +252,14 @@ async fn list_cases_filters_by_status_and_pages_newest_first(backend: Backend) {
     assert!(!pages[0].1.is_empty() && !pages[1].1.is_empty() && pages[2].1.is_empty(), "{pages:?}");
 
     // Pages of two, open only: [5 3] [1].
-    let pages = pages_of(&app, v1::CaseStatus::Open, 2).await;
+    let pages = pages_of(&app, v1::CaseStatus::New, 2).await;
     assert_eq!(pages.len(), 2, "{pages:?}");
     assert_eq!(pages[0].0, vec![ids[0].clone(), ids[2].clone()]);
     assert_eq!(pages[1].0, vec![ids[4].clone()]);
     assert!(pages[1].1.is_empty());
 
     for (request, field) in [
-        (v1::ListCasesRequest { status: 7, ..Default::default() }, "status"),
+        (v1::ListCasesRequest { status: 99, ..Default::default() }, "status"),
         (v1::ListCasesRequest { page_size: 501, ..Default::default() }, "page_size"),
         (v1::ListCasesRequest { page_token: "garbage".into(), ..Default::default() }, "page_token"),
     ] {
@@ -286,10 +286,11 @@ async fn pages_of(app: &TestApp, status: v1::CaseStatus, page_size: u32) -> Vec<
 
 async fn resolve_case_reports_unknown_resolved_and_oversized_notes(backend: Backend) {
     let app = cases_only(backend).await;
-    let unknown = v1::ResolveCaseRequest { id: uuid::Uuid::now_v7().to_string(), note: String::new() };
+    let unknown =
+        v1::ResolveCaseRequest { id: uuid::Uuid::now_v7().to_string(), note: String::new(), ..Default::default() };
     let status = app.cases().resolve_case(as_tenant("acme", unknown)).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let malformed = v1::ResolveCaseRequest { id: "42".into(), note: String::new() };
+    let malformed = v1::ResolveCaseRequest { id: "42".into(), note: String::new(), ..Default::default() };
     assert_invalid(&app.cases().resolve_case(as_tenant("acme", malformed)).await.unwrap_err(), "id");
     let status = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: "42".into() })).await.unwrap_err();
     assert_invalid(&status, "id");
@@ -297,13 +298,13 @@ async fn resolve_case_reports_unknown_resolved_and_oversized_notes(backend: Back
     assert_eq!(app.cases().get_case(as_tenant("acme", get_unknown)).await.unwrap_err().code(), Code::NotFound);
 
     let case = open(&app, "acme", open_request("refund please")).await;
-    let too_long = v1::ResolveCaseRequest { id: case.id.clone(), note: "n".repeat(4097) };
+    let too_long = v1::ResolveCaseRequest { id: case.id.clone(), note: "n".repeat(4097), ..Default::default() };
     assert_invalid(&app.cases().resolve_case(as_tenant("acme", too_long)).await.unwrap_err(), "note");
     let still = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: case.id.clone() })).await;
-    assert_eq!(still.unwrap().into_inner().status(), v1::CaseStatus::Open);
+    assert_eq!(still.unwrap().into_inner().status(), v1::CaseStatus::New);
 
     let note = "n".repeat(4096);
-    let resolve = v1::ResolveCaseRequest { id: case.id.clone(), note: note.clone() };
+    let resolve = v1::ResolveCaseRequest { id: case.id.clone(), note: note.clone(), ..Default::default() };
     let resolved = app.cases().resolve_case(as_tenant("acme", resolve.clone())).await.unwrap().into_inner();
     assert_eq!(resolved.status(), v1::CaseStatus::Resolved);
     assert_eq!(resolved.resolution_note, note);
@@ -328,7 +329,7 @@ async fn concurrent_resolves_resolve_once(backend: Backend) {
     let mut calls = tokio::task::JoinSet::new();
     for n in 0..8 {
         let mut client = app.cases();
-        let request = v1::ResolveCaseRequest { id: case.id.clone(), note: format!("agent {n}") };
+        let request = v1::ResolveCaseRequest { id: case.id.clone(), note: format!("agent {n}"), ..Default::default() };
         calls.spawn(async move { client.resolve_case(as_tenant("acme", request)).await });
     }
     let mut outcomes = Vec::new();
@@ -376,7 +377,7 @@ async fn case_events(stream: &dyn tend_queue::EventStream) -> Vec<(v1::EventEnve
 async fn case_events_announce_opening_then_resolution(backend: Backend) {
     let app = cases_only(backend).await;
     let case = open(&app, "acme", open_request("app keeps crashing")).await;
-    let resolve = v1::ResolveCaseRequest { id: case.id.clone(), note: "fixed in 2.1".into() };
+    let resolve = v1::ResolveCaseRequest { id: case.id.clone(), note: "fixed in 2.1".into(), ..Default::default() };
     app.cases().resolve_case(as_tenant("acme", resolve)).await.unwrap();
 
     let stream = app.event_stream().await;
@@ -397,7 +398,7 @@ async fn case_events_announce_opening_then_resolution(backend: Backend) {
     assert_ne!(events[0].0.event_id, events[1].0.event_id);
     assert_eq!(events[0].1.kind(), v1::CaseEventKind::Opened);
     let opened = events[0].1.case.as_ref().unwrap();
-    assert_eq!(opened.status(), v1::CaseStatus::Open);
+    assert_eq!(opened.status(), v1::CaseStatus::New);
     assert_eq!(opened.interaction_ids, case.interaction_ids);
     assert_eq!(events[1].1.kind(), v1::CaseEventKind::Resolved);
     let resolved = events[1].1.case.as_ref().unwrap();

@@ -48,7 +48,7 @@ async fn case(app: &TestApp, tenant: &str, id: &str) -> v1::Case {
 }
 
 async fn resolve(app: &TestApp, tenant: &str, id: &str, note: &str) -> v1::Case {
-    let request = v1::ResolveCaseRequest { id: id.to_owned(), note: note.to_owned() };
+    let request = v1::ResolveCaseRequest { id: id.to_owned(), note: note.to_owned(), ..Default::default() };
     app.cases().resolve_case(as_tenant(tenant, request)).await.unwrap();
     case(app, tenant, id).await
 }

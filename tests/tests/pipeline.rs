@@ -32,7 +32,7 @@ async fn post_becomes_case(backend: Backend) {
     assert_eq!(decision.priority, 59, "{:?}", decision.reasons);
     let case = app.cases().get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id.clone() })).await;
     let case = case.unwrap().into_inner();
-    assert_eq!(case.status(), v1::CaseStatus::Open);
+    assert_eq!(case.status(), v1::CaseStatus::New);
     assert_eq!(case.subject, "My order #123 never arrived");
     assert_eq!(case.interaction_ids, vec![interaction.id.clone()]);
     assert_eq!(case.priority, 59);
@@ -107,7 +107,7 @@ async fn resolving_reaches_feedback(backend: Backend) {
     let ingested =
         app.ingest().ingest_interaction(as_tenant("acme", post("lee", "broken app"))).await.unwrap().into_inner();
     let decision = routed(&app, "acme", &ingested.interaction.unwrap().id).await;
-    let resolve = v1::ResolveCaseRequest { id: decision.case_id.clone(), note: "patched".into() };
+    let resolve = v1::ResolveCaseRequest { id: decision.case_id.clone(), note: "patched".into(), ..Default::default() };
     let resolved = app.cases().resolve_case(as_tenant("acme", resolve.clone())).await.unwrap().into_inner();
     assert_eq!(resolved.status(), v1::CaseStatus::Resolved);
     assert!(resolved.resolved_at.is_some());

@@ -223,7 +223,7 @@ async fn service_report_counts_only_its_window(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let before = seconds_from_now(-60);
     let decision = ingest_and_route(&app, "acme", post("lee", "broken app")).await;
-    let resolve = v1::ResolveCaseRequest { id: decision.case_id.clone(), note: "patched".into() };
+    let resolve = v1::ResolveCaseRequest { id: decision.case_id.clone(), note: "patched".into(), ..Default::default() };
     app.cases().resolve_case(as_tenant("acme", resolve)).await.unwrap();
     eventually("feedback to count the resolution", Duration::from_secs(10), || async {
         let report = report(&app, "acme", None, None).await.unwrap();
@@ -276,7 +276,7 @@ fn case_event(case_id: &str, kind: v1::CaseEventKind, opened_at: i64, resolved_a
         resolved_at: resolved_at.map(at),
         ..Default::default()
     };
-    let event = v1::CaseEvent { kind: kind.into(), case: Some(case) };
+    let event = v1::CaseEvent { kind: kind.into(), case: Some(case), ..Default::default() };
     tend_store::events::envelope("cases", &TenantId::parse("acme").unwrap(), &event).encode_to_vec()
 }
 

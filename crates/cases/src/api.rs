@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use prost::Message as _;
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use tend_kernel::auth::{Access, caller};
-use tend_kernel::ids::{new_id, parse_id, to_timestamp};
+use tend_kernel::auth::{Access, Caller, caller};
+use tend_kernel::ids::{new_id, parse_id};
 use tend_kernel::paging::Page;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
@@ -15,7 +15,9 @@ use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
 use crate::domain::{self, Status as CaseStatus};
+use crate::lifecycle::{Lifecycle, case_to_proto};
 use crate::storage::{self, case};
+use crate::timeline::{self, Draft};
 
 /// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
 const MAX_ROUTING_BYTES: usize = 16 * 1024;
@@ -24,12 +26,13 @@ const MAX_ROUTING_BYTES: usize = 16 * 1024;
 pub struct CaseApi {
     db: DatabaseConnection,
     relay: OutboxWaker,
+    lifecycle: Lifecycle,
 }
 
 impl CaseApi {
     /// An API over `db`, waking `relay` after each committed event.
     pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
-        Self { db, relay }
+        Self { lifecycle: Lifecycle::new(db.clone(), relay.clone()), db, relay }
     }
 
     /// The cases of `rows` with their interactions, read in one query.
@@ -50,7 +53,8 @@ impl CaseApi {
     /// transaction; finds the case an earlier call opened for the others. One outcome per
     /// request, in order: a request that fails validation is refused alone; an infrastructure
     /// failure fails them all.
-    async fn open(&self, tenant: &TenantId, requests: Vec<v1::OpenCaseRequest>) -> Result<Vec<OpenOutcome>, ApiError> {
+    async fn open(&self, caller: &Caller, requests: Vec<v1::OpenCaseRequest>) -> Result<Vec<OpenOutcome>, ApiError> {
+        let tenant = &caller.tenant;
         let now = tend_kernel::ids::now();
         let mut outcomes: Vec<Option<OpenOutcome>> = Vec::with_capacity(requests.len());
         let mut opening = Vec::with_capacity(requests.len());
@@ -80,10 +84,23 @@ impl CaseApi {
         let earlier: HashMap<&str, &case::Model> =
             earlier.iter().map(|row| (row.idempotency_key.as_str(), row)).collect();
         let mut events = Vec::with_capacity(inserted.len());
+        let mut entries = Vec::with_capacity(inserted.len());
         for (slot, new) in opening {
             let outcome = if inserted.contains(&new.row.id) {
+                let draft = Draft {
+                    interaction_id: new.interaction_id.clone(),
+                    moved: None,
+                    priority: new.row.priority,
+                    ..Draft::of(v1::CaseTimelineKind::Opened)
+                };
+                let entry = draft.into_row(tenant.as_str(), &new.row.id, &caller.actor, now, new.row.version);
                 let case = case_to_proto(new.row, vec![new.interaction_id]);
-                let opened = v1::CaseEvent { kind: v1::CaseEventKind::Opened.into(), case: Some(case.clone()) };
+                let opened = v1::CaseEvent {
+                    kind: v1::CaseEventKind::Opened.into(),
+                    case: Some(case.clone()),
+                    entry: Some(timeline::to_proto(entry.clone())),
+                };
+                entries.push(entry);
                 let event = if new.trace_context.is_empty() {
                     envelope(SERVICE, tenant, &opened)
                 } else {
@@ -100,6 +117,7 @@ impl CaseApi {
             };
             outcomes[slot] = Some(Ok(outcome));
         }
+        timeline::insert_many(&txn, entries).await.context("recording the openings")?;
         outbox::enqueue_many(&txn, &events).await?;
         txn.commit().await.context("committing cases")?;
         if !events.is_empty() {
@@ -110,42 +128,6 @@ impl CaseApi {
             .into_iter()
             .map(|outcome| outcome.unwrap_or_else(|| Err(ApiError::internal("request left without an outcome"))))
             .collect())
-    }
-
-    async fn resolve(&self, tenant: &TenantId, request: v1::ResolveCaseRequest) -> Result<v1::Case, ApiError> {
-        let id = parse_id("id", &request.id)?;
-        if request.note.len() > domain::MAX_NOTE {
-            return Err(ApiError::invalid("note", format!("must be at most {} bytes", domain::MAX_NOTE)));
-        }
-        let txn = self.db.begin().await.context("starting a transaction")?;
-        let Some(mut row) = storage::find(&txn, tenant.as_str(), &id).await.context("reading the case")? else {
-            return Err(ApiError::not_found("case", id));
-        };
-        let status = stored_status(&row)?;
-        domain::check_resolvable(&id, status)?;
-        let now = tend_kernel::ids::now();
-        row.status = CaseStatus::Resolved.as_str().to_owned();
-        row.updated_at = now;
-        row.resolved_at = Some(now);
-        row.resolution_note = Some(request.note);
-        // Conditional on the status read above, so of two concurrent resolves only one wins.
-        if !storage::update_resolution(&txn, &row, status.as_str()).await.context("resolving the case")? {
-            return Err(ApiError::FailedPrecondition(format!("case {id} was changed meanwhile; read it again")));
-        }
-        let mut interaction_ids = storage::interaction_ids(&txn, tenant.as_str(), &[id.as_str()])
-            .await
-            .context("reading case interactions")?;
-        let case = case_to_proto(row, interaction_ids.remove(&id).unwrap_or_default());
-        let event = envelope(
-            SERVICE,
-            tenant,
-            &v1::CaseEvent { kind: v1::CaseEventKind::Resolved.into(), case: Some(case.clone()) },
-        );
-        outbox::enqueue(&txn, streams::CASES_EVENTS, &event).await?;
-        txn.commit().await.context("committing the resolution")?;
-        self.relay.wake();
-        tracing::info!(case_id = %case.id, "case resolved");
-        Ok(case)
     }
 }
 
@@ -180,7 +162,7 @@ fn new_case(
     let row = case::Model {
         id: new_id(),
         tenant: tenant.as_str().to_owned(),
-        status: CaseStatus::Open.as_str().to_owned(),
+        status: CaseStatus::New.as_str().to_owned(),
         channel: interaction.channel,
         subject: domain::subject_from(&interaction.text),
         customer_id: request.customer_id,
@@ -198,42 +180,11 @@ fn new_case(
         actionable: reading.actionable,
         queue,
         routing,
+        version: 1,
+        assignee: String::new(),
+        tags: String::new(),
     };
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
-}
-
-fn stored_status(row: &case::Model) -> Result<CaseStatus, ApiError> {
-    CaseStatus::parse(&row.status)
-        .ok_or_else(|| ApiError::internal(format!("case {} has unknown status {:?}", row.id, row.status)))
-}
-
-fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case {
-    let status = match CaseStatus::parse(&row.status) {
-        Some(CaseStatus::Open) => v1::CaseStatus::Open,
-        Some(CaseStatus::Resolved) => v1::CaseStatus::Resolved,
-        None => v1::CaseStatus::Unspecified,
-    };
-    v1::Case {
-        id: row.id,
-        tenant: row.tenant,
-        status: status.into(),
-        channel: row.channel,
-        subject: row.subject,
-        customer_id: row.customer_id,
-        profile_id: row.profile_id,
-        priority: u32::try_from(row.priority).unwrap_or(0),
-        interaction_ids,
-        opened_at: Some(to_timestamp(row.opened_at)),
-        updated_at: Some(to_timestamp(row.updated_at)),
-        resolved_at: row.resolved_at.map(to_timestamp),
-        resolution_note: row.resolution_note.unwrap_or_default(),
-        language: row.language,
-        sentiment: row.sentiment,
-        intents: domain::Reading::intents_of(&row.intents),
-        topics: row.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect(),
-        actionable: row.actionable,
-        routing: row.routing.as_deref().and_then(|bytes| v1::RoutingOutcome::decode(bytes).ok()),
-    }
 }
 
 #[tonic::async_trait]
@@ -241,7 +192,7 @@ impl v1::case_service_server::CaseService for CaseApi {
     async fn open_case(&self, request: Request<v1::OpenCaseRequest>) -> Result<Response<v1::OpenCaseResponse>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        let outcome = self.open(&caller.tenant, vec![request.into_inner()]).await?.pop();
+        let outcome = self.open(&caller, vec![request.into_inner()]).await?.pop();
         Ok(Response::new(outcome.unwrap_or_else(|| Err(ApiError::internal("no outcome for the request")))?))
     }
 
@@ -254,7 +205,7 @@ impl v1::case_service_server::CaseService for CaseApi {
         let requests = request.into_inner().cases;
         domain::check_batch(requests.len())?;
         let results = self
-            .open(&caller.tenant, requests)
+            .open(&caller, requests)
             .await?
             .into_iter()
             .map(|outcome| {
@@ -288,11 +239,10 @@ impl v1::case_service_server::CaseService for CaseApi {
         caller.require(Access::Read)?;
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
-        let status = match v1::CaseStatus::try_from(request.status) {
-            Ok(v1::CaseStatus::Unspecified) => None,
-            Ok(v1::CaseStatus::Open) => Some(CaseStatus::Open.as_str()),
-            Ok(v1::CaseStatus::Resolved) => Some(CaseStatus::Resolved.as_str()),
-            Err(_) => return Err(ApiError::invalid("status", format!("{} is not a CaseStatus", request.status)).into()),
+        let status = match (request.status, CaseStatus::from_proto(request.status)) {
+            (0, _) => None,
+            (_, Some(status)) => Some(status.as_str()),
+            (number, None) => return Err(ApiError::invalid("status", format!("{number} is not a CaseStatus")).into()),
         };
         let rows = storage::list(&self.db, caller.tenant.as_str(), status, &page).await.context("listing cases")?;
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
@@ -303,7 +253,81 @@ impl v1::case_service_server::CaseService for CaseApi {
     async fn resolve_case(&self, request: Request<v1::ResolveCaseRequest>) -> Result<Response<v1::Case>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        Ok(Response::new(self.resolve(&caller.tenant, request.into_inner()).await?))
+        let request = request.into_inner();
+        if request.note.len() > domain::MAX_NOTE {
+            return Err(ApiError::invalid("note", format!("must be at most {} bytes", domain::MAX_NOTE)).into());
+        }
+        let resolved = v1::CaseStatus::Resolved.into();
+        let case =
+            self.lifecycle.transition(&caller, &request.id, resolved, request.note, request.expected_version).await?;
+        Ok(Response::new(case))
+    }
+
+    async fn transition_case(&self, request: Request<v1::TransitionCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let case = self
+            .lifecycle
+            .transition(&caller, &request.id, request.to, request.reason, request.expected_version)
+            .await?;
+        Ok(Response::new(case))
+    }
+
+    async fn assign_case(&self, request: Request<v1::AssignCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let case = self
+            .lifecycle
+            .assign(&caller, &request.id, &request.agent_id, request.reason, request.expected_version)
+            .await?;
+        Ok(Response::new(case))
+    }
+
+    async fn tag_case(&self, request: Request<v1::TagCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let case =
+            self.lifecycle.tag(&caller, &request.id, &request.add, &request.remove, request.expected_version).await?;
+        Ok(Response::new(case))
+    }
+
+    async fn set_case_priority(
+        &self,
+        request: Request<v1::SetCasePriorityRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let case = self
+            .lifecycle
+            .set_priority(&caller, &request.id, request.priority, request.reason, request.expected_version)
+            .await?;
+        Ok(Response::new(case))
+    }
+
+    async fn add_case_note(
+        &self,
+        request: Request<v1::AddCaseNoteRequest>,
+    ) -> Result<Response<v1::CaseTimelineEntry>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        Ok(Response::new(self.lifecycle.add_note(&caller, &request.case_id, &request.text).await?))
+    }
+
+    async fn list_case_timeline(
+        &self,
+        request: Request<v1::ListCaseTimelineRequest>,
+    ) -> Result<Response<v1::ListCaseTimelineResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let (entries, next_page_token) = self.lifecycle.timeline(&caller.tenant, &request.case_id, &page).await?;
+        Ok(Response::new(v1::ListCaseTimelineResponse { entries, next_page_token }))
     }
 
     async fn reply_to_case(&self, request: Request<v1::ReplyToCaseRequest>) -> Result<Response<v1::CaseReply>, Status> {

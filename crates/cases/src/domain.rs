@@ -63,31 +63,155 @@ impl Reading {
 }
 
 /// Where a case is in its life, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
-    /// Waiting for the care team.
+    /// Opened, not yet taken by anyone.
+    New,
+    /// Being worked on.
     Open,
-    /// Done.
+    /// Waiting for the customer.
+    PendingCustomer,
+    /// Waiting for a department.
+    PendingDepartment,
+    /// Done; the customer may still answer.
     Resolved,
+    /// Finished for good.
+    Closed,
+    /// Resolved, then opened again.
+    Reopened,
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 7] = [
+        Status::New,
+        Status::Open,
+        Status::PendingCustomer,
+        Status::PendingDepartment,
+        Status::Resolved,
+        Status::Closed,
+        Status::Reopened,
+    ];
+
     /// The stored form.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::New => "new",
             Status::Open => "open",
+            Status::PendingCustomer => "pending_customer",
+            Status::PendingDepartment => "pending_department",
             Status::Resolved => "resolved",
+            Status::Closed => "closed",
+            Status::Reopened => "reopened",
         }
     }
 
     /// Parses the stored form.
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "open" => Some(Status::Open),
-            "resolved" => Some(Status::Resolved),
-            _ => None,
+        Self::ALL.into_iter().find(|status| status.as_str() == value)
+    }
+
+    /// The contract's form.
+    pub fn to_proto(self) -> v1::CaseStatus {
+        match self {
+            Status::New => v1::CaseStatus::New,
+            Status::Open => v1::CaseStatus::Open,
+            Status::PendingCustomer => v1::CaseStatus::PendingCustomer,
+            Status::PendingDepartment => v1::CaseStatus::PendingDepartment,
+            Status::Resolved => v1::CaseStatus::Resolved,
+            Status::Closed => v1::CaseStatus::Closed,
+            Status::Reopened => v1::CaseStatus::Reopened,
         }
     }
+
+    /// From the contract's number; `None` for UNSPECIFIED or an unknown number.
+    pub fn from_proto(number: i32) -> Option<Self> {
+        let status = v1::CaseStatus::try_from(number).ok()?;
+        Self::ALL.into_iter().find(|known| known.to_proto() == status)
+    }
+
+    /// The statuses a case in this one may move to.
+    pub fn allowed_moves(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            New => &[Open, PendingCustomer, PendingDepartment, Resolved],
+            Open => &[PendingCustomer, PendingDepartment, Resolved],
+            PendingCustomer => &[Open, PendingDepartment, Resolved],
+            PendingDepartment => &[Open, PendingCustomer, Resolved],
+            Resolved => &[Reopened, Closed],
+            Closed => &[],
+            Reopened => &[Open, PendingCustomer, PendingDepartment, Resolved],
+        }
+    }
+
+    /// Whether the case is still to be worked on (neither resolved nor closed).
+    pub fn is_active(self) -> bool {
+        !matches!(self, Status::Resolved | Status::Closed)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Checks that case `id` may move from `from` to `to`; the refusal names the status and the
+/// moves it allows.
+pub fn check_transition(id: &str, from: Status, to: Status) -> Result<(), ApiError> {
+    if from.allowed_moves().contains(&to) {
+        return Ok(());
+    }
+    let allowed = from.allowed_moves().iter().map(|status| status.as_str()).collect::<Vec<_>>();
+    let allowed = if allowed.is_empty() { "none: it is final".to_owned() } else { allowed.join(", ") };
+    Err(ApiError::FailedPrecondition(format!("case {id} is {from} and cannot become {to}; allowed: {allowed}")))
+}
+
+/// Checks that the case's `version` is the one the caller read (`expected`, 0 for "any").
+pub fn check_version(id: &str, version: i64, expected: u64) -> Result<(), ApiError> {
+    if expected == 0 || u64::try_from(version).is_ok_and(|version| version == expected) {
+        return Ok(());
+    }
+    Err(ApiError::Aborted(format!("case {id} is at version {version}, not {expected}: read it again and retry")))
+}
+
+/// Longest reason of a change, in bytes.
+pub const MAX_REASON: usize = 4096;
+/// Longest internal note, in bytes.
+pub const MAX_CASE_NOTE: usize = 16 * 1024;
+/// Longest agent id, in bytes.
+pub const MAX_AGENT_ID: usize = 128;
+/// Most tags on one case.
+pub const MAX_TAGS: usize = 32;
+/// Longest tag, in bytes.
+const MAX_TAG: usize = 64;
+
+/// Checks a reason's size.
+pub fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.len() > MAX_REASON {
+        return Err(ApiError::invalid("reason", format!("must be at most {MAX_REASON} bytes")));
+    }
+    Ok(())
+}
+
+/// A tag as stored: trimmed and lowercased, then checked.
+pub fn tag(field: &str, raw: &str) -> Result<String, ApiError> {
+    let tag = raw.trim().to_lowercase();
+    let fits = !tag.is_empty()
+        && tag.len() <= MAX_TAG
+        && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b':'));
+    if !fits {
+        return Err(ApiError::invalid(
+            field,
+            format!("{raw:?} is not a tag: 1 to {MAX_TAG} of a-z, 0-9, \"-\", \"_\", \":\""),
+        ));
+    }
+    Ok(tag)
+}
+
+/// The stored tags ("," separated, sorted) as a list.
+pub fn tags_of(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|tag| !tag.is_empty()).map(str::to_owned).collect()
 }
 
 /// A one-line subject from an interaction's text: whitespace folded, at most 120 characters,
@@ -135,14 +259,6 @@ pub fn check_priority(priority: u32) -> Result<i32, ApiError> {
     Ok(i32::try_from(priority).unwrap_or(100))
 }
 
-/// Checks that a case in `status` may be resolved.
-pub fn check_resolvable(id: &str, status: Status) -> Result<(), ApiError> {
-    match status {
-        Status::Open => Ok(()),
-        Status::Resolved => Err(ApiError::FailedPrecondition(format!("case {id} is already resolved"))),
-    }
-}
-
 /// What an erased case's subject (and resolution note, if it has one) becomes.
 pub const ERASED_TEXT: &str = "[erased]";
 
@@ -172,9 +288,68 @@ mod tests {
 
     #[test]
     fn status_round_trips() {
-        for status in [Status::Open, Status::Resolved] {
+        for status in Status::ALL {
             assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(Status::from_proto(status.to_proto().into()), Some(status));
         }
+        assert_eq!(Status::from_proto(0), None);
+    }
+
+    #[test]
+    fn a_refused_move_names_the_status_and_the_allowed_ones() {
+        let error = check_transition("c1", Status::Resolved, Status::Open).unwrap_err().to_string();
+        assert_eq!(error, "case c1 is resolved and cannot become open; allowed: reopened, closed");
+        let error = check_transition("c1", Status::Closed, Status::Reopened).unwrap_err().to_string();
+        assert!(error.ends_with("allowed: none: it is final"), "{error}");
+    }
+
+    #[test]
+    fn versions_and_tags() {
+        assert!(check_version("c", 3, 0).is_ok());
+        assert!(check_version("c", 3, 3).is_ok());
+        assert!(matches!(check_version("c", 3, 2), Err(ApiError::Aborted(_))));
+        assert_eq!(tag("add", " VIP:Gold ").unwrap(), "vip:gold");
+        assert!(tag("add", "no spaces").is_err());
+        assert!(tag("add", "").is_err());
+        assert_eq!(tags_of("a,b"), ["a", "b"]);
+        assert!(tags_of("").is_empty());
+    }
+
+    proptest::proptest! {
+        /// Random sequences of moves: each is taken exactly when the table allows it, a closed
+        /// case never changes again, and every status stays reachable from NEW.
+        #[test]
+        fn random_moves_follow_the_table(moves in proptest::collection::vec(0usize..7, 0..64)) {
+            let mut status = Status::New;
+            let mut closed = false;
+            for index in moves {
+                let to = Status::ALL[index];
+                let allowed = status.allowed_moves().contains(&to);
+                let outcome = check_transition("c", status, to);
+                proptest::prop_assert_eq!(outcome.is_ok(), allowed);
+                if let Err(error) = outcome {
+                    proptest::prop_assert!(error.to_string().contains(status.as_str()));
+                } else {
+                    proptest::prop_assert!(!closed, "a closed case moved");
+                    status = to;
+                    closed = status == Status::Closed;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_status_is_reachable_from_new() {
+        let mut seen = std::collections::HashSet::from([Status::New]);
+        let mut frontier = vec![Status::New];
+        while let Some(status) = frontier.pop() {
+            for next in status.allowed_moves() {
+                if seen.insert(*next) {
+                    frontier.push(*next);
+                }
+            }
+        }
+        assert_eq!(seen.len(), Status::ALL.len());
     }
 
     #[test]
@@ -183,6 +358,5 @@ mod tests {
         assert!(check_idempotency_key(&"k".repeat(257)).is_err());
         assert!(check_priority(101).is_err());
         assert_eq!(check_priority(40).ok(), Some(40));
-        assert!(check_resolvable("c", Status::Resolved).is_err());
     }
 }

@@ -1,7 +1,10 @@
 //! The cases service: every actionable interaction lives in a case, tracked to its end.
 //!
-//! This first slice opens cases (idempotently, so routing can retry), reads, lists and resolves
-//! them, and publishes every change on `cases.events` through the outbox. Agents reply on a
+//! Cases are opened idempotently (so routing can retry), then taken through an explicit state
+//! machine (new, open, pending on the customer or a department, resolved, closed, reopened)
+//! with a version for optimistic concurrency; assignment, tags, priority and internal notes
+//! change them. Every change and every reply is an entry of the case's timeline, its audit
+//! log, and is published on `cases.events` through the outbox. Agents reply on a
 //! case (`replies.requested`, sent by ingest; its outcome comes back on `replies.delivered` and
 //! `replies.failed`). When a customer is
 //! forgotten (`customers.erased`), their cases lose the customer, the profile and the subject.
@@ -9,8 +12,10 @@
 mod api;
 mod consumer;
 mod domain;
+mod lifecycle;
 mod replies;
 mod storage;
+mod timeline;
 
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! Replies on a case: recorded in `case_replies` and published on `replies.requested` in one
 //! transaction (ingest sends them), then kept true by `replies.delivered` and `replies.failed`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use sea_orm::sea_query::Index;
 use sea_orm::{
@@ -12,12 +14,14 @@ use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone}
 use tend_kernel::ApiError;
 use tend_kernel::auth::Caller;
 use tend_kernel::ids::{parse_id, to_timestamp};
+use tend_kernel::metrics::{Counter, register};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError, OutboxWaker, outbox};
 
 use crate::SERVICE;
 use crate::storage;
+use crate::timeline::{self, Draft};
 
 /// Longest reply text, in bytes (each channel's own limit is checked when sending).
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -193,6 +197,15 @@ pub async fn reply_to_case(
         updated_at: now,
     };
     let saved = reply::ActiveModel::from(row).insert(&txn).await.context("recording the reply")?;
+    let draft = Draft {
+        text: saved.text.clone(),
+        reply_id: saved.reply_id.clone(),
+        interaction_id: saved.interaction_id.clone(),
+        ..Draft::of(v1::CaseTimelineKind::ReplyRequested)
+    };
+    timeline::insert(&txn, draft.into_row(tenant.as_str(), &saved.case_id, &caller.actor, now, 0))
+        .await
+        .context("recording the reply on the timeline")?;
     let requested = v1::ReplyRequested {
         reply_id,
         case_id,
@@ -226,23 +239,53 @@ pub async fn list(db: &DatabaseConnection, tenant: &str, case_id: &str) -> Resul
     Ok(rows.into_iter().map(to_proto).collect())
 }
 
-/// Sets what came of a reply; a reply not made through cases (feedback's) is not ours.
+/// Sets what came of a reply and puts it on the case's timeline; a reply not made through
+/// cases (feedback's) is not ours. `actor` is the service that reported it.
 async fn settle<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
+    actor: &str,
     reply_id: &str,
     status: v1::CaseReplyStatus,
     platform_message_id: &str,
     reason: &str,
 ) -> Result<(), DbErr> {
     let Some(row) = find(conn, tenant, reply_id).await? else { return Ok(()) };
+    if row.status == i32::from(status) {
+        return Ok(());
+    }
+    let now = tend_kernel::ids::now();
+    let kind = match status {
+        v1::CaseReplyStatus::Failed => {
+            failed_replies().inc();
+            v1::CaseTimelineKind::ReplyFailed
+        }
+        _ => v1::CaseTimelineKind::ReplyDelivered,
+    };
+    let draft = Draft {
+        reason: reason.to_owned(),
+        reply_id: row.reply_id.clone(),
+        interaction_id: row.interaction_id.clone(),
+        ..Draft::of(kind)
+    };
+    timeline::insert(conn, draft.into_row(tenant, &row.case_id, actor, now, 0)).await?;
     let mut active = row.into_active_model();
     active.status = Set(status.into());
     active.platform_message_id = Set(platform_message_id.to_owned());
     active.reason = Set(reason.to_owned());
-    active.updated_at = Set(tend_kernel::ids::now());
+    active.updated_at = Set(now);
     active.update(conn).await?;
     Ok(())
+}
+
+/// Replies of cases that could not be delivered, counted at `/metrics`.
+fn failed_replies() -> &'static Counter {
+    static FAILED: LazyLock<Counter> = LazyLock::new(|| {
+        let counter = Counter::default();
+        register("case_replies_failed", "Replies on cases that could not be delivered", counter.clone());
+        counter
+    });
+    &FAILED
 }
 
 /// Consumes `replies.delivered`.
@@ -262,6 +305,7 @@ impl EventHandler for Delivered {
             settle(
                 effects.db(),
                 event.tenant.as_str(),
+                "ingest",
                 &delivered.reply_id,
                 v1::CaseReplyStatus::Delivered,
                 &delivered.platform_message_id,
@@ -287,6 +331,7 @@ impl EventHandler for Failed {
             settle(
                 effects.db(),
                 event.tenant.as_str(),
+                "ingest",
                 &failed.reply_id,
                 v1::CaseReplyStatus::Failed,
                 "",

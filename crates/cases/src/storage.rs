@@ -4,10 +4,11 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, Index};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    blob_null, boolean, integer, string, string_null, text, timestamp_with_time_zone, timestamp_with_time_zone_null,
+    big_integer, blob_null, boolean, integer, string, string_null, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null,
 };
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
@@ -50,6 +51,12 @@ pub mod case {
         pub queue: String,
         /// What routing decided, the `tend.v1.RoutingOutcome` protobuf-encoded.
         pub routing: Option<Vec<u8>>,
+        /// Incremented by every change (optimistic concurrency).
+        pub version: i64,
+        /// The agent working on it; "" while unassigned.
+        pub assignee: String,
+        /// Its tags, sorted, "," separated.
+        pub tags: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -92,8 +99,42 @@ tend_store::migrator!(
         AddReading,
         AddRouting,
         crate::replies::AddReplies,
+        AddLifecycle,
+        crate::timeline::CreateTimeline,
     ]
 );
+
+/// A version, an assignee and tags on each case (rows from before: version 1, unassigned, no
+/// tags).
+struct AddLifecycle;
+
+impl MigrationName for AddLifecycle {
+    fn name(&self) -> &str {
+        "m20261202_000400_add_case_lifecycle"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddLifecycle {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            big_integer("version").default(1).to_owned(),
+            string("assignee").default("").to_owned(),
+            text("tags").default("").to_owned(),
+        ];
+        for column in columns {
+            manager.alter_table(Table::alter().table("cases").add_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["version", "assignee", "tags"] {
+            manager.alter_table(Table::alter().table("cases").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
 
 /// What routing decided for each case: its queue as a column (the universal queue reads by it),
 /// the whole outcome as the contract's message.
@@ -312,17 +353,22 @@ pub async fn find_by_keys<C: ConnectionTrait>(
         .await
 }
 
-/// Saves the status, resolution and update time of `row` if the stored case still has status
-/// `expected`; false when it did not (another call changed it first).
-pub async fn update_resolution<C: ConnectionTrait>(conn: &C, row: &case::Model, expected: &str) -> Result<bool, DbErr> {
+/// Saves what a change may touch on `row` (status, resolution, assignee, tags, priority,
+/// version, update time) if the stored case is still at version `read` (the one the change was
+/// made on); false when it is not (another call changed it first).
+pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, read: i64) -> Result<bool, DbErr> {
     let updated = case::Entity::update_many()
         .col_expr(case::Column::Status, Expr::value(row.status.clone()))
         .col_expr(case::Column::UpdatedAt, Expr::value(row.updated_at))
         .col_expr(case::Column::ResolvedAt, Expr::value(row.resolved_at))
         .col_expr(case::Column::ResolutionNote, Expr::value(row.resolution_note.clone()))
+        .col_expr(case::Column::Assignee, Expr::value(row.assignee.clone()))
+        .col_expr(case::Column::Tags, Expr::value(row.tags.clone()))
+        .col_expr(case::Column::Priority, Expr::value(row.priority))
+        .col_expr(case::Column::Version, Expr::value(row.version))
         .filter(case::Column::Id.eq(row.id.clone()))
         .filter(case::Column::Tenant.eq(row.tenant.clone()))
-        .filter(case::Column::Status.eq(expected))
+        .filter(case::Column::Version.eq(read))
         .exec(conn)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -370,7 +416,8 @@ pub async fn list<C: ConnectionTrait>(
 ///
 /// The customer and profile ids are cleared, the subject (a copy of the first post's text)
 /// becomes [`ERASED_TEXT`], and so does the resolution note when there is one (agents write
-/// about the customer there); `updated_at` becomes `now`. The case keeps its id, status,
+/// about the customer there), and the texts and reasons of the cases' timelines;
+/// `updated_at` becomes `now`. The case keeps its id, status,
 /// channel, priority, times and interaction ids: none of them says who the customer was, and
 /// reports and SLAs still count the work.
 ///
@@ -391,6 +438,15 @@ pub async fn erase_people<C: ConnectionTrait>(
     if !people.profile_ids.is_empty() {
         whose = whose.add(case::Column::ProfileId.is_in(people.profile_ids.iter().map(String::as_str)));
     }
+    let ids: Vec<String> = case::Entity::find()
+        .select_only()
+        .column(case::Column::Id)
+        .filter(case::Column::Tenant.eq(tenant))
+        .filter(whose.clone())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    crate::timeline::erase(conn, tenant, &ids).await?;
     let note = Expr::case(Expr::col(case::Column::ResolutionNote).is_null(), Expr::col(case::Column::ResolutionNote))
         .finally(Expr::value(ERASED_TEXT));
     let updated = case::Entity::update_many()
@@ -443,6 +499,9 @@ mod tests {
             routing: None,
             topics: "delivery".to_owned(),
             actionable: true,
+            version: 1,
+            assignee: String::new(),
+            tags: String::new(),
         }
     }
 

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The request is valid but the thing is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The thing changed since the caller read it (a stale version): read it again and retry.
+    #[error("{0}")]
+    Aborted(String),
     /// No credentials, or unknown ones.
     #[error("{0}")]
     Unauthenticated(String),
@@ -65,6 +68,7 @@ impl From<ApiError> for Status {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ApiError::Aborted(_) => Code::Aborted,
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Unavailable(_) => Code::Unavailable,

@@ -184,6 +184,36 @@ impl CaseService for Fake {
         Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))
     }
 
+    async fn transition_case(&self, _: Request<v1::TransitionCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn assign_case(&self, _: Request<v1::AssignCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn tag_case(&self, _: Request<v1::TagCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn set_case_priority(&self, _: Request<v1::SetCasePriorityRequest>) -> Result<Response<v1::Case>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn add_case_note(
+        &self,
+        _: Request<v1::AddCaseNoteRequest>,
+    ) -> Result<Response<v1::CaseTimelineEntry>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_case_timeline(
+        &self,
+        _: Request<v1::ListCaseTimelineRequest>,
+    ) -> Result<Response<v1::ListCaseTimelineResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn resolve_case(&self, _: Request<v1::ResolveCaseRequest>) -> Result<Response<v1::Case>, Status> {
         Err(Status::unimplemented("fake"))
     }

@@ -161,7 +161,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
         }
         cli::CasesCommand::Resolve(args) => {
             let client = connect(&args.connection).await?;
-            let request = v1::ResolveCaseRequest { id: args.id, note: args.note };
+            let request = v1::ResolveCaseRequest { id: args.id, note: args.note, ..Default::default() };
             let case = client.cases().resolve_case(request).await.map_err(failed)?.into_inner();
             print_case(&case);
         }
