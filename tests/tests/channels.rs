@@ -612,6 +612,35 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     let requests = fake.requests();
     assert_eq!(requests.len(), 1, "sent once: {requests:?}");
     assert_eq!(requests[0].json()["reply"]["in_reply_to_tweet_id"], tweet.external_id.as_str());
+    // The case's timeline tells the story: opened, reply requested, reply delivered by ingest.
+    let timeline = v1::ListCaseTimelineRequest { case_id: case.id.clone(), ..Default::default() };
+    let entries =
+        app.cases().list_case_timeline(as_tenant(TENANT, timeline.clone())).await.unwrap().into_inner().entries;
+    let kinds: Vec<_> = entries.iter().map(|entry| (entry.kind(), entry.reply_id.as_str())).collect();
+    use v1::CaseTimelineKind as K;
+    assert_eq!(
+        kinds,
+        vec![(K::Opened, ""), (K::ReplyRequested, "agent-reply-1"), (K::ReplyDelivered, "agent-reply-1")],
+        "{entries:?}"
+    );
+    assert_eq!(entries[1].text, "So sorry! A new parcel is on its way.");
+    assert_eq!(entries[2].actor, "ingest");
+
+    // A reply X refuses is failed on the case, with X's reason, for the agent to see.
+    fake.script([Answer::new(403, &String::from_utf8(fixture("outbound/x_duplicate.json")).unwrap())]);
+    cases.reply_to_case(as_tenant(TENANT, request("agent-reply-2", ""))).await.unwrap();
+    let failed = tend_tests::eventually("the reply failed on the case", Duration::from_secs(20), || async {
+        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone() };
+        let replies = app.cases().list_case_replies(as_tenant(TENANT, list)).await.ok()?.into_inner().replies;
+        replies.into_iter().find(|reply| reply.status == i32::from(v1::CaseReplyStatus::Failed))
+    })
+    .await;
+    assert_eq!(failed.reply_id, "agent-reply-2");
+    assert!(failed.reason.contains("duplicate content"), "{failed:?}");
+    let entries = app.cases().list_case_timeline(as_tenant(TENANT, timeline)).await.unwrap().into_inner().entries;
+    let last = entries.last().unwrap();
+    assert_eq!((last.kind(), last.reply_id.as_str()), (K::ReplyFailed, "agent-reply-2"));
+    assert!(last.reason.contains("duplicate content"), "{last:?}");
     app.stop().await;
 }
 

@@ -47,6 +47,11 @@ async fn case(app: &TestApp, tenant: &str, id: &str) -> v1::Case {
     app.cases().get_case(as_tenant(tenant, v1::GetCaseRequest { id: id.to_owned() })).await.unwrap().into_inner()
 }
 
+async fn timeline(app: &TestApp, tenant: &str, id: &str) -> Vec<v1::CaseTimelineEntry> {
+    let request = as_tenant(tenant, v1::ListCaseTimelineRequest { case_id: id.to_owned(), ..Default::default() });
+    app.cases().list_case_timeline(request).await.unwrap().into_inner().entries
+}
+
 async fn resolve(app: &TestApp, tenant: &str, id: &str, note: &str) -> v1::Case {
     let request = v1::ResolveCaseRequest { id: id.to_owned(), note: note.to_owned(), ..Default::default() };
     app.cases().resolve_case(as_tenant(tenant, request)).await.unwrap();
@@ -175,11 +180,26 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
     let a2_case = resolve(&app, "acme", &a2_case.id, "refunded Ann by phone").await;
     let b_case = resolve(&app, "acme", &b_case.id, "exchanged for size M").await;
 
+    // So are notes on her case.
+    let note = v1::AddCaseNoteRequest { case_id: a1_case.id.clone(), text: "Ann's new address: 1 Elm St".into() };
+    app.cases().add_case_note(as_tenant("acme", note)).await.unwrap();
+
     let event = erasure("acme", &customer.id, vec![profile_of(&a1, &a1_case)]);
     publish(stream.as_ref(), &event).await;
     wait_erased(&app, "acme", &[&a1, &a2], &[&a1_case, &a2_case]).await;
     assert_eq!(interaction(&app, "acme", &b.id).await, b);
     assert_eq!(case(&app, "acme", &b_case.id).await, b_case);
+    // The timelines keep what happened and when, not what was said.
+    let texts = |entries: Vec<v1::CaseTimelineEntry>| {
+        entries
+            .into_iter()
+            .flat_map(|entry| [entry.text, entry.reason])
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(timeline(&app, "acme", &a1_case.id).await), vec![ERASED]);
+    assert_eq!(texts(timeline(&app, "acme", &a2_case.id).await), vec![ERASED]);
+    assert_eq!(texts(timeline(&app, "acme", &b_case.id).await), vec!["exchanged for size M"]);
     assert_eq!(interaction(&app, "globex", &g.id).await, g);
     assert_eq!(case(&app, "globex", &g_case.id).await, g_case);
     // The erased post's channel id is kept, so a connector delivering it again gets a duplicate

@@ -329,6 +329,114 @@ pub enum CasesCommand {
     Reply(ReplyArgs),
     /// A case's replies and where each delivery stands.
     Replies(GetArgs),
+    /// Move a case to another status (new, open, pending-customer, pending-department,
+    /// resolved, closed, reopened), for a reason.
+    Move(MoveArgs),
+    /// Assign a case to an agent (or unassign it with an empty agent).
+    Assign(AssignArgs),
+    /// Add and remove tags.
+    Tag(TagArgs),
+    /// Change a case's priority, saying why.
+    Priority(PriorityArgs),
+    /// Add an internal note.
+    Note(NoteArgs),
+    /// Everything that happened to a case, oldest first: who did what, when and why.
+    Timeline(TimelineArgs),
+}
+
+/// The version a change expects, to refuse it if someone changed the case meanwhile.
+#[derive(Debug, Args)]
+pub struct Expected {
+    /// Refuse the change unless the case is still at this version (as `tend cases get` shows).
+    #[arg(long, default_value_t = 0)]
+    pub expected_version: u64,
+}
+
+/// `tend cases move`.
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The status to move to.
+    #[arg(value_enum)]
+    pub to: StatusArg,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend cases assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The agent (empty: unassign).
+    pub agent: String,
+    /// Why (a handover, a shift ending).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend cases tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// Tags to add.
+    #[arg(long = "add")]
+    pub add: Vec<String>,
+    /// Tags to remove.
+    #[arg(long = "remove")]
+    pub remove: Vec<String>,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend cases priority`.
+#[derive(Debug, Args)]
+pub struct PriorityArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// From 0 to 100.
+    pub priority: u32,
+    /// Why it changes (required).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend cases note`.
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The note.
+    #[arg(long)]
+    pub text: String,
+}
+
+/// `tend cases timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// The case.
+    pub id: String,
 }
 
 /// `tend profiles …`.
@@ -365,10 +473,36 @@ pub struct ListArgs {
 /// Case statuses on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StatusArg {
-    /// Open cases.
+    /// Not yet taken by an agent.
+    New,
+    /// Being worked on.
     Open,
-    /// Resolved cases.
+    /// Waiting for the customer's answer.
+    PendingCustomer,
+    /// Waiting for a department's answer.
+    PendingDepartment,
+    /// Solved; may be reopened.
     Resolved,
+    /// Done for good.
+    Closed,
+    /// Resolved once, and back.
+    Reopened,
+}
+
+impl StatusArg {
+    /// The status in the contract's terms.
+    pub fn to_proto(self) -> tend_proto::v1::CaseStatus {
+        use tend_proto::v1::CaseStatus;
+        match self {
+            Self::New => CaseStatus::New,
+            Self::Open => CaseStatus::Open,
+            Self::PendingCustomer => CaseStatus::PendingCustomer,
+            Self::PendingDepartment => CaseStatus::PendingDepartment,
+            Self::Resolved => CaseStatus::Resolved,
+            Self::Closed => CaseStatus::Closed,
+            Self::Reopened => CaseStatus::Reopened,
+        }
+    }
 }
 
 /// `tend cases list`.
@@ -400,6 +534,8 @@ pub struct ResolveArgs {
     /// What was done.
     #[arg(long, default_value = "")]
     pub note: String,
+    #[command(flatten)]
+    pub expected: Expected,
 }
 
 /// `tend cases reply`.

@@ -131,11 +131,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
     match command {
         cli::CasesCommand::List(args) => {
             let client = connect(&args.list.connection).await?;
-            let status = match args.status {
-                None => v1::CaseStatus::Unspecified,
-                Some(StatusArg::Open) => v1::CaseStatus::Open,
-                Some(StatusArg::Resolved) => v1::CaseStatus::Resolved,
-            };
+            let status = args.status.map_or(v1::CaseStatus::Unspecified, StatusArg::to_proto);
             let request = v1::ListCasesRequest {
                 status: status.into(),
                 page_size: args.list.limit,
@@ -161,7 +157,11 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
         }
         cli::CasesCommand::Resolve(args) => {
             let client = connect(&args.connection).await?;
-            let request = v1::ResolveCaseRequest { id: args.id, note: args.note, ..Default::default() };
+            let request = v1::ResolveCaseRequest {
+                id: args.id,
+                note: args.note,
+                expected_version: args.expected.expected_version,
+            };
             let case = client.cases().resolve_case(request).await.map_err(failed)?.into_inner();
             print_case(&case);
         }
@@ -193,6 +193,62 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             if replies.is_empty() {
                 println!("no replies on this case yet: `tend cases reply {{case}} --text …`");
             }
+        }
+        cli::CasesCommand::Move(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::TransitionCaseRequest {
+                id: args.id,
+                to: args.to.to_proto().into(),
+                reason: args.reason,
+                expected_version: args.expected.expected_version,
+            };
+            print_case(&client.cases().transition_case(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Assign(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::AssignCaseRequest {
+                id: args.id,
+                agent_id: args.agent,
+                reason: args.reason,
+                expected_version: args.expected.expected_version,
+            };
+            print_case(&client.cases().assign_case(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Tag(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::TagCaseRequest {
+                id: args.id,
+                add: args.add,
+                remove: args.remove,
+                expected_version: args.expected.expected_version,
+            };
+            print_case(&client.cases().tag_case(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Priority(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::SetCasePriorityRequest {
+                id: args.id,
+                priority: args.priority,
+                reason: args.reason,
+                expected_version: args.expected.expected_version,
+            };
+            print_case(&client.cases().set_case_priority(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Note(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::AddCaseNoteRequest { case_id: args.id, text: args.text };
+            print_entry(&client.cases().add_case_note(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Timeline(args) => {
+            let client = connect(&args.list.connection).await?;
+            let request = v1::ListCaseTimelineRequest {
+                case_id: args.id,
+                page_size: args.list.limit,
+                page_token: args.list.page_token,
+            };
+            let page = client.cases().list_case_timeline(request).await.map_err(failed)?.into_inner();
+            page.entries.iter().for_each(print_entry);
+            print_next(&page.next_page_token);
         }
     }
     Ok(())
@@ -390,8 +446,11 @@ pub async fn health(connection: Connection) -> anyhow::Result<()> {
 
 fn print_case(case: &v1::Case) {
     println!("case:        {}", case.id);
+    println!("version:     {}", case.version);
     println!("status:      {}", status_name(case.status));
     println!("priority:    {}", case.priority);
+    println!("assignee:    {}", or_dash(&case.assignee));
+    println!("tags:        {}", if case.tags.is_empty() { "-".to_owned() } else { case.tags.join(", ") });
     println!("channel:     {}", channel_name(case.channel));
     println!("subject:     {}", case.subject);
     println!("profile:     {}", or_dash(&case.profile_id));
@@ -402,6 +461,34 @@ fn print_case(case: &v1::Case) {
         println!("note:        {}", case.resolution_note);
     }
     println!("interactions: {}", case.interaction_ids.join(", "));
+}
+
+/// One line per timeline entry: when, who, what, and why.
+fn print_entry(entry: &v1::CaseTimelineEntry) {
+    let kind = v1::CaseTimelineKind::try_from(entry.kind)
+        .map(|kind| kind.as_str_name().trim_start_matches("CASE_TIMELINE_KIND_").to_lowercase())
+        .unwrap_or_default();
+    let what = match v1::CaseTimelineKind::try_from(entry.kind) {
+        Ok(v1::CaseTimelineKind::StatusChanged) => {
+            format!("{} -> {}", status_name(entry.from_status), status_name(entry.to_status))
+        }
+        Ok(v1::CaseTimelineKind::Assigned) => format!("to {}", or_dash(&entry.assignee)),
+        Ok(v1::CaseTimelineKind::PriorityChanged) => format!("to {}", entry.priority),
+        Ok(v1::CaseTimelineKind::Tagged) => {
+            let added = entry.tags_added.iter().map(|tag| format!("+{tag}"));
+            added.chain(entry.tags_removed.iter().map(|tag| format!("-{tag}"))).collect::<Vec<_>>().join(" ")
+        }
+        Ok(v1::CaseTimelineKind::Opened) => format!("by {}", entry.interaction_id),
+        _ => entry.text.clone(),
+    };
+    // A change that also moved the case (an assignment taking a new case) says so.
+    let what = if entry.to_status != 0 && entry.kind != i32::from(v1::CaseTimelineKind::StatusChanged) {
+        format!("{what} ({} -> {})", status_name(entry.from_status), status_name(entry.to_status))
+    } else {
+        what
+    };
+    let why = if entry.reason.is_empty() { String::new() } else { format!("  ({})", entry.reason) };
+    println!("{}  v{:<3} {:<18} {:<16} {what}{why}", time(entry.at.as_ref()), entry.version, kind, entry.actor);
 }
 
 pub fn print_next(token: &str) {
@@ -425,8 +512,13 @@ pub fn channel_name(channel: i32) -> &'static str {
 
 fn status_name(status: i32) -> &'static str {
     match v1::CaseStatus::try_from(status) {
+        Ok(v1::CaseStatus::New) => "new",
         Ok(v1::CaseStatus::Open) => "open",
+        Ok(v1::CaseStatus::PendingCustomer) => "pending-customer",
+        Ok(v1::CaseStatus::PendingDepartment) => "pending-department",
         Ok(v1::CaseStatus::Resolved) => "resolved",
+        Ok(v1::CaseStatus::Closed) => "closed",
+        Ok(v1::CaseStatus::Reopened) => "reopened",
         _ => "?",
     }
 }

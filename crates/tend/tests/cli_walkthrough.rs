@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{start_dev, tend};
+use common::{run, start_dev, tend};
 
 /// The value of the `key:` line of `tend` output.
 /// A labelled CSV in a tenant's own words ("zorped" is how its customers complain,
@@ -75,7 +75,7 @@ async fn readme_walkthrough() {
         assert!(posted.contains("+10 complaint"), "{posted}");
         assert_ne!(field(&posted, "customer:"), "-", "the CRM customer is on the case");
         let case_id = field(&posted, "case:").to_owned();
-        assert_eq!(field(&posted, "status:"), "open");
+        assert_eq!(field(&posted, "status:"), "new");
         assert_eq!(field(&posted, "subject:"), "My order #123 never arrived");
 
         let read =
@@ -110,6 +110,46 @@ async fn readme_walkthrough() {
 
         let listed = tend(endpoint, &["cases", "list"]);
         assert!(listed.starts_with(&case_id), "{listed}");
+
+        // The case's life: taken, tagged, noted, waiting for the customer, reprioritised.
+        let assigned = tend(endpoint, &["cases", "assign", &case_id, "agent-7", "--reason", "my queue"]);
+        assert_eq!(field(&assigned, "status:"), "open");
+        assert_eq!(field(&assigned, "assignee:"), "agent-7");
+        let tagged = tend(endpoint, &["cases", "tag", &case_id, "--add", "refund", "--add", "vip"]);
+        assert_eq!(field(&tagged, "tags:"), "refund, vip");
+        assert!(
+            tend(endpoint, &["cases", "note", &case_id, "--text", "asked for the order number"]).contains("note_added")
+        );
+        let version = field(&tagged, "version:");
+        let waiting = tend(
+            endpoint,
+            &[
+                "cases",
+                "move",
+                &case_id,
+                "pending-customer",
+                "--reason",
+                "order number?",
+                "--expected-version",
+                version,
+            ],
+        );
+        assert_eq!(field(&waiting, "status:"), "pending-customer");
+        // The version read before the move is stale now.
+        let (ok, _, stale) =
+            run(endpoint, &["cases", "priority", &case_id, "90", "--reason", "vip", "--expected-version", version]);
+        assert!(!ok && stale.contains("Aborted") && stale.contains("read it again"), "{stale}");
+        let timeline = tend(endpoint, &["cases", "timeline", &case_id]);
+        for line in [
+            "opened",
+            "assigned",
+            "to agent-7 (new -> open)",
+            "+refund +vip",
+            "asked for the order number",
+            "open -> pending-customer  (order number?)",
+        ] {
+            assert!(timeline.contains(line), "{line} not in {timeline}");
+        }
 
         let resolved = tend(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
         assert_eq!(field(&resolved, "status:"), "resolved");
@@ -168,7 +208,7 @@ async fn collector_down_is_harmless_and_sigterm_stops_cleanly() {
     let posted = tokio::task::spawn_blocking(move || {
         tend(&endpoint, &["post", "--handle", "otto", "--text", "where is my refund?", "--wait"])
     });
-    assert!(posted.await.unwrap().contains("status:      open"));
+    assert!(posted.await.unwrap().contains("status:      new"));
 
     let pid = server.id().unwrap().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
