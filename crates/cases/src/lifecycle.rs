@@ -20,6 +20,9 @@ use crate::domain::{self, Status};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 
+/// How often a change that named no version is tried before a busy case answers `ABORTED`.
+const MAX_CHANGE_ATTEMPTS: u32 = 5;
+
 /// What a change did, to record and announce.
 struct Change {
     event: v1::CaseEventKind,
@@ -72,7 +75,11 @@ impl Lifecycle {
                 Status::Closed => v1::CaseEventKind::Closed,
                 _ => v1::CaseEventKind::StatusChanged,
             };
-            let draft = Draft { reason, moved: Some((from, to)), ..Draft::of(v1::CaseTimelineKind::StatusChanged) };
+            let draft = Draft {
+                reason: reason.clone(),
+                moved: Some((from, to)),
+                ..Draft::of(v1::CaseTimelineKind::StatusChanged)
+            };
             Ok(Some(Change { event, draft }))
         })
         .await
@@ -111,8 +118,12 @@ impl Lifecycle {
                 row.status = to.as_str().to_owned();
             }
             row.assignee = agent_id.clone();
-            let draft =
-                Draft { reason, moved, assignee: agent_id.clone(), ..Draft::of(v1::CaseTimelineKind::Assigned) };
+            let draft = Draft {
+                reason: reason.clone(),
+                moved,
+                assignee: agent_id.clone(),
+                ..Draft::of(v1::CaseTimelineKind::Assigned)
+            };
             Ok(Some(Change { event: v1::CaseEventKind::Assigned, draft }))
         })
         .await
@@ -171,7 +182,7 @@ impl Lifecycle {
                 return Ok(None);
             }
             row.priority = priority;
-            let draft = Draft { reason, priority, ..Draft::of(v1::CaseTimelineKind::PriorityChanged) };
+            let draft = Draft { reason: reason.clone(), priority, ..Draft::of(v1::CaseTimelineKind::PriorityChanged) };
             Ok(Some(Change { event: v1::CaseEventKind::PriorityChanged, draft }))
         })
         .await
@@ -233,32 +244,56 @@ impl Lifecycle {
     /// Applies `apply` to case `id` as read, if it is at `expected_version` (0: any): bumps the
     /// version, saves it only if nobody changed it meanwhile, and records and announces the
     /// change. `apply` answering `None` changed nothing: the case is returned as it is.
+    ///
+    /// A caller who named a version loses a race with `ABORTED`; one who did not (0) asked for
+    /// the change on the case as it is, so a lost race is retried on a fresh read, where
+    /// `apply` judges the case anew (a second resolve then finds it resolved).
     async fn change(
         &self,
         caller: &Caller,
         id: &str,
         expected_version: u64,
-        apply: impl FnOnce(&mut case::Model, chrono::DateTime<chrono::Utc>) -> Result<Option<Change>, ApiError>,
+        mut apply: impl FnMut(&mut case::Model, chrono::DateTime<chrono::Utc>) -> Result<Option<Change>, ApiError>,
     ) -> Result<v1::Case, ApiError> {
         let id = parse_id("id", id)?;
+        let mut attempt = 1;
+        loop {
+            match self.try_change(caller, &id, expected_version, &mut apply).await? {
+                Some(case) => return Ok(case),
+                None if expected_version == 0 && attempt < MAX_CHANGE_ATTEMPTS => attempt += 1,
+                None => {
+                    return Err(ApiError::Aborted(format!("case {id} was changed meanwhile: read it again and retry")));
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::change`]; `None` when another change saved the case first.
+    async fn try_change(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expected_version: u64,
+        apply: &mut impl FnMut(&mut case::Model, chrono::DateTime<chrono::Utc>) -> Result<Option<Change>, ApiError>,
+    ) -> Result<Option<v1::Case>, ApiError> {
         let tenant = &caller.tenant;
         let txn = self.db.begin().await.context("starting a transaction")?;
-        let Some(mut row) = storage::find(&txn, tenant.as_str(), &id).await.context("reading the case")? else {
+        let Some(mut row) = storage::find(&txn, tenant.as_str(), id).await.context("reading the case")? else {
             return Err(ApiError::not_found("case", id));
         };
-        domain::check_version(&id, row.version, expected_version)?;
+        domain::check_version(id, row.version, expected_version)?;
         let read = row.version;
         let now = tend_kernel::ids::now();
         let Some(change) = apply(&mut row, now)? else {
-            return with_interactions(&txn, tenant, row).await;
+            return with_interactions(&txn, tenant, row).await.map(Some);
         };
         row.version = read + 1;
         row.updated_at = now;
         // Conditional on the version read, so of two concurrent changes only one wins.
         if !storage::update_changed(&txn, &row, read).await.context("saving the case")? {
-            return Err(ApiError::Aborted(format!("case {id} was changed meanwhile: read it again and retry")));
+            return Ok(None);
         }
-        let entry = change.draft.into_row(tenant.as_str(), &id, &caller.actor, now, row.version);
+        let entry = change.draft.into_row(tenant.as_str(), id, &caller.actor, now, row.version);
         let entry = timeline::to_proto(timeline::insert(&txn, entry).await.context("recording the change")?);
         let case = with_interactions(&txn, tenant, row).await?;
         let kind = change.event;
@@ -267,7 +302,7 @@ impl Lifecycle {
         txn.commit().await.context("committing the change")?;
         self.relay.wake();
         tracing::info!(case_id = %case.id, version = case.version, actor = %caller.actor, change = kind.as_str_name(), "case changed");
-        Ok(case)
+        Ok(Some(case))
     }
 }
 
