@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use tend::app::{self, ServiceName};
 use tend::config::TendConfig;
+use tend_kernel::ids::ShiftedClock;
 use tend_proto::v1;
 use tend_queue::EventStream;
 use tend_store::testing::{TestDatabase, redis_url, unique_key_prefix};
@@ -40,6 +41,9 @@ pub struct TestApp {
     pub http_addr: Option<SocketAddr>,
     /// Its configuration.
     pub config: TendConfig,
+    /// The clock its services run on: [`ShiftedClock::advance`] jumps it ahead (a promise falls
+    /// due, a weekend passes) and the timers fire at their next tick.
+    pub clock: Arc<ShiftedClock>,
     connection: tend_client::Connection,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), app::StartError>>,
@@ -73,6 +77,9 @@ pub async fn test_config(backend: Backend) -> (TendConfig, tempfile::TempDir, Op
     // Short enough that reclaim-based tests finish quickly, long enough not to steal work
     // from a slow but live consumer.
     config.stream.reclaim_after = Duration::from_secs(2);
+    // Timers tick often, so a test that moves the clock ahead sees them fire at once.
+    config.cases.timers_every = Duration::from_millis(50);
+    config.cases.timers_lease = Duration::from_secs(2);
     let database = match backend {
         Backend::Embedded => None,
         Backend::PostgresRedis => {
@@ -116,14 +123,16 @@ impl TestApp {
         database: Option<TestDatabase>,
     ) -> Self {
         tend_kernel::telemetry::init_for_tests();
+        let clock = Arc::new(ShiftedClock::default());
         let shutdown = CancellationToken::new();
         let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
         let task = {
             let config = config.clone();
             let services = services.to_vec();
             let shutdown = shutdown.clone();
+            let clock: Arc<dyn tend_kernel::ids::Clock> = clock.clone();
             tokio::spawn(async move {
-                app::run(&config, &services, shutdown, move |bound| {
+                app::run_on_clock(&config, &services, clock, shutdown, move |bound| {
                     let _ = bound_tx.send((bound.grpc, bound.http));
                 })
                 .await
@@ -139,7 +148,7 @@ impl TestApp {
         let connection =
             tend_client::Connection::new(&format!("http://{addr}"), &tend_client::Credentials::default(), None)
                 .unwrap();
-        Self { addr, http_addr, config, connection, shutdown, task, data_dir, database }
+        Self { addr, http_addr, config, clock, connection, shutdown, task, data_dir, database }
     }
 
     /// The data directory (embedded backend).
@@ -170,6 +179,18 @@ impl TestApp {
         if let Some(database) = database {
             database.drop_database().await;
         }
+    }
+
+    /// Stops the app and leaves its database and Redis keys to another app that shares them (a
+    /// replica), which cleans them up with [`TestApp::stop`].
+    ///
+    /// # Panics
+    /// When the app stopped with an error.
+    #[allow(clippy::unwrap_used)]
+    pub async fn halt(self) {
+        let TestApp { shutdown, task, .. } = self;
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
     }
 }
 

@@ -78,8 +78,13 @@ async fn transition(
     reason: &str,
     version: u64,
 ) -> Result<v1::Case, tonic::Status> {
-    let request =
-        v1::TransitionCaseRequest { id: id.into(), to: to.into(), reason: reason.into(), expected_version: version };
+    let request = v1::TransitionCaseRequest {
+        id: id.into(),
+        to: to.into(),
+        reason: reason.into(),
+        expected_version: version,
+        ..Default::default()
+    };
     app.cases().transition_case(by(key, request)).await.map(tonic::Response::into_inner)
 }
 
@@ -167,7 +172,12 @@ async fn a_case_lives_its_life_and_every_change_is_on_its_timeline(backend: Back
     };
     let case = cases.assign_case(by(BO, handover)).await.unwrap().into_inner();
     assert_eq!((case.status(), case.assignee.as_str(), case.version), (S::PendingCustomer, "bo", 6));
-    let resolve = v1::ResolveCaseRequest { id: case.id.clone(), note: "refund issued".into(), expected_version: 6 };
+    let resolve = v1::ResolveCaseRequest {
+        id: case.id.clone(),
+        note: "refund issued".into(),
+        expected_version: 6,
+        ..Default::default()
+    };
     let case = cases.resolve_case(by(BO, resolve)).await.unwrap().into_inner();
     assert_eq!((case.status(), case.resolution_note.as_str(), case.version), (S::Resolved, "refund issued", 7));
     assert!(case.resolved_at.is_some());

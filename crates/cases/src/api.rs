@@ -1,11 +1,12 @@
 //! The gRPC face of the cases service.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use prost::Message as _;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, Caller, caller};
-use tend_kernel::ids::{new_id, parse_id};
+use tend_kernel::ids::{Clock, new_id, parse_id};
 use tend_kernel::paging::Page;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
@@ -14,8 +15,10 @@ use tend_store::{DbContext as _, OutboxWaker, outbox};
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
+use crate::config::CasesConfig;
 use crate::domain::{self, Status as CaseStatus};
 use crate::lifecycle::{Lifecycle, case_to_proto};
+use crate::promises;
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 
@@ -27,12 +30,21 @@ pub struct CaseApi {
     db: DatabaseConnection,
     relay: OutboxWaker,
     lifecycle: Lifecycle,
+    clock: Arc<dyn Clock>,
+    /// How long before its time a promise is due soon.
+    promise_warning: chrono::Duration,
 }
 
 impl CaseApi {
-    /// An API over `db`, waking `relay` after each committed event.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
-        Self { lifecycle: Lifecycle::new(db.clone(), relay.clone()), db, relay }
+    /// An API over `db` on `clock`, waking `relay` after each committed event.
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, clock: Arc<dyn Clock>, config: &CasesConfig) -> Self {
+        Self {
+            lifecycle: Lifecycle::new(db.clone(), relay.clone(), clock.clone()),
+            db,
+            relay,
+            clock,
+            promise_warning: chrono::Duration::from_std(config.promise_warning).unwrap_or(chrono::Duration::MAX),
+        }
     }
 
     /// The cases of `rows` with their interactions, read in one query.
@@ -55,7 +67,7 @@ impl CaseApi {
     /// failure fails them all.
     async fn open(&self, caller: &Caller, requests: Vec<v1::OpenCaseRequest>) -> Result<Vec<OpenOutcome>, ApiError> {
         let tenant = &caller.tenant;
-        let now = tend_kernel::ids::now();
+        let now = self.clock.now();
         let mut outcomes: Vec<Option<OpenOutcome>> = Vec::with_capacity(requests.len());
         let mut opening = Vec::with_capacity(requests.len());
         for request in requests {
@@ -99,6 +111,7 @@ impl CaseApi {
                     kind: v1::CaseEventKind::Opened.into(),
                     case: Some(case.clone()),
                     entry: Some(timeline::to_proto(entry.clone())),
+                    promise: None,
                 };
                 entries.push(entry);
                 let event = if new.trace_context.is_empty() {
@@ -183,6 +196,8 @@ fn new_case(
         version: 1,
         assignee: String::new(),
         tags: String::new(),
+        open_promises: 0,
+        next_promise_due_at: None,
     };
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
 }
@@ -258,8 +273,11 @@ impl v1::case_service_server::CaseService for CaseApi {
             return Err(ApiError::invalid("note", format!("must be at most {} bytes", domain::MAX_NOTE)).into());
         }
         let resolved = v1::CaseStatus::Resolved.into();
-        let case =
-            self.lifecycle.transition(&caller, &request.id, resolved, request.note, request.expected_version).await?;
+        let release = &request.release_promises_reason;
+        let case = self
+            .lifecycle
+            .transition(&caller, &request.id, resolved, request.note, release, request.expected_version)
+            .await?;
         Ok(Response::new(case))
     }
 
@@ -269,7 +287,14 @@ impl v1::case_service_server::CaseService for CaseApi {
         let request = request.into_inner();
         let case = self
             .lifecycle
-            .transition(&caller, &request.id, request.to, request.reason, request.expected_version)
+            .transition(
+                &caller,
+                &request.id,
+                request.to,
+                request.reason,
+                &request.release_promises_reason,
+                request.expected_version,
+            )
             .await?;
         Ok(Response::new(case))
     }
@@ -333,7 +358,9 @@ impl v1::case_service_server::CaseService for CaseApi {
     async fn reply_to_case(&self, request: Request<v1::ReplyToCaseRequest>) -> Result<Response<v1::CaseReply>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
-        Ok(Response::new(crate::replies::reply_to_case(&self.db, &self.relay, &caller, request.into_inner()).await?))
+        let now = self.clock.now();
+        let reply = crate::replies::reply_to_case(&self.db, &self.relay, &caller, request.into_inner(), now).await?;
+        Ok(Response::new(reply))
     }
 
     async fn list_case_replies(
@@ -344,5 +371,66 @@ impl v1::case_service_server::CaseService for CaseApi {
         caller.require(Access::Read)?;
         let replies = crate::replies::list(&self.db, caller.tenant.as_str(), &request.get_ref().case_id).await?;
         Ok(Response::new(v1::ListCaseRepliesResponse { replies }))
+    }
+
+    async fn promise_follow_up(
+        &self,
+        request: Request<v1::PromiseFollowUpRequest>,
+    ) -> Result<Response<v1::Promise>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let promise = self
+            .lifecycle
+            .promise(&caller, &request.case_id, &request.what, request.due_at.as_ref(), request.expected_version)
+            .await?;
+        Ok(Response::new(promise))
+    }
+
+    async fn keep_promise(&self, request: Request<v1::KeepPromiseRequest>) -> Result<Response<v1::Promise>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let kept = self.lifecycle.settle_promise(&caller, &request.id, v1::PromiseState::Kept, &request.note).await?;
+        Ok(Response::new(kept))
+    }
+
+    async fn release_promise(
+        &self,
+        request: Request<v1::ReleasePromiseRequest>,
+    ) -> Result<Response<v1::Promise>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let state = v1::PromiseState::Released;
+        Ok(Response::new(self.lifecycle.settle_promise(&caller, &request.id, state, &request.reason).await?))
+    }
+
+    async fn list_promises(
+        &self,
+        request: Request<v1::ListPromisesRequest>,
+    ) -> Result<Response<v1::ListPromisesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let view = v1::PromiseView::try_from(request.view)
+            .map_err(|_| ApiError::invalid("view", format!("{} is not a PromiseView", request.view)))?;
+        if !request.case_id.is_empty() {
+            parse_id("case_id", &request.case_id)?;
+        }
+        let now = self.clock.now();
+        let filter = promises::Filter {
+            view,
+            owner: request.owner.trim(),
+            case_id: &request.case_id,
+            now,
+            soon: now + self.promise_warning,
+        };
+        let rows =
+            promises::page(&self.db, caller.tenant.as_str(), &filter, &page).await.context("listing promises")?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        let promises = rows.into_iter().map(promises::to_proto).collect();
+        Ok(Response::new(v1::ListPromisesResponse { promises, next_page_token }))
     }
 }

@@ -6,20 +6,26 @@
 //! change them. Every change and every reply is an entry of the case's timeline, its audit
 //! log, and is published on `cases.events` through the outbox. Agents reply on a
 //! case (`replies.requested`, sent by ingest; its outcome comes back on `replies.delivered` and
-//! `replies.failed`). When a customer is
-//! forgotten (`customers.erased`), their cases lose the customer, the profile and the subject.
+//! `replies.failed`). Promises to come back are tracked until kept or released, and the timers
+//! (on one replica at a time) raise those due soon and escalate those overdue. When a customer
+//! is forgotten (`customers.erased`), their cases lose the customer, the profile and the
+//! subject, and their notes and promises their texts.
 
 mod api;
+mod config;
 mod consumer;
 mod domain;
 mod lifecycle;
+mod promises;
 mod replies;
 mod storage;
 mod timeline;
+pub mod timers;
 
 use std::sync::Arc;
 
 use tend_kernel::component::{BackgroundTask, Component};
+use tend_kernel::ids::Clock;
 use tend_kernel::server::GrpcServer;
 use tend_proto::v1::case_service_server::{CaseService, CaseServiceServer};
 use tend_queue::Consumer;
@@ -28,6 +34,7 @@ use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
 pub use api::CaseApi;
+pub use config::CasesConfig;
 pub use storage::Migrator;
 
 /// The service's name: its schema, SQLite file and consumer group.
@@ -38,23 +45,38 @@ pub struct Cases {
     api: Arc<CaseApi>,
     relay: OutboxRelay,
     consumers: Vec<Consumer>,
+    timers: timers::Timers,
+    config: CasesConfig,
+    instance: String,
+    clock: Arc<dyn Clock>,
     max_request_bytes: usize,
 }
 
 impl Cases {
-    /// Connects to the service's database (migrating it) and prepares the API, the relay and the
-    /// consumers of `customers.erased`, `replies.delivered` and `replies.failed`.
-    pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
+    /// Connects to the service's database (migrating it) and prepares the API, the relay, the
+    /// timers and the consumers of `customers.erased`, `replies.delivered` and `replies.failed`.
+    pub async fn build(context: &ServiceContext, config: &CasesConfig) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
+        let clock = context.clock.clone();
         let handler = Arc::new(consumer::EraseCustomers);
         let mut consumers = context.consumers(streams::CUSTOMERS_ERASED, SERVICE, handler, &db, &relay.waker());
-        let delivered = Arc::new(replies::Delivered);
+        let delivered = Arc::new(replies::Delivered { clock: clock.clone() });
         consumers.extend(context.consumers(streams::REPLIES_DELIVERED, SERVICE, delivered, &db, &relay.waker()));
-        let failed = Arc::new(replies::Failed);
+        let failed = Arc::new(replies::Failed { clock: clock.clone() });
         consumers.extend(context.consumers(streams::REPLIES_FAILED, SERVICE, failed, &db, &relay.waker()));
-        let api = Arc::new(CaseApi::new(db, relay.waker()));
-        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
+        let timers = timers::Timers::new(db.clone(), relay.waker(), config);
+        let api = Arc::new(CaseApi::new(db, relay.waker(), clock.clone(), config));
+        Ok(Self {
+            api,
+            relay,
+            consumers,
+            timers,
+            config: config.clone(),
+            instance: context.instance.clone(),
+            clock,
+            max_request_bytes: context.max_request_bytes,
+        })
     }
 
     /// The implementation, for in-process clients.
@@ -75,8 +97,10 @@ impl Component for Cases {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Cases { relay, consumers, .. } = *self;
+        let Cases { relay, consumers, timers, config, instance, clock, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
+        let stop_timers = shutdown.clone();
+        tasks.push(Box::pin(async move { timers.run(&config, instance, clock, stop_timers).await }));
         tasks.push(relay_task(relay, shutdown));
         tasks
     }

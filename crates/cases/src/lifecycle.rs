@@ -1,14 +1,16 @@
 //! A case's life after it is opened: status moves through the state machine, assignment, tags,
-//! priority and notes. Each change is one transaction that checks the version the caller read,
-//! bumps it, writes the timeline entry (the audit log: who, when, why) and publishes the
-//! `CaseEvent` through the outbox.
+//! priority, notes and promises. Each change is one transaction that checks the version the
+//! caller read, bumps it, writes the timeline entry (the audit log: who, when, why) and
+//! publishes the `CaseEvent` through the outbox.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use prost::Message as _;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::Caller;
-use tend_kernel::ids::{parse_id, to_timestamp};
+use tend_kernel::ids::{Clock, from_timestamp, parse_id, to_timestamp};
 use tend_kernel::paging::Page;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
@@ -17,75 +19,137 @@ use tend_store::{DbContext as _, OutboxWaker, outbox};
 
 use crate::SERVICE;
 use crate::domain::{self, Status};
+use crate::promises::{self, promise};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 
 /// How often a change that named no version is tried before a busy case answers `ABORTED`.
 const MAX_CHANGE_ATTEMPTS: u32 = 5;
 
-/// What a change did, to record and announce.
-struct Change {
-    event: v1::CaseEventKind,
-    draft: Draft,
+/// What a change sees of the case besides its row: when and by whom it is made, and the
+/// case's open promises (soonest due first), which it may settle or hand over.
+pub struct Seen {
+    /// Now, on the service's clock.
+    pub now: DateTime<Utc>,
+    /// Who makes the change (the caller's actor, or the service).
+    pub actor: String,
+    /// The case's open promises.
+    pub open_promises: Vec<promise::Model>,
+}
+
+/// What a change did, to save, record and announce.
+pub struct Change {
+    /// The event it publishes.
+    pub event: v1::CaseEventKind,
+    /// Its timeline entry.
+    pub draft: Draft,
+    /// More entries after it (e.g. each promise a resolution releases).
+    pub more: Vec<Draft>,
+    /// Promises as they are to be saved, each with whether it is new.
+    pub promises: Vec<(promise::Model, bool)>,
+    /// The promise the event concerns.
+    pub promise: Option<promise::Model>,
+}
+
+impl Change {
+    /// A change announced as `event` and recorded as `draft`, touching no promise.
+    pub fn new(event: v1::CaseEventKind, draft: Draft) -> Self {
+        Self { event, draft, more: Vec::new(), promises: Vec::new(), promise: None }
+    }
+}
+
+/// What a change applied to a case: the case as it is now, and the promise it concerned.
+pub struct Changed {
+    /// The case.
+    pub case: v1::Case,
+    /// The promise made, kept or released, if the change was about one.
+    pub promise: Option<v1::Promise>,
+}
+
+/// What one attempt at a change came to.
+pub enum Attempt {
+    /// The change changed nothing: the case as it is.
+    Unchanged(Box<v1::Case>),
+    /// Saved and recorded: the event to publish, in the attempt's transaction.
+    Changed(Box<v1::CaseEvent>),
+    /// Another change saved the case first.
+    Lost,
 }
 
 /// Changes cases over the service's database.
 pub struct Lifecycle {
     db: DatabaseConnection,
     relay: OutboxWaker,
+    clock: Arc<dyn Clock>,
 }
 
 impl Lifecycle {
-    /// Changes over `db`, waking `relay` after each committed event.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker) -> Self {
-        Self { db, relay }
+    /// Changes over `db` on `clock`, waking `relay` after each committed event.
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, clock: Arc<dyn Clock>) -> Self {
+        Self { db, relay, clock }
     }
 
-    /// Moves case `id` to `to` (a `CaseStatus` number), for `reason`.
+    /// Moves case `id` to `to` (a `CaseStatus` number), for `reason`. Resolving or closing a
+    /// case with open promises needs `release_promises_reason`, and releases them.
     pub async fn transition(
         &self,
         caller: &Caller,
         id: &str,
         to: i32,
         reason: String,
+        release_promises_reason: &str,
         expected_version: u64,
     ) -> Result<v1::Case, ApiError> {
         let to = Status::from_proto(to).ok_or_else(|| {
             ApiError::invalid("to", format!("{to} is not a case status (NEW, OPEN, …, CLOSED, REOPENED)"))
         })?;
         domain::check_reason(&reason)?;
-        self.change(caller, id, expected_version, |row, now| {
-            let from = stored_status(row)?;
-            domain::check_transition(&row.id, from, to)?;
-            row.status = to.as_str().to_owned();
-            match to {
-                Status::Resolved => {
-                    row.resolved_at = Some(now);
-                    row.resolution_note = Some(reason.clone());
+        let release_reason = release_promises_reason.trim();
+        if release_reason.len() > domain::MAX_REASON {
+            return Err(ApiError::invalid(
+                "release_promises_reason",
+                format!("must be at most {} bytes", domain::MAX_REASON),
+            ));
+        }
+        let changed = self
+            .change(caller, id, expected_version, |row, seen| {
+                let from = stored_status(row)?;
+                domain::check_transition(&row.id, from, to)?;
+                let event = match to {
+                    Status::Resolved => v1::CaseEventKind::Resolved,
+                    Status::Reopened => v1::CaseEventKind::Reopened,
+                    Status::Closed => v1::CaseEventKind::Closed,
+                    _ => v1::CaseEventKind::StatusChanged,
+                };
+                let draft = Draft {
+                    reason: reason.clone(),
+                    moved: Some((from, to)),
+                    ..Draft::of(v1::CaseTimelineKind::StatusChanged)
+                };
+                let mut change = Change::new(event, draft);
+                if !to.is_active() && !seen.open_promises.is_empty() {
+                    release_all(&row.id, seen, release_reason, &mut change)?;
                 }
-                Status::Reopened => {
-                    row.resolved_at = None;
-                    row.resolution_note = None;
+                row.status = to.as_str().to_owned();
+                match to {
+                    Status::Resolved => {
+                        row.resolved_at = Some(seen.now);
+                        row.resolution_note = Some(reason.clone());
+                    }
+                    Status::Reopened => {
+                        row.resolved_at = None;
+                        row.resolution_note = None;
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-            let event = match to {
-                Status::Resolved => v1::CaseEventKind::Resolved,
-                Status::Reopened => v1::CaseEventKind::Reopened,
-                Status::Closed => v1::CaseEventKind::Closed,
-                _ => v1::CaseEventKind::StatusChanged,
-            };
-            let draft = Draft {
-                reason: reason.clone(),
-                moved: Some((from, to)),
-                ..Draft::of(v1::CaseTimelineKind::StatusChanged)
-            };
-            Ok(Some(Change { event, draft }))
-        })
-        .await
+                Ok(Some(change))
+            })
+            .await?;
+        Ok(changed.case)
     }
 
-    /// Assigns case `id` to `agent_id` (empty: unassigns it); a NEW case becomes OPEN.
+    /// Assigns case `id` to `agent_id` (empty: unassigns it); a NEW case becomes OPEN. Its
+    /// open promises follow it to the new assignee.
     pub async fn assign(
         &self,
         caller: &Caller,
@@ -102,31 +166,40 @@ impl Lifecycle {
             ));
         }
         domain::check_reason(&reason)?;
-        self.change(caller, id, expected_version, |row, _| {
-            if row.assignee == agent_id {
-                return Ok(None);
-            }
-            let from = stored_status(row)?;
-            if !from.is_active() {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "case {} is {from}: reopen it before assigning it",
-                    row.id
-                )));
-            }
-            let moved = (from == Status::New && !agent_id.is_empty()).then_some((from, Status::Open));
-            if let Some((_, to)) = moved {
-                row.status = to.as_str().to_owned();
-            }
-            row.assignee = agent_id.clone();
-            let draft = Draft {
-                reason: reason.clone(),
-                moved,
-                assignee: agent_id.clone(),
-                ..Draft::of(v1::CaseTimelineKind::Assigned)
-            };
-            Ok(Some(Change { event: v1::CaseEventKind::Assigned, draft }))
-        })
-        .await
+        let changed = self
+            .change(caller, id, expected_version, |row, seen| {
+                if row.assignee == agent_id {
+                    return Ok(None);
+                }
+                let from = stored_status(row)?;
+                if !from.is_active() {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} is {from}: reopen it before assigning it",
+                        row.id
+                    )));
+                }
+                let moved = (from == Status::New && !agent_id.is_empty()).then_some((from, Status::Open));
+                if let Some((_, to)) = moved {
+                    row.status = to.as_str().to_owned();
+                }
+                row.assignee = agent_id.clone();
+                let draft = Draft {
+                    reason: reason.clone(),
+                    moved,
+                    assignee: agent_id.clone(),
+                    ..Draft::of(v1::CaseTimelineKind::Assigned)
+                };
+                let mut change = Change::new(v1::CaseEventKind::Assigned, draft);
+                // Unassigned, a promise stays with whoever had it until someone takes the case.
+                if !agent_id.is_empty() {
+                    for open in &seen.open_promises {
+                        change.promises.push((promise::Model { owner: agent_id.clone(), ..open.clone() }, false));
+                    }
+                }
+                Ok(Some(change))
+            })
+            .await?;
+        Ok(changed.case)
     }
 
     /// Adds and removes tags of case `id`.
@@ -143,24 +216,27 @@ impl Lifecycle {
         if let Some(both) = add.intersection(&remove).next() {
             return Err(ApiError::invalid("remove", format!("{both:?} is also in `add`")));
         }
-        self.change(caller, id, expected_version, |row, _| {
-            let mut tags: BTreeSet<String> = domain::tags_of(&row.tags).into_iter().collect();
-            let added: Vec<String> = add.iter().filter(|tag| tags.insert((*tag).clone())).cloned().collect();
-            let removed: Vec<String> = remove.iter().filter(|tag| tags.remove(*tag)).cloned().collect();
-            if added.is_empty() && removed.is_empty() {
-                return Ok(None);
-            }
-            if tags.len() > domain::MAX_TAGS {
-                return Err(ApiError::invalid(
-                    "add",
-                    format!("a case holds at most {} tags; this would make {}", domain::MAX_TAGS, tags.len()),
-                ));
-            }
-            row.tags = tags.into_iter().collect::<Vec<_>>().join(",");
-            let draft = Draft { tags_added: added, tags_removed: removed, ..Draft::of(v1::CaseTimelineKind::Tagged) };
-            Ok(Some(Change { event: v1::CaseEventKind::Tagged, draft }))
-        })
-        .await
+        let changed = self
+            .change(caller, id, expected_version, |row, _| {
+                let mut tags: BTreeSet<String> = domain::tags_of(&row.tags).into_iter().collect();
+                let added: Vec<String> = add.iter().filter(|tag| tags.insert((*tag).clone())).cloned().collect();
+                let removed: Vec<String> = remove.iter().filter(|tag| tags.remove(*tag)).cloned().collect();
+                if added.is_empty() && removed.is_empty() {
+                    return Ok(None);
+                }
+                if tags.len() > domain::MAX_TAGS {
+                    return Err(ApiError::invalid(
+                        "add",
+                        format!("a case holds at most {} tags; this would make {}", domain::MAX_TAGS, tags.len()),
+                    ));
+                }
+                row.tags = tags.into_iter().collect::<Vec<_>>().join(",");
+                let draft =
+                    Draft { tags_added: added, tags_removed: removed, ..Draft::of(v1::CaseTimelineKind::Tagged) };
+                Ok(Some(Change::new(v1::CaseEventKind::Tagged, draft)))
+            })
+            .await?;
+        Ok(changed.case)
     }
 
     /// Sets the priority of case `id`, for `reason` (required).
@@ -177,15 +253,118 @@ impl Lifecycle {
             return Err(ApiError::invalid("reason", "is required: say why the priority changes"));
         }
         domain::check_reason(&reason)?;
-        self.change(caller, id, expected_version, |row, _| {
-            if row.priority == priority {
-                return Ok(None);
-            }
-            row.priority = priority;
-            let draft = Draft { reason: reason.clone(), priority, ..Draft::of(v1::CaseTimelineKind::PriorityChanged) };
-            Ok(Some(Change { event: v1::CaseEventKind::PriorityChanged, draft }))
-        })
-        .await
+        let changed = self
+            .change(caller, id, expected_version, |row, _| {
+                if row.priority == priority {
+                    return Ok(None);
+                }
+                row.priority = priority;
+                let draft =
+                    Draft { reason: reason.clone(), priority, ..Draft::of(v1::CaseTimelineKind::PriorityChanged) };
+                Ok(Some(Change::new(v1::CaseEventKind::PriorityChanged, draft)))
+            })
+            .await?;
+        Ok(changed.case)
+    }
+
+    /// Records a promise on case `case_id` to come back with `what` by `due_at`.
+    pub async fn promise(
+        &self,
+        caller: &Caller,
+        case_id: &str,
+        what: &str,
+        due_at: Option<&prost_types::Timestamp>,
+        expected_version: u64,
+    ) -> Result<v1::Promise, ApiError> {
+        let what = what.trim().to_owned();
+        let due_at = due_at.ok_or_else(|| ApiError::invalid("due_at", "is required: when will you come back?"))?;
+        let due_at = from_timestamp("due_at", due_at)?;
+        promises::check_new(&what, due_at, self.clock.now())?;
+        let changed = self
+            .change(caller, case_id, expected_version, |row, seen| {
+                let status = stored_status(row)?;
+                if !status.is_active() {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} is {status}: reopen it before promising anything on it",
+                        row.id
+                    )));
+                }
+                if seen.open_promises.len() >= promises::MAX_OPEN_PER_CASE {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} has {} open promises, the most it may: keep or release one first",
+                        row.id,
+                        seen.open_promises.len()
+                    )));
+                }
+                let owner = if row.assignee.is_empty() { seen.actor.clone() } else { row.assignee.clone() };
+                let made = promise::Model {
+                    id: tend_kernel::ids::new_id(),
+                    tenant: row.tenant.clone(),
+                    case_id: row.id.clone(),
+                    what: what.clone(),
+                    due_at,
+                    state: promises::open_state(),
+                    promised_by: seen.actor.clone(),
+                    owner,
+                    created_at: seen.now,
+                    settled_at: None,
+                    settled_by: String::new(),
+                    reply_id: String::new(),
+                    note: String::new(),
+                    due_soon_at: None,
+                    overdue_at: None,
+                };
+                let draft = Draft {
+                    text: what.clone(),
+                    promise_id: made.id.clone(),
+                    ..Draft::of(v1::CaseTimelineKind::PromiseMade)
+                };
+                let mut change = Change::new(v1::CaseEventKind::PromiseMade, draft);
+                change.promises.push((made.clone(), true));
+                change.promise = Some(made);
+                Ok(Some(change))
+            })
+            .await?;
+        changed.promise.ok_or_else(|| ApiError::internal("the promise made was not returned"))
+    }
+
+    /// Records promise `id` as kept (`state` KEPT, `note` saying how) or released (RELEASED,
+    /// `note` saying why). Settling a promise again the same way returns it as it is.
+    pub async fn settle_promise(
+        &self,
+        caller: &Caller,
+        id: &str,
+        state: v1::PromiseState,
+        note: &str,
+    ) -> Result<v1::Promise, ApiError> {
+        let id = parse_id("id", id)?;
+        let note = note.trim().to_owned();
+        let field = if state == v1::PromiseState::Released { "reason" } else { "note" };
+        if note.len() > domain::MAX_REASON {
+            return Err(ApiError::invalid(field, format!("must be at most {} bytes", domain::MAX_REASON)));
+        }
+        if state == v1::PromiseState::Released && note.is_empty() {
+            return Err(ApiError::invalid("reason", "is required: say why the promise will not be kept"));
+        }
+        let stored = promises::find(&self.db, caller.tenant.as_str(), &id).await.context("reading the promise")?;
+        let stored = stored.ok_or_else(|| ApiError::not_found("promise", &id))?;
+        if stored.state == i32::from(state) {
+            return Ok(promises::to_proto(stored));
+        }
+        if stored.state != promises::open_state() {
+            return Err(already_settled(&stored));
+        }
+        let changed = self
+            .change(caller, &stored.case_id, 0, |_, seen| {
+                let Some(open) = seen.open_promises.iter().find(|open| open.id == id) else {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "promise {id} was kept or released meanwhile: read it again"
+                    )));
+                };
+                Ok(Some(settle(open, state, &note, "", seen)))
+            })
+            .await?;
+        changed.promise.ok_or_else(|| ApiError::internal("the promise settled was not returned"))
     }
 
     /// Adds an internal note to case `case_id`. A note changes nothing on the case, so it does
@@ -210,14 +389,18 @@ impl Lifecycle {
             return Err(ApiError::not_found("case", case_id));
         };
         let draft = Draft { text: text.to_owned(), ..Draft::of(v1::CaseTimelineKind::NoteAdded) };
-        let now = tend_kernel::ids::now();
+        let now = self.clock.now();
         let entry = timeline::insert(&txn, draft.into_row(tenant.as_str(), &case_id, &caller.actor, now, 0))
             .await
             .context("recording the note")?;
         let entry = timeline::to_proto(entry);
         let case = with_interactions(&txn, tenant, row).await?;
-        let event =
-            v1::CaseEvent { kind: v1::CaseEventKind::NoteAdded.into(), case: Some(case), entry: Some(entry.clone()) };
+        let event = v1::CaseEvent {
+            kind: v1::CaseEventKind::NoteAdded.into(),
+            case: Some(case),
+            entry: Some(entry.clone()),
+            promise: None,
+        };
         outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, &event)).await?;
         txn.commit().await.context("committing the note")?;
         self.relay.wake();
@@ -241,9 +424,8 @@ impl Lifecycle {
         Ok((rows.into_iter().map(timeline::to_proto).collect(), next))
     }
 
-    /// Applies `apply` to case `id` as read, if it is at `expected_version` (0: any): bumps the
-    /// version, saves it only if nobody changed it meanwhile, and records and announces the
-    /// change. `apply` answering `None` changed nothing: the case is returned as it is.
+    /// Applies `apply` to case `id` as read, if it is at `expected_version` (0: any), in one
+    /// transaction of its own (see [`apply_change`]), and publishes the change.
     ///
     /// A caller who named a version loses a race with `ABORTED`; one who did not (0) asked for
     /// the change on the case as it is, so a lost race is retried on a fresh read, where
@@ -253,57 +435,152 @@ impl Lifecycle {
         caller: &Caller,
         id: &str,
         expected_version: u64,
-        mut apply: impl FnMut(&mut case::Model, chrono::DateTime<chrono::Utc>) -> Result<Option<Change>, ApiError>,
-    ) -> Result<v1::Case, ApiError> {
+        mut apply: impl FnMut(&mut case::Model, &Seen) -> Result<Option<Change>, ApiError>,
+    ) -> Result<Changed, ApiError> {
         let id = parse_id("id", id)?;
-        let mut attempt = 1;
-        loop {
-            match self.try_change(caller, &id, expected_version, &mut apply).await? {
-                Some(case) => return Ok(case),
-                None if expected_version == 0 && attempt < MAX_CHANGE_ATTEMPTS => attempt += 1,
-                None => {
-                    return Err(ApiError::Aborted(format!("case {id} was changed meanwhile: read it again and retry")));
+        let tenant = &caller.tenant;
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let txn = self.db.begin().await.context("starting a transaction")?;
+            let now = self.clock.now();
+            match apply_change(&txn, tenant, &caller.actor, &id, expected_version, now, &mut apply).await? {
+                Attempt::Unchanged(case) => return Ok(Changed { case: *case, promise: None }),
+                Attempt::Changed(event) => {
+                    outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, event.as_ref())).await?;
+                    txn.commit().await.context("committing the change")?;
+                    self.relay.wake();
+                    let v1::CaseEvent { case, promise, .. } = *event;
+                    let case = case.ok_or_else(|| ApiError::internal("a change without its case"))?;
+                    return Ok(Changed { case, promise });
                 }
+                Attempt::Lost if expected_version == 0 => {}
+                Attempt::Lost => break,
             }
         }
+        Err(ApiError::Aborted(format!("case {id} was changed meanwhile: read it again and retry")))
     }
+}
 
-    /// One attempt of [`Self::change`]; `None` when another change saved the case first.
-    async fn try_change(
-        &self,
-        caller: &Caller,
-        id: &str,
-        expected_version: u64,
-        apply: &mut impl FnMut(&mut case::Model, chrono::DateTime<chrono::Utc>) -> Result<Option<Change>, ApiError>,
-    ) -> Result<Option<v1::Case>, ApiError> {
-        let tenant = &caller.tenant;
-        let txn = self.db.begin().await.context("starting a transaction")?;
-        let Some(mut row) = storage::find(&txn, tenant.as_str(), id).await.context("reading the case")? else {
-            return Err(ApiError::not_found("case", id));
-        };
-        domain::check_version(id, row.version, expected_version)?;
-        let read = row.version;
-        let now = tend_kernel::ids::now();
-        let Some(change) = apply(&mut row, now)? else {
-            return with_interactions(&txn, tenant, row).await.map(Some);
-        };
-        row.version = read + 1;
-        row.updated_at = now;
-        // Conditional on the version read, so of two concurrent changes only one wins.
-        if !storage::update_changed(&txn, &row, read).await.context("saving the case")? {
-            return Ok(None);
-        }
-        let entry = change.draft.into_row(tenant.as_str(), id, &caller.actor, now, row.version);
-        let entry = timeline::to_proto(timeline::insert(&txn, entry).await.context("recording the change")?);
-        let case = with_interactions(&txn, tenant, row).await?;
-        let kind = change.event;
-        let event = v1::CaseEvent { kind: kind.into(), case: Some(case.clone()), entry: Some(entry) };
-        outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, &event)).await?;
-        txn.commit().await.context("committing the change")?;
-        self.relay.wake();
-        tracing::info!(case_id = %case.id, version = case.version, actor = %caller.actor, change = kind.as_str_name(), "case changed");
-        Ok(Some(case))
+/// Applies `apply` to case `id` of `tenant` as read on `conn` (a transaction the caller
+/// commits), by `actor` at `now`: checks the version the caller read (`expected_version`, 0:
+/// any), bumps it, saves the case only if nobody changed it meanwhile, saves the promises the
+/// change touched (and the case's count of open ones), records the timeline entries and
+/// returns the event for the caller to publish. `apply` answering `None` changed nothing.
+pub async fn apply_change<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    actor: &str,
+    id: &str,
+    expected_version: u64,
+    now: DateTime<Utc>,
+    apply: &mut impl FnMut(&mut case::Model, &Seen) -> Result<Option<Change>, ApiError>,
+) -> Result<Attempt, ApiError> {
+    let Some(mut row) = storage::find(conn, tenant.as_str(), id).await.context("reading the case")? else {
+        return Err(ApiError::not_found("case", id));
+    };
+    domain::check_version(id, row.version, expected_version)?;
+    let open_promises =
+        promises::open_on_case(conn, tenant.as_str(), id).await.context("reading the case's promises")?;
+    let seen = Seen { now, actor: actor.to_owned(), open_promises };
+    let read = row.version;
+    let Some(change) = apply(&mut row, &seen)? else {
+        return Ok(Attempt::Unchanged(Box::new(with_interactions(conn, tenant, row).await?)));
+    };
+    count_open_promises(&mut row, &seen.open_promises, &change.promises);
+    row.version = read + 1;
+    row.updated_at = now;
+    // Conditional on the version read, so of two concurrent changes only one wins.
+    if !storage::update_changed(conn, &row, read).await.context("saving the case")? {
+        return Ok(Attempt::Lost);
     }
+    for (promise, is_new) in change.promises {
+        promises::save(conn, promise, is_new).await.context("saving the promise")?;
+    }
+    let entry = change.draft.into_row(tenant.as_str(), id, actor, now, row.version);
+    let entry = timeline::to_proto(timeline::insert(conn, entry).await.context("recording the change")?);
+    let more = change.more.into_iter().map(|draft| draft.into_row(tenant.as_str(), id, actor, now, row.version));
+    timeline::insert_many(conn, more.collect()).await.context("recording the change")?;
+    let case = with_interactions(conn, tenant, row).await?;
+    let kind = change.event;
+    tracing::info!(case_id = %case.id, version = case.version, actor, change = kind.as_str_name(), "case changed");
+    Ok(Attempt::Changed(Box::new(v1::CaseEvent {
+        kind: kind.into(),
+        case: Some(case),
+        entry: Some(entry),
+        promise: change.promise.map(promises::to_proto),
+    })))
+}
+
+/// Sets `row`'s count of open promises and the soonest due time from those it had (`before`)
+/// and those the change saves (`saved`).
+fn count_open_promises(row: &mut case::Model, before: &[promise::Model], saved: &[(promise::Model, bool)]) {
+    let open = promises::open_state();
+    let untouched = before.iter().filter(|promise| !saved.iter().any(|(touched, _)| touched.id == promise.id));
+    let due: Vec<DateTime<Utc>> = untouched
+        .chain(saved.iter().map(|(promise, _)| promise))
+        .filter(|promise| promise.state == open)
+        .map(|promise| promise.due_at)
+        .collect();
+    row.open_promises = i32::try_from(due.len()).unwrap_or(i32::MAX);
+    row.next_promise_due_at = due.into_iter().min();
+}
+
+/// `open` settled as `state` (kept or released) with `note`, by reply `reply_id` if one kept
+/// it: the change to save, record and announce.
+pub fn settle(open: &promise::Model, state: v1::PromiseState, note: &str, reply_id: &str, seen: &Seen) -> Change {
+    let settled = promise::Model {
+        state: state.into(),
+        settled_at: Some(seen.now),
+        settled_by: seen.actor.clone(),
+        note: note.to_owned(),
+        reply_id: if reply_id.is_empty() { open.reply_id.clone() } else { reply_id.to_owned() },
+        ..open.clone()
+    };
+    let (event, kind) = match state {
+        v1::PromiseState::Released => (v1::CaseEventKind::PromiseReleased, v1::CaseTimelineKind::PromiseReleased),
+        _ => (v1::CaseEventKind::PromiseKept, v1::CaseTimelineKind::PromiseKept),
+    };
+    let draft = Draft {
+        reason: note.to_owned(),
+        text: settled.what.clone(),
+        promise_id: settled.id.clone(),
+        reply_id: settled.reply_id.clone(),
+        ..Draft::of(kind)
+    };
+    let mut change = Change::new(event, draft);
+    change.promises.push((settled.clone(), false));
+    change.promise = Some(settled);
+    change
+}
+
+/// Releases every open promise of case `id` for `reason` as part of `change` (a resolution or
+/// a closing); refuses, listing them, when no reason is given.
+fn release_all(id: &str, seen: &Seen, reason: &str, change: &mut Change) -> Result<(), ApiError> {
+    if reason.is_empty() {
+        let listed: Vec<String> = seen
+            .open_promises
+            .iter()
+            .map(|open| format!("{} {:?} due {}", open.id, open.what, open.due_at.to_rfc3339()))
+            .collect();
+        return Err(ApiError::FailedPrecondition(format!(
+            "case {id} has {} open promise(s): {}; keep them (KeepPromise) or say why they are released \
+             (release_promises_reason)",
+            listed.len(),
+            listed.join("; ")
+        )));
+    }
+    for open in &seen.open_promises {
+        let released = settle(open, v1::PromiseState::Released, reason, "", seen);
+        change.more.push(released.draft);
+        change.promises.extend(released.promises);
+    }
+    Ok(())
+}
+
+/// The refusal to settle a promise that was settled the other way.
+fn already_settled(stored: &promise::Model) -> ApiError {
+    let state = v1::PromiseState::try_from(stored.state).unwrap_or(v1::PromiseState::Unspecified);
+    let state = state.as_str_name().trim_start_matches("PROMISE_STATE_").to_lowercase();
+    ApiError::FailedPrecondition(format!("promise {} is {state} already", stored.id))
 }
 
 /// Case `row` in the contract's terms, with its interactions.
@@ -351,5 +628,7 @@ pub fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case
         version: u64::try_from(row.version).unwrap_or(0),
         assignee: row.assignee,
         tags: domain::tags_of(&row.tags),
+        open_promises: u32::try_from(row.open_promises).unwrap_or(0),
+        next_promise_due_at: row.next_promise_due_at.map(to_timestamp),
     }
 }

@@ -1,7 +1,7 @@
 //! Replies on a case: recorded in `case_replies` and published on `replies.requested` in one
 //! transaction (ingest sends them), then kept true by `replies.delivered` and `replies.failed`.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Index;
@@ -11,15 +11,17 @@ use sea_orm::{
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone};
-use tend_kernel::ApiError;
 use tend_kernel::auth::Caller;
-use tend_kernel::ids::{parse_id, to_timestamp};
+use tend_kernel::ids::{Clock, parse_id, to_timestamp};
 use tend_kernel::metrics::{Counter, register};
+use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError, OutboxWaker, outbox};
 
 use crate::SERVICE;
+use crate::lifecycle::{Attempt, Seen, apply_change, settle as settle_promise};
+use crate::promises;
 use crate::storage;
 use crate::timeline::{self, Draft};
 
@@ -138,6 +140,7 @@ pub async fn reply_to_case(
     relay: &OutboxWaker,
     caller: &Caller,
     request: v1::ReplyToCaseRequest,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<v1::CaseReply, ApiError> {
     let tenant = &caller.tenant;
     let case_id = parse_id("case_id", &request.case_id)?;
@@ -180,7 +183,9 @@ pub async fn reply_to_case(
             ));
         }
     };
-    let now = tend_kernel::ids::now();
+    if !request.keeps_promise_id.is_empty() {
+        promise_to_keep(&txn, tenant.as_str(), &case_id, &request.keeps_promise_id, &reply_id).await?;
+    }
     let row = reply::Model {
         tenant: tenant.as_str().to_owned(),
         reply_id: reply_id.clone(),
@@ -222,6 +227,30 @@ pub async fn reply_to_case(
     Ok(to_proto(saved))
 }
 
+/// Ties open promise `promise_id` of case `case_id` to reply `reply_id`, which keeps it once
+/// delivered.
+async fn promise_to_keep<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_id: &str,
+    promise_id: &str,
+    reply_id: &str,
+) -> Result<(), ApiError> {
+    let promise_id = parse_id("keeps_promise_id", promise_id)?;
+    let promise = promises::find(conn, tenant, &promise_id).await.context("reading the promise")?;
+    let Some(promise) = promise.filter(|promise| promise.case_id == case_id) else {
+        return Err(ApiError::invalid("keeps_promise_id", format!("{promise_id} is not a promise of case {case_id}")));
+    };
+    if promise.state != promises::open_state() {
+        return Err(ApiError::FailedPrecondition(format!(
+            "promise {promise_id} is not open any more: send the reply without keeps_promise_id"
+        )));
+    }
+    let tied = promises::promise::Model { reply_id: reply_id.to_owned(), ..promise };
+    promises::save(conn, tied, false).await.context("tying the promise to the reply")?;
+    Ok(())
+}
+
 /// The replies of a case, oldest first.
 pub async fn list(db: &DatabaseConnection, tenant: &str, case_id: &str) -> Result<Vec<v1::CaseReply>, ApiError> {
     let case_id = parse_id("case_id", case_id)?;
@@ -239,8 +268,10 @@ pub async fn list(db: &DatabaseConnection, tenant: &str, case_id: &str) -> Resul
     Ok(rows.into_iter().map(to_proto).collect())
 }
 
-/// Sets what came of a reply and puts it on the case's timeline; a reply not made through
-/// cases (feedback's) is not ours. `actor` is the service that reported it.
+/// Sets what came of a reply and puts it on the case's timeline, and returns the reply; a
+/// reply not made through cases (feedback's) is not ours, and one already settled so is left
+/// alone (`None` for both). `actor` is the service that reported it.
+#[allow(clippy::too_many_arguments)]
 async fn settle<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
@@ -249,12 +280,12 @@ async fn settle<C: ConnectionTrait>(
     status: v1::CaseReplyStatus,
     platform_message_id: &str,
     reason: &str,
-) -> Result<(), DbErr> {
-    let Some(row) = find(conn, tenant, reply_id).await? else { return Ok(()) };
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<reply::Model>, DbErr> {
+    let Some(row) = find(conn, tenant, reply_id).await? else { return Ok(None) };
     if row.status == i32::from(status) {
-        return Ok(());
+        return Ok(None);
     }
-    let now = tend_kernel::ids::now();
     let kind = match status {
         v1::CaseReplyStatus::Failed => {
             failed_replies().inc();
@@ -274,8 +305,39 @@ async fn settle<C: ConnectionTrait>(
     active.platform_message_id = Set(platform_message_id.to_owned());
     active.reason = Set(reason.to_owned());
     active.updated_at = Set(now);
-    active.update(conn).await?;
-    Ok(())
+    Ok(Some(active.update(conn).await?))
+}
+
+/// Keeps the open promises that `delivered` was sent to keep, each a change of its case made
+/// by the agent who sent the reply; returns the events to publish.
+async fn keep_promises<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    delivered: &reply::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<v1::CaseEvent>, HandleError> {
+    let promises = promises::kept_by_reply(conn, tenant.as_str(), &delivered.reply_id)
+        .await
+        .context("reading the promises the reply keeps")?;
+    let mut events = Vec::with_capacity(promises.len());
+    for kept in promises {
+        let mut apply = |_: &mut storage::case::Model, seen: &Seen| {
+            let open = seen.open_promises.iter().find(|open| open.id == kept.id);
+            let note = "kept by the reply";
+            Ok(open.map(|open| settle_promise(open, v1::PromiseState::Kept, note, &delivered.reply_id, seen)))
+        };
+        let attempt = apply_change(conn, tenant, &delivered.requested_by, &kept.case_id, 0, now, &mut apply).await;
+        match attempt {
+            Ok(Attempt::Changed(event)) => events.push(*event),
+            Ok(Attempt::Unchanged(_)) => {}
+            // The batch runs again at once, on the case as it now is.
+            Ok(Attempt::Lost) => {
+                return Err(HandleError::Contended(format!("case {} changed meanwhile", kept.case_id)));
+            }
+            Err(error) => return Err(HandleError::retry(error)),
+        }
+    }
+    Ok(events)
 }
 
 /// Replies of cases that could not be delivered, counted at `/metrics`.
@@ -288,8 +350,11 @@ fn failed_replies() -> &'static Counter {
     &FAILED
 }
 
-/// Consumes `replies.delivered`.
-pub struct Delivered;
+/// Consumes `replies.delivered`: the reply is delivered, and keeps the promise it was sent for.
+pub struct Delivered {
+    /// The clock the settlements are stamped on.
+    pub clock: Arc<dyn Clock>,
+}
 
 #[async_trait]
 impl EventHandler for Delivered {
@@ -300,9 +365,10 @@ impl EventHandler for Delivered {
         effects: &mut Effects<'_>,
         events: &[&Event<v1::ReplyDelivered>],
     ) -> Result<(), HandleError> {
+        let now = self.clock.now();
         for event in events {
             let delivered = &event.payload;
-            settle(
+            let settled = settle(
                 effects.db(),
                 event.tenant.as_str(),
                 "ingest",
@@ -310,22 +376,31 @@ impl EventHandler for Delivered {
                 v1::CaseReplyStatus::Delivered,
                 &delivered.platform_message_id,
                 "",
+                now,
             )
             .await
             .context("recording the delivery")?;
+            let Some(reply) = settled else { continue };
+            for kept in keep_promises(effects.db(), &event.tenant, &reply, now).await? {
+                effects.publish(streams::CASES_EVENTS, event, &kept);
+            }
         }
         Ok(())
     }
 }
 
 /// Consumes `replies.failed`.
-pub struct Failed;
+pub struct Failed {
+    /// The clock the failures are stamped on.
+    pub clock: Arc<dyn Clock>,
+}
 
 #[async_trait]
 impl EventHandler for Failed {
     type Payload = v1::ReplyFailed;
 
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::ReplyFailed>]) -> Result<(), HandleError> {
+        let now = self.clock.now();
         for event in events {
             let failed = &event.payload;
             settle(
@@ -336,6 +411,7 @@ impl EventHandler for Failed {
                 v1::CaseReplyStatus::Failed,
                 "",
                 &failed.reason,
+                now,
             )
             .await
             .context("recording the failure")?;

@@ -57,6 +57,10 @@ pub mod case {
         pub assignee: String,
         /// Its tags, sorted, "," separated.
         pub tags: String,
+        /// How many of its promises are open.
+        pub open_promises: i32,
+        /// When the soonest of them falls due.
+        pub next_promise_due_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -101,6 +105,8 @@ tend_store::migrator!(
         crate::replies::AddReplies,
         AddLifecycle,
         crate::timeline::CreateTimeline,
+        crate::promises::AddPromises,
+        tend_store::lease::CreateLeases,
     ]
 );
 
@@ -354,7 +360,7 @@ pub async fn find_by_keys<C: ConnectionTrait>(
 }
 
 /// Saves what a change may touch on `row` (status, resolution, assignee, tags, priority,
-/// version, update time) if the stored case is still at version `read` (the one the change was
+/// promises, version, update time) if the stored case is still at version `read` (the one the change was
 /// made on); false when it is not (another call changed it first).
 pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, read: i64) -> Result<bool, DbErr> {
     let updated = case::Entity::update_many()
@@ -366,6 +372,8 @@ pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, rea
         .col_expr(case::Column::Tags, Expr::value(row.tags.clone()))
         .col_expr(case::Column::Priority, Expr::value(row.priority))
         .col_expr(case::Column::Version, Expr::value(row.version))
+        .col_expr(case::Column::OpenPromises, Expr::value(row.open_promises))
+        .col_expr(case::Column::NextPromiseDueAt, Expr::value(row.next_promise_due_at))
         .filter(case::Column::Id.eq(row.id.clone()))
         .filter(case::Column::Tenant.eq(row.tenant.clone()))
         .filter(case::Column::Version.eq(read))
@@ -447,6 +455,7 @@ pub async fn erase_people<C: ConnectionTrait>(
         .all(conn)
         .await?;
     crate::timeline::erase(conn, tenant, &ids).await?;
+    crate::promises::erase(conn, tenant, &ids).await?;
     let note = Expr::case(Expr::col(case::Column::ResolutionNote).is_null(), Expr::col(case::Column::ResolutionNote))
         .finally(Expr::value(ERASED_TEXT));
     let updated = case::Entity::update_many()
@@ -502,6 +511,8 @@ mod tests {
             version: 1,
             assignee: String::new(),
             tags: String::new(),
+            open_promises: 0,
+            next_promise_due_at: None,
         }
     }
 

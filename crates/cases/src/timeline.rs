@@ -44,6 +44,8 @@ pub mod entry {
         pub tags_removed: String,
         /// The case's version after the entry; 0 when the case itself did not change.
         pub version: i64,
+        /// The promise concerned ("" for none).
+        pub promise_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -75,6 +77,8 @@ pub struct Draft {
     pub tags_added: Vec<String>,
     /// Tags removed.
     pub tags_removed: Vec<String>,
+    /// The promise concerned.
+    pub promise_id: String,
 }
 
 impl Draft {
@@ -111,6 +115,7 @@ impl Draft {
             tags_added: self.tags_added.join(","),
             tags_removed: self.tags_removed.join(","),
             version,
+            promise_id: self.promise_id,
         }
     }
 }
@@ -236,5 +241,6 @@ pub fn to_proto(row: entry::Model) -> v1::CaseTimelineEntry {
         tags_added: crate::domain::tags_of(&row.tags_added),
         tags_removed: crate::domain::tags_of(&row.tags_removed),
         version: <u64 as TryFrom<i64>>::try_from(row.version).unwrap_or(0),
+        promise_id: row.promise_id,
     }
 }

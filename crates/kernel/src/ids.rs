@@ -23,7 +23,7 @@ pub fn parse_id(field: &str, value: &str) -> Result<String, crate::ApiError> {
 
 /// The current time. Domain code takes a [`Clock`] so that tests control time.
 pub trait Clock: Send + Sync + 'static {
-    /// Now, in UTC.
+    /// Now, in UTC, at storage precision (see [`now`]).
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -33,7 +33,30 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        now()
+    }
+}
+
+/// The wall clock moved ahead by an offset that only grows: a test jumps over an hour or a
+/// weekend ([`ShiftedClock::advance`]) while time still runs, so everything that compares
+/// stamps keeps seeing them in order.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_micros: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    /// Moves the clock `by` ahead.
+    pub fn advance(&self, by: std::time::Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset_micros.fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = chrono::Duration::microseconds(self.offset_micros.load(std::sync::atomic::Ordering::SeqCst));
+        now() + offset
     }
 }
 

@@ -228,6 +228,25 @@ impl CaseService for Fake {
     ) -> Result<Response<v1::ListCaseRepliesResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn promise_follow_up(&self, _: Request<v1::PromiseFollowUpRequest>) -> Result<Response<v1::Promise>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn keep_promise(&self, _: Request<v1::KeepPromiseRequest>) -> Result<Response<v1::Promise>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn release_promise(&self, _: Request<v1::ReleasePromiseRequest>) -> Result<Response<v1::Promise>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_promises(
+        &self,
+        _: Request<v1::ListPromisesRequest>,
+    ) -> Result<Response<v1::ListPromisesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 #[tonic::async_trait]

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use tend_kernel::config::{ConfigError, Validate, check_optional_url};
+use tend_kernel::ids::{Clock, SystemClock};
 use tend_queue::{Consumer, ConsumerOptions, EventStream};
 
 use crate::consume::{BatchConsumer, EventHandler};
@@ -40,6 +41,9 @@ pub struct StreamConfig {
     pub consumers: usize,
     /// Overrides `consumers` for some groups, e.g. `{ identity = 2 }`.
     pub consumers_by_group: BTreeMap<String, usize>,
+    /// This process's name among the consumers of each group and the holders of leases;
+    /// empty: `$HOSTNAME-<pid>` (the pod name in Kubernetes). Two processes must not share one.
+    pub instance: String,
 }
 
 impl Default for StreamConfig {
@@ -53,6 +57,7 @@ impl Default for StreamConfig {
             batch_linger: Duration::ZERO,
             consumers: 1,
             consumers_by_group: BTreeMap::new(),
+            instance: String::new(),
         }
     }
 }
@@ -100,10 +105,12 @@ pub struct ServiceContext {
     pub max_request_bytes: usize,
     /// This process's name among the consumers of a group (pod name in Kubernetes).
     pub instance: String,
+    /// The clock timers and stamps are read on (the system's; tests move theirs ahead).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ServiceContext {
-    /// A context; `instance` defaults to `$HOSTNAME-<pid>`.
+    /// A context; `instance` is `stream.instance`, by default `$HOSTNAME-<pid>`.
     pub fn new(
         store: StoreConfig,
         stream: Arc<dyn EventStream>,
@@ -111,7 +118,18 @@ impl ServiceContext {
         max_request_bytes: usize,
     ) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tend".to_owned());
-        Self { store, stream, stream_config, max_request_bytes, instance: format!("{host}-{}", std::process::id()) }
+        let instance = match stream_config.instance.trim() {
+            "" => format!("{host}-{}", std::process::id()),
+            named => named.to_owned(),
+        };
+        Self { store, stream, stream_config, max_request_bytes, instance, clock: Arc::new(SystemClock) }
+    }
+
+    /// The same context on `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Connects `service` to its database and, unless `storage.migrate_on_start` is off, applies

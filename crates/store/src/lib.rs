@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod group_commit;
 pub mod inbox;
+pub mod lease;
 pub mod migration;
 pub mod outbox;
 pub mod query;

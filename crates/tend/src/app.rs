@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tend_client::{CaseClient, Credentials};
 use tend_kernel::component::{self, Component};
+use tend_kernel::ids::{Clock, SystemClock};
 use tend_kernel::server::GrpcServer;
 use tend_queue::{EventStream, LocalStream, RedisStream, RedisStreamOptions};
 use tend_store::ServiceContext;
@@ -105,19 +106,21 @@ pub async fn open_stream(config: &TendConfig) -> Result<Arc<dyn EventStream>, St
     Ok(Arc::new(LocalStream::open(&dir.join("streams.db")).await?))
 }
 
-/// Builds the chosen services on `stream`.
+/// Builds the chosen services on `stream`, their timers on `clock`.
 pub async fn build(
     config: &TendConfig,
     services: &[ServiceName],
     stream: Arc<dyn EventStream>,
+    clock: Arc<dyn Clock>,
 ) -> Result<Vec<Box<dyn Component>>, StartError> {
     let context =
-        ServiceContext::new(config.storage.clone(), stream, config.stream.clone(), config.server.max_request_bytes);
+        ServiceContext::new(config.storage.clone(), stream, config.stream.clone(), config.server.max_request_bytes)
+            .with_clock(clock);
     let wants = |name: ServiceName| services.contains(&name);
     let mut components: Vec<Box<dyn Component>> = Vec::new();
     let mut local_cases = None;
     if wants(ServiceName::Cases) {
-        let cases = tend_cases::Cases::build(&context).await?;
+        let cases = tend_cases::Cases::build(&context, &config.cases).await?;
         local_cases = Some(cases.service());
         components.push(Box::new(cases));
     }
@@ -160,8 +163,19 @@ pub async fn run(
     shutdown: CancellationToken,
     on_bound: impl FnOnce(component::Bound<'_>),
 ) -> Result<(), StartError> {
+    run_on_clock(config, services, Arc::new(SystemClock), shutdown, on_bound).await
+}
+
+/// [`run`] on `clock` instead of the system's (tests move it ahead to fire timers).
+pub async fn run_on_clock(
+    config: &TendConfig,
+    services: &[ServiceName],
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(component::Bound<'_>),
+) -> Result<(), StartError> {
     let stream = open_stream(config).await?;
-    let components = build(config, services, stream).await?;
+    let components = build(config, services, stream, clock).await?;
     let mut server = GrpcServer::new(config.server.clone(), &config.auth)?;
     server.add_descriptor_set(tend_proto::FILE_DESCRIPTOR_SET);
     component::run(server, components, shutdown, on_bound).await?;

@@ -342,6 +342,88 @@ pub enum CasesCommand {
     Note(NoteArgs),
     /// Everything that happened to a case, oldest first: who did what, when and why.
     Timeline(TimelineArgs),
+    /// Promise the customer to come back by a time, with what was promised.
+    Promise(PromiseArgs),
+    /// Record a promise as kept (a reply sent with --keeps-promise keeps it by itself).
+    Keep(KeepArgs),
+    /// Release a promise that will not be kept, saying why.
+    Release(ReleaseArgs),
+    /// Promises, soonest due first: open, due soon, overdue, kept, released.
+    Promises(PromisesArgs),
+}
+
+/// `tend cases promise`.
+#[derive(Debug, Args)]
+pub struct PromiseArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// What was promised ("a refund update").
+    #[arg(long)]
+    pub what: String,
+    /// When it must be kept by: RFC 3339 (2026-12-04T17:00:00Z) or a time from now (2h, 1d).
+    #[arg(long)]
+    pub by: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend cases keep`.
+#[derive(Debug, Args)]
+pub struct KeepArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The promise.
+    pub promise: String,
+    /// How it was kept (a call, an email outside Tend).
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+/// `tend cases release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The promise.
+    pub promise: String,
+    /// Why it will not be kept (required).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// Which promises `tend cases promises` lists.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PromiseViewArg {
+    /// Still to be kept.
+    Open,
+    /// Open and due within `cases.promise_warning`.
+    DueSoon,
+    /// Open and past their time.
+    Overdue,
+    /// Kept.
+    Kept,
+    /// Released unkept.
+    Released,
+    /// All of them.
+    All,
+}
+
+/// `tend cases promises`.
+#[derive(Debug, Args)]
+pub struct PromisesArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Which ones.
+    #[arg(long, value_enum, default_value = "open")]
+    pub view: PromiseViewArg,
+    /// Only this agent's.
+    #[arg(long, default_value = "")]
+    pub owner: String,
+    /// Only this case's.
+    #[arg(long = "case", default_value = "")]
+    pub case_id: String,
 }
 
 /// The version a change expects, to refuse it if someone changed the case meanwhile.
@@ -365,6 +447,9 @@ pub struct MoveArgs {
     /// Why, for the audit log.
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Resolving or closing a case with open promises: why they are released unkept.
+    #[arg(long, default_value = "")]
+    pub release_promises: String,
     #[command(flatten)]
     pub expected: Expected,
 }
@@ -534,6 +619,9 @@ pub struct ResolveArgs {
     /// What was done.
     #[arg(long, default_value = "")]
     pub note: String,
+    /// Needed when the case has open promises: why they are released unkept.
+    #[arg(long, default_value = "")]
+    pub release_promises: String,
     #[command(flatten)]
     pub expected: Expected,
 }
@@ -557,6 +645,9 @@ pub struct ReplyArgs {
     /// Your id for the reply, to make a retry safe (default: a new one).
     #[arg(long, default_value = "")]
     pub reply_id: String,
+    /// The open promise this reply keeps, once delivered.
+    #[arg(long, default_value = "")]
+    pub keeps_promise: String,
 }
 
 /// `tend report`.

@@ -161,6 +161,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 id: args.id,
                 note: args.note,
                 expected_version: args.expected.expected_version,
+                release_promises_reason: args.release_promises,
             };
             let case = client.cases().resolve_case(request).await.map_err(failed)?.into_inner();
             print_case(&case);
@@ -175,6 +176,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 visibility: visibility.into(),
                 reply_id: args.reply_id,
                 subject: String::new(),
+                keeps_promise_id: args.keeps_promise,
             };
             let reply = client.cases().reply_to_case(request).await.map_err(failed)?.into_inner();
             println!("reply {} requested (answers interaction {})", reply.reply_id, reply.interaction_id);
@@ -201,6 +203,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 to: args.to.to_proto().into(),
                 reason: args.reason,
                 expected_version: args.expected.expected_version,
+                release_promises_reason: args.release_promises,
             };
             print_case(&client.cases().transition_case(request).await.map_err(failed)?.into_inner());
         }
@@ -250,8 +253,109 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             page.entries.iter().for_each(print_entry);
             print_next(&page.next_page_token);
         }
+        cli::CasesCommand::Promise(args) => {
+            let client = connect(&args.connection).await?;
+            let due_at = parse_due(&args.by, chrono::Utc::now()).context("--by")?;
+            let request = v1::PromiseFollowUpRequest {
+                case_id: args.id,
+                what: args.what,
+                due_at: Some(tend_kernel::ids::to_timestamp(due_at)),
+                expected_version: args.expected.expected_version,
+            };
+            print_promise(&client.cases().promise_follow_up(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Keep(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::KeepPromiseRequest { id: args.promise, note: args.note };
+            print_promise(&client.cases().keep_promise(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Release(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::ReleasePromiseRequest { id: args.promise, reason: args.reason };
+            print_promise(&client.cases().release_promise(request).await.map_err(failed)?.into_inner());
+        }
+        cli::CasesCommand::Promises(args) => {
+            let client = connect(&args.list.connection).await?;
+            let view = match args.view {
+                cli::PromiseViewArg::Open => v1::PromiseView::Open,
+                cli::PromiseViewArg::DueSoon => v1::PromiseView::DueSoon,
+                cli::PromiseViewArg::Overdue => v1::PromiseView::Overdue,
+                cli::PromiseViewArg::Kept => v1::PromiseView::Kept,
+                cli::PromiseViewArg::Released => v1::PromiseView::Released,
+                cli::PromiseViewArg::All => v1::PromiseView::All,
+            };
+            let request = v1::ListPromisesRequest {
+                view: view.into(),
+                owner: args.owner,
+                case_id: args.case_id,
+                page_size: args.list.limit,
+                page_token: args.list.page_token,
+            };
+            let page = client.cases().list_promises(request).await.map_err(failed)?.into_inner();
+            for promise in &page.promises {
+                println!(
+                    "{}  {:<8}  due {}  case {}  {:<12}  {}",
+                    promise.id,
+                    promise_state(promise),
+                    time(promise.due_at.as_ref()),
+                    promise.case_id,
+                    or_dash(&promise.owner),
+                    one_line(&promise.what)
+                );
+            }
+            if page.promises.is_empty() {
+                println!("no such promises");
+            }
+            print_next(&page.next_page_token);
+        }
     }
     Ok(())
+}
+
+/// When a promise is due: an RFC 3339 time, or a duration from `now` ("2h", "1d 4h").
+fn parse_due(text: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    let span = humantime::parse_duration(text.strip_prefix("in ").unwrap_or(text)).map_err(|error| {
+        anyhow::anyhow!(
+            "{text:?} is neither an RFC 3339 time (2026-12-04T17:00:00Z) nor a duration such as 2h ({error})"
+        )
+    })?;
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|span| now.checked_add_signed(span))
+        .with_context(|| format!("{text:?} is too far ahead"))
+}
+
+/// Where a promise stands, as one word; "overdue" for an open one found overdue.
+fn promise_state(promise: &v1::Promise) -> String {
+    match v1::PromiseState::try_from(promise.state) {
+        Ok(v1::PromiseState::Open) if promise.overdue_at.is_some() => "overdue".to_owned(),
+        Ok(v1::PromiseState::Open) if promise.due_soon_at.is_some() => "due-soon".to_owned(),
+        Ok(state) => state.as_str_name().trim_start_matches("PROMISE_STATE_").to_lowercase(),
+        Err(_) => "-".to_owned(),
+    }
+}
+
+fn print_promise(promise: &v1::Promise) {
+    println!("promise:     {}", promise.id);
+    println!("case:        {}", promise.case_id);
+    println!("state:       {}", promise_state(promise));
+    println!("what:        {}", promise.what);
+    println!("due at:      {}", time(promise.due_at.as_ref()));
+    println!("promised by: {}", promise.promised_by);
+    println!("owner:       {}", or_dash(&promise.owner));
+    if promise.settled_at.is_some() {
+        println!("settled at:  {} by {}", time(promise.settled_at.as_ref()), promise.settled_by);
+    }
+    if !promise.reply_id.is_empty() {
+        println!("reply:       {}", promise.reply_id);
+    }
+    if !promise.note.is_empty() {
+        println!("note:        {}", promise.note);
+    }
 }
 
 /// `tend profiles …`.
@@ -451,6 +555,9 @@ fn print_case(case: &v1::Case) {
     println!("priority:    {}", case.priority);
     println!("assignee:    {}", or_dash(&case.assignee));
     println!("tags:        {}", if case.tags.is_empty() { "-".to_owned() } else { case.tags.join(", ") });
+    if case.open_promises > 0 {
+        println!("promises:    {} open, next due {}", case.open_promises, time(case.next_promise_due_at.as_ref()));
+    }
     println!("channel:     {}", channel_name(case.channel));
     println!("subject:     {}", case.subject);
     println!("profile:     {}", or_dash(&case.profile_id));
@@ -479,6 +586,7 @@ fn print_entry(entry: &v1::CaseTimelineEntry) {
             added.chain(entry.tags_removed.iter().map(|tag| format!("-{tag}"))).collect::<Vec<_>>().join(" ")
         }
         Ok(v1::CaseTimelineKind::Opened) => format!("by {}", entry.interaction_id),
+        Ok(v1::CaseTimelineKind::PromiseOverdue) => format!("{} (priority to {})", entry.text, entry.priority),
         _ => entry.text.clone(),
     };
     // A change that also moved the case (an assignment taking a new case) says so.

@@ -26,6 +26,8 @@ pub struct TendConfig {
     pub clients: ClientsConfig,
     /// `[channels]`: secrets, webhooks and replies (ingest).
     pub channels: tend_ingest::ChannelsConfig,
+    /// `[cases]`: the cases service's timers.
+    pub cases: tend_cases::CasesConfig,
 }
 
 /// `[clients]`: endpoints of the services this process calls when they are not in it.
@@ -54,6 +56,7 @@ impl Validate for TendConfig {
         self.stream.validate()?;
         self.auth.validate()?;
         self.channels.validate()?;
+        self.cases.validate()?;
         self.clients.validate()
     }
 }

@@ -1,0 +1,56 @@
+//! `[cases]`: the service's timers (promises falling due, SLA clocks) and what they do.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tend_kernel::config::{ConfigError, Validate};
+
+/// `[cases]` in the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CasesConfig {
+    /// How often the timers look for what fell due (one replica at a time does).
+    #[serde(with = "humantime_serde")]
+    pub timers_every: Duration,
+    /// How long the replica running the timers holds its lease without renewing it: after it
+    /// dies, another replica takes over within this.
+    #[serde(with = "humantime_serde")]
+    pub timers_lease: Duration,
+    /// A promise is due soon (PROMISE_DUE_SOON) this long before its time.
+    #[serde(with = "humantime_serde")]
+    pub promise_warning: Duration,
+    /// An overdue promise raises its case's priority by this much (at most to 100).
+    pub overdue_priority_boost: u32,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        Self {
+            timers_every: Duration::from_secs(5),
+            timers_lease: Duration::from_secs(30),
+            promise_warning: Duration::from_secs(3600),
+            overdue_priority_boost: 20,
+        }
+    }
+}
+
+impl Validate for CasesConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&self.timers_every) {
+            return Err(ConfigError::invalid("cases.timers_every", "must be between 10ms and 1h"));
+        }
+        if self.timers_lease < self.timers_every * 2 {
+            return Err(ConfigError::invalid(
+                "cases.timers_lease",
+                "must be at least twice cases.timers_every, so the holder renews it in time",
+            ));
+        }
+        if self.promise_warning > Duration::from_secs(7 * 24 * 3600) {
+            return Err(ConfigError::invalid("cases.promise_warning", "must be at most 7 days"));
+        }
+        if self.overdue_priority_boost > 100 {
+            return Err(ConfigError::invalid("cases.overdue_priority_boost", "must be at most 100"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The cases service's timers: what falls due while nobody calls. One sweep looks at every
+//! tenant's promises: those due within the warning window raise PROMISE_DUE_SOON, those past
+//! their time raise PROMISE_OVERDUE and escalate their case (priority up, on the timeline).
+//!
+//! The sweep is a plain function of the time it is given, so tests drive it across hours and
+//! weekends; the service runs it on one replica at a time under a lease
+//! ([`tend_store::lease::Singleton`]). Each promise fires once: it is marked in the same
+//! transaction as its timeline entry and its event, by a conditional update, so a sweep that
+//! overlaps another (a replica that stalled past its lease) or runs again after a crash has no
+//! second effect.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tend_kernel::ids::Clock;
+use tend_kernel::{ApiError, TenantId};
+use tend_proto::v1;
+use tend_store::events::{envelope, streams};
+use tend_store::lease::Singleton;
+use tend_store::{DbContext as _, OutboxWaker, outbox};
+use tokio_util::sync::CancellationToken;
+
+use crate::SERVICE;
+use crate::config::CasesConfig;
+use crate::lifecycle::{Attempt, Change, Seen, apply_change, case_to_proto};
+use crate::promises::{self, promise};
+use crate::storage::{self, case};
+use crate::timeline::{self, Draft};
+
+/// Most promises one sweep raises of each kind; the rest wait for the next sweep.
+const SWEEP_BATCH: u64 = 500;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Promises found due soon.
+    pub due_soon: usize,
+    /// Promises found overdue, their cases escalated.
+    pub overdue: usize,
+}
+
+/// The timers of the cases service.
+pub struct Timers {
+    db: DatabaseConnection,
+    relay: OutboxWaker,
+    warning: chrono::Duration,
+    boost: i32,
+}
+
+impl Timers {
+    /// Timers over `db` as `config` sets them, waking `relay` after what they publish.
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, config: &CasesConfig) -> Self {
+        Self {
+            db,
+            relay,
+            warning: chrono::Duration::from_std(config.promise_warning).unwrap_or(chrono::Duration::MAX),
+            boost: i32::try_from(config.overdue_priority_boost).unwrap_or(100),
+        }
+    }
+
+    /// Raises what is due at `now`: promises due soon, then promises overdue.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Swept, ApiError> {
+        let mut swept = Swept::default();
+        let soon = promises::falling_due(&self.db, now + self.warning, false, SWEEP_BATCH)
+            .await
+            .context("reading promises due soon")?;
+        for due in soon.into_iter().filter(|due| due.due_at > now) {
+            if self.raise_due_soon(&due, now).await? {
+                swept.due_soon += 1;
+            }
+        }
+        let overdue =
+            promises::falling_due(&self.db, now, true, SWEEP_BATCH).await.context("reading overdue promises")?;
+        for due in overdue {
+            if self.escalate_overdue(&due, now).await? {
+                swept.overdue += 1;
+            }
+        }
+        if swept != Swept::default() {
+            self.relay.wake();
+            tracing::info!(due_soon = swept.due_soon, overdue = swept.overdue, "promise timers fired");
+        }
+        Ok(swept)
+    }
+
+    /// PROMISE_DUE_SOON for `due`, unless it was raised already. The case itself does not
+    /// change (no new version): the entry and the event tell its owner to act.
+    async fn raise_due_soon(&self, due: &promise::Model, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if !promises::mark_raised(&txn, &due.id, now, false).await.context("marking the promise due soon")? {
+            return Ok(false);
+        }
+        let tenant = TenantId::parse(&due.tenant).map_err(ApiError::internal)?;
+        let Some(row) = storage::find(&txn, tenant.as_str(), &due.case_id).await.context("reading the case")? else {
+            return Ok(false);
+        };
+        let draft = Draft {
+            text: due.what.clone(),
+            promise_id: due.id.clone(),
+            reason: format!("due at {}, owned by {}", due.due_at.to_rfc3339(), owner_of(due)),
+            ..Draft::of(v1::CaseTimelineKind::PromiseDueSoon)
+        };
+        let entry = timeline::insert(&txn, draft.into_row(tenant.as_str(), &due.case_id, SERVICE, now, 0))
+            .await
+            .context("recording the promise due soon")?;
+        let interactions = storage::interaction_ids(&txn, tenant.as_str(), &[row.id.as_str()])
+            .await
+            .context("reading case interactions")?;
+        let interaction_ids = interactions.into_values().next().unwrap_or_default();
+        let event = v1::CaseEvent {
+            kind: v1::CaseEventKind::PromiseDueSoon.into(),
+            case: Some(case_to_proto(row, interaction_ids)),
+            entry: Some(timeline::to_proto(entry)),
+            promise: Some(promises::to_proto(promise::Model { due_soon_at: Some(now), ..due.clone() })),
+        };
+        outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, &event)).await?;
+        txn.commit().await.context("committing the promise due soon")?;
+        Ok(true)
+    }
+
+    /// PROMISE_OVERDUE for `due`, unless it was raised already: its case's priority goes up by
+    /// the configured boost, a change of the case like any other (a new version). A change
+    /// that races it wins, and the next sweep tries again.
+    async fn escalate_overdue(&self, due: &promise::Model, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        let tenant = TenantId::parse(&due.tenant).map_err(ApiError::internal)?;
+        let boost = self.boost;
+        let mut apply = |row: &mut case::Model, seen: &Seen| {
+            let Some(open) = seen.open_promises.iter().find(|open| open.id == due.id && open.overdue_at.is_none())
+            else {
+                return Ok(None);
+            };
+            row.priority = (row.priority + boost).min(100);
+            let escalated = promise::Model {
+                overdue_at: Some(seen.now),
+                due_soon_at: open.due_soon_at.or(Some(seen.now)),
+                ..open.clone()
+            };
+            let draft = Draft {
+                text: open.what.clone(),
+                promise_id: open.id.clone(),
+                priority: row.priority,
+                reason: format!(
+                    "was due at {} and is not kept; owned by {}: priority raised by {boost}",
+                    open.due_at.to_rfc3339(),
+                    owner_of(open)
+                ),
+                ..Draft::of(v1::CaseTimelineKind::PromiseOverdue)
+            };
+            let mut change = Change::new(v1::CaseEventKind::PromiseOverdue, draft);
+            change.promises.push((escalated.clone(), false));
+            change.promise = Some(escalated);
+            Ok(Some(change))
+        };
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        match apply_change(&txn, &tenant, SERVICE, &due.case_id, 0, now, &mut apply).await {
+            Ok(Attempt::Changed(event)) => {
+                outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, event.as_ref())).await?;
+                txn.commit().await.context("committing the overdue promise")?;
+                Ok(true)
+            }
+            Ok(Attempt::Unchanged(_) | Attempt::Lost) | Err(ApiError::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Runs the sweep every `config.timers_every` on whichever replica holds the lease, until
+    /// `shutdown`.
+    pub async fn run(self, config: &CasesConfig, instance: String, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+        let singleton = Singleton {
+            name: "cases.timers",
+            holder: instance,
+            every: config.timers_every,
+            ttl: config.timers_lease,
+            db: self.db.clone(),
+            clock,
+        };
+        let timers = &self;
+        singleton.run(shutdown, |now| async move { timers.sweep(now).await.map(|_| ()) }).await;
+    }
+}
+
+/// Who must keep `promise`, for the timeline.
+fn owner_of(promise: &promise::Model) -> &str {
+    if promise.owner.is_empty() { "nobody" } else { &promise.owner }
+}
