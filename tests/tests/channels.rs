@@ -582,14 +582,23 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     })
     .await;
 
+    // The agent promised to tell the customer what happens next; the reply keeps the promise.
+    let mut cases = app.cases();
+    let promise = |what: &str| v1::PromiseFollowUpRequest {
+        case_id: case.id.clone(),
+        what: what.into(),
+        due_at: Some(tend_kernel::ids::to_timestamp(chrono::Utc::now() + chrono::Duration::hours(4))),
+        ..Default::default()
+    };
+    let promised = cases.promise_follow_up(as_tenant(TENANT, promise("what happens next"))).await.unwrap().into_inner();
     let request = |reply_id: &str, interaction_id: &str| v1::ReplyToCaseRequest {
         case_id: case.id.clone(),
         text: "So sorry! A new parcel is on its way.".into(),
         reply_id: reply_id.into(),
         interaction_id: interaction_id.into(),
+        keeps_promise_id: promised.id.clone(),
         ..Default::default()
     };
-    let mut cases = app.cases();
     let reply = cases.reply_to_case(as_tenant(TENANT, request("agent-reply-1", ""))).await.unwrap().into_inner();
     assert_eq!(reply.interaction_id, tweet.id);
     assert_eq!(reply.status, i32::from(v1::CaseReplyStatus::Requested));
@@ -612,7 +621,8 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     let requests = fake.requests();
     assert_eq!(requests.len(), 1, "sent once: {requests:?}");
     assert_eq!(requests[0].json()["reply"]["in_reply_to_tweet_id"], tweet.external_id.as_str());
-    // The case's timeline tells the story: opened, reply requested, reply delivered by ingest.
+    // The case's timeline tells the story: opened, promise made, reply requested, reply
+    // delivered by ingest, and with it the promise kept.
     let timeline = v1::ListCaseTimelineRequest { case_id: case.id.clone(), ..Default::default() };
     let entries =
         app.cases().list_case_timeline(as_tenant(TENANT, timeline.clone())).await.unwrap().into_inner().entries;
@@ -620,15 +630,33 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     use v1::CaseTimelineKind as K;
     assert_eq!(
         kinds,
-        vec![(K::Opened, ""), (K::ReplyRequested, "agent-reply-1"), (K::ReplyDelivered, "agent-reply-1")],
+        vec![
+            (K::Opened, ""),
+            (K::PromiseMade, ""),
+            (K::ReplyRequested, "agent-reply-1"),
+            (K::ReplyDelivered, "agent-reply-1"),
+            (K::PromiseKept, "agent-reply-1")
+        ],
         "{entries:?}"
     );
-    assert_eq!(entries[1].text, "So sorry! A new parcel is on its way.");
-    assert_eq!(entries[2].actor, "ingest");
+    assert_eq!(entries[2].text, "So sorry! A new parcel is on its way.");
+    assert_eq!(entries[3].actor, "ingest");
+    assert_eq!(entries[4].promise_id, promised.id);
+    let listed =
+        v1::ListPromisesRequest { case_id: case.id.clone(), view: v1::PromiseView::All.into(), ..Default::default() };
+    let kept = cases.list_promises(as_tenant(TENANT, listed.clone())).await.unwrap().into_inner().promises;
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].state(), kept[0].reply_id.as_str()), (v1::PromiseState::Kept, "agent-reply-1"));
+    let get = v1::GetCaseRequest { id: case.id.clone() };
+    assert_eq!(cases.get_case(as_tenant(TENANT, get.clone())).await.unwrap().into_inner().open_promises, 0);
 
-    // A reply X refuses is failed on the case, with X's reason, for the agent to see.
+    // A reply X refuses is failed on the case, with X's reason, for the agent to see; the
+    // promise it was to keep stays open.
     fake.script([Answer::new(403, &String::from_utf8(fixture("outbound/x_duplicate.json")).unwrap())]);
-    cases.reply_to_case(as_tenant(TENANT, request("agent-reply-2", ""))).await.unwrap();
+    let promised = cases.promise_follow_up(as_tenant(TENANT, promise("a tracking number"))).await.unwrap().into_inner();
+    let mut refused = request("agent-reply-2", "");
+    refused.keeps_promise_id = promised.id.clone();
+    cases.reply_to_case(as_tenant(TENANT, refused)).await.unwrap();
     let failed = tend_tests::eventually("the reply failed on the case", Duration::from_secs(20), || async {
         let list = v1::ListCaseRepliesRequest { case_id: case.id.clone() };
         let replies = app.cases().list_case_replies(as_tenant(TENANT, list)).await.ok()?.into_inner().replies;
@@ -641,6 +669,10 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     let last = entries.last().unwrap();
     assert_eq!((last.kind(), last.reply_id.as_str()), (K::ReplyFailed, "agent-reply-2"));
     assert!(last.reason.contains("duplicate content"), "{last:?}");
+    let promises = cases.list_promises(as_tenant(TENANT, listed)).await.unwrap().into_inner().promises;
+    let open: Vec<_> = promises.iter().filter(|p| p.state() == v1::PromiseState::Open).collect();
+    assert_eq!(open.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [promised.id.as_str()]);
+    assert_eq!(cases.get_case(as_tenant(TENANT, get)).await.unwrap().into_inner().open_promises, 1);
     app.stop().await;
 }
 

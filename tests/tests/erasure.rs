@@ -183,6 +183,16 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
     // So are notes on her case.
     let note = v1::AddCaseNoteRequest { case_id: a1_case.id.clone(), text: "Ann's new address: 1 Elm St".into() };
     app.cases().add_case_note(as_tenant("acme", note)).await.unwrap();
+    // And what an agent promised her.
+    let promise = v1::PromiseFollowUpRequest {
+        case_id: a1_case.id.clone(),
+        what: "call Ann on 07911 123456 once the courier answers".into(),
+        due_at: Some(tend_kernel::ids::to_timestamp(chrono::Utc::now() + chrono::Duration::hours(2))),
+        ..Default::default()
+    };
+    let promised = app.cases().promise_follow_up(as_tenant("acme", promise)).await.unwrap().into_inner();
+    let a1_case = case(&app, "acme", &a1_case.id).await;
+    assert_eq!(a1_case.open_promises, 1);
 
     let event = erasure("acme", &customer.id, vec![profile_of(&a1, &a1_case)]);
     publish(stream.as_ref(), &event).await;
@@ -197,7 +207,13 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
             .filter(|text| !text.is_empty())
             .collect::<Vec<_>>()
     };
-    assert_eq!(texts(timeline(&app, "acme", &a1_case.id).await), vec![ERASED]);
+    assert_eq!(texts(timeline(&app, "acme", &a1_case.id).await), vec![ERASED, ERASED], "the note and the promise");
+    let promises = v1::ListPromisesRequest { case_id: a1_case.id.clone(), ..Default::default() };
+    let promises = app.cases().list_promises(as_tenant("acme", promises)).await.unwrap().into_inner().promises;
+    assert_eq!(
+        promises.iter().map(|p| (p.id.as_str(), p.what.as_str())).collect::<Vec<_>>(),
+        [(promised.id.as_str(), ERASED)]
+    );
     assert_eq!(texts(timeline(&app, "acme", &a2_case.id).await), vec![ERASED]);
     assert_eq!(texts(timeline(&app, "acme", &b_case.id).await), vec!["exchanged for size M"]);
     assert_eq!(interaction(&app, "globex", &g.id).await, g);

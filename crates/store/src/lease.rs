@@ -180,3 +180,71 @@ impl Singleton {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::{Backend, TestStore};
+
+    crate::migrator!(
+        /// The leases table alone.
+        Leases,
+        "lease_test_migrations",
+        [CreateLeases]
+    );
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    async fn one_holder_at_a_time_until_it_expires_or_is_released(backend: Backend) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Leases>("leases").await;
+        let now = tend_kernel::ids::now();
+        let later = |seconds| now + chrono::Duration::seconds(seconds);
+
+        assert!(try_acquire(&db, "timers", "a", TTL, now).await.unwrap());
+        assert!(!try_acquire(&db, "timers", "b", TTL, later(1)).await.unwrap(), "a holds it");
+        assert!(try_acquire(&db, "timers", "a", TTL, later(20)).await.unwrap(), "a renews it");
+        assert!(!try_acquire(&db, "timers", "b", TTL, later(40)).await.unwrap(), "renewed until 50 s");
+        assert_eq!(holder(&db, "timers", later(40)).await.unwrap().as_deref(), Some("a"));
+        // Another lease is another row.
+        assert!(try_acquire(&db, "sweeps", "b", TTL, later(40)).await.unwrap());
+
+        // a stops renewing: after the expiry b takes over, and a can't take it back.
+        assert_eq!(holder(&db, "timers", later(51)).await.unwrap(), None);
+        assert!(try_acquire(&db, "timers", "b", TTL, later(51)).await.unwrap());
+        assert!(!try_acquire(&db, "timers", "a", TTL, later(52)).await.unwrap());
+
+        // Releasing is only the holder's, and frees the lease at once.
+        release(&db, "timers", "a").await.unwrap();
+        assert_eq!(holder(&db, "timers", later(53)).await.unwrap().as_deref(), Some("b"));
+        release(&db, "timers", "b").await.unwrap();
+        assert!(try_acquire(&db, "timers", "a", TTL, later(54)).await.unwrap());
+        store.cleanup().await;
+    }
+
+    async fn of_replicas_racing_for_a_free_lease_one_wins(backend: Backend) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Leases>("leases").await;
+        let now = tend_kernel::ids::now();
+        let mut racers = tokio::task::JoinSet::new();
+        for replica in 0..8 {
+            let db = db.clone();
+            racers.spawn(async move { try_acquire(&db, "timers", &format!("r{replica}"), TTL, now).await });
+        }
+        let mut won = 0;
+        while let Some(outcome) = racers.join_next().await {
+            // SQLite may refuse a racer with "database is locked"; that racer did not win.
+            if matches!(outcome.unwrap(), Ok(true)) {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1);
+        store.cleanup().await;
+    }
+
+    crate::on_both_backends!(
+        one_holder_at_a_time_until_it_expires_or_is_released,
+        of_replicas_racing_for_a_free_lease_one_wins,
+    );
+}

@@ -151,6 +151,19 @@ async fn readme_walkthrough() {
             assert!(timeline.contains(line), "{line} not in {timeline}");
         }
 
+        // A promise to the customer: agent-7's, it holds the resolution back until released.
+        let promised =
+            tend(endpoint, &["cases", "promise", &case_id, "--what", "an update from the courier", "--by", "4h"]);
+        assert_eq!(field(&promised, "owner:"), "agent-7");
+        let promise_id = field(&promised, "promise:").to_owned();
+        let owed = tend(endpoint, &["cases", "promises", "--owner", "agent-7"]);
+        assert!(owed.starts_with(&promise_id) && owed.contains("an update from the courier"), "{owed}");
+        assert!(field(&tend(endpoint, &["cases", "get", &case_id]), "promises:").starts_with("1 open"));
+        let (ok, _, refused) = run(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
+        assert!(!ok && refused.contains(&promise_id) && refused.contains("release_promises_reason"), "{refused}");
+        let kept = tend(endpoint, &["cases", "keep", &promise_id, "--note", "called her"]);
+        assert_eq!(field(&kept, "state:"), "kept");
+
         let resolved = tend(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
         assert_eq!(field(&resolved, "status:"), "resolved");
 
