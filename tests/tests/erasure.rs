@@ -191,8 +191,20 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
         ..Default::default()
     };
     let promised = app.cases().promise_follow_up(as_tenant("acme", promise)).await.unwrap().into_inner();
+    // And what the department was asked.
+    let logistics = v1::Department { name: "logistics".into(), answer_within_seconds: 3600, ..Default::default() };
+    let upsert = v1::UpsertDepartmentRequest { department: Some(logistics) };
+    app.cases().upsert_department(as_tenant("acme", upsert)).await.unwrap();
+    let escalate = v1::EscalateToDepartmentRequest {
+        case_id: a1_case.id.clone(),
+        department: "logistics".into(),
+        reason: "Ann at 1 Elm St says the courier never came".into(),
+        root_cause: "missed-delivery".into(),
+        ..Default::default()
+    };
+    app.cases().escalate_to_department(as_tenant("acme", escalate)).await.unwrap();
     let a1_case = case(&app, "acme", &a1_case.id).await;
-    assert_eq!(a1_case.open_promises, 1);
+    assert_eq!((a1_case.open_promises, a1_case.department.as_str()), (1, "logistics"));
 
     let event = erasure("acme", &customer.id, vec![profile_of(&a1, &a1_case)]);
     publish(stream.as_ref(), &event).await;
@@ -207,7 +219,14 @@ async fn erasure_reaches_ingest_and_cases_in_its_tenant_once(backend: Backend) {
             .filter(|text| !text.is_empty())
             .collect::<Vec<_>>()
     };
-    assert_eq!(texts(timeline(&app, "acme", &a1_case.id).await), vec![ERASED, ERASED], "the note and the promise");
+    assert_eq!(
+        texts(timeline(&app, "acme", &a1_case.id).await),
+        vec![ERASED; 4],
+        "the note, the promise, the escalation's reason and root cause"
+    );
+    let escalations = v1::ListEscalationsRequest { case_id: a1_case.id.clone(), ..Default::default() };
+    let escalations = app.cases().list_escalations(as_tenant("acme", escalations)).await.unwrap().into_inner();
+    assert_eq!(escalations.escalations[0].reason, ERASED);
     let promises = v1::ListPromisesRequest { case_id: a1_case.id.clone(), ..Default::default() };
     let promises = app.cases().list_promises(as_tenant("acme", promises)).await.unwrap().into_inner().promises;
     assert_eq!(

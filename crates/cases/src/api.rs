@@ -18,9 +18,9 @@ use crate::SERVICE;
 use crate::config::CasesConfig;
 use crate::domain::{self, Status as CaseStatus};
 use crate::lifecycle::{Lifecycle, case_to_proto};
-use crate::promises;
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
+use crate::{departments, promises};
 
 /// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
 const MAX_ROUTING_BYTES: usize = 16 * 1024;
@@ -112,6 +112,7 @@ impl CaseApi {
                     case: Some(case.clone()),
                     entry: Some(timeline::to_proto(entry.clone())),
                     promise: None,
+                    escalation: None,
                 };
                 entries.push(entry);
                 let event = if new.trace_context.is_empty() {
@@ -198,6 +199,9 @@ fn new_case(
         tags: String::new(),
         open_promises: 0,
         next_promise_due_at: None,
+        department: String::new(),
+        department_seconds: 0,
+        retention_outcome: 0,
     };
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
 }
@@ -432,5 +436,118 @@ impl v1::case_service_server::CaseService for CaseApi {
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let promises = rows.into_iter().map(promises::to_proto).collect();
         Ok(Response::new(v1::ListPromisesResponse { promises, next_page_token }))
+    }
+
+    async fn upsert_department(
+        &self,
+        request: Request<v1::UpsertDepartmentRequest>,
+    ) -> Result<Response<v1::Department>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().department.ok_or_else(|| ApiError::invalid("department", "is required"))?;
+        let tenant = caller.tenant.as_str();
+        let name = departments::check_name("department.name", &given.name)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let existing = departments::find(&txn, tenant, &name).await.context("reading the department")?;
+        if existing.is_none()
+            && departments::count(&txn, tenant).await.context("counting departments")? >= departments::MAX_DEPARTMENTS
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the tenant has {} departments, the most it may",
+                departments::MAX_DEPARTMENTS
+            ))
+            .into());
+        }
+        let row = departments::checked(tenant, given, existing.as_ref(), self.clock.now())?;
+        departments::save(&txn, row.clone(), existing.is_none()).await.context("saving the department")?;
+        txn.commit().await.context("committing the department")?;
+        tracing::info!(department = %row.name, actor = %caller.actor, "department saved");
+        Ok(Response::new(departments::department_to_proto(row)))
+    }
+
+    async fn list_departments(
+        &self,
+        request: Request<v1::ListDepartmentsRequest>,
+    ) -> Result<Response<v1::ListDepartmentsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = departments::list(&self.db, caller.tenant.as_str()).await.context("listing departments")?;
+        let departments = rows.into_iter().map(departments::department_to_proto).collect();
+        Ok(Response::new(v1::ListDepartmentsResponse { departments }))
+    }
+
+    async fn escalate_to_department(
+        &self,
+        request: Request<v1::EscalateToDepartmentRequest>,
+    ) -> Result<Response<v1::Escalation>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let escalation = self
+            .lifecycle
+            .escalate(
+                &caller,
+                &request.case_id,
+                &request.department,
+                &request.reason,
+                &request.root_cause,
+                request.expected_version,
+            )
+            .await?;
+        Ok(Response::new(escalation))
+    }
+
+    async fn answer_escalation(
+        &self,
+        request: Request<v1::AnswerEscalationRequest>,
+    ) -> Result<Response<v1::Escalation>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let answered = self
+            .lifecycle
+            .answer_escalation(&caller, &request.case_id, &request.answer, request.retention_outcome)
+            .await?;
+        Ok(Response::new(answered))
+    }
+
+    async fn list_escalations(
+        &self,
+        request: Request<v1::ListEscalationsRequest>,
+    ) -> Result<Response<v1::ListEscalationsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let department = match request.department.trim() {
+            "" => String::new(),
+            given => departments::check_name("department", given)?,
+        };
+        if !request.case_id.is_empty() {
+            parse_id("case_id", &request.case_id)?;
+        }
+        let state = v1::EscalationState::try_from(request.state)
+            .map_err(|_| ApiError::invalid("state", format!("{} is not an EscalationState", request.state)))?;
+        let filter = departments::Filter { department: &department, case_id: &request.case_id, state };
+        let rows =
+            departments::page(&self.db, caller.tenant.as_str(), &filter, &page).await.context("listing escalations")?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        let now = self.clock.now();
+        let escalations = rows.into_iter().map(|row| departments::escalation_to_proto(row, now)).collect();
+        Ok(Response::new(v1::ListEscalationsResponse { escalations, next_page_token }))
+    }
+
+    async fn record_retention_outcome(
+        &self,
+        request: Request<v1::RecordRetentionOutcomeRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let case = self
+            .lifecycle
+            .record_retention(&caller, &request.case_id, request.outcome, &request.note, request.expected_version)
+            .await?;
+        Ok(Response::new(case))
     }
 }

@@ -14,6 +14,7 @@
 mod api;
 mod config;
 mod consumer;
+mod departments;
 mod domain;
 mod lifecycle;
 mod promises;

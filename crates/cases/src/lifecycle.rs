@@ -18,6 +18,7 @@ use tend_store::events::{envelope, streams};
 use tend_store::{DbContext as _, OutboxWaker, outbox};
 
 use crate::SERVICE;
+use crate::departments::{self, escalation};
 use crate::domain::{self, Status};
 use crate::promises::{self, promise};
 use crate::storage::{self, case};
@@ -35,6 +36,8 @@ pub struct Seen {
     pub actor: String,
     /// The case's open promises.
     pub open_promises: Vec<promise::Model>,
+    /// The case's open escalation, if any.
+    pub open_escalation: Option<escalation::Model>,
 }
 
 /// What a change did, to save, record and announce.
@@ -49,12 +52,14 @@ pub struct Change {
     pub promises: Vec<(promise::Model, bool)>,
     /// The promise the event concerns.
     pub promise: Option<promise::Model>,
+    /// The escalation it makes or ends, to save (with whether it is new) and announce.
+    pub escalation: Option<(escalation::Model, bool)>,
 }
 
 impl Change {
     /// A change announced as `event` and recorded as `draft`, touching no promise.
     pub fn new(event: v1::CaseEventKind, draft: Draft) -> Self {
-        Self { event, draft, more: Vec::new(), promises: Vec::new(), promise: None }
+        Self { event, draft, more: Vec::new(), promises: Vec::new(), promise: None, escalation: None }
     }
 }
 
@@ -64,6 +69,8 @@ pub struct Changed {
     pub case: v1::Case,
     /// The promise made, kept or released, if the change was about one.
     pub promise: Option<v1::Promise>,
+    /// The escalation made or ended, if the change was about one.
+    pub escalation: Option<v1::Escalation>,
 }
 
 /// What one attempt at a change came to.
@@ -129,6 +136,20 @@ impl Lifecycle {
                 let mut change = Change::new(event, draft);
                 if !to.is_active() && !seen.open_promises.is_empty() {
                     release_all(&row.id, seen, release_reason, &mut change)?;
+                }
+                if let Some(open) = seen.open_escalation.as_ref().filter(|_| !to.is_active()) {
+                    end_escalation(row, open, seen.now);
+                    let withdrawn = escalation::Model {
+                        state: v1::EscalationState::Withdrawn.into(),
+                        ended_at: Some(seen.now),
+                        ..open.clone()
+                    };
+                    change.more.push(Draft {
+                        department: open.department.clone(),
+                        reason: format!("the case was {to} before {} answered", open.department),
+                        ..Draft::of(v1::CaseTimelineKind::EscalationWithdrawn)
+                    });
+                    change.escalation = Some((withdrawn, false));
                 }
                 row.status = to.as_str().to_owned();
                 match to {
@@ -367,6 +388,194 @@ impl Lifecycle {
         changed.promise.ok_or_else(|| ApiError::internal("the promise settled was not returned"))
     }
 
+    /// Escalates case `case_id` to `department` for `reason`, naming the root cause (a tag, also
+    /// put on the case as `cause:<root_cause>`): the case waits for the department.
+    pub async fn escalate(
+        &self,
+        caller: &Caller,
+        case_id: &str,
+        department: &str,
+        reason: &str,
+        root_cause: &str,
+        expected_version: u64,
+    ) -> Result<v1::Escalation, ApiError> {
+        let name = departments::check_name("department", department)?;
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(ApiError::invalid("reason", "is required: say what the department should do"));
+        }
+        domain::check_reason(&reason)?;
+        let root_cause = domain::tag("root_cause", root_cause)?;
+        let cause_tag = domain::tag("root_cause", &format!("cause:{root_cause}"))?;
+        let tenant = caller.tenant.as_str();
+        let found = departments::find(&self.db, tenant, &name).await.context("reading the department")?;
+        let department = found.ok_or_else(|| ApiError::not_found("department", &name))?;
+        if department.disabled {
+            return Err(ApiError::FailedPrecondition(format!(
+                "department {name} is disabled: it takes no new escalations"
+            )));
+        }
+        let answer_within = chrono::Duration::seconds(department.answer_within_seconds);
+        let changed = self
+            .change(caller, case_id, expected_version, |row, seen| {
+                let from = stored_status(row)?;
+                if let Some(open) = &seen.open_escalation {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} is escalated to {} already (since {}): wait for its answer",
+                        row.id,
+                        open.department,
+                        open.escalated_at.to_rfc3339()
+                    )));
+                }
+                if from != Status::PendingDepartment {
+                    domain::check_transition(&row.id, from, Status::PendingDepartment)?;
+                }
+                let mut tags: BTreeSet<String> = domain::tags_of(&row.tags).into_iter().collect();
+                tags.insert(cause_tag.clone());
+                if tags.len() > domain::MAX_TAGS {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} holds {} tags, the most it may: remove one to record the root cause",
+                        row.id,
+                        domain::MAX_TAGS
+                    )));
+                }
+                row.tags = tags.into_iter().collect::<Vec<_>>().join(",");
+                row.status = Status::PendingDepartment.as_str().to_owned();
+                row.department = name.clone();
+                let made = escalation::Model {
+                    id: tend_kernel::ids::new_id(),
+                    tenant: row.tenant.clone(),
+                    case_id: row.id.clone(),
+                    department: name.clone(),
+                    reason: reason.clone(),
+                    root_cause: root_cause.clone(),
+                    escalated_by: seen.actor.clone(),
+                    escalated_at: seen.now,
+                    due_at: seen.now + answer_within,
+                    state: departments::open_state(),
+                    answer: String::new(),
+                    answered_by: String::new(),
+                    ended_at: None,
+                    overdue_at: None,
+                };
+                let draft = Draft {
+                    reason: reason.clone(),
+                    text: root_cause.clone(),
+                    department: name.clone(),
+                    moved: (from != Status::PendingDepartment).then_some((from, Status::PendingDepartment)),
+                    tags_added: vec![cause_tag.clone()],
+                    ..Draft::of(v1::CaseTimelineKind::Escalated)
+                };
+                let mut change = Change::new(v1::CaseEventKind::Escalated, draft);
+                change.escalation = Some((made, true));
+                Ok(Some(change))
+            })
+            .await?;
+        changed.escalation.ok_or_else(|| ApiError::internal("the escalation made was not returned"))
+    }
+
+    /// Records the department's `answer` to case `case_id`'s open escalation (and, from
+    /// retention, the outcome): the case returns to its agent.
+    pub async fn answer_escalation(
+        &self,
+        caller: &Caller,
+        case_id: &str,
+        answer: &str,
+        retention_outcome: i32,
+    ) -> Result<v1::Escalation, ApiError> {
+        let answer = answer.trim().to_owned();
+        if answer.is_empty() {
+            return Err(ApiError::invalid("answer", "is required: say what the department found or did"));
+        }
+        if answer.len() > domain::MAX_CASE_NOTE {
+            return Err(ApiError::invalid("answer", format!("must be at most {} bytes", domain::MAX_CASE_NOTE)));
+        }
+        let outcome = match retention_outcome {
+            0 => None,
+            number => Some(departments::retention_name(number).ok_or_else(|| {
+                ApiError::invalid("retention_outcome", format!("{number} is not a RetentionOutcome"))
+            })?),
+        };
+        let changed = self
+            .change(caller, case_id, 0, |row, seen| {
+                let Some(open) = &seen.open_escalation else {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "case {} has no open escalation to answer",
+                        row.id
+                    )));
+                };
+                let from = stored_status(row)?;
+                let answered = escalation::Model {
+                    state: v1::EscalationState::Answered.into(),
+                    answer: answer.clone(),
+                    answered_by: seen.actor.clone(),
+                    ended_at: Some(seen.now),
+                    ..open.clone()
+                };
+                end_escalation(row, open, seen.now);
+                // Back to its agent: the one who has it, or the one who escalated it.
+                let moved = (from == Status::PendingDepartment).then_some((from, Status::Open));
+                if moved.is_some() {
+                    row.status = Status::Open.as_str().to_owned();
+                }
+                if row.assignee.is_empty() {
+                    row.assignee = open.escalated_by.clone();
+                }
+                let draft = Draft {
+                    text: answer.clone(),
+                    department: open.department.clone(),
+                    moved,
+                    assignee: row.assignee.clone(),
+                    ..Draft::of(v1::CaseTimelineKind::EscalationAnswered)
+                };
+                let mut change = Change::new(v1::CaseEventKind::EscalationAnswered, draft);
+                if let Some(outcome) = outcome {
+                    row.retention_outcome = retention_outcome;
+                    change.more.push(Draft {
+                        text: outcome.to_owned(),
+                        department: open.department.clone(),
+                        ..Draft::of(v1::CaseTimelineKind::RetentionRecorded)
+                    });
+                }
+                change.escalation = Some((answered, false));
+                Ok(Some(change))
+            })
+            .await?;
+        changed.escalation.ok_or_else(|| ApiError::internal("the escalation answered was not returned"))
+    }
+
+    /// Records what came of keeping the customer of case `case_id`.
+    pub async fn record_retention(
+        &self,
+        caller: &Caller,
+        case_id: &str,
+        outcome: i32,
+        note: &str,
+        expected_version: u64,
+    ) -> Result<v1::Case, ApiError> {
+        let name = departments::retention_name(outcome)
+            .ok_or_else(|| ApiError::invalid("outcome", "is required: PENDING, SAVED or LOST"))?;
+        let note = note.trim().to_owned();
+        if note.len() > domain::MAX_REASON {
+            return Err(ApiError::invalid("note", format!("must be at most {} bytes", domain::MAX_REASON)));
+        }
+        let changed = self
+            .change(caller, case_id, expected_version, |row, _| {
+                if row.retention_outcome == outcome && note.is_empty() {
+                    return Ok(None);
+                }
+                row.retention_outcome = outcome;
+                let draft = Draft {
+                    text: name.to_owned(),
+                    reason: note.clone(),
+                    ..Draft::of(v1::CaseTimelineKind::RetentionRecorded)
+                };
+                Ok(Some(Change::new(v1::CaseEventKind::RetentionRecorded, draft)))
+            })
+            .await?;
+        Ok(changed.case)
+    }
+
     /// Adds an internal note to case `case_id`. A note changes nothing on the case, so it does
     /// not bump the version (an agent's note never makes another's change stale).
     pub async fn add_note(
@@ -400,6 +609,7 @@ impl Lifecycle {
             case: Some(case),
             entry: Some(entry.clone()),
             promise: None,
+            escalation: None,
         };
         outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, &event)).await?;
         txn.commit().await.context("committing the note")?;
@@ -443,14 +653,14 @@ impl Lifecycle {
             let txn = self.db.begin().await.context("starting a transaction")?;
             let now = self.clock.now();
             match apply_change(&txn, tenant, &caller.actor, &id, expected_version, now, &mut apply).await? {
-                Attempt::Unchanged(case) => return Ok(Changed { case: *case, promise: None }),
+                Attempt::Unchanged(case) => return Ok(Changed { case: *case, promise: None, escalation: None }),
                 Attempt::Changed(event) => {
                     outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, event.as_ref())).await?;
                     txn.commit().await.context("committing the change")?;
                     self.relay.wake();
-                    let v1::CaseEvent { case, promise, .. } = *event;
+                    let v1::CaseEvent { case, promise, escalation, .. } = *event;
                     let case = case.ok_or_else(|| ApiError::internal("a change without its case"))?;
-                    return Ok(Changed { case, promise });
+                    return Ok(Changed { case, promise, escalation });
                 }
                 Attempt::Lost if expected_version == 0 => {}
                 Attempt::Lost => break,
@@ -480,7 +690,9 @@ pub async fn apply_change<C: ConnectionTrait>(
     domain::check_version(id, row.version, expected_version)?;
     let open_promises =
         promises::open_on_case(conn, tenant.as_str(), id).await.context("reading the case's promises")?;
-    let seen = Seen { now, actor: actor.to_owned(), open_promises };
+    let open_escalation =
+        departments::open_on_case(conn, tenant.as_str(), id).await.context("reading the case's escalation")?;
+    let seen = Seen { now, actor: actor.to_owned(), open_promises, open_escalation };
     let read = row.version;
     let Some(change) = apply(&mut row, &seen)? else {
         return Ok(Attempt::Unchanged(Box::new(with_interactions(conn, tenant, row).await?)));
@@ -495,6 +707,9 @@ pub async fn apply_change<C: ConnectionTrait>(
     for (promise, is_new) in change.promises {
         promises::save(conn, promise, is_new).await.context("saving the promise")?;
     }
+    if let Some((escalation, is_new)) = &change.escalation {
+        departments::save_escalation(conn, escalation.clone(), *is_new).await.context("saving the escalation")?;
+    }
     let entry = change.draft.into_row(tenant.as_str(), id, actor, now, row.version);
     let entry = timeline::to_proto(timeline::insert(conn, entry).await.context("recording the change")?);
     let more = change.more.into_iter().map(|draft| draft.into_row(tenant.as_str(), id, actor, now, row.version));
@@ -507,6 +722,7 @@ pub async fn apply_change<C: ConnectionTrait>(
         case: Some(case),
         entry: Some(entry),
         promise: change.promise.map(promises::to_proto),
+        escalation: change.escalation.map(|(escalation, _)| departments::escalation_to_proto(escalation, now)),
     })))
 }
 
@@ -576,6 +792,12 @@ fn release_all(id: &str, seen: &Seen, reason: &str, change: &mut Change) -> Resu
     Ok(())
 }
 
+/// Counts the time of `open`, ending at `now`, on `row`, which no longer waits for its department.
+fn end_escalation(row: &mut case::Model, open: &escalation::Model, now: DateTime<Utc>) {
+    row.department_seconds += departments::seconds_between(open.escalated_at, now);
+    row.department = String::new();
+}
+
 /// The refusal to settle a promise that was settled the other way.
 fn already_settled(stored: &promise::Model) -> ApiError {
     let state = v1::PromiseState::try_from(stored.state).unwrap_or(v1::PromiseState::Unspecified);
@@ -630,5 +852,8 @@ pub fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case
         tags: domain::tags_of(&row.tags),
         open_promises: u32::try_from(row.open_promises).unwrap_or(0),
         next_promise_due_at: row.next_promise_due_at.map(to_timestamp),
+        department: row.department,
+        department_seconds: u64::try_from(row.department_seconds).unwrap_or(0),
+        retention_outcome: row.retention_outcome,
     }
 }

@@ -61,6 +61,12 @@ pub mod case {
         pub open_promises: i32,
         /// When the soonest of them falls due.
         pub next_promise_due_at: Option<ChronoDateTimeUtc>,
+        /// The department it waits for ("" unless an escalation is open).
+        pub department: String,
+        /// Seconds spent with departments over ended escalations.
+        pub department_seconds: i64,
+        /// A `tend.v1.RetentionOutcome` number.
+        pub retention_outcome: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -107,6 +113,7 @@ tend_store::migrator!(
         crate::timeline::CreateTimeline,
         crate::promises::AddPromises,
         tend_store::lease::CreateLeases,
+        crate::departments::AddDepartments,
     ]
 );
 
@@ -360,7 +367,7 @@ pub async fn find_by_keys<C: ConnectionTrait>(
 }
 
 /// Saves what a change may touch on `row` (status, resolution, assignee, tags, priority,
-/// promises, version, update time) if the stored case is still at version `read` (the one the change was
+/// promises, department, retention, version, update time) if the stored case is still at version `read` (the one the change was
 /// made on); false when it is not (another call changed it first).
 pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, read: i64) -> Result<bool, DbErr> {
     let updated = case::Entity::update_many()
@@ -374,6 +381,9 @@ pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, rea
         .col_expr(case::Column::Version, Expr::value(row.version))
         .col_expr(case::Column::OpenPromises, Expr::value(row.open_promises))
         .col_expr(case::Column::NextPromiseDueAt, Expr::value(row.next_promise_due_at))
+        .col_expr(case::Column::Department, Expr::value(row.department.clone()))
+        .col_expr(case::Column::DepartmentSeconds, Expr::value(row.department_seconds))
+        .col_expr(case::Column::RetentionOutcome, Expr::value(row.retention_outcome))
         .filter(case::Column::Id.eq(row.id.clone()))
         .filter(case::Column::Tenant.eq(row.tenant.clone()))
         .filter(case::Column::Version.eq(read))
@@ -456,6 +466,7 @@ pub async fn erase_people<C: ConnectionTrait>(
         .await?;
     crate::timeline::erase(conn, tenant, &ids).await?;
     crate::promises::erase(conn, tenant, &ids).await?;
+    crate::departments::erase(conn, tenant, &ids).await?;
     let note = Expr::case(Expr::col(case::Column::ResolutionNote).is_null(), Expr::col(case::Column::ResolutionNote))
         .finally(Expr::value(ERASED_TEXT));
     let updated = case::Entity::update_many()
@@ -513,6 +524,9 @@ mod tests {
             tags: String::new(),
             open_promises: 0,
             next_promise_due_at: None,
+            department: String::new(),
+            department_seconds: 0,
+            retention_outcome: 0,
         }
     }
 

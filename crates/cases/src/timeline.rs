@@ -46,6 +46,8 @@ pub mod entry {
         pub version: i64,
         /// The promise concerned ("" for none).
         pub promise_id: String,
+        /// The department concerned ("" for none).
+        pub department: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -79,6 +81,8 @@ pub struct Draft {
     pub tags_removed: Vec<String>,
     /// The promise concerned.
     pub promise_id: String,
+    /// The department concerned.
+    pub department: String,
 }
 
 impl Draft {
@@ -116,6 +120,7 @@ impl Draft {
             tags_removed: self.tags_removed.join(","),
             version,
             promise_id: self.promise_id,
+            department: self.department,
         }
     }
 }
@@ -242,5 +247,6 @@ pub fn to_proto(row: entry::Model) -> v1::CaseTimelineEntry {
         tags_removed: crate::domain::tags_of(&row.tags_removed),
         version: <u64 as TryFrom<i64>>::try_from(row.version).unwrap_or(0),
         promise_id: row.promise_id,
+        department: row.department,
     }
 }

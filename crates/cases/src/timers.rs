@@ -1,6 +1,7 @@
 //! The cases service's timers: what falls due while nobody calls. One sweep looks at every
-//! tenant's promises: those due within the warning window raise PROMISE_DUE_SOON, those past
-//! their time raise PROMISE_OVERDUE and escalate their case (priority up, on the timeline).
+//! tenant's promises (those due within the warning window raise PROMISE_DUE_SOON, those past
+//! their time raise PROMISE_OVERDUE and escalate their case: priority up, on the timeline) and
+//! escalations (a department that did not answer in its time raises ESCALATION_OVERDUE).
 //!
 //! The sweep is a plain function of the time it is given, so tests drive it across hours and
 //! weekends; the service runs it on one replica at a time under a lease
@@ -12,7 +13,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tend_kernel::ids::Clock;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SERVICE;
 use crate::config::CasesConfig;
+use crate::departments::{self, escalation};
 use crate::lifecycle::{Attempt, Change, Seen, apply_change, case_to_proto};
 use crate::promises::{self, promise};
 use crate::storage::{self, case};
@@ -38,6 +40,8 @@ pub struct Swept {
     pub due_soon: usize,
     /// Promises found overdue, their cases escalated.
     pub overdue: usize,
+    /// Escalations their departments did not answer in time.
+    pub escalations_overdue: usize,
 }
 
 /// The timers of the cases service.
@@ -77,9 +81,20 @@ impl Timers {
                 swept.overdue += 1;
             }
         }
+        let late = departments::overdue(&self.db, now, SWEEP_BATCH).await.context("reading overdue escalations")?;
+        for late in late {
+            if self.raise_escalation_overdue(&late, now).await? {
+                swept.escalations_overdue += 1;
+            }
+        }
         if swept != Swept::default() {
             self.relay.wake();
-            tracing::info!(due_soon = swept.due_soon, overdue = swept.overdue, "promise timers fired");
+            tracing::info!(
+                due_soon = swept.due_soon,
+                overdue = swept.overdue,
+                escalations_overdue = swept.escalations_overdue,
+                "timers fired"
+            );
         }
         Ok(swept)
     }
@@ -91,32 +106,43 @@ impl Timers {
         if !promises::mark_raised(&txn, &due.id, now, false).await.context("marking the promise due soon")? {
             return Ok(false);
         }
-        let tenant = TenantId::parse(&due.tenant).map_err(ApiError::internal)?;
-        let Some(row) = storage::find(&txn, tenant.as_str(), &due.case_id).await.context("reading the case")? else {
-            return Ok(false);
-        };
         let draft = Draft {
             text: due.what.clone(),
             promise_id: due.id.clone(),
             reason: format!("due at {}, owned by {}", due.due_at.to_rfc3339(), owner_of(due)),
             ..Draft::of(v1::CaseTimelineKind::PromiseDueSoon)
         };
-        let entry = timeline::insert(&txn, draft.into_row(tenant.as_str(), &due.case_id, SERVICE, now, 0))
-            .await
-            .context("recording the promise due soon")?;
-        let interactions = storage::interaction_ids(&txn, tenant.as_str(), &[row.id.as_str()])
-            .await
-            .context("reading case interactions")?;
-        let interaction_ids = interactions.into_values().next().unwrap_or_default();
-        let event = v1::CaseEvent {
+        let mut event = v1::CaseEvent {
             kind: v1::CaseEventKind::PromiseDueSoon.into(),
-            case: Some(case_to_proto(row, interaction_ids)),
-            entry: Some(timeline::to_proto(entry)),
             promise: Some(promises::to_proto(promise::Model { due_soon_at: Some(now), ..due.clone() })),
+            ..Default::default()
         };
-        outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, &event)).await?;
+        let announced = announce(&txn, &due.tenant, &due.case_id, draft, &mut event, now).await?;
         txn.commit().await.context("committing the promise due soon")?;
-        Ok(true)
+        Ok(announced)
+    }
+
+    /// ESCALATION_OVERDUE for `late`, unless it was raised already: the department ran out of
+    /// its time to answer. The case does not change; the agent and supervisors are told.
+    async fn raise_escalation_overdue(&self, late: &escalation::Model, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if !departments::mark_overdue(&txn, &late.id, now).await.context("marking the escalation overdue")? {
+            return Ok(false);
+        }
+        let draft = Draft {
+            department: late.department.clone(),
+            reason: format!("{} was to answer by {}", late.department, late.due_at.to_rfc3339()),
+            ..Draft::of(v1::CaseTimelineKind::EscalationOverdue)
+        };
+        let overdue = escalation::Model { overdue_at: Some(now), ..late.clone() };
+        let mut event = v1::CaseEvent {
+            kind: v1::CaseEventKind::EscalationOverdue.into(),
+            escalation: Some(departments::escalation_to_proto(overdue, now)),
+            ..Default::default()
+        };
+        let announced = announce(&txn, &late.tenant, &late.case_id, draft, &mut event, now).await?;
+        txn.commit().await.context("committing the overdue escalation")?;
+        Ok(announced)
     }
 
     /// PROMISE_OVERDUE for `due`, unless it was raised already: its case's priority goes up by
@@ -178,6 +204,32 @@ impl Timers {
         let timers = &self;
         singleton.run(shutdown, |now| async move { timers.sweep(now).await.map(|_| ()) }).await;
     }
+}
+
+/// Records `draft` on case `case_id`'s timeline (the case unchanged: version 0) and publishes
+/// `event` with the case and the entry; false when the case is gone.
+async fn announce<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_id: &str,
+    draft: Draft,
+    event: &mut v1::CaseEvent,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let tenant = TenantId::parse(tenant).map_err(ApiError::internal)?;
+    let Some(row) = storage::find(conn, tenant.as_str(), case_id).await.context("reading the case")? else {
+        return Ok(false);
+    };
+    let entry = timeline::insert(conn, draft.into_row(tenant.as_str(), case_id, SERVICE, now, 0))
+        .await
+        .context("recording the timer")?;
+    let interactions =
+        storage::interaction_ids(conn, tenant.as_str(), &[case_id]).await.context("reading case interactions")?;
+    let interaction_ids = interactions.into_values().next().unwrap_or_default();
+    event.case = Some(case_to_proto(row, interaction_ids));
+    event.entry = Some(timeline::to_proto(entry));
+    outbox::enqueue(conn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, &*event)).await?;
+    Ok(true)
 }
 
 /// Who must keep `promise`, for the timeline.

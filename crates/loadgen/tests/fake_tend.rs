@@ -247,6 +247,48 @@ impl CaseService for Fake {
     ) -> Result<Response<v1::ListPromisesResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn upsert_department(
+        &self,
+        _: Request<v1::UpsertDepartmentRequest>,
+    ) -> Result<Response<v1::Department>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_departments(
+        &self,
+        _: Request<v1::ListDepartmentsRequest>,
+    ) -> Result<Response<v1::ListDepartmentsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn escalate_to_department(
+        &self,
+        _: Request<v1::EscalateToDepartmentRequest>,
+    ) -> Result<Response<v1::Escalation>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn answer_escalation(
+        &self,
+        _: Request<v1::AnswerEscalationRequest>,
+    ) -> Result<Response<v1::Escalation>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_escalations(
+        &self,
+        _: Request<v1::ListEscalationsRequest>,
+    ) -> Result<Response<v1::ListEscalationsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn record_retention_outcome(
+        &self,
+        _: Request<v1::RecordRetentionOutcomeRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 #[tonic::async_trait]

@@ -33,6 +33,10 @@ pub enum Command {
     /// Cases.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// Departments cases are escalated to (retention, billing, …), each with its contact and
+    /// the time it has to answer.
+    #[command(subcommand)]
+    Departments(DepartmentsCommand),
     /// Author profiles kept by identity.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
@@ -350,6 +354,135 @@ pub enum CasesCommand {
     Release(ReleaseArgs),
     /// Promises, soonest due first: open, due soon, overdue, kept, released.
     Promises(PromisesArgs),
+    /// Hand the case to a department (`tend departments put` first), with the reason and the
+    /// root cause; it waits for the department's answer.
+    Escalate(EscalateArgs),
+    /// Answer a case's open escalation, as the department (its own tool can call
+    /// AnswerEscalation): the case returns to its agent.
+    Answer(AnswerArgs),
+    /// Escalations, oldest first: a department's inbox, or a case's.
+    Escalations(EscalationsArgs),
+    /// Record what came of keeping the customer: saved, lost or pending.
+    Retention(RetentionArgs),
+}
+
+/// `tend cases escalate`.
+#[derive(Debug, Args)]
+pub struct EscalateArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The department's name.
+    pub department: String,
+    /// What the department should do (required).
+    #[arg(long)]
+    pub reason: String,
+    /// The root cause, as a tag (e.g. billing-error); also tagged on the case as cause:….
+    #[arg(long)]
+    pub root_cause: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// Retention outcomes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RetentionArg {
+    /// Still being worked on.
+    Pending,
+    /// The customer stays.
+    Saved,
+    /// The customer left.
+    Lost,
+}
+
+/// `tend cases answer`.
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The department's answer.
+    #[arg(long)]
+    pub answer: String,
+    /// For retention: what came of it.
+    #[arg(long, value_enum)]
+    pub retention: Option<RetentionArg>,
+}
+
+/// Escalation states on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EscalationStateArg {
+    /// Waiting for the department.
+    Open,
+    /// Answered.
+    Answered,
+    /// Ended unanswered with the case.
+    Withdrawn,
+}
+
+/// `tend cases escalations`.
+#[derive(Debug, Args)]
+pub struct EscalationsArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Only this department's.
+    #[arg(long, default_value = "")]
+    pub department: String,
+    /// Only this case's.
+    #[arg(long = "case", default_value = "")]
+    pub case_id: String,
+    /// Only in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<EscalationStateArg>,
+}
+
+/// `tend cases retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// What came of it.
+    #[arg(value_enum)]
+    pub outcome: RetentionArg,
+    /// What was offered or said.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[command(flatten)]
+    pub expected: Expected,
+}
+
+/// `tend departments …`.
+#[derive(Debug, Subcommand)]
+pub enum DepartmentsCommand {
+    /// Create or change a department (needs an admin key).
+    Put(PutDepartmentArgs),
+    /// The tenant's departments.
+    List(Connection),
+}
+
+/// `tend departments put`.
+#[derive(Debug, Args)]
+pub struct PutDepartmentArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Its name: a-z, 0-9, "-", "_" (e.g. billing).
+    pub name: String,
+    /// How people call it.
+    #[arg(long, default_value = "")]
+    pub display_name: String,
+    /// How to reach it (an email, a channel, a URL).
+    #[arg(long, default_value = "")]
+    pub contact: String,
+    /// The time it has to answer an escalation (e.g. 4h, 2d).
+    #[arg(long, default_value = "1d")]
+    pub answer_within: humantime::Duration,
+    /// Take no new escalations.
+    #[arg(long)]
+    pub disabled: bool,
 }
 
 /// `tend cases promise`.

@@ -308,6 +308,19 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             }
             print_next(&page.next_page_token);
         }
+        cli::CasesCommand::Escalate(args) => crate::departments_cmd::escalate(args).await?,
+        cli::CasesCommand::Answer(args) => crate::departments_cmd::answer(args).await?,
+        cli::CasesCommand::Escalations(args) => crate::departments_cmd::escalations(args).await?,
+        cli::CasesCommand::Retention(args) => {
+            let client = connect(&args.connection).await?;
+            let request = v1::RecordRetentionOutcomeRequest {
+                case_id: args.id,
+                outcome: crate::departments_cmd::retention(args.outcome).into(),
+                note: args.note,
+                expected_version: args.expected.expected_version,
+            };
+            print_case(&client.cases().record_retention_outcome(request).await.map_err(failed)?.into_inner());
+        }
     }
     Ok(())
 }
@@ -548,7 +561,7 @@ pub async fn health(connection: Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_case(case: &v1::Case) {
+pub fn print_case(case: &v1::Case) {
     println!("case:        {}", case.id);
     println!("version:     {}", case.version);
     println!("status:      {}", status_name(case.status));
@@ -557,6 +570,15 @@ fn print_case(case: &v1::Case) {
     println!("tags:        {}", if case.tags.is_empty() { "-".to_owned() } else { case.tags.join(", ") });
     if case.open_promises > 0 {
         println!("promises:    {} open, next due {}", case.open_promises, time(case.next_promise_due_at.as_ref()));
+    }
+    if !case.department.is_empty() {
+        println!("department:  {} (waiting for its answer)", case.department);
+    }
+    if case.department_seconds > 0 {
+        println!("in depts:    {}", humantime::format_duration(Duration::from_secs(case.department_seconds)));
+    }
+    if let Some(outcome) = crate::departments_cmd::retention_label(case.retention_outcome) {
+        println!("retention:   {outcome}");
     }
     println!("channel:     {}", channel_name(case.channel));
     println!("subject:     {}", case.subject);
@@ -640,7 +662,7 @@ fn identity_name(status: i32) -> &'static str {
     }
 }
 
-fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
+pub fn time(timestamp: Option<&prost_types::Timestamp>) -> String {
     timestamp
         .and_then(|at| tend_kernel::ids::from_timestamp("", at).ok())
         .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -659,11 +681,11 @@ where
         .unwrap_or_else(|| "-".to_owned())
 }
 
-fn or_dash(value: &str) -> &str {
+pub fn or_dash(value: &str) -> &str {
     if value.is_empty() { "-" } else { value }
 }
 
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.chars().count() > 80 { format!("{}…", line.chars().take(79).collect::<String>()) } else { line }
 }

@@ -151,6 +151,34 @@ async fn readme_walkthrough() {
             assert!(timeline.contains(line), "{line} not in {timeline}");
         }
 
+        // Billing is asked and answers; the case comes back to agent-7.
+        let put = ["departments", "put", "billing", "--contact", "billing@example.com", "--answer-within", "4h"];
+        assert!(tend(endpoint, &put).contains("department billing saved"));
+        assert!(tend(endpoint, &["departments", "list"]).contains("answers within 4h"));
+        let escalated = tend(
+            endpoint,
+            &[
+                "cases",
+                "escalate",
+                &case_id,
+                "billing",
+                "--reason",
+                "refund the 2nd charge",
+                "--root-cause",
+                "double-charge",
+            ],
+        );
+        assert_eq!(field(&escalated, "state:"), "open");
+        let waiting = tend(endpoint, &["cases", "get", &case_id]);
+        assert_eq!(field(&waiting, "status:"), "pending-department");
+        assert!(field(&waiting, "tags:").contains("cause:double-charge"), "{waiting}");
+        let inbox = tend(endpoint, &["cases", "escalations", "--department", "billing", "--state", "open"]);
+        assert!(inbox.contains(&case_id), "{inbox}");
+        let answered = tend(endpoint, &["cases", "answer", &case_id, "--answer", "refunded"]);
+        assert_eq!(field(&answered, "state:"), "answered");
+        let back = tend(endpoint, &["cases", "get", &case_id]);
+        assert_eq!((field(&back, "status:"), field(&back, "assignee:")), ("open", "agent-7"));
+
         // A promise to the customer: agent-7's, it holds the resolution back until released.
         let promised =
             tend(endpoint, &["cases", "promise", &case_id, "--what", "an update from the courier", "--by", "4h"]);
