@@ -20,6 +20,7 @@ use crate::domain::{self, Status as CaseStatus};
 use crate::lifecycle::{Lifecycle, case_to_proto};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
+use crate::watch::{self, Watches};
 use crate::{departments, promises};
 
 /// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
@@ -33,12 +34,21 @@ pub struct CaseApi {
     clock: Arc<dyn Clock>,
     /// How long before its time a promise is due soon.
     promise_warning: chrono::Duration,
+    watches: Watches,
 }
 
 impl CaseApi {
-    /// An API over `db` on `clock`, waking `relay` after each committed event.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker, clock: Arc<dyn Clock>, config: &CasesConfig) -> Self {
+    /// An API over `db` on `clock`, waking `relay` after each committed event, serving
+    /// `watches`.
+    pub fn new(
+        db: DatabaseConnection,
+        relay: OutboxWaker,
+        clock: Arc<dyn Clock>,
+        config: &CasesConfig,
+        watches: Watches,
+    ) -> Self {
         Self {
+            watches,
             lifecycle: Lifecycle::new(db.clone(), relay.clone(), clock.clone()),
             db,
             relay,
@@ -208,6 +218,19 @@ fn new_case(
 
 #[tonic::async_trait]
 impl v1::case_service_server::CaseService for CaseApi {
+    type WatchCasesStream = watch::Responses;
+
+    async fn watch_cases(
+        &self,
+        request: Request<v1::WatchCasesRequest>,
+    ) -> Result<Response<Self::WatchCasesStream>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let responses = self.watches.start(caller.tenant.clone(), request.into_inner()).await?;
+        tracing::info!(actor = %caller.actor, "case watch started");
+        Ok(Response::new(responses))
+    }
+
     async fn open_case(&self, request: Request<v1::OpenCaseRequest>) -> Result<Response<v1::OpenCaseResponse>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;

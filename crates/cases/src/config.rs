@@ -1,4 +1,5 @@
-//! `[cases]`: the service's timers (promises falling due, SLA clocks) and what they do.
+//! `[cases]`: the service's timers (promises falling due, SLA clocks) and what they do, and the
+//! bounds of `WatchCases`.
 
 use std::time::Duration;
 
@@ -21,6 +22,15 @@ pub struct CasesConfig {
     pub promise_warning: Duration,
     /// An overdue promise raises its case's priority by this much (at most to 100).
     pub overdue_priority_boost: u32,
+    /// Most `WatchCases` streams open at once on one replica.
+    pub max_watchers: usize,
+    /// How often a watch that has caught up looks for new events.
+    #[serde(with = "humantime_serde")]
+    pub watch_poll: Duration,
+    /// A watch whose filters left everything out for this long sends a heartbeat with its
+    /// cursor.
+    #[serde(with = "humantime_serde")]
+    pub watch_heartbeat: Duration,
 }
 
 impl Default for CasesConfig {
@@ -30,6 +40,9 @@ impl Default for CasesConfig {
             timers_lease: Duration::from_secs(30),
             promise_warning: Duration::from_secs(3600),
             overdue_priority_boost: 20,
+            max_watchers: 256,
+            watch_poll: Duration::from_millis(250),
+            watch_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -50,6 +63,15 @@ impl Validate for CasesConfig {
         }
         if self.overdue_priority_boost > 100 {
             return Err(ConfigError::invalid("cases.overdue_priority_boost", "must be at most 100"));
+        }
+        if !(1..=10_000).contains(&self.max_watchers) {
+            return Err(ConfigError::invalid("cases.max_watchers", "must be between 1 and 10000"));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.watch_poll) {
+            return Err(ConfigError::invalid("cases.watch_poll", "must be between 10ms and 10s"));
+        }
+        if self.watch_heartbeat < Duration::from_secs(1) {
+            return Err(ConfigError::invalid("cases.watch_heartbeat", "must be at least 1s"));
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ mod replies;
 mod storage;
 mod timeline;
 pub mod timers;
+mod watch;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub struct Cases {
     config: CasesConfig,
     instance: String,
     clock: Arc<dyn Clock>,
+    watches_stop: CancellationToken,
     max_request_bytes: usize,
 }
 
@@ -67,7 +69,9 @@ impl Cases {
         let failed = Arc::new(replies::Failed { clock: clock.clone() });
         consumers.extend(context.consumers(streams::REPLIES_FAILED, SERVICE, failed, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
-        let api = Arc::new(CaseApi::new(db, relay.waker(), clock.clone(), config));
+        let watches_stop = CancellationToken::new();
+        let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());
+        let api = Arc::new(CaseApi::new(db, relay.waker(), clock.clone(), config, watches));
         Ok(Self {
             api,
             relay,
@@ -76,12 +80,13 @@ impl Cases {
             config: config.clone(),
             instance: context.instance.clone(),
             clock,
+            watches_stop,
             max_request_bytes: context.max_request_bytes,
         })
     }
 
     /// The implementation, for in-process clients.
-    pub fn service(&self) -> Arc<dyn CaseService> {
+    pub fn service(&self) -> Arc<dyn CaseService<WatchCasesStream = tend_client::WatchCasesStream>> {
         self.api.clone()
     }
 }
@@ -98,8 +103,15 @@ impl Component for Cases {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Cases { relay, consumers, timers, config, instance, clock, .. } = *self;
+        let Cases { relay, consumers, timers, config, instance, clock, watches_stop, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
+        // Open watches end with the service (their clients resume elsewhere with their cursor),
+        // so they never hold a graceful shutdown up.
+        let stopping = shutdown.clone();
+        tasks.push(Box::pin(async move {
+            stopping.cancelled().await;
+            watches_stop.cancel();
+        }));
         let stop_timers = shutdown.clone();
         tasks.push(Box::pin(async move { timers.run(&config, instance, clock, stop_timers).await }));
         tasks.push(relay_task(relay, shutdown));

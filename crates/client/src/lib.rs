@@ -261,9 +261,13 @@ impl<Local: ?Sized, Remote: Clone> Clone for Face<Local, Remote> {
 
 type GrpcCases = v1::case_service_client::CaseServiceClient<Channel>;
 
+/// The stream `WatchCases` answers with, boxed so every implementation of the cases service
+/// has the same one.
+pub type WatchCasesStream = tonic::codegen::BoxStream<v1::WatchCasesResponse>;
+
 service_client! {
     /// A client of the cases service.
-    CaseClient, v1::case_service_server::CaseService, GrpcCases {
+    CaseClient, v1::case_service_server::CaseService<WatchCasesStream = WatchCasesStream>, GrpcCases {
         /// Opens a case (idempotent on the request's key).
         open_case(v1::OpenCaseRequest) -> v1::OpenCaseResponse;
         /// Opens several cases in one call (each idempotent on its key).

@@ -150,6 +150,12 @@ impl IngestService for Fake {
 
 #[tonic::async_trait]
 impl CaseService for Fake {
+    type WatchCasesStream = tonic::codegen::BoxStream<v1::WatchCasesResponse>;
+
+    async fn watch_cases(&self, _: Request<v1::WatchCasesRequest>) -> Result<Response<Self::WatchCasesStream>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn open_case(&self, _: Request<v1::OpenCaseRequest>) -> Result<Response<v1::OpenCaseResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }

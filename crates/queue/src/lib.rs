@@ -119,6 +119,10 @@ pub trait EventStream: Send + Sync + 'static {
 
     /// Removes entries from a stream. Unknown ids are ignored.
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error>;
+
+    /// The id of the newest entry of `stream`, `None` while it has none: [`EventStream::range`]
+    /// after it tails the stream from now on.
+    async fn last_id(&self, stream: &str) -> Result<Option<EntryId>, Error>;
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).

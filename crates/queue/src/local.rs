@@ -401,6 +401,22 @@ impl EventStream for LocalStream {
             .map_err(db_err)
     }
 
+    async fn last_id(&self, stream: &str) -> Result<Option<EntryId>, Error> {
+        require_name("stream", stream)?;
+        let context = || format!("last id of stream={stream} in {}", self.location());
+        let row = self
+            .inner
+            .db
+            .query_one_raw(stmt("SELECT max(seq) FROM queue_entries WHERE stream = ?", [stream.into()]))
+            .await
+            .map_err(|e| Error::sqlite(context(), e))?;
+        let last: Option<i64> = match row {
+            Some(row) => row.try_get_by_index(0).map_err(|e| Error::sqlite(context(), e))?,
+            None => None,
+        };
+        Ok(last.map(|seq| seq.to_string()))
+    }
+
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {
         require_name("stream", stream)?;
         let seqs = parse_ids(ids)?;

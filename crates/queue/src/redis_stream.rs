@@ -381,6 +381,16 @@ impl EventStream for RedisStream {
         Ok(entries.into_iter().map(|(id, fields)| Entry { payload: payload_of(&key, &id, fields), id }).collect())
     }
 
+    async fn last_id(&self, stream: &str) -> Result<Option<EntryId>, Error> {
+        let key = self.key(stream)?;
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(&key).arg("+").arg("-").arg("COUNT").arg(1);
+        let context = || format!("XREVRANGE {key} + - COUNT 1");
+        let value = self.query(&cmd, context).await?;
+        let entries = parse_entries(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
+        Ok(entries.into_iter().next().map(|(id, _)| id))
+    }
+
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {
         let key = self.key(stream)?;
         if ids.is_empty() {

@@ -224,7 +224,9 @@ fn consumer(stream: &Arc<dyn EventStream>, options: ConsumerOptions, handler: &A
 // Streams and groups
 
 async fn case_publish_and_range_keep_order(stream: Arc<dyn EventStream>) {
+    assert_eq!(stream.last_id(STREAM).await.unwrap(), None, "an empty stream has no last entry");
     let ids = publish_all(stream.as_ref(), STREAM, &["a", "b", "c", "d"]).await;
+    assert_eq!(stream.last_id(STREAM).await.unwrap().as_ref(), Some(&ids[3]));
 
     let all = stream.range(STREAM, None, 100).await.unwrap();
     assert_eq!(all.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids);
