@@ -216,6 +216,49 @@ fn new_case(
     Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
 }
 
+/// What `request` searches for, checked.
+fn search_of(request: v1::SearchCasesRequest) -> Result<storage::Search, ApiError> {
+    let statuses = request
+        .statuses
+        .iter()
+        .map(|number| {
+            CaseStatus::from_proto(*number)
+                .map(CaseStatus::as_str)
+                .ok_or_else(|| ApiError::invalid("statuses", format!("{number} is not a case status")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let text = |field: &str, value: String| {
+        if value.len() > 256 {
+            return Err(ApiError::invalid(field, "must be at most 256 bytes"));
+        }
+        Ok(value.trim().to_owned())
+    };
+    if request.unassigned && !request.assignee.trim().is_empty() {
+        return Err(ApiError::invalid("unassigned", "can't be set with `assignee`"));
+    }
+    let tag = match request.tag.trim() {
+        "" => String::new(),
+        tag => domain::tag("tag", tag)?,
+    };
+    let time = |field: &str, at: Option<prost_types::Timestamp>| {
+        at.map(|at| tend_kernel::ids::from_timestamp(field, &at)).transpose()
+    };
+    Ok(storage::Search {
+        statuses,
+        queue: text("queue", request.queue)?,
+        assignee: text("assignee", request.assignee)?,
+        unassigned: request.unassigned,
+        customer_id: text("customer_id", request.customer_id)?,
+        profile_id: text("profile_id", request.profile_id)?,
+        tag,
+        topic: text("topic", request.topic)?.to_lowercase(),
+        department: text("department", request.department)?,
+        with_open_promises: request.with_open_promises,
+        opened_after: time("opened_after", request.opened_after)?,
+        opened_before: time("opened_before", request.opened_before)?,
+    })
+}
+
 #[tonic::async_trait]
 impl v1::case_service_server::CaseService for CaseApi {
     type WatchCasesStream = watch::Responses;
@@ -287,6 +330,22 @@ impl v1::case_service_server::CaseService for CaseApi {
             (number, None) => return Err(ApiError::invalid("status", format!("{number} is not a CaseStatus")).into()),
         };
         let rows = storage::list(&self.db, caller.tenant.as_str(), status, &page).await.context("listing cases")?;
+        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        let cases = self.to_protos(&caller.tenant, rows).await?;
+        Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))
+    }
+
+    async fn search_cases(
+        &self,
+        request: Request<v1::SearchCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let search = search_of(request)?;
+        let rows =
+            storage::search(&self.db, caller.tenant.as_str(), &search, &page).await.context("searching cases")?;
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let cases = self.to_protos(&caller.tenant, rows).await?;
         Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, Index};
+use sea_orm::sea_query::{Expr, Index, LikeExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -413,6 +413,90 @@ pub async fn interaction_ids<C: ConnectionTrait>(
         by_case.entry(row.case_id).or_default().push(row.interaction_id);
     }
     Ok(by_case)
+}
+
+/// What `SearchCases` looks for, checked; empty fields hold for all.
+#[derive(Debug, Default)]
+pub struct Search {
+    /// Stored statuses.
+    pub statuses: Vec<&'static str>,
+    /// The queue.
+    pub queue: String,
+    /// The assignee.
+    pub assignee: String,
+    /// Unassigned cases only.
+    pub unassigned: bool,
+    /// The customer.
+    pub customer_id: String,
+    /// The profile.
+    pub profile_id: String,
+    /// A tag the case carries.
+    pub tag: String,
+    /// A topic the case mentions.
+    pub topic: String,
+    /// The department it waits for.
+    pub department: String,
+    /// Only cases with open promises.
+    pub with_open_promises: bool,
+    /// Opened at or after.
+    pub opened_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Opened before.
+    pub opened_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `column`, a ","-separated list, holds `item` (whose "_" is a LIKE wildcard unless escaped).
+fn list_holds(column: case::Column, item: &str) -> Condition {
+    let escaped = item.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let like = |pattern: String| column.like(LikeExpr::new(pattern).escape('\\'));
+    Condition::any()
+        .add(column.eq(item))
+        .add(like(format!("{escaped},%")))
+        .add(like(format!("%,{escaped}")))
+        .add(like(format!("%,{escaped},%")))
+}
+
+/// A page of the tenant's cases that `search` finds, newest first, in one query.
+pub async fn search<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    search: &Search,
+    page: &Page,
+) -> Result<Vec<case::Model>, DbErr> {
+    let mut query = case::Entity::find().filter(case::Column::Tenant.eq(tenant));
+    if !search.statuses.is_empty() {
+        query = query.filter(case::Column::Status.is_in(search.statuses.iter().copied()));
+    }
+    let equal = [
+        (case::Column::Queue, &search.queue),
+        (case::Column::Assignee, &search.assignee),
+        (case::Column::CustomerId, &search.customer_id),
+        (case::Column::ProfileId, &search.profile_id),
+        (case::Column::Department, &search.department),
+    ];
+    for (column, value) in equal {
+        if !value.is_empty() {
+            query = query.filter(column.eq(value.as_str()));
+        }
+    }
+    if search.unassigned {
+        query = query.filter(case::Column::Assignee.eq(""));
+    }
+    if !search.tag.is_empty() {
+        query = query.filter(list_holds(case::Column::Tags, &search.tag));
+    }
+    if !search.topic.is_empty() {
+        query = query.filter(list_holds(case::Column::Topics, &search.topic));
+    }
+    if search.with_open_promises {
+        query = query.filter(case::Column::OpenPromises.gt(0));
+    }
+    if let Some(after) = search.opened_after {
+        query = query.filter(case::Column::OpenedAt.gte(after));
+    }
+    if let Some(before) = search.opened_before {
+        query = query.filter(case::Column::OpenedAt.lt(before));
+    }
+    newest_first(query, case::Column::Id, page).all(conn).await
 }
 
 /// A page of a tenant's cases, newest first, of one status if given.

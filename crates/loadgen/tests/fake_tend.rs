@@ -152,6 +152,13 @@ impl IngestService for Fake {
 impl CaseService for Fake {
     type WatchCasesStream = tonic::codegen::BoxStream<v1::WatchCasesResponse>;
 
+    async fn search_cases(
+        &self,
+        _: Request<v1::SearchCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn watch_cases(&self, _: Request<v1::WatchCasesRequest>) -> Result<Response<Self::WatchCasesStream>, Status> {
         Err(Status::unimplemented("fake"))
     }

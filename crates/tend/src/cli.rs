@@ -324,6 +324,8 @@ pub enum InteractionsCommand {
 pub enum CasesCommand {
     /// Newest first.
     List(ListCasesArgs),
+    /// Find cases by status, queue, agent, customer, tag, topic, department, promises.
+    Search(SearchCasesArgs),
     /// One case.
     Get(GetArgs),
     /// Resolve an open case.
@@ -483,6 +485,40 @@ pub struct PutDepartmentArgs {
     /// Take no new escalations.
     #[arg(long)]
     pub disabled: bool,
+}
+
+/// `tend cases search`.
+#[derive(Debug, Args)]
+pub struct SearchCasesArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// In one of these statuses (repeat the flag).
+    #[arg(long = "status", value_enum)]
+    pub statuses: Vec<StatusArg>,
+    /// In this queue.
+    #[arg(long, default_value = "")]
+    pub queue: String,
+    /// Assigned to this agent.
+    #[arg(long, default_value = "")]
+    pub assignee: String,
+    /// Unassigned only.
+    #[arg(long)]
+    pub unassigned: bool,
+    /// Of this customer.
+    #[arg(long, default_value = "")]
+    pub customer: String,
+    /// Carrying this tag.
+    #[arg(long, default_value = "")]
+    pub tag: String,
+    /// Mentioning this topic.
+    #[arg(long, default_value = "")]
+    pub topic: String,
+    /// Waiting for this department.
+    #[arg(long, default_value = "")]
+    pub department: String,
+    /// With open promises only.
+    #[arg(long)]
+    pub with_promises: bool,
 }
 
 /// `tend cases promise`.

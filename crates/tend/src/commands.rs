@@ -138,17 +138,29 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 page_token: args.list.page_token,
             };
             let page = client.cases().list_cases(request).await.map_err(failed)?.into_inner();
-            for case in &page.cases {
-                println!(
-                    "{}  {:<8}  p{:<3}  {:<9}  {}",
-                    case.id,
-                    status_name(case.status),
-                    case.priority,
-                    channel_name(case.channel),
-                    case.subject
-                );
+            print_case_lines(&page);
+        }
+        cli::CasesCommand::Search(args) => {
+            let client = connect(&args.list.connection).await?;
+            let request = v1::SearchCasesRequest {
+                statuses: args.statuses.iter().map(|status| status.to_proto().into()).collect(),
+                queue: args.queue,
+                assignee: args.assignee,
+                unassigned: args.unassigned,
+                customer_id: args.customer,
+                tag: args.tag,
+                topic: args.topic,
+                department: args.department,
+                with_open_promises: args.with_promises,
+                page_size: args.list.limit,
+                page_token: args.list.page_token,
+                ..Default::default()
+            };
+            let page = client.cases().search_cases(request).await.map_err(failed)?.into_inner();
+            if page.cases.is_empty() {
+                println!("no cases found");
             }
-            print_next(&page.next_page_token);
+            print_case_lines(&page);
         }
         cli::CasesCommand::Get(args) => {
             let client = connect(&args.connection).await?;
@@ -323,6 +335,21 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line per case, then the next page's token.
+fn print_case_lines(page: &v1::ListCasesResponse) {
+    for case in &page.cases {
+        println!(
+            "{}  {:<8}  p{:<3}  {:<9}  {}",
+            case.id,
+            status_name(case.status),
+            case.priority,
+            channel_name(case.channel),
+            case.subject
+        );
+    }
+    print_next(&page.next_page_token);
 }
 
 /// When a promise is due: an RFC 3339 time, or a duration from `now` ("2h", "1d 4h").
