@@ -75,57 +75,60 @@ async fn every_filter_finds_what_it_says(backend: Backend) {
     cases.clone().escalate_to_department(as_tenant("acme", escalate)).await.unwrap();
 
     let all = search(&app, v1::SearchCasesRequest::default()).await;
-    assert_eq!(all, [vip.id.clone(), delivery.id.clone(), billing.id.clone()], "newest first, acme's only");
+    assert_eq!(all, [vip.id.as_str(), delivery.id.as_str(), billing.id.as_str()], "newest first, acme's only");
     assert!(!all.contains(&other_tenant.id));
     let by = |request: v1::SearchCasesRequest| search(&app, request);
     let status =
         |status: v1::CaseStatus| v1::SearchCasesRequest { statuses: vec![status.into()], ..Default::default() };
-    assert_eq!(by(status(v1::CaseStatus::Open)).await, [billing.id.clone()]);
-    assert_eq!(by(status(v1::CaseStatus::PendingDepartment)).await, [vip.id.clone()]);
+    assert_eq!(by(status(v1::CaseStatus::Open)).await, [billing.id.as_str()]);
+    assert_eq!(by(status(v1::CaseStatus::PendingDepartment)).await, [vip.id.as_str()]);
     let two = v1::SearchCasesRequest {
         statuses: vec![v1::CaseStatus::New.into(), v1::CaseStatus::Open.into()],
         ..Default::default()
     };
-    assert_eq!(by(two).await, [delivery.id.clone(), billing.id.clone()]);
-    assert_eq!(by(v1::SearchCasesRequest { assignee: "ana".into(), ..Default::default() }).await, [billing.id.clone()]);
+    assert_eq!(by(two).await, [delivery.id.as_str(), billing.id.as_str()]);
+    assert_eq!(
+        by(v1::SearchCasesRequest { assignee: "ana".into(), ..Default::default() }).await,
+        [billing.id.as_str()]
+    );
     assert_eq!(
         by(v1::SearchCasesRequest { unassigned: true, ..Default::default() }).await,
-        [vip.id.clone(), delivery.id.clone()]
+        [vip.id.as_str(), delivery.id.as_str()]
     );
     let ann = v1::SearchCasesRequest { customer_id: "c-ann".into(), ..Default::default() };
-    assert_eq!(by(ann).await, [vip.id.clone(), billing.id.clone()]);
+    assert_eq!(by(ann).await, [vip.id.as_str(), billing.id.as_str()]);
     // "vip_gold" is a tag, not a pattern: "vipxgold" does not match it.
     let gold = v1::SearchCasesRequest { tag: "vip_gold".into(), ..Default::default() };
-    assert_eq!(by(gold).await, [vip.id.clone(), billing.id.clone()]);
+    assert_eq!(by(gold).await, [vip.id.as_str(), billing.id.as_str()]);
     assert_eq!(
         by(v1::SearchCasesRequest { tag: "cause:overcharge".into(), ..Default::default() }).await,
-        [vip.id.clone()]
+        [vip.id.as_str()]
     );
     assert_eq!(
         by(v1::SearchCasesRequest { topic: "billing".into(), ..Default::default() }).await,
-        [billing.id.clone()]
+        [billing.id.as_str()]
     );
     assert_eq!(
         by(v1::SearchCasesRequest { topic: "billing_2".into(), ..Default::default() }).await,
-        [delivery.id.clone()]
+        [delivery.id.as_str()]
     );
     assert_eq!(
         by(v1::SearchCasesRequest { department: "billing".into(), ..Default::default() }).await,
-        [vip.id.clone()]
+        [vip.id.as_str()]
     );
     let promised = v1::SearchCasesRequest { with_open_promises: true, ..Default::default() };
-    assert_eq!(by(promised).await, [delivery.id.clone()]);
+    assert_eq!(by(promised).await, [delivery.id.as_str()]);
     let together = v1::SearchCasesRequest {
         customer_id: "c-ann".into(),
         tag: "vip_gold".into(),
         statuses: vec![v1::CaseStatus::Open.into()],
         ..Default::default()
     };
-    assert_eq!(by(together).await, [billing.id.clone()]);
+    assert_eq!(by(together).await, [billing.id.as_str()]);
     let since = v1::SearchCasesRequest { opened_after: delivery.opened_at, ..Default::default() };
-    assert_eq!(by(since).await, [vip.id.clone(), delivery.id.clone()]);
+    assert_eq!(by(since).await, [vip.id.as_str(), delivery.id.as_str()]);
     let until = v1::SearchCasesRequest { opened_before: delivery.opened_at, ..Default::default() };
-    assert_eq!(by(until).await, [billing.id.clone()]);
+    assert_eq!(by(until).await, [billing.id.as_str()]);
 
     // Pages, newest first, without repeats.
     let first = v1::SearchCasesRequest { page_size: 2, ..Default::default() };
