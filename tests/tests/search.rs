@@ -1,5 +1,6 @@
 //! `SearchCases`: every filter, alone and together, paged newest first; a tag with "_" is not a
-//! wildcard; bad filters are refused naming the field.
+//! wildcard; bad filters are refused naming the field. `ListCustomerTimeline`: a customer's
+//! history across channels and cases.
 
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -9,7 +10,11 @@ use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant};
 use tonic::Code;
 
-tend_tests::on_both_backends!(every_filter_finds_what_it_says, bad_filters_are_refused);
+tend_tests::on_both_backends!(
+    every_filter_finds_what_it_says,
+    bad_filters_are_refused,
+    a_customers_history_spans_channels_and_cases,
+);
 
 async fn open(app: &TestApp, tenant: &str, customer_id: &str, topics: &[&str]) -> v1::Case {
     let interaction = v1::Interaction {
@@ -160,5 +165,71 @@ async fn bad_filters_are_refused(backend: Backend) {
     let bad_time = prost_types::Timestamp { seconds: 0, nanos: -1 };
     refuse(v1::SearchCasesRequest { opened_after: Some(bad_time), ..Default::default() }, "opened_after").await;
     refuse(v1::SearchCasesRequest { page_token: "nope".into(), ..Default::default() }, "page_token").await;
+    app.stop().await;
+}
+
+/// A customer's history: the entries of all their cases, across channels, newest first.
+async fn a_customers_history_spans_channels_and_cases(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ServiceName::Cases], |_| {}).await;
+    let tweeted = open(&app, "acme", "c-ann", &[]).await;
+    let note = v1::AddCaseNoteRequest { case_id: tweeted.id.clone(), text: "called her back".into() };
+    app.cases().add_case_note(as_tenant("acme", note)).await.unwrap();
+    let interaction = v1::Interaction {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant: "acme".into(),
+        channel: v1::Channel::Email.into(),
+        external_id: uuid::Uuid::new_v4().to_string(),
+        text: "a new problem, by email".into(),
+        ..Default::default()
+    };
+    let emailed = v1::OpenCaseRequest {
+        idempotency_key: interaction.id.clone(),
+        interaction: Some(interaction),
+        customer_id: "c-ann".into(),
+        new_case: true,
+        ..Default::default()
+    };
+    let emailed = app.cases().open_case(as_tenant("acme", emailed)).await.unwrap().into_inner().case.unwrap();
+    open(&app, "acme", "c-bob", &[]).await;
+    open(&app, "globex", "c-ann", &[]).await;
+
+    let history = |customer_id: &str, profile_id: &str, page_size: u32, page_token: String| {
+        let request = v1::ListCustomerTimelineRequest {
+            customer_id: customer_id.into(),
+            profile_id: profile_id.into(),
+            page_size,
+            page_token,
+        };
+        let app = &app;
+        async move { app.cases().list_customer_timeline(as_tenant("acme", request)).await }
+    };
+    let page = history("c-ann", "", 0, String::new()).await.unwrap().into_inner();
+    let steps: Vec<_> = page
+        .items
+        .iter()
+        .map(|item| {
+            (item.channel(), item.entry.as_ref().unwrap().kind(), item.entry.as_ref().unwrap().case_id.as_str())
+        })
+        .collect();
+    use v1::CaseTimelineKind as K;
+    assert_eq!(
+        steps,
+        [
+            (v1::Channel::Email, K::Opened, emailed.id.as_str()),
+            (v1::Channel::X, K::NoteAdded, tweeted.id.as_str()),
+            (v1::Channel::X, K::Opened, tweeted.id.as_str())
+        ],
+        "newest first, her cases only"
+    );
+    assert_eq!(page.items[0].case_subject, "a new problem, by email");
+    let first = history("c-ann", "", 2, String::new()).await.unwrap().into_inner();
+    let rest = history("c-ann", "", 2, first.next_page_token).await.unwrap().into_inner();
+    assert_eq!((first.items.len(), rest.items.len()), (2, 1));
+    assert!(rest.next_page_token.is_empty());
+    assert!(history("c-nobody", "", 0, String::new()).await.unwrap().into_inner().items.is_empty());
+    for (customer_id, profile_id) in [("", ""), ("c-ann", "p-ann")] {
+        let error = history(customer_id, profile_id, 0, String::new()).await.unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+    }
     app.stop().await;
 }

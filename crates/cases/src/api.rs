@@ -15,6 +15,7 @@ use tend_store::{DbContext as _, OutboxWaker, outbox};
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
+use crate::attach;
 use crate::config::CasesConfig;
 use crate::domain::{self, Status as CaseStatus};
 use crate::lifecycle::{Lifecycle, case_to_proto};
@@ -23,6 +24,8 @@ use crate::timeline::{self, Draft};
 use crate::watch::{self, Watches};
 use crate::{departments, promises};
 
+/// Longest thread id a case is joined by, in bytes.
+const MAX_THREAD_BYTES: usize = 512;
 /// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
 const MAX_ROUTING_BYTES: usize = 16 * 1024;
 
@@ -34,6 +37,8 @@ pub struct CaseApi {
     clock: Arc<dyn Clock>,
     /// How long before its time a promise is due soon.
     promise_warning: chrono::Duration,
+    /// How recent a case an interaction may join; `None`: never.
+    attach_window: Option<chrono::Duration>,
     watches: Watches,
 }
 
@@ -54,6 +59,8 @@ impl CaseApi {
             relay,
             clock,
             promise_warning: chrono::Duration::from_std(config.promise_warning).unwrap_or(chrono::Duration::MAX),
+            attach_window: (!config.attach_window.is_zero())
+                .then(|| chrono::Duration::from_std(config.attach_window).unwrap_or(chrono::Duration::MAX)),
         }
     }
 
@@ -92,9 +99,12 @@ impl CaseApi {
         if opening.is_empty() {
             return Ok(outcomes.into_iter().flatten().collect());
         }
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let mut events = Vec::with_capacity(opening.len());
+        let opening = self.join_open_cases(&txn, caller, opening, now, &mut outcomes, &mut events).await?;
         let rows: Vec<case::Model> = opening.iter().map(|(_, new)| new.row.clone()).collect();
         let interaction_ids: Vec<&str> = opening.iter().map(|(_, new)| new.interaction_id.as_str()).collect();
-        let txn = self.db.begin().await.context("starting a transaction")?;
+        let joined = events.len();
         let inserted = storage::insert_new(&txn, &rows, &interaction_ids).await.context("opening cases")?;
         let earlier_keys: Vec<&str> =
             rows.iter().filter(|row| !inserted.contains(&row.id)).map(|row| row.idempotency_key.as_str()).collect();
@@ -105,7 +115,6 @@ impl CaseApi {
             storage::interaction_ids(&txn, tenant.as_str(), &earlier_ids).await.context("reading case interactions")?;
         let earlier: HashMap<&str, &case::Model> =
             earlier.iter().map(|row| (row.idempotency_key.as_str(), row)).collect();
-        let mut events = Vec::with_capacity(inserted.len());
         let mut entries = Vec::with_capacity(inserted.len());
         for (slot, new) in opening {
             let outcome = if inserted.contains(&new.row.id) {
@@ -131,13 +140,14 @@ impl CaseApi {
                     envelope_in_trace(SERVICE, tenant, &opened, new.trace_context)
                 };
                 events.push((streams::CASES_EVENTS, event));
-                v1::OpenCaseResponse { case: Some(case), created: true }
+                v1::OpenCaseResponse { case: Some(case), created: true, attached: false }
             } else {
                 let Some(existing) = earlier.get(new.row.idempotency_key.as_str()) else {
                     return Err(ApiError::internal(format!("case {} was neither opened nor found", new.row.id)));
                 };
                 let interaction_ids = earlier_interactions.remove(&existing.id).unwrap_or_default();
-                v1::OpenCaseResponse { case: Some(case_to_proto((*existing).clone(), interaction_ids)), created: false }
+                let case = case_to_proto((*existing).clone(), interaction_ids);
+                v1::OpenCaseResponse { case: Some(case), created: false, attached: false }
             };
             outcomes[slot] = Some(Ok(outcome));
         }
@@ -147,11 +157,60 @@ impl CaseApi {
         if !events.is_empty() {
             self.relay.wake();
         }
-        tracing::info!(opened = events.len(), already_open = rows.len() - events.len(), "cases opened");
+        let opened = events.len() - joined;
+        tracing::info!(opened, joined, already_open = rows.len() - opened, "cases opened");
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.unwrap_or_else(|| Err(ApiError::internal("request left without an outcome"))))
             .collect())
+    }
+}
+
+impl CaseApi {
+    /// Puts each interaction of `opening` that is on a case already, or whose customer has a
+    /// case to join, on that case (its outcome in `outcomes`, the join's event in `events`),
+    /// and returns the rest, which open cases of their own.
+    async fn join_open_cases<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        caller: &Caller,
+        opening: Vec<(usize, NewCase)>,
+        now: chrono::DateTime<chrono::Utc>,
+        outcomes: &mut [Option<OpenOutcome>],
+        events: &mut Vec<(&'static str, v1::EventEnvelope)>,
+    ) -> Result<Vec<(usize, NewCase)>, ApiError> {
+        let tenant = &caller.tenant;
+        let candidates: Vec<attach::Candidate<'_>> = opening
+            .iter()
+            .map(|(_, new)| attach::Candidate {
+                interaction_id: &new.interaction_id,
+                thread: &new.row.thread,
+                customer_id: &new.row.customer_id,
+                profile_id: &new.row.profile_id,
+                new_case: new.new_case,
+            })
+            .collect();
+        let joined = attach::join(conn, tenant, &caller.actor, self.attach_window, now, &candidates).await?;
+        drop(candidates);
+        let mut still = Vec::with_capacity(opening.len());
+        for ((slot, new), joined) in opening.into_iter().zip(joined) {
+            let Some(joined) = joined else {
+                still.push((slot, new));
+                continue;
+            };
+            if let Some(added) = joined.added {
+                let event = if new.trace_context.is_empty() {
+                    envelope(SERVICE, tenant, added.as_ref())
+                } else {
+                    envelope_in_trace(SERVICE, tenant, added.as_ref(), new.trace_context)
+                };
+                events.push((streams::CASES_EVENTS, event));
+            }
+            // Joined now, or earlier by a call this one retries; not the case it opened.
+            let attached = joined.case.interaction_ids.first() != Some(&new.interaction_id);
+            outcomes[slot] = Some(Ok(v1::OpenCaseResponse { case: Some(joined.case), created: false, attached }));
+        }
+        Ok(still)
     }
 }
 
@@ -161,6 +220,8 @@ type OpenOutcome = Result<v1::OpenCaseResponse, ApiError>;
 /// A case about to be opened.
 struct NewCase {
     row: case::Model,
+    /// It must not join a case the customer has.
+    new_case: bool,
     interaction_id: String,
     trace_context: std::collections::HashMap<String, String>,
 }
@@ -178,6 +239,12 @@ fn new_case(
     };
     let interaction_id = parse_id("interaction.id", &interaction.id)?;
     let reading = domain::Reading::of(interaction.enrichment.as_ref());
+    // A thread id too long to index is no thread to join by.
+    let thread = match interaction.thread_external_id.trim() {
+        "" => String::new(),
+        id if id.len() > MAX_THREAD_BYTES => String::new(),
+        id => format!("{}:{id}", interaction.channel),
+    };
     let queue = request.routing.as_ref().map(|routing| routing.queue.clone()).unwrap_or_default();
     let routing = request.routing.map(|routing| routing.encode_to_vec());
     if routing.as_ref().is_some_and(|bytes| bytes.len() > MAX_ROUTING_BYTES) {
@@ -212,8 +279,9 @@ fn new_case(
         department: String::new(),
         department_seconds: 0,
         retention_outcome: 0,
+        thread,
     };
-    Ok(NewCase { row, interaction_id, trace_context: request.trace_context })
+    Ok(NewCase { row, new_case: request.new_case, interaction_id, trace_context: request.trace_context })
 }
 
 /// What `request` searches for, checked.
@@ -427,6 +495,46 @@ impl v1::case_service_server::CaseService for CaseApi {
         caller.require(Access::Write)?;
         let request = request.get_ref();
         Ok(Response::new(self.lifecycle.add_note(&caller, &request.case_id, &request.text).await?))
+    }
+
+    async fn list_customer_timeline(
+        &self,
+        request: Request<v1::ListCustomerTimelineRequest>,
+    ) -> Result<Response<v1::ListCustomerTimelineResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let page = Page::parse(request.page_size, &request.page_token)?;
+        let (customer_id, profile_id) = (request.customer_id.trim(), request.profile_id.trim());
+        if customer_id.is_empty() == profile_id.is_empty() {
+            return Err(ApiError::invalid("customer_id", "give exactly one of customer_id and profile_id").into());
+        }
+        for (field, value) in [("customer_id", customer_id), ("profile_id", profile_id)] {
+            if value.len() > 256 {
+                return Err(ApiError::invalid(field, "must be at most 256 bytes").into());
+            }
+        }
+        let tenant = caller.tenant.as_str();
+        let cases = storage::of_person(&self.db, tenant, customer_id, profile_id).await.context("reading the cases")?;
+        let ids: Vec<String> = cases.iter().map(|case| case.id.clone()).collect();
+        let entries = timeline::page_of_cases(&self.db, tenant, &ids, &page).await.context("reading the timelines")?;
+        let next_page_token = page.next_token(&entries, |entry| entry.id.as_str());
+        let by_id: HashMap<&str, &case::Model> = cases.iter().map(|case| (case.id.as_str(), case)).collect();
+        let items = entries
+            .into_iter()
+            .map(|entry| {
+                let case = by_id.get(entry.case_id.as_str());
+                v1::CustomerTimelineItem {
+                    channel: case.map_or(0, |case| case.channel),
+                    case_status: case
+                        .and_then(|case| CaseStatus::parse(&case.status))
+                        .map_or(0, |status| status.to_proto().into()),
+                    case_subject: case.map(|case| case.subject.clone()).unwrap_or_default(),
+                    entry: Some(timeline::to_proto(entry)),
+                }
+            })
+            .collect();
+        Ok(Response::new(v1::ListCustomerTimelineResponse { items, next_page_token }))
     }
 
     async fn list_case_timeline(

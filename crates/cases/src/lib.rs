@@ -12,6 +12,7 @@
 //! subject, and their notes and promises their texts.
 
 mod api;
+mod attach;
 mod config;
 mod consumer;
 mod departments;

@@ -806,7 +806,7 @@ fn already_settled(stored: &promise::Model) -> ApiError {
 }
 
 /// Case `row` in the contract's terms, with its interactions.
-async fn with_interactions<C: sea_orm::ConnectionTrait>(
+pub async fn with_interactions<C: sea_orm::ConnectionTrait>(
     conn: &C,
     tenant: &TenantId,
     row: case::Model,

@@ -67,6 +67,9 @@ pub mod case {
         pub department_seconds: i64,
         /// A `tend.v1.RetentionOutcome` number.
         pub retention_outcome: i32,
+        /// The opening interaction's channel and conversation (`{channel}:{thread id}`), ""
+        /// when it had none.
+        pub thread: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -114,8 +117,54 @@ tend_store::migrator!(
         crate::promises::AddPromises,
         tend_store::lease::CreateLeases,
         crate::departments::AddDepartments,
+        AddThread,
     ]
 );
+
+/// The conversation each case was opened in, so later messages of it join the case.
+struct AddThread;
+
+impl MigrationName for AddThread {
+    fn name(&self) -> &str {
+        "m20261203_000300_add_case_thread"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddThread {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table("cases").add_column(string("thread").default("").to_owned()).to_owned())
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("cases_tenant_thread").table("cases").col("tenant").col("thread").to_owned(),
+            )
+            .await?;
+        // An interaction is on one case only, also when two opens of it race to join cases.
+        manager
+            .create_index(
+                Index::create()
+                    .name("case_interactions_tenant_interaction")
+                    .table("case_interactions")
+                    .col("tenant")
+                    .col("interaction_id")
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop().name("case_interactions_tenant_interaction").table("case_interactions").to_owned(),
+            )
+            .await?;
+        manager.drop_index(Index::drop().name("cases_tenant_thread").table("cases").to_owned()).await?;
+        manager.alter_table(Table::alter().table("cases").drop_column("thread").to_owned()).await
+    }
+}
 
 /// A version, an assignee and tags on each case (rows from before: version 1, unassigned, no
 /// tags).
@@ -392,6 +441,102 @@ pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, rea
     Ok(updated.rows_affected == 1)
 }
 
+/// Most cases of one person a history reads.
+pub const MAX_CASES_OF_PERSON: u64 = 2000;
+
+/// The cases of a customer (or of a profile), newest first, at most [`MAX_CASES_OF_PERSON`].
+pub async fn of_person<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    profile_id: &str,
+) -> Result<Vec<case::Model>, DbErr> {
+    let whose = if customer_id.is_empty() {
+        case::Column::ProfileId.eq(profile_id)
+    } else {
+        case::Column::CustomerId.eq(customer_id)
+    };
+    case::Entity::find()
+        .filter(case::Column::Tenant.eq(tenant))
+        .filter(whose)
+        .order_by_desc(case::Column::Id)
+        .limit(MAX_CASES_OF_PERSON)
+        .all(conn)
+        .await
+}
+
+/// The cases of `tenant` that already hold any of `interaction_ids`, by interaction.
+pub async fn cases_holding<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    interaction_ids: &[&str],
+) -> Result<HashMap<String, String>, DbErr> {
+    if interaction_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = case_interaction::Entity::find()
+        .filter(case_interaction::Column::Tenant.eq(tenant))
+        .filter(case_interaction::Column::InteractionId.is_in(interaction_ids.iter().copied()))
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.interaction_id, row.case_id)).collect())
+}
+
+/// The tenant's cases, not closed, changed since `since`, of any of these threads, customers
+/// or profiles: those a new interaction may join. Newest change first.
+pub async fn joinable<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    threads: &[&str],
+    customers: &[&str],
+    profiles: &[&str],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<case::Model>, DbErr> {
+    let mut whose = Condition::any();
+    for (column, values) in
+        [(case::Column::Thread, threads), (case::Column::CustomerId, customers), (case::Column::ProfileId, profiles)]
+    {
+        let values: Vec<&str> = values.iter().copied().filter(|value| !value.is_empty()).collect();
+        if !values.is_empty() {
+            whose = whose.add(column.is_in(values));
+        }
+    }
+    if whose.is_empty() {
+        return Ok(Vec::new());
+    }
+    case::Entity::find()
+        .filter(case::Column::Tenant.eq(tenant))
+        .filter(case::Column::Status.ne(crate::domain::Status::Closed.as_str()))
+        .filter(case::Column::UpdatedAt.gte(since))
+        .filter(whose)
+        .order_by_desc(case::Column::UpdatedAt)
+        .limit(1000)
+        .all(conn)
+        .await
+}
+
+/// Puts interaction `interaction_id` on case `case_id` at `at`; false when it is on a case
+/// already (this one or another), which is left as it is.
+pub async fn link<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_id: &str,
+    interaction_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    let row = case_interaction::ActiveModel {
+        case_id: Set(case_id.to_owned()),
+        interaction_id: Set(interaction_id.to_owned()),
+        tenant: Set(tenant.to_owned()),
+        added_at: Set(at),
+    };
+    let inserted = case_interaction::Entity::insert(row)
+        .on_conflict_do_nothing_on([case_interaction::Column::Tenant, case_interaction::Column::InteractionId])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
+}
+
 /// The ids of the interactions on each of `case_ids`, oldest first, in one query.
 pub async fn interaction_ids<C: ConnectionTrait>(
     conn: &C,
@@ -611,6 +756,7 @@ mod tests {
             department: String::new(),
             department_seconds: 0,
             retention_outcome: 0,
+            thread: String::new(),
         }
     }
 

@@ -200,6 +200,22 @@ pub async fn page<C: ConnectionTrait>(
     query.order_by_asc(entry::Column::Id).limit(page.limit).all(conn).await
 }
 
+/// A page of the timelines of `case_ids`, newest first (for a customer's history).
+pub async fn page_of_cases<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_ids: &[String],
+    page: &Page,
+) -> Result<Vec<entry::Model>, DbErr> {
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = entry::Entity::find()
+        .filter(entry::Column::Tenant.eq(tenant))
+        .filter(entry::Column::CaseId.is_in(case_ids.iter().map(String::as_str)));
+    tend_store::query::newest_first(query, entry::Column::Id, page).all(conn).await
+}
+
 /// Writes `rows` in one statement.
 pub async fn insert_many<C: ConnectionTrait>(conn: &C, rows: Vec<entry::Model>) -> Result<(), DbErr> {
     if rows.is_empty() {

@@ -152,6 +152,13 @@ impl IngestService for Fake {
 impl CaseService for Fake {
     type WatchCasesStream = tonic::codegen::BoxStream<v1::WatchCasesResponse>;
 
+    async fn list_customer_timeline(
+        &self,
+        _: Request<v1::ListCustomerTimelineRequest>,
+    ) -> Result<Response<v1::ListCustomerTimelineResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn search_cases(
         &self,
         _: Request<v1::SearchCasesRequest>,

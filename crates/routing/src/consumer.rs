@@ -220,6 +220,8 @@ fn open_request(item: &Routed<'_>) -> v1::OpenCaseRequest {
         interaction: identified.interaction.clone(),
         trace_context: item.event.trace_context.clone(),
         routing: Some(item.outcome.clone()),
+        // Cases joins it to the customer's open case, if there is one.
+        new_case: false,
     }
 }
 

@@ -348,6 +348,8 @@ pub enum CasesCommand {
     Note(NoteArgs),
     /// Everything that happened to a case, oldest first: who did what, when and why.
     Timeline(TimelineArgs),
+    /// A customer's history across channels and cases, newest first.
+    History(HistoryArgs),
     /// Promise the customer to come back by a time, with what was promised.
     Promise(PromiseArgs),
     /// Record a promise as kept (a reply sent with --keeps-promise keeps it by itself).
@@ -485,6 +487,19 @@ pub struct PutDepartmentArgs {
     /// Take no new escalations.
     #[arg(long)]
     pub disabled: bool,
+}
+
+/// `tend cases history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// The customer (identity's id).
+    #[arg(long, default_value = "", conflicts_with = "profile")]
+    pub customer: String,
+    /// Or an author profile not linked to a customer.
+    #[arg(long, default_value = "")]
+    pub profile: String,
 }
 
 /// `tend cases search`.

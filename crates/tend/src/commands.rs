@@ -265,6 +265,25 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             page.entries.iter().for_each(print_entry);
             print_next(&page.next_page_token);
         }
+        cli::CasesCommand::History(args) => {
+            let client = connect(&args.list.connection).await?;
+            let request = v1::ListCustomerTimelineRequest {
+                customer_id: args.customer,
+                profile_id: args.profile,
+                page_size: args.list.limit,
+                page_token: args.list.page_token,
+            };
+            let page = client.cases().list_customer_timeline(request).await.map_err(failed)?.into_inner();
+            for item in &page.items {
+                let Some(entry) = &item.entry else { continue };
+                print!("{:<9} case {}  ", channel_name(item.channel), entry.case_id);
+                print_entry(entry);
+            }
+            if page.items.is_empty() {
+                println!("no history: no cases of this customer yet");
+            }
+            print_next(&page.next_page_token);
+        }
         cli::CasesCommand::Promise(args) => {
             let client = connect(&args.connection).await?;
             let due_at = parse_due(&args.by, chrono::Utc::now()).context("--by")?;
