@@ -303,6 +303,10 @@ async fn meta_handshake_edits_and_removals(backend: Backend) {
     let (status, summary) = send(fixture("meta/page_feed_comment_add.json")).await;
     assert_eq!(status, 200, "{summary}");
     assert!(summary.contains("\"stored\":1"), "{summary}");
+    // The complaint is a case before it changes, so the changes show on the case.
+    let added = interactions(&app).await;
+    let case_id = tend_tests::routed(&app, TENANT, &added[0].id).await.case_id;
+    assert!(!case_id.is_empty());
     let (status, summary) = send(fixture("meta/page_feed_comment_edited.json")).await;
     assert_eq!(status, 200);
     assert!(summary.contains("\"edited\":1"), "{summary}");
@@ -326,6 +330,20 @@ async fn meta_handshake_edits_and_removals(backend: Backend) {
     let (status, summary) = send(fixture("meta/page_feed_comment_remove.json")).await;
     assert_eq!(status, 200);
     assert!(summary.contains("\"deleted\":1"), "{summary}");
+    use v1::CaseTimelineKind as K;
+    let changes = eventually("the edit and the removal on the case", Duration::from_secs(10), || async {
+        let request = v1::ListCaseTimelineRequest { case_id: case_id.clone(), ..Default::default() };
+        let entries = app.cases().list_case_timeline(as_tenant(TENANT, request)).await.ok()?.into_inner().entries;
+        let changes: Vec<_> = entries
+            .into_iter()
+            .filter(|entry| matches!(entry.kind(), K::InteractionEdited | K::InteractionDeleted))
+            .collect();
+        (changes.len() == 2).then_some(changes)
+    })
+    .await;
+    assert_eq!(changes[0].kind(), K::InteractionEdited);
+    assert!(changes[0].text.contains("4.2 update"), "{:?}", changes[0]);
+    assert_eq!((changes[1].kind(), changes[1].interaction_id.as_str()), (K::InteractionDeleted, added[0].id.as_str()));
     app.stop().await;
 }
 

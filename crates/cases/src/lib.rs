@@ -18,6 +18,7 @@ mod consumer;
 mod departments;
 mod domain;
 mod lifecycle;
+mod posts;
 mod promises;
 mod replies;
 mod storage;
@@ -58,7 +59,8 @@ pub struct Cases {
 
 impl Cases {
     /// Connects to the service's database (migrating it) and prepares the API, the relay, the
-    /// timers and the consumers of `customers.erased`, `replies.delivered` and `replies.failed`.
+    /// timers and the consumers of `customers.erased`, `replies.delivered`, `replies.failed`,
+    /// `interactions.updated` and `interactions.deleted`.
     pub async fn build(context: &ServiceContext, config: &CasesConfig) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
@@ -69,6 +71,10 @@ impl Cases {
         consumers.extend(context.consumers(streams::REPLIES_DELIVERED, SERVICE, delivered, &db, &relay.waker()));
         let failed = Arc::new(replies::Failed { clock: clock.clone() });
         consumers.extend(context.consumers(streams::REPLIES_FAILED, SERVICE, failed, &db, &relay.waker()));
+        let edited = Arc::new(posts::Edited { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::INTERACTIONS_UPDATED, SERVICE, edited, &db, &relay.waker()));
+        let deleted = Arc::new(posts::Deleted { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::INTERACTIONS_DELETED, SERVICE, deleted, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
         let watches_stop = CancellationToken::new();
         let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());
