@@ -744,6 +744,13 @@ async fn sla_clocks_count_on_the_hours_of_the_account_a_post_came_in_on(backend:
     let received = tweet.received_at.unwrap().seconds;
     let due = sla.first_response_due.unwrap().seconds;
     assert!(due - received > 7 * 24 * 3600, "counted on the account's hours: due {due}, received {received}");
+    // The hours travel with the deadlines, and the case's clock counts to them.
+    let hours = sla.hours.expect("the account's hours on the deadlines");
+    assert_eq!(hours.time_zone, "UTC");
+    let case = app.cases().get_case(as_tenant(TENANT, v1::GetCaseRequest { id: decision.case_id })).await;
+    let case = case.unwrap().into_inner();
+    let first = case.sla_clocks.iter().find(|clock| clock.kind() == v1::SlaClockKind::FirstResponse).unwrap();
+    assert_eq!(first.due_at.unwrap().seconds, due);
     app.stop().await;
 }
 

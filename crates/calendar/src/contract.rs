@@ -78,3 +78,33 @@ pub fn to_contract(name: &str, calendar: &Calendar, updated_at: Option<prost_typ
         updated_at,
     }
 }
+
+/// `calendar` as the business hours an SLA deadline carries, with only the holidays from
+/// `from` to `until` (a deadline's reach, so the message stays small).
+pub fn to_business_hours(calendar: &Calendar, from: chrono::NaiveDate, until: chrono::NaiveDate) -> v1::BusinessHours {
+    let spec = calendar.to_spec();
+    let days = crate::period::WEEK
+        .iter()
+        .map(|weekday| v1::BusinessDay {
+            weekday: crate::period::day_name(*weekday).to_owned(),
+            periods: spec.hours.day(*weekday).clone(),
+        })
+        .filter(|day| !day.periods.is_empty())
+        .collect();
+    let (from, until) = (from.format("%Y-%m-%d").to_string(), until.format("%Y-%m-%d").to_string());
+    let holidays =
+        spec.holidays.into_iter().map(|holiday| holiday.date).filter(|date| *date >= from && *date <= until).collect();
+    v1::BusinessHours { time_zone: spec.time_zone, days, holidays }
+}
+
+/// The calendar of business hours an SLA deadline carries.
+pub fn from_business_hours(hours: &v1::BusinessHours) -> Result<Calendar, FieldError> {
+    let mut spec = CalendarSpec { time_zone: hours.time_zone.clone(), hours: Default::default(), holidays: Vec::new() };
+    for day in &hours.days {
+        let weekday = crate::period::parse_day(&day.weekday)
+            .ok_or_else(|| ("hours.days", format!("{:?} is not a weekday", day.weekday)))?;
+        spec.hours.day_mut(weekday).extend(day.periods.iter().cloned());
+    }
+    spec.holidays = hours.holidays.iter().map(|date| HolidaySpec { date: date.clone(), name: String::new() }).collect();
+    Calendar::from_spec(&spec).map_err(|error| ("hours", error.to_string()))
+}

@@ -15,13 +15,13 @@ use tend_store::{DbContext as _, OutboxWaker, outbox};
 use tonic::{Request, Response, Status};
 
 use crate::SERVICE;
-use crate::attach;
 use crate::config::CasesConfig;
 use crate::domain::{self, Status as CaseStatus};
 use crate::lifecycle::{Lifecycle, case_to_proto};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 use crate::watch::{self, Watches};
+use crate::{attach, clocks};
 use crate::{departments, promises};
 
 /// Longest thread id a case is joined by, in bytes.
@@ -64,16 +64,18 @@ impl CaseApi {
         }
     }
 
-    /// The cases of `rows` with their interactions, read in one query.
+    /// The cases of `rows` with their interactions and SLA clocks, read in one query each.
     async fn to_protos(&self, tenant: &TenantId, rows: Vec<case::Model>) -> Result<Vec<v1::Case>, ApiError> {
         let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
         let mut interactions =
             storage::interaction_ids(&self.db, tenant.as_str(), &ids).await.context("reading case interactions")?;
+        let mut clocks = clocks::of_cases(&self.db, tenant.as_str(), &ids).await.context("reading SLA clocks")?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let interaction_ids = interactions.remove(&row.id).unwrap_or_default();
-                case_to_proto(row, interaction_ids)
+                let sla_clocks = clocks.remove(&row.id).unwrap_or_default();
+                v1::Case { sla_clocks, ..case_to_proto(row, interaction_ids) }
             })
             .collect())
     }
@@ -116,8 +118,12 @@ impl CaseApi {
         let earlier: HashMap<&str, &case::Model> =
             earlier.iter().map(|row| (row.idempotency_key.as_str(), row)).collect();
         let mut entries = Vec::with_capacity(inserted.len());
+        let mut started = Vec::new();
         for (slot, new) in opening {
             let outcome = if inserted.contains(&new.row.id) {
+                let clocks = clocks::for_new_case(&new.row);
+                let sla_clocks = clocks.iter().map(clocks::to_proto).collect();
+                started.extend(clocks);
                 let draft = Draft {
                     interaction_id: new.interaction_id.clone(),
                     moved: None,
@@ -125,13 +131,12 @@ impl CaseApi {
                     ..Draft::of(v1::CaseTimelineKind::Opened)
                 };
                 let entry = draft.into_row(tenant.as_str(), &new.row.id, &caller.actor, now, new.row.version);
-                let case = case_to_proto(new.row, vec![new.interaction_id]);
+                let case = v1::Case { sla_clocks, ..case_to_proto(new.row, vec![new.interaction_id]) };
                 let opened = v1::CaseEvent {
                     kind: v1::CaseEventKind::Opened.into(),
                     case: Some(case.clone()),
                     entry: Some(timeline::to_proto(entry.clone())),
-                    promise: None,
-                    escalation: None,
+                    ..Default::default()
                 };
                 entries.push(entry);
                 let event = if new.trace_context.is_empty() {
@@ -146,12 +151,19 @@ impl CaseApi {
                     return Err(ApiError::internal(format!("case {} was neither opened nor found", new.row.id)));
                 };
                 let interaction_ids = earlier_interactions.remove(&existing.id).unwrap_or_default();
-                let case = case_to_proto((*existing).clone(), interaction_ids);
+                let sla_clocks = clocks::of_case(&txn, tenant.as_str(), &existing.id)
+                    .await
+                    .context("reading SLA clocks")?
+                    .iter()
+                    .map(clocks::to_proto)
+                    .collect();
+                let case = v1::Case { sla_clocks, ..case_to_proto((*existing).clone(), interaction_ids) };
                 v1::OpenCaseResponse { case: Some(case), created: false, attached: false }
             };
             outcomes[slot] = Some(Ok(outcome));
         }
         timeline::insert_many(&txn, entries).await.context("recording the openings")?;
+        clocks::insert(&txn, started).await.context("starting SLA clocks")?;
         outbox::enqueue_many(&txn, &events).await?;
         txn.commit().await.context("committing cases")?;
         if !events.is_empty() {

@@ -118,9 +118,16 @@ async fn add<C: ConnectionTrait>(
     }
     let mut apply = |row: &mut case::Model, _: &Seen| {
         let from = Status::parse(&row.status).unwrap_or(Status::Open);
-        let moved = (from == Status::Resolved).then_some((from, Status::Reopened));
-        if moved.is_some() {
-            row.status = Status::Reopened.as_str().to_owned();
+        // A resolved case is reopened; one waiting for the customer has their answer.
+        let moved = match from {
+            Status::Resolved => Some((from, Status::Reopened)),
+            Status::PendingCustomer => Some((from, Status::Open)),
+            _ => None,
+        };
+        if let Some((_, to)) = moved {
+            row.status = to.as_str().to_owned();
+        }
+        if from == Status::Resolved {
             row.resolved_at = None;
             row.resolution_note = None;
         }
@@ -129,7 +136,9 @@ async fn add<C: ConnectionTrait>(
             moved,
             ..Draft::of(v1::CaseTimelineKind::InteractionAdded)
         };
-        Ok(Some(Change::new(v1::CaseEventKind::InteractionAdded, draft)))
+        let mut change = Change::new(v1::CaseEventKind::InteractionAdded, draft);
+        change.clocks = Some(crate::clocks::Effect::CustomerWrote);
+        Ok(Some(change))
     };
     for _ in 0..ATTEMPTS {
         match lifecycle::apply_change(conn, tenant, actor, case_id, 0, now, &mut apply).await? {

@@ -22,6 +22,8 @@ pub struct CasesConfig {
     pub promise_warning: Duration,
     /// An overdue promise raises its case's priority by this much (at most to 100).
     pub overdue_priority_boost: u32,
+    /// An SLA breach raises its case's priority by this much (at most to 100).
+    pub breach_priority_boost: u32,
     /// An interaction joins the case of the same thread, customer or profile changed within
     /// this long (reopening it if resolved) instead of opening another; `0s` opens a case for
     /// every interaction.
@@ -45,6 +47,7 @@ impl Default for CasesConfig {
             timers_lease: Duration::from_secs(30),
             promise_warning: Duration::from_secs(3600),
             overdue_priority_boost: 20,
+            breach_priority_boost: 20,
             attach_window: Duration::from_secs(24 * 3600),
             max_watchers: 256,
             watch_poll: Duration::from_millis(250),
@@ -69,6 +72,9 @@ impl Validate for CasesConfig {
         }
         if self.overdue_priority_boost > 100 {
             return Err(ConfigError::invalid("cases.overdue_priority_boost", "must be at most 100"));
+        }
+        if self.breach_priority_boost > 100 {
+            return Err(ConfigError::invalid("cases.breach_priority_boost", "must be at most 100"));
         }
         if self.attach_window > Duration::from_secs(90 * 24 * 3600) {
             return Err(ConfigError::invalid("cases.attach_window", "must be at most 90 days"));

@@ -13,6 +13,7 @@
 
 mod api;
 mod attach;
+mod clocks;
 mod config;
 mod consumer;
 mod departments;

@@ -54,12 +54,14 @@ pub struct Change {
     pub promise: Option<promise::Model>,
     /// The escalation it makes or ends, to save (with whether it is new) and announce.
     pub escalation: Option<(escalation::Model, bool)>,
+    /// What it does to the SLA clocks besides what its status move does.
+    pub clocks: Option<crate::clocks::Effect>,
 }
 
 impl Change {
     /// A change announced as `event` and recorded as `draft`, touching no promise.
     pub fn new(event: v1::CaseEventKind, draft: Draft) -> Self {
-        Self { event, draft, more: Vec::new(), promises: Vec::new(), promise: None, escalation: None }
+        Self { event, draft, more: Vec::new(), promises: Vec::new(), promise: None, escalation: None, clocks: None }
     }
 }
 
@@ -608,8 +610,7 @@ impl Lifecycle {
             kind: v1::CaseEventKind::NoteAdded.into(),
             case: Some(case),
             entry: Some(entry.clone()),
-            promise: None,
-            escalation: None,
+            ..Default::default()
         };
         outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, tenant, &event)).await?;
         txn.commit().await.context("committing the note")?;
@@ -694,6 +695,7 @@ pub async fn apply_change<C: ConnectionTrait>(
         departments::open_on_case(conn, tenant.as_str(), id).await.context("reading the case's escalation")?;
     let seen = Seen { now, actor: actor.to_owned(), open_promises, open_escalation };
     let read = row.version;
+    let status_before = row.status.clone();
     let Some(change) = apply(&mut row, &seen)? else {
         return Ok(Attempt::Unchanged(Box::new(with_interactions(conn, tenant, row).await?)));
     };
@@ -710,6 +712,10 @@ pub async fn apply_change<C: ConnectionTrait>(
     if let Some((escalation, is_new)) = &change.escalation {
         departments::save_escalation(conn, escalation.clone(), *is_new).await.context("saving the escalation")?;
     }
+    let moved = crate::clocks::effect_of_move(&status_before, &row.status);
+    for effect in moved.into_iter().chain(change.clocks) {
+        crate::clocks::apply(conn, &row, effect, now).await.context("updating the SLA clocks")?;
+    }
     let entry = change.draft.into_row(tenant.as_str(), id, actor, now, row.version);
     let entry = timeline::to_proto(timeline::insert(conn, entry).await.context("recording the change")?);
     let more = change.more.into_iter().map(|draft| draft.into_row(tenant.as_str(), id, actor, now, row.version));
@@ -723,6 +729,7 @@ pub async fn apply_change<C: ConnectionTrait>(
         entry: Some(entry),
         promise: change.promise.map(promises::to_proto),
         escalation: change.escalation.map(|(escalation, _)| departments::escalation_to_proto(escalation, now)),
+        clock: None,
     })))
 }
 
@@ -815,7 +822,10 @@ pub async fn with_interactions<C: sea_orm::ConnectionTrait>(
         .await
         .context("reading case interactions")?;
     let interaction_ids = interactions.remove(&row.id).unwrap_or_default();
-    Ok(case_to_proto(row, interaction_ids))
+    let clocks = crate::clocks::of_case(conn, tenant.as_str(), &row.id).await.context("reading the SLA clocks")?;
+    let mut case = case_to_proto(row, interaction_ids);
+    case.sla_clocks = clocks.iter().map(crate::clocks::to_proto).collect();
+    Ok(case)
 }
 
 /// The stored status of `row`.
@@ -855,5 +865,6 @@ pub fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case
         department: row.department,
         department_seconds: u64::try_from(row.department_seconds).unwrap_or(0),
         retention_outcome: row.retention_outcome,
+        sla_clocks: Vec::new(),
     }
 }

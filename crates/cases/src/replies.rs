@@ -162,9 +162,9 @@ pub async fn reply_to_case(
     if let Some(existing) = find(&txn, tenant.as_str(), &reply_id).await.context("reading the reply")? {
         return Ok(to_proto(existing));
     }
-    if storage::find(&txn, tenant.as_str(), &case_id).await.context("reading the case")?.is_none() {
+    let Some(case_row) = storage::find(&txn, tenant.as_str(), &case_id).await.context("reading the case")? else {
         return Err(ApiError::not_found("case", case_id));
-    }
+    };
     let interactions = storage::interaction_ids(&txn, tenant.as_str(), &[case_id.as_str()])
         .await
         .context("reading the case's interactions")?
@@ -202,6 +202,10 @@ pub async fn reply_to_case(
         updated_at: now,
     };
     let saved = reply::ActiveModel::from(row).insert(&txn).await.context("recording the reply")?;
+    // The agent answered: the response clocks are met.
+    crate::clocks::apply(&txn, &case_row, crate::clocks::Effect::AgentReplied, now)
+        .await
+        .context("meeting the response clocks")?;
     let draft = Draft {
         text: saved.text.clone(),
         reply_id: saved.reply_id.clone(),

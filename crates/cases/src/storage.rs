@@ -118,6 +118,7 @@ tend_store::migrator!(
         tend_store::lease::CreateLeases,
         crate::departments::AddDepartments,
         AddThread,
+        crate::clocks::CreateClocks,
     ]
 );
 
@@ -482,8 +483,9 @@ pub async fn cases_holding<C: ConnectionTrait>(
     Ok(rows.into_iter().map(|row| (row.interaction_id, row.case_id)).collect())
 }
 
-/// The tenant's cases, not closed, changed since `since`, of any of these threads, customers
-/// or profiles: those a new interaction may join. Newest change first.
+/// The tenant's cases, not closed, changed since `since` (or waiting for the customer, however
+/// long), of any of these threads, customers or profiles: those a new interaction may join.
+/// Newest change first.
 pub async fn joinable<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
@@ -507,7 +509,11 @@ pub async fn joinable<C: ConnectionTrait>(
     case::Entity::find()
         .filter(case::Column::Tenant.eq(tenant))
         .filter(case::Column::Status.ne(crate::domain::Status::Closed.as_str()))
-        .filter(case::Column::UpdatedAt.gte(since))
+        .filter(
+            Condition::any()
+                .add(case::Column::UpdatedAt.gte(since))
+                .add(case::Column::Status.eq(crate::domain::Status::PendingCustomer.as_str())),
+        )
         .filter(whose)
         .order_by_desc(case::Column::UpdatedAt)
         .limit(1000)

@@ -23,9 +23,10 @@ use tend_store::{DbContext as _, OutboxWaker, outbox};
 use tokio_util::sync::CancellationToken;
 
 use crate::SERVICE;
+use crate::clocks;
 use crate::config::CasesConfig;
 use crate::departments::{self, escalation};
-use crate::lifecycle::{Attempt, Change, Seen, apply_change, case_to_proto};
+use crate::lifecycle::{Attempt, Change, Seen, apply_change, with_interactions};
 use crate::promises::{self, promise};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
@@ -42,6 +43,10 @@ pub struct Swept {
     pub overdue: usize,
     /// Escalations their departments did not answer in time.
     pub escalations_overdue: usize,
+    /// SLA clocks at their warning point.
+    pub sla_warnings: usize,
+    /// SLA clocks run out, their cases escalated.
+    pub sla_breaches: usize,
 }
 
 /// The timers of the cases service.
@@ -50,6 +55,7 @@ pub struct Timers {
     relay: OutboxWaker,
     warning: chrono::Duration,
     boost: i32,
+    breach_boost: i32,
 }
 
 impl Timers {
@@ -60,6 +66,7 @@ impl Timers {
             relay,
             warning: chrono::Duration::from_std(config.promise_warning).unwrap_or(chrono::Duration::MAX),
             boost: i32::try_from(config.overdue_priority_boost).unwrap_or(100),
+            breach_boost: i32::try_from(config.breach_priority_boost).unwrap_or(100),
         }
     }
 
@@ -81,6 +88,18 @@ impl Timers {
                 swept.overdue += 1;
             }
         }
+        let warned = clocks::falling_due(&self.db, now, false, SWEEP_BATCH).await.context("reading SLA clocks")?;
+        for clock in warned {
+            if self.raise_sla_warning(&clock, now).await? {
+                swept.sla_warnings += 1;
+            }
+        }
+        let breached = clocks::falling_due(&self.db, now, true, SWEEP_BATCH).await.context("reading SLA clocks")?;
+        for clock in breached {
+            if self.raise_sla_breach(&clock, now).await? {
+                swept.sla_breaches += 1;
+            }
+        }
         let late = departments::overdue(&self.db, now, SWEEP_BATCH).await.context("reading overdue escalations")?;
         for late in late {
             if self.raise_escalation_overdue(&late, now).await? {
@@ -93,6 +112,8 @@ impl Timers {
                 due_soon = swept.due_soon,
                 overdue = swept.overdue,
                 escalations_overdue = swept.escalations_overdue,
+                sla_warnings = swept.sla_warnings,
+                sla_breaches = swept.sla_breaches,
                 "timers fired"
             );
         }
@@ -120,6 +141,61 @@ impl Timers {
         let announced = announce(&txn, &due.tenant, &due.case_id, draft, &mut event, now).await?;
         txn.commit().await.context("committing the promise due soon")?;
         Ok(announced)
+    }
+
+    /// SLA_WARNING for `clock`, unless it was raised already; the case does not change.
+    async fn raise_sla_warning(&self, clock: &clocks::clock::Model, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if !clocks::mark(&txn, &clock.id, now, false).await.context("marking the SLA warning")? {
+            return Ok(false);
+        }
+        let draft = Draft {
+            text: clock.kind.clone(),
+            reason: format!("due at {}", clock.due_at.to_rfc3339()),
+            ..Draft::of(v1::CaseTimelineKind::SlaWarning)
+        };
+        let warned = clocks::clock::Model { warned_at: Some(now), ..clock.clone() };
+        let mut event = v1::CaseEvent {
+            kind: v1::CaseEventKind::SlaWarning.into(),
+            clock: Some(clocks::to_proto(&warned)),
+            ..Default::default()
+        };
+        let announced = announce(&txn, &clock.tenant, &clock.case_id, draft, &mut event, now).await?;
+        txn.commit().await.context("committing the SLA warning")?;
+        Ok(announced)
+    }
+
+    /// SLA_BREACHED for `clock`, unless it was raised already: the case's priority goes up by
+    /// the configured boost (a new version). A change that races it wins, and the next sweep
+    /// tries again.
+    async fn raise_sla_breach(&self, clock: &clocks::clock::Model, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        let tenant = TenantId::parse(&clock.tenant).map_err(ApiError::internal)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if !clocks::mark(&txn, &clock.id, now, true).await.context("marking the SLA breach")? {
+            return Ok(false);
+        }
+        let boost = self.breach_boost;
+        let mut apply = |row: &mut case::Model, _: &Seen| {
+            row.priority = (row.priority + boost).min(100);
+            let draft = Draft {
+                text: clock.kind.clone(),
+                priority: row.priority,
+                reason: format!("was due at {}: priority raised by {boost}", clock.due_at.to_rfc3339()),
+                ..Draft::of(v1::CaseTimelineKind::SlaBreached)
+            };
+            Ok(Some(Change::new(v1::CaseEventKind::SlaBreached, draft)))
+        };
+        match apply_change(&txn, &tenant, SERVICE, &clock.case_id, 0, now, &mut apply).await {
+            Ok(Attempt::Changed(mut event)) => {
+                let breached = clocks::clock::Model { breached_at: Some(now), ..clock.clone() };
+                event.clock = Some(clocks::to_proto(&breached));
+                outbox::enqueue(&txn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, event.as_ref())).await?;
+                txn.commit().await.context("committing the SLA breach")?;
+                Ok(true)
+            }
+            Ok(Attempt::Unchanged(_) | Attempt::Lost) | Err(ApiError::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// ESCALATION_OVERDUE for `late`, unless it was raised already: the department ran out of
@@ -223,10 +299,7 @@ async fn announce<C: ConnectionTrait>(
     let entry = timeline::insert(conn, draft.into_row(tenant.as_str(), case_id, SERVICE, now, 0))
         .await
         .context("recording the timer")?;
-    let interactions =
-        storage::interaction_ids(conn, tenant.as_str(), &[case_id]).await.context("reading case interactions")?;
-    let interaction_ids = interactions.into_values().next().unwrap_or_default();
-    event.case = Some(case_to_proto(row, interaction_ids));
+    event.case = Some(with_interactions(conn, &tenant, row).await?);
     event.entry = Some(timeline::to_proto(entry));
     outbox::enqueue(conn, streams::CASES_EVENTS, &envelope(SERVICE, &tenant, &*event)).await?;
     Ok(true)

@@ -117,6 +117,7 @@ impl Decision {
                     .next_response
                     .map_or(0, |target| u64::try_from(target.num_seconds()).unwrap_or(0)),
                 warn_at_percent: deadlines.warn_at_percent,
+                hours: deadlines.hours.clone(),
             }),
             priority_terms: self
                 .priority

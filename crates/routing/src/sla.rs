@@ -30,7 +30,7 @@ pub struct SlaPolicy {
 }
 
 /// The deadlines a policy sets for work that arrived at a given time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Deadlines {
     /// The policy's name.
     pub policy: String,
@@ -48,6 +48,9 @@ pub struct Deadlines {
     pub next_response: Option<TimeDelta>,
     /// The warning point, percent.
     pub warn_at_percent: u32,
+    /// The business hours they count on, for the cases service to pause and resume clocks;
+    /// `None` for around the clock.
+    pub hours: Option<tend_proto::v1::BusinessHours>,
 }
 
 impl SlaPolicy {
@@ -78,6 +81,11 @@ impl SlaPolicy {
             resolution_warn: self.resolution.and_then(warn),
             next_response: self.next_response,
             warn_at_percent: self.warn_at_percent,
+            hours: self.calendar.as_ref().map(|_| {
+                let day = start.date_naive();
+                let reach = (day - chrono::Days::new(1), day + chrono::Days::new(400));
+                tend_calendar::contract::to_business_hours(calendar, reach.0, reach.1)
+            }),
         }
     }
 }

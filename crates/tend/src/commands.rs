@@ -766,6 +766,7 @@ mod tests {
                     resolution_warn: at(1_800_069_120),
                     next_response_seconds: 7200,
                     warn_at_percent: 80,
+                    hours: None,
                 }),
                 priority_terms: vec![
                     v1::PriorityTerm { name: "base".into(), points: 30, detail: String::new() },
