@@ -21,7 +21,7 @@ use crate::lifecycle::{Lifecycle, case_to_proto};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 use crate::watch::{self, Watches};
-use crate::{attach, clocks};
+use crate::{attach, clocks, guides};
 use crate::{departments, promises};
 
 /// Longest thread id a case is joined by, in bytes.
@@ -638,6 +638,69 @@ impl v1::case_service_server::CaseService for CaseApi {
         let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let promises = rows.into_iter().map(promises::to_proto).collect();
         Ok(Response::new(v1::ListPromisesResponse { promises, next_page_token }))
+    }
+
+    async fn put_guide(&self, request: Request<v1::PutGuideRequest>) -> Result<Response<v1::Guide>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let guide = request.into_inner().guide.ok_or_else(|| ApiError::invalid("guide", "is required"))?;
+        guides::check(&guide)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let saved = guides::save(&txn, caller.tenant.as_str(), guide, &caller.actor, self.clock.now())
+            .await
+            .context("saving the guide")?;
+        txn.commit().await.context("committing the guide")?;
+        tracing::info!(guide = %saved.name, version = saved.version, actor = %caller.actor, "guide saved");
+        Ok(Response::new(saved))
+    }
+
+    async fn get_guide(&self, request: Request<v1::GetGuideRequest>) -> Result<Response<v1::Guide>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let found = guides::find(&self.db, caller.tenant.as_str(), &request.name, request.version)
+            .await
+            .context("reading the guide")?;
+        Ok(Response::new(found.ok_or_else(|| ApiError::not_found("guide", &request.name))?))
+    }
+
+    async fn list_guides(
+        &self,
+        request: Request<v1::ListGuidesRequest>,
+    ) -> Result<Response<v1::ListGuidesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let guides = guides::latest(&self.db, caller.tenant.as_str()).await.context("listing guides")?;
+        Ok(Response::new(v1::ListGuidesResponse { guides }))
+    }
+
+    async fn step_guide(
+        &self,
+        request: Request<v1::StepGuideRequest>,
+    ) -> Result<Response<v1::StepGuideResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.get_ref();
+        let tenant = caller.tenant.as_str();
+        let case_id = parse_id("case_id", &request.case_id)?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        if storage::find(&txn, tenant, &case_id).await.context("reading the case")?.is_none() {
+            return Err(ApiError::not_found("case", case_id).into());
+        }
+        let guide = guides::find(&txn, tenant, &request.guide, request.version).await.context("reading the guide")?;
+        let guide = guide.ok_or_else(|| ApiError::not_found("guide", &request.guide))?;
+        let (node, path) = guides::step(&guide, &request.node_id, request.answer)?;
+        let draft = Draft {
+            text: path,
+            reason: format!("{}@{}", guide.name, guide.version),
+            ..Draft::of(v1::CaseTimelineKind::GuideStep)
+        };
+        timeline::insert(&txn, draft.into_row(tenant, &case_id, &caller.actor, self.clock.now(), 0))
+            .await
+            .context("recording the step")?;
+        txn.commit().await.context("committing the step")?;
+        let done = node.answers.is_empty();
+        Ok(Response::new(v1::StepGuideResponse { version: guide.version, node: Some(node.clone()), done }))
     }
 
     async fn upsert_department(

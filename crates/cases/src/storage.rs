@@ -119,6 +119,7 @@ tend_store::migrator!(
         crate::departments::AddDepartments,
         AddThread,
         crate::clocks::CreateClocks,
+        crate::guides::CreateGuides,
     ]
 );
 

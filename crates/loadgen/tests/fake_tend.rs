@@ -159,6 +159,22 @@ impl CaseService for Fake {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn put_guide(&self, _: Request<v1::PutGuideRequest>) -> Result<Response<v1::Guide>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_guide(&self, _: Request<v1::GetGuideRequest>) -> Result<Response<v1::Guide>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_guides(&self, _: Request<v1::ListGuidesRequest>) -> Result<Response<v1::ListGuidesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn step_guide(&self, _: Request<v1::StepGuideRequest>) -> Result<Response<v1::StepGuideResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn search_cases(
         &self,
         _: Request<v1::SearchCasesRequest>,

@@ -37,6 +37,9 @@ pub enum Command {
     /// the time it has to answer.
     #[command(subcommand)]
     Departments(DepartmentsCommand),
+    /// Guides: decision trees agents step through on a case (troubleshooting, refunds, offers).
+    #[command(subcommand)]
+    Guides(GuidesCommand),
     /// Author profiles kept by identity.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
@@ -368,6 +371,52 @@ pub enum CasesCommand {
     Escalations(EscalationsArgs),
     /// Record what came of keeping the customer: saved, lost or pending.
     Retention(RetentionArgs),
+    /// Step through a guide on the case: with no --node, its first question.
+    Guide(StepGuideArgs),
+}
+
+/// `tend cases guide`.
+#[derive(Debug, Args)]
+pub struct StepGuideArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The case.
+    pub id: String,
+    /// The guide's name.
+    pub guide: String,
+    /// The guide's version (0: the latest).
+    #[arg(long, default_value_t = 0)]
+    pub guide_version: u32,
+    /// The node answered (empty: start).
+    #[arg(long, default_value = "")]
+    pub node: String,
+    /// The answer's number at that node.
+    #[arg(long, default_value_t = 0)]
+    pub answer: u32,
+}
+
+/// `tend guides …`.
+#[derive(Debug, Subcommand)]
+pub enum GuidesCommand {
+    /// Save a guide from a YAML, TOML or JSON file as its next version (admin key).
+    Put {
+        #[command(flatten)]
+        connection: Connection,
+        /// The file (see docs/examples/guide.yaml).
+        file: std::path::PathBuf,
+    },
+    /// One guide, its questions and answers.
+    Show {
+        #[command(flatten)]
+        connection: Connection,
+        /// Its name.
+        name: String,
+        /// The version (0: the latest).
+        #[arg(long, default_value_t = 0)]
+        guide_version: u32,
+    },
+    /// The tenant's guides.
+    List(Connection),
 }
 
 /// `tend cases escalate`.

@@ -340,6 +340,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             print_next(&page.next_page_token);
         }
         cli::CasesCommand::Escalate(args) => crate::departments_cmd::escalate(args).await?,
+        cli::CasesCommand::Guide(args) => crate::guides_cmd::step(args).await?,
         cli::CasesCommand::Answer(args) => crate::departments_cmd::answer(args).await?,
         cli::CasesCommand::Escalations(args) => crate::departments_cmd::escalations(args).await?,
         cli::CasesCommand::Retention(args) => {

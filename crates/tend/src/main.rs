@@ -4,6 +4,7 @@ mod channels_cmd;
 mod cli;
 mod commands;
 mod departments_cmd;
+mod guides_cmd;
 mod identity_cmd;
 mod rules_cmd;
 mod serve;
@@ -38,6 +39,7 @@ async fn main() -> ExitCode {
         Command::Calendars(command) => rules_cmd::calendars(command).await,
         Command::Channels(command) => channels_cmd::channels(command).await,
         Command::Departments(command) => departments_cmd::departments(command).await,
+        Command::Guides(command) => guides_cmd::guides(command).await,
         Command::Report(args) => commands::report(args).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),

@@ -192,6 +192,16 @@ async fn readme_walkthrough() {
         let kept = tend(endpoint, &["cases", "keep", &promise_id, "--note", "called her"]);
         assert_eq!(field(&kept, "state:"), "kept");
 
+        // The example guide, stepped through on the case.
+        let guide = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/guide.yaml");
+        assert!(tend(endpoint, &["guides", "put", guide]).contains("saved as version 1"));
+        let first = tend(endpoint, &["cases", "guide", &case_id, "parcel-missing"]);
+        assert!(first.starts_with("[tracking]"), "{first}");
+        let end =
+            tend(endpoint, &["cases", "guide", &case_id, "parcel-missing", "--node", "tracking", "--answer", "2"]);
+        assert!(end.contains("suggested tag: refund") && end.contains("(end of the guide)"), "{end}");
+        assert!(tend(endpoint, &["cases", "timeline", &case_id]).contains("tracking: No tracking number → refund"));
+
         let resolved = tend(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
         assert_eq!(field(&resolved, "status:"), "resolved");
 
