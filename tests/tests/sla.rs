@@ -29,8 +29,16 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn spawn(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, &[ServiceName::Cases], |config| {
         config.cases.attach_window = Duration::from_secs(24 * 3600);
+        config.cases.breach_unassigns = true;
     })
     .await
+}
+
+/// The ids of the cases `SearchCases` finds by `sla`.
+async fn by_sla(app: &TestApp, sla: v1::SlaFilter) -> Vec<String> {
+    let request = v1::SearchCasesRequest { sla: sla.into(), ..Default::default() };
+    let page = app.cases().search_cases(as_tenant("acme", request)).await.unwrap().into_inner();
+    page.cases.into_iter().map(|case| case.id).collect()
 }
 
 fn at(time: DateTime<Utc>) -> Option<prost_types::Timestamp> {
@@ -113,11 +121,15 @@ async fn clocks_warn_breach_and_escalate_once_and_replies_meet_them(backend: Bac
     let case = opened.case.unwrap();
     assert_eq!(case.sla_clocks.len(), 2, "first response and resolution");
     assert_eq!(clock(&case, Kind::FirstResponse).state(), State::Running);
+    let assign = v1::AssignCaseRequest { id: case.id.clone(), agent_id: "ana".into(), ..Default::default() };
+    app.cases().assign_case(as_tenant("acme", assign)).await.unwrap();
+    assert!(by_sla(&app, v1::SlaFilter::AtRisk).await.is_empty());
 
     // 50 minutes on: past the warning point (48 min), once.
     app.clock.advance(50 * MINUTE);
     let warned = wait_for(stream.as_ref(), E::SlaWarning, 1).await;
     assert_eq!(warned[0].clock.as_ref().unwrap().kind(), Kind::FirstResponse);
+    assert_eq!(by_sla(&app, v1::SlaFilter::AtRisk).await, [case.id.as_str()]);
     // An hour and a minute on: breached, and the case escalated once.
     app.clock.advance(11 * MINUTE);
     let breached = wait_for(stream.as_ref(), E::SlaBreached, 1).await;
@@ -128,7 +140,10 @@ async fn clocks_warn_breach_and_escalate_once_and_replies_meet_them(backend: Bac
     assert_eq!(clock_events(stream.as_ref(), E::SlaWarning).await.len(), 1);
     let late = get(&app, &case.id).await;
     assert_eq!(late.priority, 60);
+    assert_eq!(late.assignee, "", "back to the queue (cases.breach_unassigns)");
     assert!(clock(&late, Kind::FirstResponse).breached_at.is_some());
+    assert_eq!(by_sla(&app, v1::SlaFilter::Breached).await, [case.id.as_str()]);
+    assert!(by_sla(&app, v1::SlaFilter::AtRisk).await.is_empty(), "breached is no longer at risk");
 
     // The agent replies: the first response is met (late); the resolution still runs.
     reply(&app, &case.id).await;
@@ -201,6 +216,7 @@ async fn a_clock_paused_over_a_weekend_counts_business_time(backend: Backend) {
     let paused = clock(&waiting, Kind::FirstResponse);
     assert_eq!(paused.state(), State::Paused);
     let left = paused.remaining_seconds;
+    assert_eq!(by_sla(&app, v1::SlaFilter::Paused).await, [case.id.as_str()]);
     assert!((29 * 60..=30 * 60).contains(&left), "{left}");
 
     // The weekend passes: nothing falls due while paused.

@@ -336,6 +336,8 @@ fn search_of(request: v1::SearchCasesRequest) -> Result<storage::Search, ApiErro
         with_open_promises: request.with_open_promises,
         opened_after: time("opened_after", request.opened_after)?,
         opened_before: time("opened_before", request.opened_before)?,
+        sla: v1::SlaFilter::try_from(request.sla)
+            .map_err(|_| ApiError::invalid("sla", format!("{} is not an SlaFilter", request.sla)))?,
     })
 }
 

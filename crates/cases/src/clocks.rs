@@ -351,6 +351,28 @@ pub async fn mark<C: ConnectionTrait>(conn: &C, id: &str, now: DateTime<Utc>, br
     Ok(updated.rows_affected == 1)
 }
 
+/// The ids of `tenant`'s cases with a clock as `filter` asks (a subquery), or `None` for any.
+pub fn cases_where(tenant: &str, filter: v1::SlaFilter) -> Option<sea_orm::sea_query::SelectStatement> {
+    use sea_orm::sea_query::Query;
+    let not_stopped = clock::Column::State.ne(STOPPED);
+    let condition = match filter {
+        v1::SlaFilter::Unspecified => return None,
+        v1::SlaFilter::AtRisk => {
+            not_stopped.and(clock::Column::WarnedAt.is_not_null()).and(clock::Column::BreachedAt.is_null())
+        }
+        v1::SlaFilter::Breached => not_stopped.and(clock::Column::BreachedAt.is_not_null()),
+        v1::SlaFilter::Paused => clock::Column::State.eq(PAUSED),
+    };
+    Some(
+        Query::select()
+            .column(clock::Column::CaseId)
+            .from(clock::Entity)
+            .and_where(clock::Column::Tenant.eq(tenant))
+            .and_where(condition)
+            .to_owned(),
+    )
+}
+
 /// A clock in the contract's terms.
 pub fn to_proto(row: &clock::Model) -> v1::SlaClock {
     let kind = match row.kind.as_str() {

@@ -24,6 +24,9 @@ pub struct CasesConfig {
     pub overdue_priority_boost: u32,
     /// An SLA breach raises its case's priority by this much (at most to 100).
     pub breach_priority_boost: u32,
+    /// An SLA breach also takes the case from its agent, back to the queue, for someone free to
+    /// take it.
+    pub breach_unassigns: bool,
     /// An interaction joins the case of the same thread, customer or profile changed within
     /// this long (reopening it if resolved) instead of opening another; `0s` opens a case for
     /// every interaction.
@@ -48,6 +51,7 @@ impl Default for CasesConfig {
             promise_warning: Duration::from_secs(3600),
             overdue_priority_boost: 20,
             breach_priority_boost: 20,
+            breach_unassigns: false,
             attach_window: Duration::from_secs(24 * 3600),
             max_watchers: 256,
             watch_poll: Duration::from_millis(250),

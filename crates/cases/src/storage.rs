@@ -594,6 +594,8 @@ pub struct Search {
     pub opened_after: Option<chrono::DateTime<chrono::Utc>>,
     /// Opened before.
     pub opened_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where its SLA clocks stand.
+    pub sla: tend_proto::v1::SlaFilter,
 }
 
 /// `column`, a ","-separated list, holds `item` (whose "_" is a LIKE wildcard unless escaped).
@@ -647,6 +649,9 @@ pub async fn search<C: ConnectionTrait>(
     }
     if let Some(before) = search.opened_before {
         query = query.filter(case::Column::OpenedAt.lt(before));
+    }
+    if let Some(clocks) = crate::clocks::cases_where(tenant, search.sla) {
+        query = query.filter(case::Column::Id.in_subquery(clocks));
     }
     newest_first(query, case::Column::Id, page).all(conn).await
 }

@@ -56,6 +56,7 @@ pub struct Timers {
     warning: chrono::Duration,
     boost: i32,
     breach_boost: i32,
+    breach_unassigns: bool,
 }
 
 impl Timers {
@@ -67,6 +68,7 @@ impl Timers {
             warning: chrono::Duration::from_std(config.promise_warning).unwrap_or(chrono::Duration::MAX),
             boost: i32::try_from(config.overdue_priority_boost).unwrap_or(100),
             breach_boost: i32::try_from(config.breach_priority_boost).unwrap_or(100),
+            breach_unassigns: config.breach_unassigns,
         }
     }
 
@@ -174,13 +176,21 @@ impl Timers {
         if !clocks::mark(&txn, &clock.id, now, true).await.context("marking the SLA breach")? {
             return Ok(false);
         }
-        let boost = self.breach_boost;
+        let (boost, unassign) = (self.breach_boost, self.breach_unassigns);
         let mut apply = |row: &mut case::Model, _: &Seen| {
             row.priority = (row.priority + boost).min(100);
+            let mut reason = format!("was due at {}: priority raised by {boost}", clock.due_at.to_rfc3339());
+            let taken_from = std::mem::take(&mut row.assignee);
+            if unassign && !taken_from.is_empty() {
+                reason.push_str(&format!("; taken from {taken_from}, back to the queue"));
+            } else {
+                row.assignee = taken_from;
+            }
             let draft = Draft {
                 text: clock.kind.clone(),
                 priority: row.priority,
-                reason: format!("was due at {}: priority raised by {boost}", clock.due_at.to_rfc3339()),
+                assignee: row.assignee.clone(),
+                reason,
                 ..Draft::of(v1::CaseTimelineKind::SlaBreached)
             };
             Ok(Some(Change::new(v1::CaseEventKind::SlaBreached, draft)))

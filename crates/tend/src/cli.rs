@@ -583,6 +583,20 @@ pub struct SearchCasesArgs {
     /// With open promises only.
     #[arg(long)]
     pub with_promises: bool,
+    /// Where its SLA clocks stand.
+    #[arg(long, value_enum)]
+    pub sla: Option<SlaArg>,
+}
+
+/// SLA states on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SlaArg {
+    /// Past a warning point, not yet breached.
+    AtRisk,
+    /// Past a deadline.
+    Breached,
+    /// Paused, waiting for the customer.
+    Paused,
 }
 
 /// `tend cases promise`.

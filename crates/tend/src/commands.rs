@@ -152,6 +152,13 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
                 topic: args.topic,
                 department: args.department,
                 with_open_promises: args.with_promises,
+                sla: match args.sla {
+                    None => v1::SlaFilter::Unspecified,
+                    Some(cli::SlaArg::AtRisk) => v1::SlaFilter::AtRisk,
+                    Some(cli::SlaArg::Breached) => v1::SlaFilter::Breached,
+                    Some(cli::SlaArg::Paused) => v1::SlaFilter::Paused,
+                }
+                .into(),
                 page_size: args.list.limit,
                 page_token: args.list.page_token,
                 ..Default::default()
