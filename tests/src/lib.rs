@@ -221,6 +221,18 @@ pub fn as_tenant<T>(tenant: &str, message: T) -> tonic::Request<T> {
     request
 }
 
+/// `message` as a request with API key `key` (a test with authentication on names its actors
+/// by their keys).
+///
+/// # Panics
+/// When `key` is not a valid header value.
+#[allow(clippy::unwrap_used)]
+pub fn with_key<T>(key: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+    request
+}
+
 /// A post on X by `handle` with `text`, with a unique channel id.
 pub fn post(handle: &str, text: &str) -> v1::IngestInteractionRequest {
     v1::IngestInteractionRequest {

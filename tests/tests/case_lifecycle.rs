@@ -44,12 +44,7 @@ async fn spawn(backend: Backend) -> TestApp {
     .await
 }
 
-/// A request with `key`.
-fn by<T>(key: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
-    request
-}
+use tend_tests::with_key as by;
 
 /// Opens a case for a fresh interaction, as routing would.
 async fn open(app: &TestApp) -> v1::Case {

@@ -50,11 +50,7 @@ async fn spawn(backend: Backend) -> TestApp {
     .await
 }
 
-fn by<T>(key: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
-    request
-}
+use tend_tests::with_key as by;
 
 async fn open(app: &TestApp) -> v1::Case {
     let interaction = v1::Interaction {

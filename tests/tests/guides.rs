@@ -14,11 +14,7 @@ tend_tests::on_both_backends!(an_agent_steps_through_a_guide_and_the_path_stays_
 const ADMIN: &str = "acme-admin-key-0001";
 const ANA: &str = "ana-agent-key-00001";
 
-fn by<T>(key: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
-    request
-}
+use tend_tests::with_key as by;
 
 fn node(id: &str, text: &str, answers: &[(&str, &str)]) -> v1::GuideNode {
     v1::GuideNode {

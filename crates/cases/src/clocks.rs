@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use prost::Message as _;
-use sea_orm::sea_query::{Expr, Index};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, string, timestamp_with_time_zone, timestamp_with_time_zone_null};
@@ -93,19 +93,12 @@ impl MigrationTrait for CreateClocks {
                     .to_owned(),
             )
             .await?;
-        for (name, columns) in [
-            ("case_clocks_tenant_case", &["tenant", "case_id"][..]),
-            ("case_clocks_state_due", &["state", "due_at"][..]),
-            ("case_clocks_state_warn", &["state", "warn_at"][..]),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table("case_clocks");
-            for column in columns {
-                index.col(*column);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
-        Ok(())
+        let indexes: [(&str, &[&str]); 3] = [
+            ("case_clocks_tenant_case", &["tenant", "case_id"]),
+            ("case_clocks_state_due", &["state", "due_at"]),
+            ("case_clocks_state_warn", &["state", "warn_at"]),
+        ];
+        tend_store::migration::create_indexes(manager, "case_clocks", &indexes).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

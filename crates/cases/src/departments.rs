@@ -15,7 +15,7 @@ use tend_kernel::ids::to_timestamp;
 use tend_kernel::paging::Page;
 use tend_proto::v1;
 
-use crate::domain::ERASED_TEXT;
+use crate::domain::erased_unless_empty;
 
 /// Longest department name, in bytes.
 const MAX_NAME: usize = 64;
@@ -142,18 +142,12 @@ impl MigrationTrait for AddDepartments {
                     .to_owned(),
             )
             .await?;
-        for (name, columns) in [
-            ("case_escalations_tenant_case", &["tenant", "case_id"][..]),
-            ("case_escalations_tenant_department_state", &["tenant", "department", "state", "id"][..]),
-            ("case_escalations_state_due", &["state", "due_at"][..]),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table("case_escalations");
-            for column in columns {
-                index.col(*column);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        let indexes: [(&str, &[&str]); 3] = [
+            ("case_escalations_tenant_case", &["tenant", "case_id"]),
+            ("case_escalations_tenant_department_state", &["tenant", "department", "state", "id"]),
+            ("case_escalations_state_due", &["state", "due_at"]),
+        ];
+        tend_store::migration::create_indexes(manager, "case_escalations", &indexes).await?;
         for column in [
             string("department").default("").to_owned(),
             big_integer("department_seconds").default(0).to_owned(),
@@ -382,12 +376,9 @@ pub async fn erase<C: ConnectionTrait>(conn: &C, tenant: &str, case_ids: &[Strin
     if case_ids.is_empty() {
         return Ok(());
     }
-    let blank_unless_empty = |column: escalation::Column| {
-        Expr::case(Expr::col(column).eq(""), Expr::value("")).finally(Expr::value(ERASED_TEXT))
-    };
     escalation::Entity::update_many()
-        .col_expr(escalation::Column::Reason, blank_unless_empty(escalation::Column::Reason).into())
-        .col_expr(escalation::Column::Answer, blank_unless_empty(escalation::Column::Answer).into())
+        .col_expr(escalation::Column::Reason, erased_unless_empty(escalation::Column::Reason))
+        .col_expr(escalation::Column::Answer, erased_unless_empty(escalation::Column::Answer))
         .filter(escalation::Column::Tenant.eq(tenant))
         .filter(escalation::Column::CaseId.is_in(case_ids.iter().map(String::as_str)))
         .exec(conn)

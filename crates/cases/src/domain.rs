@@ -262,6 +262,13 @@ pub fn check_priority(priority: u32) -> Result<i32, ApiError> {
 /// What an erased case's subject (and resolution note, if it has one) becomes.
 pub const ERASED_TEXT: &str = "[erased]";
 
+/// `column` as [`ERASED_TEXT`], unless it is empty (an erasure leaves an empty text empty, so
+/// nothing says there was one).
+pub fn erased_unless_empty(column: impl sea_orm::sea_query::IntoColumnRef + Copy) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait as _};
+    Expr::case(Expr::col(column).eq(""), Expr::value("")).finally(Expr::value(ERASED_TEXT)).into()
+}
+
 /// Whose cases a `customers.erased` event erases: the customer's, and those of each erased
 /// profile (a case opened before the profile was linked carries the profile only).
 pub use tend_store::events::ErasedPeople;

@@ -4,7 +4,7 @@
 //! transaction with the case's version, its timeline and its event.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Index};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone, timestamp_with_time_zone_null};
@@ -13,7 +13,7 @@ use tend_kernel::ids::to_timestamp;
 use tend_kernel::paging::Page;
 use tend_proto::v1;
 
-use crate::domain::ERASED_TEXT;
+use crate::domain::erased_unless_empty;
 
 /// Longest `what` of a promise, in bytes.
 pub const MAX_WHAT: usize = 2000;
@@ -96,20 +96,13 @@ impl MigrationTrait for AddPromises {
                     .to_owned(),
             )
             .await?;
-        let indexes = [
-            ("case_promises_tenant_case", &["tenant", "case_id"][..]),
+        let indexes: [(&str, &[&str]); 3] = [
+            ("case_promises_tenant_case", &["tenant", "case_id"]),
             // The timers and ListPromises read open promises by due time.
-            ("case_promises_state_due", &["state", "due_at"][..]),
-            ("case_promises_tenant_state_due", &["tenant", "state", "due_at"][..]),
+            ("case_promises_state_due", &["state", "due_at"]),
+            ("case_promises_tenant_state_due", &["tenant", "state", "due_at"]),
         ];
-        for (name, columns) in indexes {
-            let mut index = Index::create();
-            index.name(name).table("case_promises");
-            for column in columns {
-                index.col(*column);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        tend_store::migration::create_indexes(manager, "case_promises", &indexes).await?;
         manager
             .alter_table(
                 Table::alter().table("cases").add_column(integer("open_promises").default(0).to_owned()).to_owned(),
@@ -319,12 +312,9 @@ pub async fn erase<C: ConnectionTrait>(conn: &C, tenant: &str, case_ids: &[Strin
     if case_ids.is_empty() {
         return Ok(());
     }
-    let blank_unless_empty = |column: promise::Column| {
-        Expr::case(Expr::col(column).eq(""), Expr::value("")).finally(Expr::value(ERASED_TEXT))
-    };
     promise::Entity::update_many()
-        .col_expr(promise::Column::What, blank_unless_empty(promise::Column::What).into())
-        .col_expr(promise::Column::Note, blank_unless_empty(promise::Column::Note).into())
+        .col_expr(promise::Column::What, erased_unless_empty(promise::Column::What))
+        .col_expr(promise::Column::Note, erased_unless_empty(promise::Column::Note))
         .filter(promise::Column::Tenant.eq(tenant))
         .filter(promise::Column::CaseId.is_in(case_ids.iter().map(String::as_str)))
         .exec(conn)

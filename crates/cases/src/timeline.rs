@@ -2,7 +2,7 @@
 //! entry with who, when and why. It is the case's audit log too, so entries are only ever
 //! added (an erasure blanks their texts, nothing else).
 
-use sea_orm::sea_query::{Expr, Index};
+use sea_orm::sea_query::Index;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -12,7 +12,7 @@ use tend_kernel::ids::to_timestamp;
 use tend_kernel::paging::Page;
 use tend_proto::v1;
 
-use crate::domain::{ERASED_TEXT, Status};
+use crate::domain::{Status, erased_unless_empty};
 
 /// The `case_timeline` table.
 #[allow(missing_docs)]
@@ -231,11 +231,9 @@ pub async fn erase<C: ConnectionTrait>(conn: &C, tenant: &str, case_ids: &[Strin
     if case_ids.is_empty() {
         return Ok(());
     }
-    let blank_unless_empty =
-        |column: entry::Column| Expr::case(Expr::col(column).eq(""), Expr::value("")).finally(Expr::value(ERASED_TEXT));
     entry::Entity::update_many()
-        .col_expr(entry::Column::Text, blank_unless_empty(entry::Column::Text).into())
-        .col_expr(entry::Column::Reason, blank_unless_empty(entry::Column::Reason).into())
+        .col_expr(entry::Column::Text, erased_unless_empty(entry::Column::Text))
+        .col_expr(entry::Column::Reason, erased_unless_empty(entry::Column::Reason))
         .filter(entry::Column::Tenant.eq(tenant))
         .filter(entry::Column::CaseId.is_in(case_ids.iter().map(String::as_str)))
         .exec(conn)

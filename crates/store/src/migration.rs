@@ -37,6 +37,23 @@ macro_rules! migrator {
     };
 }
 
+/// Creates on `table` each index of `indexes`: its name and its columns, in order.
+pub async fn create_indexes(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    indexes: &[(&str, &[&str])],
+) -> Result<(), DbErr> {
+    for (name, columns) in indexes {
+        let mut index = Index::create();
+        index.name(*name).table(table.to_owned());
+        for column in *columns {
+            index.col(ToString::to_string(column));
+        }
+        manager.create_index(index.to_owned()).await?;
+    }
+    Ok(())
+}
+
 /// Applies every pending migration of `M` to `db`.
 pub async fn run<M: MigratorTrait>(db: &DatabaseConnection, service: &str) -> Result<(), Error> {
     M::up(db, None).await.context(format!("migrating the database of {service}"))
