@@ -373,6 +373,33 @@ pub enum CasesCommand {
     Retention(RetentionArgs),
     /// Step through a guide on the case: with no --node, its first question.
     Guide(StepGuideArgs),
+    /// Follow case events live (WatchCases), each printed with its cursor to resume from.
+    Watch(WatchArgs),
+}
+
+/// `tend cases watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Resume after this cursor (printed with every event).
+    #[arg(long, default_value = "")]
+    pub cursor: String,
+    /// Without a cursor, start with every event kept instead of from now on.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Only these kinds of event, e.g. --kind sla-breached --kind promise-overdue.
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    /// Only events of cases assigned to this agent.
+    #[arg(long, default_value = "")]
+    pub assignee: String,
+    /// Only events of cases in this queue.
+    #[arg(long, default_value = "")]
+    pub queue: String,
+    /// Only this case's events.
+    #[arg(long = "case", default_value = "")]
+    pub case_id: String,
 }
 
 /// `tend cases guide`.

@@ -348,6 +348,7 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
         }
         cli::CasesCommand::Escalate(args) => crate::departments_cmd::escalate(args).await?,
         cli::CasesCommand::Guide(args) => crate::guides_cmd::step(args).await?,
+        cli::CasesCommand::Watch(args) => watch(args).await?,
         cli::CasesCommand::Answer(args) => crate::departments_cmd::answer(args).await?,
         cli::CasesCommand::Escalations(args) => crate::departments_cmd::escalations(args).await?,
         cli::CasesCommand::Retention(args) => {
@@ -360,6 +361,47 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
             };
             print_case(&client.cases().record_retention_outcome(request).await.map_err(failed)?.into_inner());
         }
+    }
+    Ok(())
+}
+
+/// `tend cases watch`: prints events as they come, until interrupted or the stream ends.
+async fn watch(args: cli::WatchArgs) -> anyhow::Result<()> {
+    let kinds = args
+        .kinds
+        .iter()
+        .map(|kind| {
+            let name = format!("CASE_EVENT_KIND_{}", kind.trim().to_uppercase().replace('-', "_"));
+            v1::CaseEventKind::from_str_name(&name).map(i32::from).with_context(|| {
+                format!("--kind {kind:?}: not a kind of case event (e.g. sla-breached, promise-overdue)")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let start = if args.from_start { v1::WatchStart::Earliest } else { v1::WatchStart::Latest };
+    let request = v1::WatchCasesRequest {
+        cursor: args.cursor,
+        start: start.into(),
+        kinds,
+        assignee: args.assignee,
+        queue: args.queue,
+        case_id: args.case_id,
+        ..Default::default()
+    };
+    let client = connect(&args.connection).await?;
+    let mut stream = client.cases().watch_cases(request).await.map_err(failed)?.into_inner();
+    while let Some(update) = stream.message().await.map_err(failed)? {
+        let Some(event) = &update.event else { continue };
+        let kind = event.kind().as_str_name().trim_start_matches("CASE_EVENT_KIND_").to_lowercase();
+        let Some(case) = &event.case else { continue };
+        println!(
+            "{}  {:<20} case {} v{:<3} {:<18} {}",
+            update.cursor,
+            kind,
+            case.id,
+            case.version,
+            status_name(case.status),
+            event.entry.as_ref().map(|entry| one_line(&entry.text)).unwrap_or_default()
+        );
     }
     Ok(())
 }

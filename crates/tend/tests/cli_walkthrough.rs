@@ -202,6 +202,22 @@ async fn readme_walkthrough() {
         assert!(end.contains("suggested tag: refund") && end.contains("(end of the guide)"), "{end}");
         assert!(tend(endpoint, &["cases", "timeline", &case_id]).contains("tracking: No tracking number → refund"));
 
+        // The live stream, replayed from the start: the case's opening and its escalation.
+        // Under `timeout`, so a stream that never prints fails the test instead of hanging it.
+        let mut watch = std::process::Command::new("timeout")
+            .args(["20", env!("CARGO_BIN_EXE_tend"), "cases", "watch", "--from-start", "--case", &case_id])
+            .args(["--kind", "escalated"])
+            .env("TEND_ENDPOINT", endpoint)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(watch.stdout.take().unwrap()), &mut first_line)
+            .unwrap();
+        let _ = watch.kill();
+        let _ = watch.wait();
+        assert!(first_line.contains("escalated") && first_line.contains(&case_id), "{first_line}");
+
         let resolved = tend(endpoint, &["cases", "resolve", &case_id, "--note", "refund issued"]);
         assert_eq!(field(&resolved, "status:"), "resolved");
 
