@@ -31,6 +31,7 @@
 # Knobs: BENCH_DATABASE_URL (default TEND_TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres),
 # BENCH_REDIS_URL (default TEND_TEST_REDIS_URL or redis://127.0.0.1:6379), BENCH_SEED (42),
 # BENCH_OUT (output directory), BENCH_PROFILE=0 (no perf profile of the pipeline runs),
+# BENCH_ATTACH_WINDOW (cases.attach_window of the Tends measured, default 0s: one case per post),
 # BENCH_KEEP=1 (keep the work directory with every log), BENCH_TEND (a tend binary to use
 # instead of building target/release/tend).
 set -euo pipefail
@@ -154,8 +155,12 @@ start_tend() {
     data="$work/$name-data"
     mkdir -p "$data"
     endpoint="http://127.0.0.1:$port"
+    # One case per post (no joining of a customer's posts into one case, the default too), so
+    # that "every post is a case" is what the pipeline figures count. Joining costs a case
+    # change per joined post; measure it apart (BENCH_ATTACH_WINDOW=24h).
     local -a env_vars=(-u TEND__STORAGE__DATABASE_URL -u TEND__STREAM__REDIS_URL -u TEND__STREAM__KEY_PREFIX
-        "TEND__SERVER__LISTEN=127.0.0.1:$port" "TEND__STORAGE__DATA_DIR=$data")
+        "TEND__SERVER__LISTEN=127.0.0.1:$port" "TEND__STORAGE__DATA_DIR=$data"
+        "TEND__CASES__ATTACH_WINDOW=${BENCH_ATTACH_WINDOW:-0s}")
     local -a command
     tend_db="-"
     if [[ "$backend" == pg ]]; then

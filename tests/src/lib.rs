@@ -80,7 +80,8 @@ pub async fn test_config(backend: Backend) -> (TendConfig, tempfile::TempDir, Op
     // Timers tick often, so a test that moves the clock ahead sees them fire at once.
     config.cases.timers_every = Duration::from_millis(50);
     config.cases.timers_lease = Duration::from_secs(2);
-    // Each post opens its own case, as most tests expect; tests of joining set a window.
+    // Each post opens its own case (the default, said again because most tests rely on it);
+    // tests of joining set a window.
     config.cases.attach_window = Duration::ZERO;
     let database = match backend {
         Backend::Embedded => None,
