@@ -120,7 +120,7 @@ macro_rules! on_both_backends {
 }
 
 /// Runs `sql` and returns the first column of every row as text.
-async fn strings(db: &DatabaseConnection, sql: String) -> Vec<String> {
+pub(crate) async fn strings(db: &DatabaseConnection, sql: String) -> Vec<String> {
     use sea_orm::ConnectionTrait as _;
     let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
     let rows = db.query_all_raw(statement).await.unwrap();

@@ -147,11 +147,40 @@ impl App {
             .into_iter()
             .map(|row| ((row.channel, row.external_id.clone()), row))
             .collect();
+        let mut blanks: HashMap<(i32, &str), profile::Model> = keys
+            .iter()
+            .filter(|(channel, external_id)| !stored.contains_key(&(*channel, (*external_id).to_owned())))
+            .map(|&(channel, external_id)| ((channel, external_id), blank(tenant, channel, external_id, now)))
+            .collect();
+        if !blanks.is_empty() && storage::is_postgres(conn) {
+            // Another consumer (or replica) may be creating some of these authors right now:
+            // claim them first, and read the ones it created once it has committed, instead of
+            // failing the batch on the unique index when the profiles are saved.
+            let claimed = storage::profiles::claim(conn, blanks.values().cloned().collect()).await?;
+            let raced: Vec<(i32, &str)> =
+                blanks.iter().filter(|(_, blank)| !claimed.contains(&blank.id)).map(|(key, _)| *key).collect();
+            if !raced.is_empty() {
+                tracing::debug!(authors = raced.len(), "new authors created concurrently; reading theirs");
+                for row in storage::profiles::of_authors(conn, tenant, &raced).await? {
+                    if let Some(key) =
+                        raced.iter().find(|(channel, id)| row.channel == *channel && row.external_id == *id)
+                    {
+                        blanks.remove(key);
+                    }
+                    stored.insert((row.channel, row.external_id.clone()), row);
+                }
+            }
+        }
         let authors: Vec<Author> = keys
             .iter()
             .map(|(channel, external_id)| match stored.remove(&(*channel, (*external_id).to_owned())) {
                 Some(start) => Author { start, is_new: false },
-                None => Author { start: blank(tenant, *channel, external_id, now), is_new: true },
+                None => Author {
+                    start: blanks
+                        .remove(&(*channel, *external_id))
+                        .unwrap_or_else(|| blank(tenant, *channel, external_id, now)),
+                    is_new: true,
+                },
             })
             .collect();
 

@@ -242,8 +242,10 @@ async fn the_consumer_publishes_for_each_event_in_a_few_statements_per_batch(db:
     let (results, count) = run("new authors", &deliveries).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // The inbox, the profiles, the identifiers they offer, the matcher (the first time only), the
-    // profiles written, the outbox: a handful per batch, not a handful per event.
-    assert!(count <= 6, "{count} statements");
+    // profiles written, the outbox: a handful per batch, not a handful per event. PostgreSQL
+    // claims the new authors first, since another consumer may be creating them too.
+    let claim = usize::from(db.backend == crate::testing::Backend::Postgres);
+    assert!(count <= 6 + claim, "{count} statements");
     let events = published(db).await;
     assert_eq!(events.len(), EVENTS);
     for ((tenant_name, identified), delivered) in events.iter().zip(&deliveries) {
@@ -269,7 +271,7 @@ async fn the_consumer_publishes_for_each_event_in_a_few_statements_per_batch(db:
     let (results, count) = run("new authors, known customers", &deliveries).await;
     assert!(results.iter().all(Result::is_ok));
     // One more: the linked customers' summaries, for routing's rules.
-    assert!(count <= 7, "{count} statements");
+    assert!(count <= 7 + claim, "{count} statements");
     let events = published(db).await;
     assert!(events[EVENTS..].iter().all(|(_, identified)| identified.status() == v1::IdentityStatus::Linked));
     assert!(events[EVENTS..].iter().all(|(_, identified)| identified.customer.is_some()), "linked: with a summary");
@@ -420,8 +422,10 @@ async fn the_matcher_links_or_queues_within_a_batch(db: &TestDb) {
     println!("{:?}: trained matcher: {count} statements for 100 sightings ({decided} linked or queued)", db.backend);
     assert!(decided > 0);
     // Profiles, identifiers, the matcher and its customers (reloaded after the new
-    // thresholds), the proposed customers, then profiles, audit events and candidates written.
-    assert!(count <= 8, "{count} statements");
+    // thresholds), the proposed customers, then profiles, audit events and candidates written;
+    // on PostgreSQL the new authors are claimed first.
+    let claim = usize::from(db.backend == crate::testing::Backend::Postgres);
+    assert!(count <= 8 + claim, "{count} statements");
 }
 
 /// Queues `profile` for review as `customer_id`'s candidate, as the matcher does.
@@ -617,4 +621,57 @@ async fn forgetting_a_customer_leaves_nothing_of_them_in_any_table(db: &TestDb) 
     assert!(trail.iter().any(|event| event.action == "erased" && event.reason.as_deref() == Some("GDPR request 7")));
     let outbox = tend_store::outbox::entity::Entity::find().all(&db.db).await.unwrap();
     assert_eq!(outbox.len(), 2, "one customers.erased for her, one for the record merged into her");
+}
+
+/// Two consumers (or replicas) identifying batches that share new authors, on PostgreSQL where
+/// they really run side by side: the second waits for the first's new profiles and takes them
+/// up, instead of failing its whole batch on the unique index and retrying it 30 s later (which
+/// under a burst of new authors stalled identity for minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_share_the_authors_they_both_create() {
+    let db = TestDb::new(crate::testing::Backend::Postgres).await;
+    let app = Arc::new(db.app());
+    let first: Vec<Post> = ["anna", "ben", "cleo"].iter().map(|handle| post(handle, "no signal since noon")).collect();
+    let second: Vec<Post> = ["ben", "cleo", "dan"].iter().map(|handle| post(handle, "no signal here either")).collect();
+
+    let txn = db.db.begin().await.unwrap();
+    let sightings: Vec<Sighting<'_>> = first.iter().map(Post::sighting).collect();
+    let by_first = app.identify(&txn, &tenant("acme"), &sightings).await.unwrap();
+
+    // The second batch starts while the first holds its new profiles uncommitted.
+    let racing = tokio::spawn({
+        let (app, conn) = (app.clone(), db.db.clone());
+        async move {
+            let txn = conn.begin().await.unwrap();
+            let sightings: Vec<Sighting<'_>> = second.iter().map(Post::sighting).collect();
+            let identified = app.identify(&txn, &tenant("acme"), &sightings).await?;
+            txn.commit().await.unwrap();
+            Ok::<_, Error>(identified)
+        }
+    });
+    // Wait until it is blocked on the first's rows, so the race is the one under test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting = crate::testing::strings(
+            &db.db,
+            "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                .to_owned(),
+        )
+        .await;
+        if waiting == ["1"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second batch never waited for the first");
+        tokio::task::yield_now().await;
+    }
+    txn.commit().await.unwrap();
+
+    let by_second = racing.await.unwrap().expect("the second batch identifies its authors instead of failing");
+    let id = |identified: &[Identified], at: usize| identified[at].profile.id.clone();
+    assert_eq!(id(&by_second, 0), id(&by_first, 1), "ben has one profile");
+    assert_eq!(id(&by_second, 1), id(&by_first, 2), "cleo has one profile");
+    assert_eq!(by_second[2].profile.handle, "dan");
+    let profiles = storage::profile::Entity::find().all(&db.db).await.unwrap();
+    assert_eq!(profiles.len(), 4, "anna, ben, cleo and dan, once each");
+    db.finish().await;
 }

@@ -91,11 +91,41 @@ pub async fn of_authors<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// Claims the authors of `blanks` (profiles not found by [`of_authors`]) by inserting them, and
+/// returns the ids of those this transaction inserted. An author another transaction created
+/// meanwhile is skipped, not an error: on PostgreSQL the insert waits for that transaction to
+/// end, so the caller can then read (and lock) its row with [`of_authors`].
+///
+/// Rows go in `(channel, external_id)` order, so two batches claiming the same new authors wait
+/// on each other in one direction instead of in a cycle.
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    mut blanks: Vec<profile::Model>,
+) -> Result<std::collections::HashSet<String>, Error> {
+    blanks.sort_unstable_by(|a, b| (a.channel, &a.external_id).cmp(&(b.channel, &b.external_id)));
+    let mut claimed = std::collections::HashSet::with_capacity(blanks.len());
+    let mut rows = blanks.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<profile::ActiveModel> =
+            rows.by_ref().take(ROWS_PER_STATEMENT).map(profile::ActiveModel::from).collect();
+        let size = chunk.len();
+        let inserted = tend_store::query::insert_new(
+            conn,
+            chunk,
+            [profile::Column::Tenant, profile::Column::Channel, profile::Column::ExternalId],
+        )
+        .await
+        .context(format!("claiming {size} new profiles"))?;
+        claimed.extend(inserted);
+    }
+    Ok(claimed)
+}
+
 /// Inserts the new rows of `rows` and overwrites the stored ones (by id) with what they say, in
 /// one statement per [`ROWS_PER_STATEMENT`] rows. Each row's id must appear once.
 ///
-/// A new row for an author another transaction just created fails on the unique
-/// `(tenant, channel, external_id)` index: the caller retries and finds theirs.
+/// On PostgreSQL new authors are [`claim`]ed first, so a new row here is never one another
+/// transaction created; on SQLite the one connection serialises the writers.
 pub async fn save_all<C: ConnectionTrait>(conn: &C, rows: &[profile::Model]) -> Result<(), Error> {
     use profile::Column;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
