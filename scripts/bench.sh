@@ -49,6 +49,8 @@ if [[ $quick == 1 ]]; then out="${BENCH_OUT:-$root/target/bench-quick}"; else ou
 profile="${BENCH_PROFILE:-1}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 tend="${BENCH_TEND:-$target_dir/release/tend}"
+# Tend runs from the work directory: a relative BENCH_TEND is taken from here.
+[[ "$tend" == /* ]] || tend="$PWD/$tend"
 
 for section in ${only//,/ }; do
     case "$section" in

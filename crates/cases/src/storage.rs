@@ -120,8 +120,32 @@ tend_store::migrator!(
         AddThread,
         crate::clocks::CreateClocks,
         crate::guides::CreateGuides,
+        IndexCasesByTenantAndId,
     ]
 );
+
+/// Indexes cases by tenant and id, the order `ListCases` pages in: without it a page was found
+/// through another tenant index and sorted whole, O(cases) per page (0.56 s on PostgreSQL with
+/// statistics not yet caught up after a burst, 0.67 s on SQLite, for 300,000 and 180,000
+/// cases), and a small tenant's page walked the other tenants' newer cases.
+struct IndexCasesByTenantAndId;
+
+impl MigrationName for IndexCasesByTenantAndId {
+    fn name(&self) -> &str {
+        "m20261207_000100_index_cases_by_tenant_and_id"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexCasesByTenantAndId {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        tend_store::migration::create_indexes(manager, "cases", &[("cases_tenant_id", &["tenant", "id"])]).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("cases_tenant_id").table("cases").to_owned()).await
+    }
+}
 
 /// The conversation each case was opened in, so later messages of it join the case.
 struct AddThread;
