@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // envelopes carry to say what their payload is.
     config.enable_type_names();
 
-    let files = ["common", "events", "ingest", "identity", "routing", "cases", "feedback", "channels"]
+    let files = ["common", "events", "ingest", "identity", "routing", "queue", "cases", "feedback", "channels"]
         .map(|name| proto_root.join(format!("tend/v1/{name}.proto")));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure().file_descriptor_set_path(out_dir.join("tend_descriptor.bin")).compile_with_config(

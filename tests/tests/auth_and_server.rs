@@ -23,12 +23,13 @@ const ACME_VIEWER: &str = "acme-viewer-key-001";
 const GLOBEX_AGENT: &str = "globex-agent-key-01";
 const SERVICE: &str = "internal-service-key";
 
-const TEND_SERVICES: [&str; 6] = [
+const TEND_SERVICES: [&str; 7] = [
     "tend.v1.CaseService",
     "tend.v1.EnrichmentService",
     "tend.v1.FeedbackService",
     "tend.v1.IdentityService",
     "tend.v1.IngestService",
+    "tend.v1.QueueService",
     "tend.v1.RoutingService",
 ];
 

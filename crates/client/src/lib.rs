@@ -181,6 +181,11 @@ impl Connection {
         v1::routing_service_client::RoutingServiceClient::new(self.intercepted())
     }
 
+    /// The universal queue (served by routing): agents and teams.
+    pub fn queue(&self) -> v1::queue_service_client::QueueServiceClient<Intercepted> {
+        v1::queue_service_client::QueueServiceClient::new(self.intercepted())
+    }
+
     /// The cases service.
     pub fn cases(&self) -> v1::case_service_client::CaseServiceClient<Intercepted> {
         v1::case_service_client::CaseServiceClient::new(self.intercepted())

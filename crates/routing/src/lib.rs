@@ -5,13 +5,16 @@
 //! deadlines on business-hours calendars ([`sla`]); opens the case of each actionable one
 //! through the cases client (in-process or gRPC); records every decision and publishes it on
 //! `interactions.routed`. It follows `cases.events` for the times simulations compare with
-//! ([`simulate`]), and `customers.erased`. The universal queue and agents build on it.
+//! ([`simulate`]), and `customers.erased`. It serves the universal queue too
+//! (`QueueService`, [`QueueApi`]): the agents and teams that take the work.
 
+mod agents;
 mod api;
 pub mod config;
 mod consumer;
 pub mod decide;
 mod domain;
+mod queue_api;
 pub mod rules;
 pub mod simulate;
 pub mod sla;
@@ -23,6 +26,7 @@ use config::Configs;
 use tend_client::CaseClient;
 use tend_kernel::component::{BackgroundTask, Component};
 use tend_kernel::server::GrpcServer;
+use tend_proto::v1::queue_service_server::QueueServiceServer;
 use tend_proto::v1::routing_service_server::{RoutingService, RoutingServiceServer};
 use tend_queue::Consumer;
 use tend_store::events::streams;
@@ -31,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use api::RoutingApi;
 pub use domain::{Priority, PriorityInput, Reading, Term, priority};
+pub use queue_api::QueueApi;
 pub use storage::Migrator;
 
 /// A protobuf timestamp as a time; `None` when unset or out of range (a contract timestamp is
@@ -45,6 +50,7 @@ pub const SERVICE: &str = "routing";
 /// The routing service, built and ready to run.
 pub struct Routing {
     api: Arc<RoutingApi>,
+    queue: Arc<QueueApi>,
     relay: OutboxRelay,
     consumers: Vec<Consumer>,
     max_request_bytes: usize,
@@ -79,8 +85,9 @@ impl Routing {
             &db,
             &relay.waker(),
         ));
+        let queue = Arc::new(QueueApi::new(db.clone()));
         let api = Arc::new(RoutingApi::new(db));
-        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, queue, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -97,6 +104,9 @@ impl Component for Routing {
     fn mount(&self, server: &mut GrpcServer) {
         server.add_service(
             RoutingServiceServer::from_arc(self.api.clone()).max_decoding_message_size(self.max_request_bytes),
+        );
+        server.add_service(
+            QueueServiceServer::from_arc(self.queue.clone()).max_decoding_message_size(self.max_request_bytes),
         );
     }
 

@@ -40,6 +40,13 @@ pub enum Command {
     /// Guides: decision trees agents step through on a case (troubleshooting, refunds, offers).
     #[command(subcommand)]
     Guides(GuidesCommand),
+    /// Agents of the universal queue: skills, languages, channels and capacity, hours,
+    /// presence (see docs/QUEUE.md).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Teams of agents and the queues they serve.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
     /// Author profiles kept by identity.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
@@ -533,6 +540,149 @@ pub struct RetentionArgs {
     pub note: String,
     #[command(flatten)]
     pub expected: Expected,
+}
+
+/// `tend agents …`.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create or change an agent (needs an admin key); their presence is kept.
+    Put(PutAgentArgs),
+    /// One agent.
+    Get(GetAgentArgs),
+    /// The tenant's agents, by id.
+    List(ListAgentsArgs),
+    /// Set an agent's presence: available, busy, away or offline.
+    Presence(PresenceArgs),
+    /// Create or change agents from a CSV file with the header
+    /// `id,display_name,teams,skills,languages,capacity,calendar`; lists separated by ";"
+    /// (e.g. skills `billing:3;retention`, capacity `chat=3;x=8`).
+    Import(ImportAgentsArgs),
+}
+
+/// `tend agents put`.
+#[derive(Debug, Args)]
+pub struct PutAgentArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Their id: a-z, 0-9, "-", "_", "." (e.g. ana.lopez).
+    pub id: String,
+    /// How people call them.
+    #[arg(long, default_value = "")]
+    pub display_name: String,
+    /// A team they belong to (repeat for several).
+    #[arg(long = "team")]
+    pub teams: Vec<String>,
+    /// A skill, with its level 1-5 (e.g. billing:3; the level defaults to 1). Repeat for several.
+    #[arg(long = "skill")]
+    pub skills: Vec<String>,
+    /// A language they answer in, ISO 639-1 (e.g. es). Repeat for several.
+    #[arg(long = "language")]
+    pub languages: Vec<String>,
+    /// A channel they handle and how many of its cases at once (e.g. chat=3). Repeat for several.
+    #[arg(long = "capacity")]
+    pub capacity: Vec<String>,
+    /// The calendar of their working hours (`tend calendars`); none: whenever present.
+    #[arg(long, default_value = "")]
+    pub calendar: String,
+    /// Takes no work.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+/// `tend agents get`.
+#[derive(Debug, Args)]
+pub struct GetAgentArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The agent's id.
+    pub id: String,
+}
+
+/// `tend agents list`.
+#[derive(Debug, Args)]
+pub struct ListAgentsArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Only members of this team.
+    #[arg(long, default_value = "")]
+    pub team: String,
+    /// Only agents with this skill.
+    #[arg(long, default_value = "")]
+    pub skill: String,
+    /// Only agents with this presence.
+    #[arg(long)]
+    pub presence: Option<PresenceArg>,
+}
+
+/// Presences on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PresenceArg {
+    /// Taking work.
+    Available,
+    /// Finishing what they have; offered nothing new.
+    Busy,
+    /// Away from the desk; offered nothing.
+    Away,
+    /// Signed out; offered nothing.
+    Offline,
+}
+
+impl From<PresenceArg> for tend_proto::v1::Presence {
+    fn from(presence: PresenceArg) -> Self {
+        match presence {
+            PresenceArg::Available => Self::Available,
+            PresenceArg::Busy => Self::Busy,
+            PresenceArg::Away => Self::Away,
+            PresenceArg::Offline => Self::Offline,
+        }
+    }
+}
+
+/// `tend agents presence`.
+#[derive(Debug, Args)]
+pub struct PresenceArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The agent's id.
+    pub id: String,
+    /// Their presence now.
+    pub presence: PresenceArg,
+    /// Why (e.g. lunch).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// `tend agents import`.
+#[derive(Debug, Args)]
+pub struct ImportAgentsArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The CSV file.
+    pub file: std::path::PathBuf,
+}
+
+/// `tend teams …`.
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// Create or change a team (needs an admin key).
+    Put(PutTeamArgs),
+    /// The tenant's teams.
+    List(Connection),
+}
+
+/// `tend teams put`.
+#[derive(Debug, Args)]
+pub struct PutTeamArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Its id: a-z, 0-9, "-", "_", "." (e.g. tier1).
+    pub id: String,
+    /// How people call it.
+    #[arg(long, default_value = "")]
+    pub display_name: String,
+    /// A queue its agents take work from (repeat for several), e.g. default, retention.
+    #[arg(long = "queue")]
+    pub queues: Vec<String>,
 }
 
 /// `tend departments …`.

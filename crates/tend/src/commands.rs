@@ -639,6 +639,7 @@ pub async fn health(connection: Connection) -> anyhow::Result<()> {
         "tend.v1.EnrichmentService",
         "tend.v1.IdentityService",
         "tend.v1.RoutingService",
+        "tend.v1.QueueService",
         "tend.v1.CaseService",
         "tend.v1.FeedbackService",
     ] {

@@ -1,5 +1,6 @@
 //! `tend`: run Tend's services, or talk to a running Tend.
 
+mod agents_cmd;
 mod channels_cmd;
 mod cli;
 mod commands;
@@ -38,6 +39,8 @@ async fn main() -> ExitCode {
         Command::Sla(command) => rules_cmd::sla(command).await,
         Command::Calendars(command) => rules_cmd::calendars(command).await,
         Command::Channels(command) => channels_cmd::channels(command).await,
+        Command::Agents(command) => agents_cmd::agents(command).await,
+        Command::Teams(command) => agents_cmd::teams(command).await,
         Command::Departments(command) => departments_cmd::departments(command).await,
         Command::Guides(command) => guides_cmd::guides(command).await,
         Command::Report(args) => commands::report(args).await,

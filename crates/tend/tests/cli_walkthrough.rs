@@ -42,12 +42,18 @@ async fn readme_walkthrough() {
     let mut dev = start_dev(&[("RUST_LOG", "off")], Stdio::inherit()).await;
     let lines = &mut dev.lines;
     let mut announced = Vec::new();
-    while announced.len() < 9 {
+    while announced.len() < 10 {
         announced.push(lines.next_line().await.unwrap().unwrap());
     }
-    for service in
-        ["IngestService", "EnrichmentService", "IdentityService", "RoutingService", "CaseService", "FeedbackService"]
-    {
+    for service in [
+        "IngestService",
+        "EnrichmentService",
+        "IdentityService",
+        "RoutingService",
+        "QueueService",
+        "CaseService",
+        "FeedbackService",
+    ] {
         assert!(announced.iter().any(|line| line.contains(service)), "{service} not announced: {announced:?}");
     }
     let endpoint = dev.endpoint.clone();
@@ -56,7 +62,7 @@ async fn readme_walkthrough() {
     let outputs = tokio::task::spawn_blocking(move || {
         let endpoint = endpoint_for_blocking.as_str();
         let health = tend(endpoint, &["health"]);
-        assert_eq!(health.matches("Serving").count(), 7, "{health}");
+        assert_eq!(health.matches("Serving").count(), 8, "{health}");
 
         let crm = std::env::temp_dir().join(format!("tend-crm-{}.csv", std::process::id()));
         std::fs::write(&crm, "crm_id,given_name,family_name,emails,handles\nCRM-1,Jane,Doe,jane@example.com,x:jane\n")
@@ -201,6 +207,25 @@ async fn readme_walkthrough() {
             tend(endpoint, &["cases", "guide", &case_id, "parcel-missing", "--node", "tracking", "--answer", "2"]);
         assert!(end.contains("suggested tag: refund") && end.contains("(end of the guide)"), "{end}");
         assert!(tend(endpoint, &["cases", "timeline", &case_id]).contains("tracking: No tracking number → refund"));
+
+        // The people of the queue: a calendar for their hours, teams, agents from the example
+        // CSV, one signed in.
+        let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples");
+        tend(endpoint, &["calendars", "put", &format!("{examples}/calendar.yaml")]);
+        assert!(tend(endpoint, &["teams", "put", "tier1", "--queue", "default"]).contains("team tier1 saved"));
+        tend(endpoint, &["teams", "put", "spanish", "--queue", "default"]);
+        let imported = tend(endpoint, &["agents", "import", &format!("{examples}/agents.csv")]);
+        assert!(imported.starts_with("2 agents saved"), "{imported}");
+        let put = ["agents", "put", "cleo", "--team", "tier1", "--skill", "billing:2", "--capacity", "chat=3"];
+        assert_eq!(field(&tend(endpoint, &put), "presence:").split(' ').next(), Some("offline"));
+        assert!(tend(endpoint, &["agents", "presence", "ana", "available"]).starts_with("ana is available since"));
+        let listed = tend(endpoint, &["agents", "list", "--team", "tier1"]);
+        assert_eq!(listed.lines().count(), 3, "{listed}");
+        let available = tend(endpoint, &["agents", "list", "--presence", "available"]);
+        assert!(available.starts_with("ana ") && available.contains("x=8 chat=3"), "{available}");
+        let ana = tend(endpoint, &["agents", "get", "ana"]);
+        assert_eq!(field(&ana, "skills:"), "billing:3 retention:4");
+        assert_eq!(field(&ana, "hours:"), "uk-support");
 
         // The live stream, replayed from the start: the case's opening and its escalation.
         // Under `timeout`, so a stream that never prints fails the test instead of hanging it.

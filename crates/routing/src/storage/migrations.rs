@@ -17,6 +17,7 @@ tend_store::migrator!(
         // Routing publishes too (work offers, hot topics) through the same outbox.
         tend_store::migration::CreateOutbox,
         AddRules,
+        AddAgents,
     ]
 );
 
@@ -165,6 +166,63 @@ impl MigrationTrait for AddRules {
             "actionable",
         ] {
             manager.alter_table(Table::alter().table("routing_decisions").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The universal queue's agents and teams.
+struct AddAgents;
+
+impl MigrationName for AddAgents {
+    fn name(&self) -> &str {
+        "m20261207_000100_add_agents"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAgents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_agents")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("id"))
+                    .col(blob("body"))
+                    .col(text("teams"))
+                    .col(text("skills"))
+                    .col(integer("presence"))
+                    .col(timestamp_with_time_zone("presence_since"))
+                    .col(text("presence_reason"))
+                    .col(boolean("disabled"))
+                    .col(big_integer("version"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .primary_key(Index::create().col("tenant").col("id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_teams")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("id"))
+                    .col(blob("body"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .primary_key(Index::create().col("tenant").col("id"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["routing_teams", "routing_agents"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

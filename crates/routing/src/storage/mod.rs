@@ -1,6 +1,7 @@
 //! The routing service's tables, their migrations and queries (tenant-scoped): decisions here,
 //! rule sets, SLA policies and calendars in [`config`].
 
+pub mod agents;
 pub mod config;
 mod migrations;
 

@@ -1,0 +1,187 @@
+//! The gRPC face of the universal queue: agents and teams (docs/QUEUE.md).
+
+use sea_orm::{DatabaseConnection, TransactionTrait as _};
+use tend_kernel::ApiError;
+use tend_kernel::auth::{Access, caller};
+use tend_kernel::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use tend_proto::v1;
+use tend_store::DbContext as _;
+use tonic::{Request, Response, Status};
+
+use crate::agents::{self, MAX_AGENTS, MAX_TEAMS};
+use crate::storage::agents as stored;
+use crate::storage::config as config_storage;
+
+/// How often a presence change that raced another change of the agent is tried.
+const PRESENCE_ATTEMPTS: usize = 5;
+
+/// Implements `tend.v1.QueueService` over the routing service's database.
+pub struct QueueApi {
+    db: DatabaseConnection,
+}
+
+impl QueueApi {
+    /// An API over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// The page a list request asks for: its size, and the agent id it continues after.
+fn agent_page(page_size: u32, page_token: &str) -> Result<(u64, Option<String>), ApiError> {
+    let limit = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        1..=MAX_PAGE_SIZE => page_size,
+        _ => return Err(ApiError::invalid("page_size", format!("must be at most {MAX_PAGE_SIZE}"))),
+    };
+    let after = match page_token {
+        "" => None,
+        token => Some(
+            agents::name("page_token", token)
+                .map_err(|_| ApiError::invalid("page_token", "is not a token from a previous response"))?,
+        ),
+    };
+    Ok((u64::from(limit), after))
+}
+
+#[tonic::async_trait]
+impl v1::queue_service_server::QueueService for QueueApi {
+    async fn upsert_agent(&self, request: Request<v1::UpsertAgentRequest>) -> Result<Response<v1::Agent>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().agent.ok_or_else(|| ApiError::invalid("agent", "is required"))?;
+        let definition = agents::checked_agent(given)?;
+        let tenant = caller.tenant.as_str();
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let teams: Vec<&str> = definition.teams.iter().map(String::as_str).collect();
+        let known = stored::existing_teams(&txn, tenant, &teams).await.context("reading the teams")?;
+        if let Some(missing) = teams.iter().find(|team| !known.iter().any(|known| known == *team)) {
+            return Err(
+                ApiError::invalid("agent.teams", format!("no team {missing}: save it with UpsertTeam first")).into()
+            );
+        }
+        if !definition.calendar.is_empty() {
+            let calendars = config_storage::calendars(&txn, tenant).await.context("reading the calendars")?;
+            if !calendars.iter().any(|calendar| calendar.name == definition.calendar) {
+                return Err(ApiError::invalid(
+                    "agent.calendar",
+                    format!("no calendar {}: save it with PutCalendar first", definition.calendar),
+                )
+                .into());
+            }
+        }
+        let existing = stored::find(&txn, tenant, &definition.id).await.context("reading the agent")?;
+        if existing.is_none() && stored::count(&txn, tenant).await.context("counting agents")? >= MAX_AGENTS {
+            return Err(
+                ApiError::FailedPrecondition(format!("the tenant has {MAX_AGENTS} agents, the most it may")).into()
+            );
+        }
+        let row = agents::agent_row(tenant, &definition, existing.as_ref(), tend_kernel::ids::now());
+        stored::save(&txn, row.clone(), existing.is_none()).await.context("saving the agent")?;
+        txn.commit().await.context("committing the agent")?;
+        tracing::info!(agent = %row.id, version = row.version, actor = %caller.actor, "agent saved");
+        Ok(Response::new(agents::agent_to_proto(row)?))
+    }
+
+    async fn get_agent(&self, request: Request<v1::GetAgentRequest>) -> Result<Response<v1::Agent>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let id = agents::name("id", &request.get_ref().id)?;
+        let row = stored::find(&self.db, caller.tenant.as_str(), &id)
+            .await
+            .context("reading the agent")?
+            .ok_or_else(|| ApiError::not_found("agent", &id))?;
+        Ok(Response::new(agents::agent_to_proto(row)?))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<v1::ListAgentsRequest>,
+    ) -> Result<Response<v1::ListAgentsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.into_inner();
+        let (limit, after) = agent_page(request.page_size, &request.page_token)?;
+        let team = match request.team.as_str() {
+            "" => None,
+            team => Some(agents::name("team", team)?),
+        };
+        let skill = match request.skill.as_str() {
+            "" => None,
+            skill => Some(agents::name("skill", skill)?),
+        };
+        let presence = match v1::Presence::try_from(request.presence) {
+            Ok(v1::Presence::Unspecified) => None,
+            Ok(presence) => Some(i32::from(presence)),
+            Err(_) => {
+                return Err(ApiError::invalid("presence", format!("{} is not a presence", request.presence)).into());
+            }
+        };
+        let filter = stored::Filter { team: team.as_deref(), presence, skill: skill.as_deref() };
+        let rows = stored::list(&self.db, caller.tenant.as_str(), &filter, after.as_deref(), limit)
+            .await
+            .context("listing agents")?;
+        let next_page_token = match rows.last() {
+            Some(last) if rows.len() as u64 == limit => last.id.clone(),
+            _ => String::new(),
+        };
+        let agents = rows.into_iter().map(agents::agent_to_proto).collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(v1::ListAgentsResponse { agents, next_page_token }))
+    }
+
+    async fn set_presence(&self, request: Request<v1::SetPresenceRequest>) -> Result<Response<v1::Agent>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let id = agents::name("agent_id", &request.agent_id)?;
+        let (presence, reason) = agents::checked_presence(request.presence, &request.reason)?;
+        let tenant = caller.tenant.as_str();
+        for _ in 0..PRESENCE_ATTEMPTS {
+            let row = stored::find(&self.db, tenant, &id)
+                .await
+                .context("reading the agent")?
+                .ok_or_else(|| ApiError::not_found("agent", &id))?;
+            let now = tend_kernel::ids::now();
+            if stored::set_presence(&self.db, &row, presence, &reason, now).await.context("setting the presence")? {
+                let row = stored::find(&self.db, tenant, &id)
+                    .await
+                    .context("reading the agent")?
+                    .ok_or_else(|| ApiError::not_found("agent", &id))?;
+                tracing::info!(agent = %id, presence = row.presence, actor = %caller.actor, "presence set");
+                return Ok(Response::new(agents::agent_to_proto(row)?));
+            }
+        }
+        Err(ApiError::Aborted(format!("agent {id} kept changing while its presence was set; retry")).into())
+    }
+
+    async fn upsert_team(&self, request: Request<v1::UpsertTeamRequest>) -> Result<Response<v1::Team>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().team.ok_or_else(|| ApiError::invalid("team", "is required"))?;
+        let definition = agents::checked_team(given)?;
+        let tenant = caller.tenant.as_str();
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let existing = stored::find_team(&txn, tenant, &definition.id).await.context("reading the team")?;
+        if existing.is_none() && stored::count_teams(&txn, tenant).await.context("counting teams")? >= MAX_TEAMS {
+            return Err(
+                ApiError::FailedPrecondition(format!("the tenant has {MAX_TEAMS} teams, the most it may")).into()
+            );
+        }
+        let row = agents::team_row(tenant, &definition, existing.as_ref(), tend_kernel::ids::now());
+        stored::save_team(&txn, row.clone(), existing.is_none()).await.context("saving the team")?;
+        txn.commit().await.context("committing the team")?;
+        tracing::info!(team = %row.id, actor = %caller.actor, "team saved");
+        Ok(Response::new(agents::team_to_proto(row)?))
+    }
+
+    async fn list_teams(
+        &self,
+        request: Request<v1::ListTeamsRequest>,
+    ) -> Result<Response<v1::ListTeamsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = stored::teams(&self.db, caller.tenant.as_str()).await.context("listing teams")?;
+        let teams = rows.into_iter().map(agents::team_to_proto).collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(v1::ListTeamsResponse { teams }))
+    }
+}
