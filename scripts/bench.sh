@@ -16,6 +16,9 @@
 #             sentiment macro-F1 and a trained model's accuracy on Twitter US Airline Sentiment,
 #             churn-risk precision and recall (scripts/bench/text.sh)
 #   rules     routing decisions/s on one core with 1, 11, 51 and 201 rules (scripts/bench/rules.sh)
+#   queue     the universal queue's pick of an agent's next item, p50/p99 with 100,000 items and
+#             1,000 agents and with 1,000,000 items and 15,000 agents, and its memory
+#             (scripts/bench/queue.sh)
 # plus the peak RSS of every Tend process (VmHWM, read just before it is stopped).
 #
 # Every Tend run gets its own PostgreSQL database and Redis key prefix (or data directory),
@@ -41,7 +44,7 @@ cd "$root"
 
 quick="${BENCH_QUICK:-0}"
 [[ "$quick" == 0 || "$quick" == "" ]] && quick=0 || quick=1
-only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text,rules}"
+only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text,rules,queue}"
 seed="${BENCH_SEED:-42}"
 database_url="${BENCH_DATABASE_URL:-${TEND_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 redis_url="${BENCH_REDIS_URL:-${TEND_TEST_REDIS_URL:-redis://127.0.0.1:6379}}"
@@ -54,8 +57,8 @@ tend="${BENCH_TEND:-$target_dir/release/tend}"
 
 for section in ${only//,/ }; do
     case "$section" in
-        raw | ingest | pipeline | sustain | latency | identity | text | rules) ;;
-        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text, rules)" >&2; exit 2 ;;
+        raw | ingest | pipeline | sustain | latency | identity | text | rules | queue) ;;
+        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text, rules, queue)" >&2; exit 2 ;;
     esac
 done
 on() { [[ ",$only," == *",$1,"* ]]; }
@@ -354,6 +357,12 @@ fi
 if on rules; then
     say "rules: routing decisions on one core, 1 to 201 rules"
     bash scripts/bench/rules.sh "$results/rules.jsonl" "$([[ $quick == 1 ]] && echo 0.5 || echo 3)"
+fi
+
+# ---- queue: the universal queue's pick of the next item -----------------------------------------
+if on queue; then
+    say "queue: the next item for an agent, 100,000 items x 1,000 agents and 1,000,000 x 15,000"
+    bash scripts/bench/queue.sh "$results/queue.jsonl" "$([[ $quick == 1 ]] && echo quick || echo)"
 fi
 
 # ---- identity: the record matcher on FEBRL4 ------------------------------------------------

@@ -97,6 +97,7 @@ def postgres(url, count, batch, out):
         psql(url, "-c", f"\\copy posts (id, tenant, channel, external_id, author, body) FROM '{csv_path}' CSV")
         copy_s = time.perf_counter() - start
     synchronous_commit = psql(url, "-At", "-c", "SHOW synchronous_commit").strip()
+    autovacuum = psql(url, "-At", "-c", "SHOW autovacuum").strip()
     version = psql(url, "-At", "-c", "SHOW server_version").strip()
     result = {
         "rows": inserted,
@@ -106,6 +107,7 @@ def postgres(url, count, batch, out):
         "copy_seconds": round(copy_s, 3),
         "copy_rows_per_s": round(count / copy_s),
         "synchronous_commit": synchronous_commit,
+        "autovacuum": autovacuum,
         "server_version": version,
     }
     write(out, result)

@@ -263,6 +263,15 @@ def build(results, previous, now):
     else:
         report["rules"] = old.get("rules")
 
+    # The universal queue's pick of the next item.
+    if "queue" in ran:
+        path = os.path.join(results, "queue.jsonl")
+        if os.path.exists(path):
+            with open(path) as lines:
+                report["queue"] = {"figures": [json.loads(line) for line in lines if line.strip()], "measured_at": now}
+    else:
+        report["queue"] = old.get("queue")
+
     report["targets"] = targets(report)
     return report
 
@@ -394,6 +403,23 @@ def targets(report):
         lambda f: f"accuracy {f['accuracy']:.3f}, macro-F1 {f['macro_f1']:.3f} ({fmt(f['examples'])} tweets)",
     )
 
+    queue = (report.get("queue") or {}).get("figures") or []
+    for items, agents, limit_ms in ((100_000, 1_000, 1), (1_000_000, 15_000, 5)):
+        entry = {"target": f"queue: next item p99 <= {limit_ms} ms with {fmt(items)} items and {fmt(agents)} agents", "threshold": limit_ms}
+        figure = next((f for f in queue if f.get("items") == items and f.get("agents") == agents), None)
+        if figure:
+            ok = figure["p99_us"] <= limit_ms * 1000
+            entry.update(
+                run="queue",
+                value=figure["p99_us"] / 1000,
+                detail=f"p50 {figure['p50_us']:.1f} µs, p99 {figure['p99_us']:.1f} µs ({fmt(figure['groups'])} requirement groups; "
+                f"peak RSS {fmt(figure['peak_rss_kb'] / 1024)} MiB)",
+                met=verdict(report, ok),
+            )
+        else:
+            entry.update(run=None, value=None, detail="not measured", met=None)
+        out.append(entry)
+
     followed = {name: run["figures"] for name, run in report["runs"].items() if run.get("figures", {}).get("expected") is not None}
     entry = {"target": "0 posts lost, 0 duplicated cases (every run followed to cases)", "threshold": 0}
     if followed:
@@ -451,6 +477,29 @@ def rules_section(report):
         lines.append(
             f"| {figure['rules']} | {fmt(figure['decisions_per_s'])} | {figure['us_per_decision']:.1f} | "
             f"{figure['rules_fired_per_decision']:.2f} | {figure['compile_ms']:.1f} ms |"
+        )
+    lines.append("")
+    return lines
+
+
+def queue_section(report):
+    lines = ["## Universal queue: the next item for an agent", ""]
+    figures = (report.get("queue") or {}).get("figures") or []
+    if not figures:
+        return lines + ["Not measured.", ""]
+    lines.append(
+        "One core (pinned), `scripts/bench/queue.sh`: the waiting board (`crates/routing/src/board.rs`) full of "
+        "items of varied requirements (queue, channel, language, skill levels, half with an SLA deadline), a random "
+        "agent's best item picked and taken off, a new item put on; each decision timed alone. The dispatcher's "
+        f"pick only: the database's conditional update of an offer is not in it{stamp(report, report.get('queue'))}."
+    )
+    lines.append("")
+    lines.append("| items | agents | requirement groups | decisions | p50 | p99 | p99.9 | max | peak RSS |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for f in figures:
+        lines.append(
+            f"| {fmt(f['items'])} | {fmt(f['agents'])} | {fmt(f['groups'])} | {fmt(f['decisions'])} | {f['p50_us']:.1f} µs | "
+            f"{f['p99_us']:.1f} µs | {f['p999_us']:.1f} µs | {f['max_us']:.1f} µs | {fmt(f['peak_rss_kb'] / 1024)} MiB |"
         )
     lines.append("")
     return lines
@@ -517,7 +566,12 @@ def markdown(report):
     )
     versions = []
     if raw.get("postgres"):
-        versions.append(f"PostgreSQL {raw['postgres'].get('server_version', '').split(' ')[0]} (synchronous_commit {raw['postgres'].get('synchronous_commit')})")
+        autovacuum = raw["postgres"].get("autovacuum")
+        versions.append(
+            f"PostgreSQL {raw['postgres'].get('server_version', '').split(' ')[0]} (synchronous_commit {raw['postgres'].get('synchronous_commit')}"
+            + (f", autovacuum {autovacuum}" if autovacuum else "")
+            + ")"
+        )
     if raw.get("redis"):
         versions.append(f"Redis {raw['redis'].get('server_version')}")
     if raw.get("sqlite"):
@@ -532,7 +586,7 @@ def markdown(report):
         lines.append("**Smoke run (`BENCH_QUICK=1`): a few seconds per figure at low rates. The figures show the script works, not what Tend can do; targets are not judged.**")
     lines.append("")
 
-    lines.append("## Targets (issues 6 and 8)")
+    lines.append("## Targets (issues 6, 8 and 10)")
     lines.append("")
     lines.append("| target | measured | run | |")
     lines.append("|---|---|---|---|")
@@ -646,6 +700,7 @@ def markdown(report):
 
     lines.extend(text_section(report))
     lines.extend(rules_section(report))
+    lines.extend(queue_section(report))
 
     identity = report.get("identity")
     lines.append("## Identity: the record matcher on FEBRL4")

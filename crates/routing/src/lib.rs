@@ -10,6 +10,7 @@
 
 mod agents;
 mod api;
+pub mod board;
 pub mod config;
 mod consumer;
 pub mod decide;
