@@ -78,6 +78,7 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         while let Some(item) = stream.message().await? {
             self.app.import_customer(&caller.tenant, &mut import, item.customer.unwrap_or_default()).await?;
         }
+        self.app.finish_import(&import).await?;
         tracing::info!(
             created = import.created,
             updated = import.updated,

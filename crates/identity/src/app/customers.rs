@@ -23,6 +23,10 @@ pub struct Upserted {
 /// Most rejections an import describes (it counts them all).
 const MAX_IMPORT_ERRORS: usize = 100;
 
+/// Records an import must have written for its tables' planner statistics to be refreshed at
+/// its end.
+const ANALYZE_AFTER_RECORDS: u64 = 1_000;
+
 /// How an import is going: [`App::import_customer`] counts each record in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Import {
@@ -108,6 +112,24 @@ impl App {
             }
             Err(error) => return Err(error),
         }
+        Ok(())
+    }
+
+    /// Ends an import: after a large one on PostgreSQL, refreshes the planner's statistics of
+    /// the customer tables. Linking looks identifiers up in batches, and a plan made from
+    /// statistics of the tables before the import (autovacuum's analyze comes a minute or more
+    /// later, never when it is off) read every identifier of the tenant per batch instead of
+    /// seeking them (5 ms against 0.8 ms a batch at 24,000 identifiers, growing with the CRM).
+    pub async fn finish_import(&self, import: &Import) -> Result<(), Error> {
+        if import.created + import.updated < ANALYZE_AFTER_RECORDS || !storage::is_postgres(&self.db) {
+            return Ok(());
+        }
+        use sea_orm::ConnectionTrait as _;
+        use tend_store::DbContext as _;
+        self.db
+            .execute_unprepared("ANALYZE customers, customer_identifiers")
+            .await
+            .context("refreshing the statistics of the customer tables")?;
         Ok(())
     }
 

@@ -229,12 +229,10 @@ impl App {
         plans: &mut [Plan],
     ) -> Result<Lookups, Error> {
         let mut lookups = Lookups::default();
-        let mut values: Vec<&str> =
-            plans.iter().flat_map(|plan| plan.offered.iter().map(|o| o.value.as_str())).collect();
-        values.sort_unstable();
-        values.dedup();
-        if !values.is_empty() {
-            lookups.holders = storage::customers::holders(conn, tenant, &values).await?;
+        let offered: Vec<(&str, &str)> =
+            plans.iter().flat_map(|plan| plan.offered.iter().map(|o| (o.kind, o.value.as_str()))).collect();
+        if !offered.is_empty() {
+            lookups.holders = storage::customers::holders(conn, tenant, &offered).await?;
         }
         if authors.iter().any(Author::open) {
             lookups.matcher = self.matchers.load(conn, tenant).await?;

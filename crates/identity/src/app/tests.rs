@@ -675,3 +675,30 @@ async fn concurrent_batches_share_the_authors_they_both_create() {
     assert_eq!(profiles.len(), 4, "anna, ben, cleo and dan, once each");
     db.finish().await;
 }
+
+/// A large import on PostgreSQL ends with the customer tables' statistics refreshed, so the
+/// next batch of linking is planned for the tables as they are now (with autovacuum off, or
+/// before it comes round, a plan made for the empty tables read every identifier per batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_import_refreshes_the_planner_statistics() {
+    let db = TestDb::new(crate::testing::Backend::Postgres).await;
+    let app = db.app();
+    let analyzed = async || {
+        crate::testing::strings(
+            &db.db,
+            "SELECT coalesce(max(last_analyze)::text, '') FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'customer_identifiers'"
+                .to_owned(),
+        )
+        .await
+    };
+    let mut small = super::customers::Import::default();
+    small.created = 999;
+    app.finish_import(&small).await.unwrap();
+    assert_eq!(analyzed().await, [""], "a small import leaves them to autovacuum");
+    let mut large = super::customers::Import::default();
+    (large.created, large.updated) = (600, 400);
+    app.finish_import(&large).await.unwrap();
+    assert_ne!(analyzed().await, [""], "a large one analyzes the customer tables");
+    db.finish().await;
+}

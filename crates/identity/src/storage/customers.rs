@@ -165,12 +165,22 @@ pub async fn save_customer<C: ConnectionTrait>(
     add_identifiers(conn, &tenant, &customer_id, &identifiers).await
 }
 
-/// Who holds each of these identifier values (of any kind), in one query per
+/// Who holds each of the `offered` identifiers (`(kind, value)` pairs), in one query per
 /// [`ROWS_PER_STATEMENT`] values.
-pub async fn holders<C: ConnectionTrait>(conn: &C, tenant: &str, values: &[&str]) -> Result<Holders, Error> {
+pub async fn holders<C: ConnectionTrait>(conn: &C, tenant: &str, offered: &[(&str, &str)]) -> Result<Holders, Error> {
     let identifiers = Alias::new("customer_identifiers");
     let customers = Alias::new("customers");
     let mut found = Holders::default();
+    // The kinds as well as the values, so the lookup seeks in the (tenant, kind, value, …) key
+    // instead of reading every identifier of the tenant (10 ms a batch at 24,000 identifiers,
+    // and growing with the CRM). A value found under another offered kind is kept too; callers
+    // ask by kind and value.
+    let mut kinds: Vec<&str> = offered.iter().map(|(kind, _)| *kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut values: Vec<&str> = offered.iter().map(|(_, value)| *value).collect();
+    values.sort_unstable();
+    values.dedup();
     for chunk in values.chunks(ROWS_PER_STATEMENT) {
         // The CRM id comes along for the evidence text, so that a link costs no second query.
         let mut select = Query::select();
@@ -193,6 +203,7 @@ pub async fn holders<C: ConnectionTrait>(conn: &C, tenant: &str, values: &[&str]
                     ),
             )
             .and_where(Expr::col((identifiers.clone(), Alias::new("tenant"))).eq(tenant))
+            .and_where(Expr::col((identifiers.clone(), Alias::new("kind"))).is_in(kinds.iter().copied()))
             .and_where(Expr::col((identifiers.clone(), Alias::new("value"))).is_in(chunk.iter().copied()));
         let statement = conn.get_database_backend().build(&select);
         let rows = conn.query_all_raw(statement).await.context("looking up identifiers")?;

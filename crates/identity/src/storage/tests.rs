@@ -145,7 +145,8 @@ async fn holders_of_identifiers_come_with_their_crm_ids(db: &TestDb) {
     customers::save_customer(conn, child.clone(), std::slice::from_ref(&family), true).await.unwrap();
     customers::save_customer(conn, other, std::slice::from_ref(&family), true).await.unwrap();
 
-    let holders = customers::holders(conn, "acme", &["family@example.com", "x:parent", "x:nobody"]).await.unwrap();
+    let offered = [("email", "family@example.com"), ("handle", "x:parent"), ("handle", "x:nobody")];
+    let holders = customers::holders(conn, "acme", &offered).await.unwrap();
     let mut shared: Vec<Holder> = holders.of("email", "family@example.com").cloned().collect();
     shared.sort_by(|a, b| a.crm_id.cmp(&b.crm_id));
     assert_eq!(
