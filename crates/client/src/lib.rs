@@ -283,5 +283,7 @@ service_client! {
         list_cases(v1::ListCasesRequest) -> v1::ListCasesResponse;
         /// Resolves a case.
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
+        /// Assigns a case to an agent (or unassigns it).
+        assign_case(v1::AssignCaseRequest) -> v1::Case;
     }
 }

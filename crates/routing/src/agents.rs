@@ -37,7 +37,8 @@ pub fn name(field: &str, value: &str) -> Result<String, ApiError> {
     Ok(value.to_owned())
 }
 
-fn label(field: &str, value: &str) -> Result<String, ApiError> {
+/// A label field (display name, reason): at most 200 bytes, without control characters.
+pub fn label(field: &str, value: &str) -> Result<String, ApiError> {
     let value = value.trim();
     if value.len() > MAX_LABEL {
         return Err(ApiError::invalid(field, format!("{} bytes; at most {MAX_LABEL}", value.len())));
@@ -225,6 +226,23 @@ pub fn team_row(
         created_at: existing.map_or(now, |row| row.created_at),
         updated_at: now,
     }
+}
+
+/// The queues an agent takes work from: those of their teams, sorted; an agent in no team
+/// takes work from the default queue.
+pub fn queues_of(definition: &v1::Agent, teams: &[team::Model]) -> Result<Vec<String>, crate::queue::QueueError> {
+    if definition.teams.is_empty() {
+        return Ok(vec![crate::work::DEFAULT_QUEUE.to_owned()]);
+    }
+    let mut queues = Vec::new();
+    for team in teams.iter().filter(|team| definition.teams.contains(&team.id)) {
+        let team = v1::Team::decode(team.body.as_slice())
+            .map_err(|error| crate::queue::QueueError::Corrupt(format!("team {}: {error}", team.id)))?;
+        queues.extend(team.queues);
+    }
+    queues.sort();
+    queues.dedup();
+    Ok(queues)
 }
 
 /// A stored team on the wire.

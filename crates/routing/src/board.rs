@@ -185,6 +185,37 @@ impl Board {
             .map(|rank| &self.items[&rank.seq])
     }
 
+    /// The best item `taker` may take at `now` among those `allowed` lets through (an agent
+    /// skips the items they declined), left on the board. Each group is walked from its head
+    /// until an allowed item: as cheap as [`Board::best_for`] while few items are refused.
+    pub fn best_for_where(&self, taker: &Taker<'_>, now: Millis, allowed: impl Fn(&Item) -> bool) -> Option<&Item> {
+        let mut best: Option<Rank> = None;
+        for (requirements, group) in &self.groups {
+            if !taker.qualifies(requirements) {
+                continue;
+            }
+            let at_risk = group
+                .by_due
+                .iter()
+                .take_while(|(due_at, ..)| due_at.saturating_sub(self.risk_window) <= now)
+                .map(|&(due_at, priority, enqueued_at, seq)| Rank { tier: 0, due_at, priority, enqueued_at, seq });
+            let by_priority = group.by_priority.iter().map(|&(priority, enqueued_at, seq)| Rank {
+                tier: 1,
+                due_at: 0,
+                priority,
+                enqueued_at,
+                seq,
+            });
+            let found = at_risk.chain(by_priority).find(|rank| allowed(&self.items[&rank.seq]));
+            if let Some(rank) = found
+                && best.is_none_or(|best| rank < best)
+            {
+                best = Some(rank);
+            }
+        }
+        best.map(|rank| &self.items[&rank.seq])
+    }
+
     /// The waiting items in the order they would be taken at `now` by an agent who qualifies
     /// for all of them (for statistics and tests; costs a sort of every item).
     pub fn in_order(&self, now: Millis) -> Vec<&Item> {
@@ -255,6 +286,20 @@ mod tests {
 
     fn best(board: &Board, agent: &Agent, now: Millis) -> Option<String> {
         board.best_for(&agent.taker(), now).map(|item| item.case_id.clone())
+    }
+
+    #[test]
+    fn an_agent_skips_the_items_they_passed_on() {
+        let mut board = Board::new(10 * MINUTE);
+        board.insert(item("high", 90, 0));
+        board.insert(item("low", 10, 0));
+        let agent = Agent::new();
+        let pick = |skip: &'static str| {
+            board.best_for_where(&agent.taker(), 0, |item| item.case_id != skip).map(|item| item.case_id.clone())
+        };
+        assert_eq!(pick("nothing").as_deref(), Some("high"));
+        assert_eq!(pick("high").as_deref(), Some("low"));
+        assert_eq!(best(&board, &agent, 0).as_deref(), Some("high"));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! transaction. Opening a case is idempotent on the interaction id, so a batch retried after a
 //! crash between the call and the commit finds the same cases instead of opening second ones.
 //!
-//! [`FollowCases`] consumes `cases.events` for the times a simulation compares deadlines with;
+//! [`FollowCases`] consumes `cases.events` for the queue's work items and the times a
+//! simulation compares deadlines with;
 //! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations;
 //! [`KeepAccountHours`] consumes `channels.accounts` for the accounts' hours.
 
@@ -257,25 +258,42 @@ fn routed_event(
 /// Most cases opened in one call (the cases contract's limit).
 const MAX_OPEN_BATCH: usize = 500;
 
-/// Records on each decision when its case was resolved, for simulations. Only resolutions carry
-/// a time to record: the far more numerous openings are acknowledged without a transaction.
-pub struct FollowCases;
+/// Follows `cases.events`: keeps the queue's work items true to the cases (see
+/// [`storage::work::project`]), withdraws the offers of cases that stopped waiting, and records
+/// on each decision when its case was resolved, for simulations.
+pub struct FollowCases {
+    /// The clock the queue runs on (the dispatcher reads changes by its time).
+    pub clock: Arc<dyn tend_kernel::ids::Clock>,
+}
 
 #[async_trait]
 impl EventHandler for FollowCases {
     type Payload = v1::CaseEvent;
 
-    fn wants(&self, event: &Event<v1::CaseEvent>) -> bool {
-        event.payload.kind() == v1::CaseEventKind::Resolved
-    }
-
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
+        let now = self.clock.now();
+        let mut items = Vec::with_capacity(events.len());
         for event in events {
             let Some(case) = &event.payload.case else { continue };
-            let Some(resolved_at) = crate::time_of(case.resolved_at.as_ref()) else { continue };
-            storage::record_case_times(effects.db(), event.tenant.as_str(), &case.id, None, Some(resolved_at))
-                .await
-                .context("recording case times")?;
+            items.push(crate::work::item_of(event.tenant.as_str(), case, now));
+            if event.payload.kind() == v1::CaseEventKind::Resolved
+                && let Some(resolved_at) = crate::time_of(case.resolved_at.as_ref())
+            {
+                storage::record_case_times(effects.db(), event.tenant.as_str(), &case.id, None, Some(resolved_at))
+                    .await
+                    .context("recording case times")?;
+            }
+        }
+        let dropped = storage::work::project(effects.db(), items).await.context("keeping the work items")?;
+        for row in dropped.iter().filter(|row| crate::work::is_offered(row)) {
+            let Some(cause) = events.iter().find(|event| {
+                event.tenant.as_str() == row.tenant
+                    && event.payload.case.as_ref().is_some_and(|case| case.id == row.case_id)
+            }) else {
+                continue;
+            };
+            let withdrawn = v1::OfferEvent { offer: Some(crate::work::offer(row, v1::OfferState::Withdrawn)) };
+            effects.publish(streams::QUEUE_OFFERS, cause, &withdrawn);
         }
         Ok(())
     }

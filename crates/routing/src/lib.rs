@@ -14,12 +14,17 @@ pub mod board;
 pub mod config;
 mod consumer;
 pub mod decide;
+pub mod dispatch;
 mod domain;
+mod offers;
+pub mod queue;
 mod queue_api;
+pub mod queue_config;
 pub mod rules;
 pub mod simulate;
 pub mod sla;
 mod storage;
+mod work;
 
 use std::sync::Arc;
 
@@ -37,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 pub use api::RoutingApi;
 pub use domain::{Priority, PriorityInput, Reading, Term, priority};
 pub use queue_api::QueueApi;
+pub use queue_config::QueueConfig;
 pub use storage::Migrator;
 
 /// A protobuf timestamp as a time; `None` when unset or out of range (a contract timestamp is
@@ -54,21 +60,38 @@ pub struct Routing {
     queue: Arc<QueueApi>,
     relay: OutboxRelay,
     consumers: Vec<Consumer>,
+    dispatcher: dispatch::Dispatcher,
+    feed: Arc<offers::OfferFeed>,
+    watches_stop: CancellationToken,
+    instance: String,
+    clock: Arc<dyn tend_kernel::ids::Clock>,
     max_request_bytes: usize,
 }
 
 impl Routing {
-    /// Connects to the service's database (migrating it) and prepares the API and the consumer
-    /// of `interactions.identified`, which opens cases through `cases`.
-    pub async fn build(context: &ServiceContext, cases: CaseClient) -> Result<Self, tend_store::Error> {
+    /// Connects to the service's database (migrating it) and prepares the APIs, the consumer
+    /// of `interactions.identified`, which opens cases through `cases`, and the queue's
+    /// dispatcher, which assigns them through `cases` as `queue_config` says.
+    pub async fn build(
+        context: &ServiceContext,
+        cases: CaseClient,
+        queue_config: &QueueConfig,
+    ) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
+        let workflows = queue::Queue::new(
+            db.clone(),
+            cases.clone(),
+            relay.waker(),
+            Arc::new(queue_config.clone()),
+            context.clock.clone(),
+        );
         let handler = Arc::new(consumer::RouteInteractions::new(cases, Arc::new(Configs::default())));
         let mut consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
         consumers.extend(context.consumers(
             streams::CASES_EVENTS,
             SERVICE,
-            Arc::new(consumer::FollowCases),
+            Arc::new(consumer::FollowCases { clock: context.clock.clone() }),
             &db,
             &relay.waker(),
         ));
@@ -86,9 +109,26 @@ impl Routing {
             &db,
             &relay.waker(),
         ));
-        let queue = Arc::new(QueueApi::new(db.clone()));
+        let feed = Arc::new(offers::OfferFeed::new(
+            context.stream.clone(),
+            queue_config.max_watchers,
+            queue_config.watch_poll,
+        ));
+        let watches_stop = CancellationToken::new();
+        let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone()));
         let api = Arc::new(RoutingApi::new(db));
-        Ok(Self { api, queue, relay, consumers, max_request_bytes: context.max_request_bytes })
+        Ok(Self {
+            api,
+            queue,
+            relay,
+            consumers,
+            dispatcher: dispatch::Dispatcher::new(workflows),
+            feed,
+            watches_stop,
+            instance: context.instance.clone(),
+            clock: context.clock.clone(),
+            max_request_bytes: context.max_request_bytes,
+        })
     }
 
     /// The implementation, for in-process clients.
@@ -112,8 +152,17 @@ impl Component for Routing {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Routing { relay, consumers, .. } = *self;
+        let Routing { relay, consumers, dispatcher, feed, watches_stop, instance, clock, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
+        let stop = shutdown.clone();
+        tasks.push(Box::pin(async move { dispatcher.run(instance, clock, stop).await }));
+        let stop = shutdown.clone();
+        tasks.push(Box::pin(async move {
+            feed.run(stop).await;
+            // Open watches end with the service (their desks open them again elsewhere), so
+            // they never hold a graceful shutdown up.
+            watches_stop.cancel();
+        }));
         tasks.push(relay_task(relay, shutdown));
         tasks
     }

@@ -1,4 +1,7 @@
-//! The gRPC face of the universal queue: agents and teams (docs/QUEUE.md).
+//! The gRPC face of the universal queue (docs/QUEUE.md): agents and teams, and the work they
+//! are offered ([`crate::offers`]) or pull, through the workflows of [`crate::queue`].
+
+use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, TransactionTrait as _};
 use tend_kernel::ApiError;
@@ -6,11 +9,15 @@ use tend_kernel::auth::{Access, caller};
 use tend_kernel::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use tend_proto::v1;
 use tend_store::DbContext as _;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::agents::{self, MAX_AGENTS, MAX_TEAMS};
+use crate::offers::{self, OfferFeed};
+use crate::queue::Queue;
 use crate::storage::agents as stored;
 use crate::storage::config as config_storage;
+use crate::storage::work;
 
 /// How often a presence change that raced another change of the agent is tried.
 const PRESENCE_ATTEMPTS: usize = 5;
@@ -18,13 +25,22 @@ const PRESENCE_ATTEMPTS: usize = 5;
 /// Implements `tend.v1.QueueService` over the routing service's database.
 pub struct QueueApi {
     db: DatabaseConnection,
+    queue: Queue,
+    feed: Arc<OfferFeed>,
+    stop: CancellationToken,
 }
 
 impl QueueApi {
-    /// An API over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// An API over `queue`'s database, streaming offers from `feed`; its watches end when
+    /// `stop` is cancelled.
+    pub fn new(queue: Queue, feed: Arc<OfferFeed>, stop: CancellationToken) -> Self {
+        Self { db: queue.db().clone(), queue, feed, stop }
     }
+}
+
+/// The offer id of a request: an id as Tend makes them.
+fn offer_id(value: &str) -> Result<String, ApiError> {
+    tend_kernel::ids::parse_id("offer_id", value.trim())
 }
 
 /// The page a list request asks for: its size, and the agent id it continues after.
@@ -46,6 +62,67 @@ fn agent_page(page_size: u32, page_token: &str) -> Result<(u64, Option<String>),
 
 #[tonic::async_trait]
 impl v1::queue_service_server::QueueService for QueueApi {
+    type WatchOffersStream = offers::Responses;
+
+    async fn next_work(&self, request: Request<v1::NextWorkRequest>) -> Result<Response<v1::NextWorkResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let agent = agents::name("agent_id", &request.get_ref().agent_id)?;
+        let assignment =
+            self.queue.next_work(caller.tenant.as_str(), &agent, self.queue.now()).await.map_err(ApiError::from)?;
+        Ok(Response::new(v1::NextWorkResponse { assignment }))
+    }
+
+    async fn watch_offers(
+        &self,
+        request: Request<v1::WatchOffersRequest>,
+    ) -> Result<Response<Self::WatchOffersStream>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let agent = agents::name("agent_id", &request.get_ref().agent_id)?;
+        let tenant = caller.tenant.as_str();
+        stored::find(&self.db, tenant, &agent)
+            .await
+            .context("reading the agent")?
+            .ok_or_else(|| ApiError::not_found("agent", &agent))?;
+        // Subscribed before the open offers are read: an offer made in between arrives by
+        // the feed (and once only).
+        let subscription = self.feed.subscribe(tenant, &agent)?;
+        let open = work::open_offers(&self.db, tenant, &agent).await.context("reading the open offers")?;
+        let open = open.iter().map(|row| crate::work::offer(row, v1::OfferState::Open)).collect();
+        tracing::info!(agent = %agent, actor = %caller.actor, "offer watch started");
+        Ok(Response::new(offers::serve(open, subscription, self.stop.clone())))
+    }
+
+    async fn accept_offer(&self, request: Request<v1::AcceptOfferRequest>) -> Result<Response<v1::Assignment>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let agent = agents::name("agent_id", &request.agent_id)?;
+        let offer = offer_id(&request.offer_id)?;
+        let assignment = self
+            .queue
+            .accept(caller.tenant.as_str(), &agent, &offer, self.queue.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(assignment))
+    }
+
+    async fn decline_offer(&self, request: Request<v1::DeclineOfferRequest>) -> Result<Response<v1::Offer>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let request = request.into_inner();
+        let agent = agents::name("agent_id", &request.agent_id)?;
+        let offer = offer_id(&request.offer_id)?;
+        let reason = agents::label("reason", &request.reason)?;
+        let declined = self
+            .queue
+            .decline(caller.tenant.as_str(), &agent, &offer, &reason, self.queue.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(declined))
+    }
+
     async fn upsert_agent(&self, request: Request<v1::UpsertAgentRequest>) -> Result<Response<v1::Agent>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Admin)?;
@@ -76,7 +153,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
                 ApiError::FailedPrecondition(format!("the tenant has {MAX_AGENTS} agents, the most it may")).into()
             );
         }
-        let row = agents::agent_row(tenant, &definition, existing.as_ref(), tend_kernel::ids::now());
+        let row = agents::agent_row(tenant, &definition, existing.as_ref(), self.queue.now());
         stored::save(&txn, row.clone(), existing.is_none()).await.context("saving the agent")?;
         txn.commit().await.context("committing the agent")?;
         tracing::info!(agent = %row.id, version = row.version, actor = %caller.actor, "agent saved");
@@ -141,7 +218,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
                 .await
                 .context("reading the agent")?
                 .ok_or_else(|| ApiError::not_found("agent", &id))?;
-            let now = tend_kernel::ids::now();
+            let now = self.queue.now();
             if stored::set_presence(&self.db, &row, presence, &reason, now).await.context("setting the presence")? {
                 let row = stored::find(&self.db, tenant, &id)
                     .await
@@ -167,7 +244,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
                 ApiError::FailedPrecondition(format!("the tenant has {MAX_TEAMS} teams, the most it may")).into()
             );
         }
-        let row = agents::team_row(tenant, &definition, existing.as_ref(), tend_kernel::ids::now());
+        let row = agents::team_row(tenant, &definition, existing.as_ref(), self.queue.now());
         stored::save_team(&txn, row.clone(), existing.is_none()).await.context("saving the team")?;
         txn.commit().await.context("committing the team")?;
         tracing::info!(team = %row.id, actor = %caller.actor, "team saved");

@@ -31,6 +31,8 @@ pub mod streams {
     pub const REPLIES_FAILED: &str = "replies.failed";
     /// Replies waiting for a quota or a rate limit, from ingest.
     pub const REPLIES_DELAYED: &str = "replies.delayed";
+    /// Offers of work to agents as they are made and end, from routing (WatchOffers tails it).
+    pub const QUEUE_OFFERS: &str = "queue.offers";
 }
 
 /// A new envelope for `payload`, from service `source`, for `tenant`, carrying the current

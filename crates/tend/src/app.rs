@@ -135,7 +135,7 @@ pub async fn build(
             Some(service) => CaseClient::local(service, tend_routing::SERVICE),
             None => remote_cases(config)?,
         };
-        components.push(Box::new(tend_routing::Routing::build(&context, cases).await?));
+        components.push(Box::new(tend_routing::Routing::build(&context, cases, &config.queue).await?));
     }
     if wants(ServiceName::Feedback) {
         components.push(Box::new(tend_feedback::Feedback::build(&context).await?));

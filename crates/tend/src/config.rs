@@ -28,6 +28,8 @@ pub struct TendConfig {
     pub channels: tend_ingest::ChannelsConfig,
     /// `[cases]`: the cases service's timers.
     pub cases: tend_cases::CasesConfig,
+    /// `[queue]`: how the universal queue (routing) hands out work.
+    pub queue: tend_routing::QueueConfig,
 }
 
 /// `[clients]`: endpoints of the services this process calls when they are not in it.
@@ -57,6 +59,7 @@ impl Validate for TendConfig {
         self.auth.validate()?;
         self.channels.validate()?;
         self.cases.validate()?;
+        self.queue.validate()?;
         self.clients.validate()
     }
 }

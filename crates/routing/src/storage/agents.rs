@@ -193,3 +193,20 @@ pub async fn count_teams<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<u
 pub async fn save_team<C: ConnectionTrait>(conn: &C, row: team::Model, is_new: bool) -> Result<(), DbErr> {
     tend_store::query::save(conn, team::ActiveModel::from(row), is_new).await
 }
+
+/// Agents of every tenant changed since `since` (all without it).
+pub async fn changed_since<C: ConnectionTrait>(
+    conn: &C,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<agent::Model>, DbErr> {
+    let mut query = agent::Entity::find();
+    if let Some(since) = since {
+        query = query.filter(agent::Column::UpdatedAt.gte(since));
+    }
+    query.all(conn).await
+}
+
+/// The teams of every tenant.
+pub async fn all_teams<C: ConnectionTrait>(conn: &C) -> Result<Vec<team::Model>, DbErr> {
+    team::Entity::find().all(conn).await
+}

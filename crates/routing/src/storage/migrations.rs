@@ -18,6 +18,9 @@ tend_store::migrator!(
         tend_store::migration::CreateOutbox,
         AddRules,
         AddAgents,
+        AddWorkItems,
+        // The queue's dispatcher runs on one replica at a time.
+        tend_store::lease::CreateLeases,
     ]
 );
 
@@ -225,5 +228,68 @@ impl MigrationTrait for AddAgents {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// The queue's work items (`storage::work`).
+struct AddWorkItems;
+
+impl MigrationName for AddWorkItems {
+    fn name(&self) -> &str {
+        "m20261207_000200_add_work_items"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddWorkItems {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_work_items")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("case_id"))
+                    .col(big_integer("case_version"))
+                    .col(integer("status"))
+                    .col(string("assignee"))
+                    .col(string("queue"))
+                    .col(integer("channel"))
+                    .col(string("language"))
+                    .col(text("skills"))
+                    .col(integer("priority"))
+                    .col(timestamp_with_time_zone_null("due_at"))
+                    .col(timestamp_with_time_zone("waiting_since"))
+                    .col(string("held_by"))
+                    .col(string("hold"))
+                    .col(string("offer_id"))
+                    .col(timestamp_with_time_zone_null("held_at"))
+                    .col(timestamp_with_time_zone_null("hold_until"))
+                    .col(text("passed_by"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .primary_key(Index::create().col("tenant").col("case_id"))
+                    .to_owned(),
+            )
+            .await?;
+        // Loads (who has what), the dispatcher's reading of changes, and its sweeps of open
+        // offers and unconfirmed acceptances.
+        let indexes: [(&str, &[&str]); 4] = [
+            ("routing_work_items_assignee", &["tenant", "assignee"]),
+            ("routing_work_items_held_by", &["tenant", "held_by"]),
+            ("routing_work_items_changed", &["updated_at", "tenant", "case_id"]),
+            ("routing_work_items_holds", &["hold", "hold_until"]),
+        ];
+        for (name, columns) in indexes {
+            let mut index = Index::create().name(name).table("routing_work_items").to_owned();
+            for column in columns {
+                index.col(*column);
+            }
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("routing_work_items").to_owned()).await
     }
 }

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod config;
 mod migrations;
+pub mod work;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait as _};

@@ -1,0 +1,428 @@
+//! The dispatcher: offers waiting cases to available agents, one replica at a time (under the
+//! `routing.queue` lease), and sweeps offers left unanswered and acceptances cases has not
+//! shown yet.
+//!
+//! It keeps each tenant's waiting items on a [`Board`] and the agents' loads in memory, read
+//! from the database: every look reads the work items changed since the last (and, again,
+//! those of the last `queue.changes_overlap`, for transactions that committed late), and every
+//! minute everything. The memory only chooses; every offer is a conditional update in the
+//! database ([`crate::queue::Queue::offer`]), so a stale choice fails instead of offering a
+//! case twice or filling an agent past capacity, even while two replicas overlap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use tend_kernel::ids::Clock;
+use tend_proto::v1;
+use tend_store::DbContext as _;
+use tend_store::lease::Singleton;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::board::{Board, Taker};
+use crate::queue::{Queue, QueueError};
+use crate::storage::agents as stored;
+use crate::storage::work::{self, ACCEPTED, ENDED_STATUSES, Held, Mark, OFFERED, item};
+use crate::work::{board_item, is_waiting};
+
+/// Rows read per query while catching up.
+const PAGE: u64 = 5_000;
+/// Most offers made in one look, so a look stays short and the lease is renewed in time.
+const MAX_OFFERS_PER_LOOK: usize = 1_000;
+/// Most expired offers and unconfirmed acceptances handled in one look.
+const MAX_SWEEP: u64 = 500;
+/// How often everything is read again, whatever the changes said.
+const FULL_READ_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// An agent as the dispatcher matches them.
+#[derive(Debug, Default)]
+struct AgentView {
+    definition: v1::Agent,
+    queues: Vec<String>,
+    languages: Vec<String>,
+    skills: Vec<(String, u32)>,
+    presence: i32,
+    disabled: bool,
+}
+
+/// Who has or holds an active case: `(agent, channel, an open offer)`.
+type Holder = (String, i32, bool);
+
+/// One tenant's queue in memory.
+#[derive(Default)]
+struct TenantQueue {
+    board: Option<Board>,
+    agents: BTreeMap<String, AgentView>,
+    /// Active cases somebody has or holds.
+    holders: HashMap<String, Holder>,
+    /// Per agent and channel, how many active cases they have or hold.
+    loads: HashMap<String, HashMap<i32, u32>>,
+    /// Per agent, their open offers.
+    offers: HashMap<String, u32>,
+    /// Per waiting case, the agents who passed on it.
+    passes: HashMap<String, Vec<String>>,
+    /// Per agent, offers they let expire since they last accepted one.
+    missed: HashMap<String, u32>,
+    /// Per agent, when they were last given work (ms), for the longest idle first.
+    last_given: HashMap<String, i64>,
+    /// The tenant's teams when agents' queues were last worked out: how many, last change.
+    teams_seen: Option<(usize, Option<DateTime<Utc>>)>,
+}
+
+impl TenantQueue {
+    fn board(&mut self, risk_window: i64) -> &mut Board {
+        self.board.get_or_insert_with(|| Board::new(risk_window))
+    }
+
+    /// Brings the memory in line with `row`, the current state of its case.
+    fn apply(&mut self, row: &item::Model, risk_window: i64) {
+        let holder = if ENDED_STATUSES.contains(&row.status) {
+            None
+        } else if !row.held_by.is_empty() {
+            Some((row.held_by.clone(), row.channel, row.hold == OFFERED))
+        } else if !row.assignee.is_empty() {
+            Some((row.assignee.clone(), row.channel, false))
+        } else {
+            None
+        };
+        if let Some((agent, channel, offered)) = self.holders.remove(&row.case_id) {
+            if let Some(load) = self.loads.get_mut(&agent).and_then(|loads| loads.get_mut(&channel)) {
+                *load = load.saturating_sub(1);
+            }
+            if offered && let Some(count) = self.offers.get_mut(&agent) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        if let Some((agent, channel, offered)) = holder {
+            *self.loads.entry(agent.clone()).or_default().entry(channel).or_default() += 1;
+            if offered {
+                *self.offers.entry(agent.clone()).or_default() += 1;
+            }
+            if row.hold == ACCEPTED {
+                self.missed.remove(&agent);
+            }
+            if let Some(at) = row.held_at {
+                let last = self.last_given.entry(agent.clone()).or_default();
+                *last = (*last).max(at.timestamp_millis());
+            }
+            self.holders.insert(row.case_id.clone(), (agent, channel, offered));
+        }
+        if is_waiting(row) {
+            let passed: Vec<String> =
+                row.passed_by.split(',').filter(|agent| !agent.is_empty()).map(str::to_owned).collect();
+            if passed.is_empty() {
+                self.passes.remove(&row.case_id);
+            } else {
+                self.passes.insert(row.case_id.clone(), passed);
+            }
+            self.board(risk_window).insert(board_item(row));
+        } else {
+            self.passes.remove(&row.case_id);
+            self.board(risk_window).remove(&row.case_id);
+        }
+    }
+
+    /// The agents who may be offered work now, the least loaded (then the longest idle) first.
+    fn free_agents(&self) -> Vec<(&String, &AgentView, Vec<i32>)> {
+        let available = v1::Presence::Available as i32;
+        let mut free: Vec<(u32, i64, &String, &AgentView, Vec<i32>)> = self
+            .agents
+            .iter()
+            .filter(|(id, agent)| {
+                agent.presence == available && !agent.disabled && self.offers.get(*id).copied().unwrap_or(0) == 0
+            })
+            .filter_map(|(id, agent)| {
+                let loads = self.loads.get(id);
+                let load_of = |channel: i32| loads.and_then(|loads| loads.get(&channel)).copied().unwrap_or(0);
+                let mut channels: Vec<i32> = agent
+                    .definition
+                    .capacity
+                    .iter()
+                    .filter(|capacity| load_of(capacity.channel) < capacity.max)
+                    .map(|capacity| capacity.channel)
+                    .collect();
+                if channels.is_empty() || agent.queues.is_empty() {
+                    return None;
+                }
+                channels.sort_unstable();
+                let total: u32 = loads.map_or(0, |loads| loads.values().sum());
+                Some((total, self.last_given.get(id).copied().unwrap_or(0), id, agent, channels))
+            })
+            .collect();
+        free.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        free.into_iter().map(|(_, _, id, agent, channels)| (id, agent, channels)).collect()
+    }
+}
+
+/// What the dispatcher knows, between looks.
+#[derive(Default)]
+struct State {
+    tenants: HashMap<String, TenantQueue>,
+    /// The last work item read.
+    items_mark: Option<Mark>,
+    /// When agents were last read.
+    agents_read: Option<DateTime<Utc>>,
+    /// When everything was last read.
+    full_read: Option<DateTime<Utc>>,
+    /// When the last look ran.
+    last_look: Option<DateTime<Utc>>,
+}
+
+/// Offers the queues' work to agents; see the module's documentation.
+pub struct Dispatcher {
+    queue: Queue,
+    state: Arc<Mutex<State>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher working through `queue`.
+    pub fn new(queue: Queue) -> Self {
+        Self { queue, state: Arc::new(Mutex::new(State::default())) }
+    }
+
+    /// Runs a look at every `queue.dispatch_every` on the replica holding the lease, until
+    /// `shutdown`.
+    pub async fn run(self, instance: String, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+        let config = self.queue.config().clone();
+        let singleton = Singleton {
+            name: "routing.queue",
+            holder: instance,
+            every: config.dispatch_every,
+            ttl: config.dispatch_lease,
+            db: self.queue.db().clone(),
+            clock,
+        };
+        let this = Arc::new(self);
+        singleton
+            .run(shutdown, move |now| {
+                let this = this.clone();
+                async move { this.look(now).await }
+            })
+            .await;
+    }
+
+    /// One look: read what changed, end what expired, confirm what was accepted, offer.
+    pub async fn look(&self, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let mut state = self.state.lock().await;
+        self.read(&mut state, now).await?;
+        self.expire(&mut state, now).await?;
+        self.confirm(now).await?;
+        self.offer(&mut state, now).await?;
+        state.last_look = Some(now);
+        Ok(())
+    }
+
+    fn risk_window(&self) -> i64 {
+        i64::try_from(self.queue.config().risk_window.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Reads the work items and agents changed since the last look; everything on the first
+    /// look, every minute, and after a pause (the lease was elsewhere meanwhile).
+    async fn read(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let config = self.queue.config();
+        let every = chrono::Duration::from_std(config.dispatch_every).unwrap_or(chrono::Duration::MAX);
+        let overlap = chrono::Duration::from_std(config.changes_overlap).unwrap_or(chrono::Duration::MAX);
+        let full = state.full_read.is_none_or(|at| now - at >= FULL_READ_EVERY)
+            || state.last_look.is_none_or(|at| now - at > every * 4);
+        let db = self.queue.db();
+        let risk_window = self.risk_window();
+        let mut after = if full {
+            state.tenants.clear();
+            state.full_read = Some(now);
+            None
+        } else {
+            let since = state.items_mark.as_ref().map_or(now, |mark| mark.updated_at).min(now) - overlap;
+            Some(Mark { updated_at: since, ..Mark::default() })
+        };
+        loop {
+            let rows = work::changed(db, after.as_ref(), full, PAGE).await.context("reading the work items")?;
+            for row in &rows {
+                state.tenants.entry(row.tenant.clone()).or_default().apply(row, risk_window);
+            }
+            let Some(last) = rows.last() else { break };
+            let mark = Mark { updated_at: last.updated_at, tenant: last.tenant.clone(), case_id: last.case_id.clone() };
+            if state.items_mark.as_ref().is_none_or(|seen| mark > *seen) {
+                state.items_mark = Some(mark.clone());
+            }
+            after = Some(mark);
+            if (rows.len() as u64) < PAGE {
+                break;
+            }
+        }
+        let agents_since = if full { None } else { state.agents_read.map(|at| at - overlap) };
+        let agents = stored::changed_since(db, agents_since).await.context("reading the agents")?;
+        let mut tenants_with_agents: BTreeMap<String, Vec<stored::agent::Model>> = BTreeMap::new();
+        for agent in agents {
+            tenants_with_agents.entry(agent.tenant.clone()).or_default().push(agent);
+        }
+        // Teams are few: read them all, and when a tenant's changed, give its agents their
+        // teams' queues again.
+        let teams = stored::all_teams(db).await.context("reading the teams")?;
+        state.agents_read = Some(now);
+        let mut fingerprints: HashMap<String, (usize, Option<DateTime<Utc>>)> = HashMap::new();
+        for team in &teams {
+            let entry = fingerprints.entry(team.tenant.clone()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(Some(team.updated_at));
+        }
+        for (tenant, queue) in &mut state.tenants {
+            let fingerprint = fingerprints.get(tenant).copied().unwrap_or_default();
+            if queue.teams_seen == Some(fingerprint) {
+                continue;
+            }
+            queue.teams_seen = Some(fingerprint);
+            let tenant_teams: Vec<stored::team::Model> =
+                teams.iter().filter(|team| &team.tenant == tenant).cloned().collect();
+            for agent in queue.agents.values_mut() {
+                agent.queues = crate::agents::queues_of(&agent.definition, &tenant_teams)?;
+            }
+        }
+        for (tenant, rows) in tenants_with_agents {
+            let tenant_teams: Vec<stored::team::Model> =
+                teams.iter().filter(|team| team.tenant == tenant).cloned().collect();
+            let queue = state.tenants.entry(tenant).or_default();
+            for row in rows {
+                let definition = v1::Agent::decode(row.body.as_slice())
+                    .map_err(|error| QueueError::Corrupt(format!("agent {}: {error}", row.id)))?;
+                let mut languages = definition.languages.clone();
+                languages.sort();
+                let mut skills: Vec<(String, u32)> =
+                    definition.skills.iter().map(|skill| (skill.skill.clone(), skill.level.max(1))).collect();
+                skills.sort();
+                let queues = crate::agents::queues_of(&definition, &tenant_teams)?;
+                queue.agents.insert(
+                    row.id.clone(),
+                    AgentView { definition, queues, languages, skills, presence: row.presence, disabled: row.disabled },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the offers left unanswered past their time, and sets away the agents who let too
+    /// many expire in a row.
+    async fn expire(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let expired = work::expired_offers(self.queue.db(), now, MAX_SWEEP).await.context("reading expired offers")?;
+        let away_after = self.queue.config().away_after_missed;
+        let risk_window = self.risk_window();
+        for row in expired {
+            if !self.queue.expire(&row, now).await? {
+                continue;
+            }
+            let queue = state.tenants.entry(row.tenant.clone()).or_default();
+            let released = item::Model {
+                held_by: String::new(),
+                hold: String::new(),
+                offer_id: String::new(),
+                held_at: None,
+                hold_until: None,
+                passed_by: format!("{}{},", row.passed_by, row.held_by),
+                ..row.clone()
+            };
+            queue.apply(&released, risk_window);
+            let missed = queue.missed.entry(row.held_by.clone()).or_default();
+            *missed += 1;
+            if away_after > 0 && *missed >= away_after {
+                let missed = *missed;
+                queue.missed.remove(&row.held_by);
+                self.set_away(&row.tenant, &row.held_by, missed, now).await?;
+                if let Some(agent) = queue.agents.get_mut(&row.held_by) {
+                    agent.presence = v1::Presence::Away as i32;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_away(&self, tenant: &str, agent: &str, missed: u32, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let db = self.queue.db();
+        let Some(row) = stored::find(db, tenant, agent).await.context("reading the agent")? else { return Ok(()) };
+        if row.presence != v1::Presence::Available as i32 {
+            return Ok(());
+        }
+        let reason = format!("left {missed} offers unanswered in a row");
+        // A change racing this one (the agent's own) wins: nothing to retry.
+        if stored::set_presence(db, &row, v1::Presence::Away as i32, &reason, now).await.context("setting away")? {
+            tracing::info!(tenant, agent, missed, "agent set away after unanswered offers");
+        }
+        Ok(())
+    }
+
+    /// Sends again to cases the acceptances it has not shown for a while (a crash between
+    /// the acceptance and the call, or cases unreachable then).
+    async fn confirm(&self, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let after = chrono::Duration::from_std(self.queue.config().confirm_after).unwrap_or(chrono::Duration::MAX);
+        let rows = work::unconfirmed(self.queue.db(), now - after, MAX_SWEEP).await.context("reading acceptances")?;
+        for row in rows {
+            match self.queue.assign(&row, now).await {
+                Ok(_) => {}
+                Err(QueueError::Refused(reason)) => {
+                    tracing::info!(case_id = %row.case_id, %reason, "acceptance dropped")
+                }
+                Err(error) => {
+                    tracing::warn!(case_id = %row.case_id, %error, "cases could not be told of an acceptance; trying again later");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers each free agent the best item they may take.
+    async fn offer(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let now_ms = now.timestamp_millis();
+        let risk_window = self.risk_window();
+        let mut made = 0;
+        for (tenant, queue) in &mut state.tenants {
+            let Some(board) = &queue.board else { continue };
+            if board.is_empty() {
+                continue;
+            }
+            let mut picks: Vec<(String, String)> = Vec::new();
+            {
+                let mut taken = std::collections::HashSet::new();
+                for (agent, view, channels) in queue.free_agents() {
+                    let taker = Taker {
+                        queues: &view.queues,
+                        languages: &view.languages,
+                        skills: &view.skills,
+                        channels: &channels,
+                    };
+                    let pick = board.best_for_where(&taker, now_ms, |item| {
+                        !taken.contains(&item.case_id)
+                            && queue.passes.get(&item.case_id).is_none_or(|passed| !passed.contains(agent))
+                    });
+                    if let Some(item) = pick {
+                        taken.insert(item.case_id.clone());
+                        picks.push((agent.clone(), item.case_id.clone()));
+                    }
+                    if picks.len() + made >= MAX_OFFERS_PER_LOOK {
+                        break;
+                    }
+                }
+            }
+            for (agent, case_id) in picks {
+                made += 1;
+                match self.queue.offer(tenant, &case_id, &agent, now).await? {
+                    Held::Taken(row) => {
+                        tracing::debug!(tenant = %tenant, agent = %agent, case_id = %case_id, "offered");
+                        queue.apply(&row, risk_window);
+                    }
+                    Held::Gone => {
+                        // Someone else has it, or it ended: the next read says what it is.
+                        if let Some(board) = &mut queue.board {
+                            board.remove(&case_id);
+                        }
+                    }
+                    Held::NoRoom => {}
+                }
+            }
+            if made >= MAX_OFFERS_PER_LOOK {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

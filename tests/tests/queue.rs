@@ -1,0 +1,243 @@
+//! The universal queue handing out work (docs/QUEUE.md): cases offered to the agents watching
+//! their offers, accepted (the case shows the assignee), declined (the next agent gets it),
+//! left to expire (the next agent, and the agent set away), pulled with NextWork, never past an
+//! agent's capacity; and, with two processes on one database and stream, no case offered to
+//! two agents.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::time::Duration;
+
+use tend::app::ServiceName;
+use tend_proto::v1;
+use tend_tests::{Backend, TestApp, as_tenant, eventually};
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+
+tend_tests::on_both_backends!(
+    offers_go_to_watching_agents_within_capacity_and_acceptance_assigns,
+    a_declined_or_unanswered_offer_goes_to_the_next_agent,
+    next_work_pulls_the_best_case_the_agent_may_take,
+);
+
+const TENANT: &str = "acme";
+/// How long a test waits for the queue to act.
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn spawn(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, &[ServiceName::Routing, ServiceName::Cases], |config| {
+        config.queue.dispatch_every = Duration::from_millis(50);
+        config.queue.dispatch_lease = Duration::from_secs(2);
+        config.queue.watch_poll = Duration::from_millis(20);
+        config.queue.offer_timeout = Duration::from_secs(30);
+        config.queue.away_after_missed = 1;
+    })
+    .await
+}
+
+/// Agent `id` in the default queue, taking `x` X posts at once, available.
+async fn agent(app: &TestApp, id: &str, x: u32, languages: &[&str]) {
+    let agent = v1::Agent {
+        id: id.into(),
+        languages: languages.iter().map(|language| (*language).to_owned()).collect(),
+        capacity: vec![v1::ChannelCapacity { channel: v1::Channel::X.into(), max: x }],
+        ..Default::default()
+    };
+    app.queue().upsert_agent(as_tenant(TENANT, v1::UpsertAgentRequest { agent: Some(agent) })).await.unwrap();
+    presence(app, id, v1::Presence::Available).await;
+}
+
+async fn presence(app: &TestApp, id: &str, presence: v1::Presence) {
+    let request = v1::SetPresenceRequest { agent_id: id.into(), presence: presence.into(), reason: String::new() };
+    app.queue().set_presence(as_tenant(TENANT, request)).await.unwrap();
+}
+
+/// Opens an X case with `priority`, requiring `language` if given.
+async fn open(app: &TestApp, priority: u32, language: &str) -> v1::Case {
+    let interaction = v1::Interaction {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant: TENANT.into(),
+        channel: v1::Channel::X.into(),
+        external_id: uuid::Uuid::new_v4().to_string(),
+        text: "my parcel never arrived".into(),
+        ..Default::default()
+    };
+    let routing = v1::RoutingOutcome { queue: "default".into(), language: language.into(), ..Default::default() };
+    let request = v1::OpenCaseRequest {
+        idempotency_key: interaction.id.clone(),
+        interaction: Some(interaction),
+        priority,
+        routing: Some(routing),
+        ..Default::default()
+    };
+    app.cases().open_case(as_tenant(TENANT, request)).await.unwrap().into_inner().case.unwrap()
+}
+
+async fn case(app: &TestApp, id: &str) -> v1::Case {
+    app.cases().get_case(as_tenant(TENANT, v1::GetCaseRequest { id: id.into() })).await.unwrap().into_inner()
+}
+
+type Offers = tonic::Streaming<v1::OfferEvent>;
+
+async fn watch(app: &TestApp, agent: &str) -> Offers {
+    let request = v1::WatchOffersRequest { agent_id: agent.into() };
+    app.queue().watch_offers(as_tenant(TENANT, request)).await.unwrap().into_inner()
+}
+
+/// The next offer event of a watch.
+async fn next(offers: &mut Offers) -> v1::Offer {
+    let event = tokio::time::timeout(WAIT, offers.next()).await.expect("an offer event in time");
+    event.unwrap().unwrap().offer.unwrap()
+}
+
+/// Whether a watch gets nothing for a while.
+async fn quiet(offers: &mut Offers) -> bool {
+    tokio::time::timeout(Duration::from_millis(700), offers.next()).await.is_err()
+}
+
+async fn accept(app: &TestApp, offer: &v1::Offer) -> Result<v1::Assignment, tonic::Status> {
+    let request = v1::AcceptOfferRequest { offer_id: offer.id.clone(), agent_id: offer.agent_id.clone() };
+    app.queue().accept_offer(as_tenant(TENANT, request)).await.map(tonic::Response::into_inner)
+}
+
+fn state(offer: &v1::Offer) -> v1::OfferState {
+    v1::OfferState::try_from(offer.state).unwrap()
+}
+
+fn case_of(offer: &v1::Offer) -> String {
+    offer.item.as_ref().unwrap().case_id.clone()
+}
+
+async fn offers_go_to_watching_agents_within_capacity_and_acceptance_assigns(backend: Backend) {
+    let app = spawn(backend).await;
+    agent(&app, "ana", 1, &["en"]).await;
+    agent(&app, "ben", 1, &["en"]).await;
+    let mut ana = watch(&app, "ana").await;
+    let mut ben = watch(&app, "ben").await;
+
+    let first = open(&app, 50, "").await;
+    // Both are free and idle: the first by id gets it.
+    let offer = next(&mut ana).await;
+    assert_eq!(state(&offer), v1::OfferState::Open);
+    assert_eq!(case_of(&offer), first.id);
+    assert_eq!(offer.item.as_ref().unwrap().channel, i32::from(v1::Channel::X));
+    assert!(offer.expires_at.is_some());
+    let assignment = accept(&app, &offer).await.unwrap();
+    assert_eq!(assignment.agent_id, "ana");
+    assert_eq!(next(&mut ana).await.state, i32::from(v1::OfferState::Accepted));
+    let assigned = case(&app, &first.id).await;
+    assert_eq!(assigned.assignee, "ana");
+    assert_eq!(assigned.status, i32::from(v1::CaseStatus::Open));
+    // Accepting again is refused: the offer is no longer open.
+    assert_eq!(accept(&app, &offer).await.unwrap_err().code(), Code::FailedPrecondition);
+
+    // Ana is full (one X post at once): the next case goes to Ben.
+    let second = open(&app, 50, "").await;
+    let offer = next(&mut ben).await;
+    assert_eq!(case_of(&offer), second.id);
+    accept(&app, &offer).await.unwrap();
+    assert_eq!(next(&mut ben).await.state, i32::from(v1::OfferState::Accepted));
+
+    // Both full: a third case waits, offered to nobody.
+    let third = open(&app, 50, "").await;
+    assert!(quiet(&mut ana).await);
+    assert!(quiet(&mut ben).await);
+
+    // Ana resolves hers: her room comes back, and the waiting case is offered to her.
+    let resolve = v1::ResolveCaseRequest { id: first.id.clone(), note: "sent a new one".into(), ..Default::default() };
+    app.cases().resolve_case(as_tenant(TENANT, resolve)).await.unwrap();
+    let offer = next(&mut ana).await;
+    assert_eq!(case_of(&offer), third.id);
+
+    // A case taken by hand while offered withdraws the offer.
+    let request = v1::AssignCaseRequest { id: third.id.clone(), agent_id: "carol".into(), ..Default::default() };
+    app.cases().assign_case(as_tenant(TENANT, request)).await.unwrap();
+    let withdrawn = next(&mut ana).await;
+    assert_eq!((state(&withdrawn), case_of(&withdrawn)), (v1::OfferState::Withdrawn, third.id.clone()));
+    assert_eq!(accept(&app, &offer).await.unwrap_err().code(), Code::FailedPrecondition);
+
+    // A watch opened later starts with the open offers.
+    let fourth = open(&app, 50, "").await;
+    let offer = next(&mut ana).await;
+    assert_eq!(case_of(&offer), fourth.id);
+    let mut again = watch(&app, "ana").await;
+    assert_eq!(next(&mut again).await.id, offer.id);
+
+    // Unknown agents are named.
+    let request = v1::WatchOffersRequest { agent_id: "nobody".into() };
+    let refused = app.queue().watch_offers(as_tenant(TENANT, request)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    app.stop().await;
+}
+
+async fn a_declined_or_unanswered_offer_goes_to_the_next_agent(backend: Backend) {
+    let app = spawn(backend).await;
+    agent(&app, "ana", 2, &["en"]).await;
+    agent(&app, "ben", 2, &["en"]).await;
+    let mut ana = watch(&app, "ana").await;
+    let mut ben = watch(&app, "ben").await;
+
+    let declined = open(&app, 50, "").await;
+    let offer = next(&mut ana).await;
+    let request =
+        v1::DeclineOfferRequest { offer_id: offer.id.clone(), agent_id: "ana".into(), reason: "not mine".into() };
+    let answer = app.queue().decline_offer(as_tenant(TENANT, request)).await.unwrap().into_inner();
+    assert_eq!(state(&answer), v1::OfferState::Declined);
+    assert_eq!(next(&mut ana).await.state, i32::from(v1::OfferState::Declined));
+    // Ben gets it; Ana is never offered it again.
+    let offer = next(&mut ben).await;
+    assert_eq!(case_of(&offer), declined.id);
+
+    // Ben lets it expire: it goes back, Ana passed on it, so it waits; Ben is set away.
+    app.clock.advance(Duration::from_secs(31));
+    let expired = next(&mut ben).await;
+    assert_eq!((state(&expired), case_of(&expired)), (v1::OfferState::Expired, declined.id.clone()));
+    let ben_now = eventually("ben set away", WAIT, || async {
+        let request = v1::GetAgentRequest { id: "ben".into() };
+        let ben = app.queue().get_agent(as_tenant(TENANT, request)).await.unwrap().into_inner();
+        (ben.presence == i32::from(v1::Presence::Away)).then_some(ben)
+    })
+    .await;
+    assert!(ben_now.presence_reason.contains("unanswered"), "{}", ben_now.presence_reason);
+    assert!(quiet(&mut ana).await);
+
+    // Carol joins: the case both passed on is hers.
+    agent(&app, "carol", 1, &["en"]).await;
+    let mut carol = watch(&app, "carol").await;
+    let offer = next(&mut carol).await;
+    assert_eq!(case_of(&offer), declined.id);
+    app.stop().await;
+}
+
+async fn next_work_pulls_the_best_case_the_agent_may_take(backend: Backend) {
+    let app = spawn(backend).await;
+    agent(&app, "ana", 2, &["en"]).await;
+    // Busy: nothing is pushed to her, but she may pull.
+    presence(&app, "ana", v1::Presence::Busy).await;
+    let low = open(&app, 20, "").await;
+    let high = open(&app, 80, "").await;
+    let spanish = open(&app, 95, "es").await;
+    let pull = || async {
+        let request = v1::NextWorkRequest { agent_id: "ana".into() };
+        app.queue().next_work(as_tenant(TENANT, request)).await.map(|response| response.into_inner().assignment)
+    };
+    // The queue learns of the cases from cases.events.
+    let first = eventually("work to pull", WAIT, || async { pull().await.unwrap() }).await;
+    // The Spanish one is the highest, but she answers in English only.
+    assert_eq!(first.item.as_ref().unwrap().case_id, high.id);
+    assert_eq!(case(&app, &high.id).await.assignee, "ana");
+    let second = pull().await.unwrap().unwrap();
+    assert_eq!(second.item.as_ref().unwrap().case_id, low.id);
+    // Full (two X posts at once).
+    assert!(pull().await.unwrap().is_none());
+    assert_eq!(case(&app, &spanish.id).await.assignee, "");
+
+    presence(&app, "ana", v1::Presence::Away).await;
+    assert_eq!(pull().await.unwrap_err().code(), Code::FailedPrecondition);
+    let request = v1::NextWorkRequest { agent_id: "nobody".into() };
+    assert_eq!(app.queue().next_work(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::NotFound);
+    let request = v1::NextWorkRequest { agent_id: "Not An Id".into() };
+    assert_eq!(app.queue().next_work(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::InvalidArgument);
+    app.stop().await;
+}
