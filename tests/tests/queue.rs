@@ -241,3 +241,84 @@ async fn next_work_pulls_the_best_case_the_agent_may_take(backend: Backend) {
     assert_eq!(app.queue().next_work(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::InvalidArgument);
     app.stop().await;
 }
+
+/// Two processes (routing and cases each) on one PostgreSQL database and one Redis: cases
+/// opened while 20 agents accept every offer their desks are shown and resolve their cases when
+/// full. Every case is assigned exactly once, no agent is ever offered work past their capacity,
+/// and when the first process stops mid-run the second takes the dispatching over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_offer_a_case_twice_nor_past_capacity() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    const CASES: usize = 400;
+    const AGENTS: usize = 20;
+    const CAPACITY: usize = 3;
+    let (mut config, first_dir, database) = tend_tests::test_config(Backend::PostgresRedis).await;
+    config.queue.dispatch_every = Duration::from_millis(50);
+    config.queue.dispatch_lease = Duration::from_secs(1);
+    config.queue.watch_poll = Duration::from_millis(20);
+    let mut second_config = config.clone();
+    config.stream.instance = "routing-a".into();
+    second_config.stream.instance = "routing-b".into();
+    let services = [ServiceName::Routing, ServiceName::Cases];
+    let first = TestApp::spawn_config(config, &services, first_dir, None).await;
+    let second = Arc::new(TestApp::spawn_config(second_config, &services, tempfile::tempdir().unwrap(), None).await);
+
+    let assigned: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let mut desks = Vec::new();
+    for index in 0..AGENTS {
+        let id = format!("agent-{index:02}");
+        agent(&second, &id, u32::try_from(CAPACITY).unwrap(), &["en"]).await;
+        let mut offers = watch(&second, &id).await;
+        let (app, assigned) = (second.clone(), assigned.clone());
+        desks.push(tokio::spawn(async move {
+            let mut active: Vec<String> = Vec::new();
+            while let Ok(Some(Ok(event))) = tokio::time::timeout(Duration::from_secs(5), offers.next()).await {
+                let offer = event.offer.unwrap();
+                if state(&offer) != v1::OfferState::Open {
+                    continue;
+                }
+                assert!(active.len() < CAPACITY, "{id} offered work with {} cases at once", active.len());
+                let Ok(assignment) = accept(&app, &offer).await else { continue };
+                let case_id = assignment.item.unwrap().case_id;
+                let before = assigned.lock().unwrap().insert(case_id.clone(), id.clone());
+                assert!(before.is_none(), "case {case_id} assigned to {before:?} and to {id}");
+                active.push(case_id);
+                if active.len() == CAPACITY {
+                    for case_id in active.drain(..) {
+                        let resolve = v1::ResolveCaseRequest { id: case_id, note: "done".into(), ..Default::default() };
+                        app.cases().resolve_case(as_tenant(TENANT, resolve)).await.unwrap();
+                    }
+                }
+            }
+        }));
+    }
+
+    for _ in 0..CASES / 2 {
+        open(&second, 50, "").await;
+    }
+    eventually("half the cases assigned", WAIT, || async {
+        (assigned.lock().unwrap().len() >= CASES / 4).then_some(())
+    })
+    .await;
+    // One process stops; the other dispatches what is left and what comes.
+    first.halt().await;
+    for _ in 0..CASES / 2 {
+        open(&second, 50, "").await;
+    }
+    eventually("every case assigned", Duration::from_secs(60), || async {
+        (assigned.lock().unwrap().len() == CASES).then_some(())
+    })
+    .await;
+    for desk in desks {
+        desk.await.unwrap();
+    }
+    let assigned = assigned.lock().unwrap().clone();
+    assert_eq!(assigned.len(), CASES);
+    for (case_id, agent) in assigned.iter().take(20) {
+        assert_eq!(&case(&second, case_id).await.assignee, agent);
+    }
+    Arc::try_unwrap(second).ok().unwrap().stop().await;
+    database.unwrap().drop_database().await;
+}

@@ -47,6 +47,10 @@ pub enum Command {
     /// Teams of agents and the queues they serve.
     #[command(subcommand)]
     Teams(TeamsCommand),
+    /// The work the universal queue hands agents: offers to watch, accept or decline, and the
+    /// next case to pull (see docs/QUEUE.md).
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Author profiles kept by identity.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
@@ -659,6 +663,49 @@ pub struct ImportAgentsArgs {
     pub connection: Connection,
     /// The CSV file.
     pub file: std::path::PathBuf,
+}
+
+/// `tend queue …`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Follow an agent's offers as they come and end, as their desk would (until interrupted).
+    Watch(AgentArgs),
+    /// Accept an offer: the case is assigned to the agent.
+    Accept(OfferArgs),
+    /// Decline an offer: it goes to someone else.
+    Decline(DeclineArgs),
+    /// Assign the agent the best case they may take now (pull).
+    Next(AgentArgs),
+}
+
+/// An agent of the queue.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The agent's id.
+    pub agent: String,
+}
+
+/// An agent's offer.
+#[derive(Debug, Args)]
+pub struct OfferArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The agent's id.
+    pub agent: String,
+    /// The offer's id (from `tend queue watch`).
+    pub offer: String,
+}
+
+/// `tend queue decline`.
+#[derive(Debug, Args)]
+pub struct DeclineArgs {
+    #[command(flatten)]
+    pub offer: OfferArgs,
+    /// Why.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 /// `tend teams …`.

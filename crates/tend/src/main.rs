@@ -7,6 +7,7 @@ mod commands;
 mod departments_cmd;
 mod guides_cmd;
 mod identity_cmd;
+mod queue_cmd;
 mod rules_cmd;
 mod serve;
 mod text_cmd;
@@ -41,6 +42,7 @@ async fn main() -> ExitCode {
         Command::Channels(command) => channels_cmd::channels(command).await,
         Command::Agents(command) => agents_cmd::agents(command).await,
         Command::Teams(command) => agents_cmd::teams(command).await,
+        Command::Queue(command) => queue_cmd::queue(command).await,
         Command::Departments(command) => departments_cmd::departments(command).await,
         Command::Guides(command) => guides_cmd::guides(command).await,
         Command::Report(args) => commands::report(args).await,

@@ -227,6 +227,45 @@ async fn readme_walkthrough() {
         assert_eq!(field(&ana, "skills:"), "billing:3 retention:4");
         assert_eq!(field(&ana, "hours:"), "uk-support");
 
+        // The queue: Ana takes what her desk is offered, Ben pulls (README, "Agents take the work").
+        for agent in ["ana", "ben"] {
+            tend(endpoint, &["agents", "put", agent, "--language", "en", "--capacity", "x=2"]);
+        }
+        tend(endpoint, &["agents", "presence", "ana", "available"]);
+        tend(endpoint, &["agents", "presence", "ben", "busy"]);
+        let mut desk = std::process::Command::new("timeout")
+            .args(["30", env!("CARGO_BIN_EXE_tend"), "queue", "watch", "ana"])
+            .env("TEND_ENDPOINT", endpoint)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut offers = std::io::BufReader::new(desk.stdout.take().unwrap());
+        let complaints = [
+            ("kim", "my parcel #456 never arrived, two weeks now"),
+            ("lee", "the refund you promised never arrived"),
+            ("max", "my replacement card never arrived"),
+        ];
+        let opened: Vec<String> = complaints
+            .iter()
+            .map(|(handle, text)| {
+                field(&tend(endpoint, &["post", "--handle", handle, "--text", text, "--wait"]), "case:").to_owned()
+            })
+            .collect();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut offers, &mut line).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((words[0], words[1], words[3]), ("open", "offer", "case"), "{line}");
+        let (offer_id, offered) = (words[2].to_owned(), words[4].to_owned());
+        assert!(opened.contains(&offered), "{line} offers none of {opened:?}");
+        let accepted = tend(endpoint, &["queue", "accept", "ana", &offer_id]);
+        assert!(accepted.starts_with(&format!("case {offered} assigned to ana")), "{accepted}");
+        let case = tend(endpoint, &["cases", "get", &offered]);
+        assert_eq!((field(&case, "assignee:"), field(&case, "status:")), ("ana", "open"));
+        let pulled = tend(endpoint, &["queue", "next", "ben"]);
+        assert!(pulled.contains("assigned to ben"), "{pulled}");
+        let _ = desk.kill();
+        let _ = desk.wait();
+
         // The live stream, replayed from the start: the case's opening and its escalation.
         // Under `timeout`, so a stream that never prints fails the test instead of hanging it.
         let mut watch = std::process::Command::new("timeout")
