@@ -19,6 +19,7 @@ tend_tests::on_both_backends!(
     offers_go_to_watching_agents_within_capacity_and_acceptance_assigns,
     a_declined_or_unanswered_offer_goes_to_the_next_agent,
     next_work_pulls_the_best_case_the_agent_may_take,
+    stats_count_what_waits_is_offered_and_had,
 );
 
 const TENANT: &str = "acme";
@@ -239,6 +240,57 @@ async fn next_work_pulls_the_best_case_the_agent_may_take(backend: Backend) {
     assert_eq!(app.queue().next_work(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::NotFound);
     let request = v1::NextWorkRequest { agent_id: "Not An Id".into() };
     assert_eq!(app.queue().next_work(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+async fn stats(app: &TestApp, queue: &str) -> v1::QueueStats {
+    let request = v1::GetQueueStatsRequest { queue: queue.into() };
+    app.queue().get_queue_stats(as_tenant(TENANT, request)).await.unwrap().into_inner()
+}
+
+async fn stats_count_what_waits_is_offered_and_had(backend: Backend) {
+    let app = spawn(backend).await;
+    agent(&app, "ana", 1, &["en"]).await;
+    agent(&app, "ben", 2, &["en"]).await;
+    presence(&app, "ben", v1::Presence::Busy).await;
+    agent(&app, "carol", 5, &["en"]).await;
+    presence(&app, "carol", v1::Presence::Away).await;
+    presence(&app, "ana", v1::Presence::Offline).await;
+    for priority in [10, 50, 90, 95] {
+        open(&app, priority, "").await;
+    }
+    eventually("four cases waiting", WAIT, || async {
+        (stats(&app, "").await.queues.first().is_some_and(|queue| queue.waiting == 4)).then_some(())
+    })
+    .await;
+    // Ana signs in and is offered the highest; the rest wait.
+    presence(&app, "ana", v1::Presence::Available).await;
+    let seen = eventually("an offer counted", WAIT, || async {
+        let seen = stats(&app, "").await;
+        (seen.queues.first().is_some_and(|queue| queue.offered == 1)).then_some(seen)
+    })
+    .await;
+    let default = &seen.queues[0];
+    assert_eq!(default.queue, "default");
+    assert_eq!((default.waiting, default.offered, default.assigned), (3, 1, 0));
+    assert_eq!(default.waiting_by_priority, [1, 0, 1, 0, 1]);
+    let presences: Vec<(i32, u32)> = seen.agents.iter().map(|count| (count.presence, count.agents)).collect();
+    let presence = |presence: v1::Presence| i32::from(presence);
+    let expected =
+        [(presence(v1::Presence::Available), 1), (presence(v1::Presence::Busy), 1), (presence(v1::Presence::Away), 1)];
+    assert_eq!(presences, expected);
+    // Signed in: ana (1) and ben (2); in use: ana's offer.
+    assert!((seen.occupancy - 1.0 / 3.0).abs() < 1e-9, "{}", seen.occupancy);
+
+    let request = v1::NextWorkRequest { agent_id: "ben".into() };
+    app.queue().next_work(as_tenant(TENANT, request)).await.unwrap().into_inner().assignment.unwrap();
+    let seen = stats(&app, "default").await;
+    assert_eq!((seen.queues[0].waiting, seen.queues[0].assigned), (2, 1));
+    assert!((seen.occupancy - 2.0 / 3.0).abs() < 1e-9, "{}", seen.occupancy);
+    assert!(stats(&app, "retention").await.queues.is_empty());
+    let request = v1::GetQueueStatsRequest { queue: "Not A Queue".into() };
+    let refused = app.queue().get_queue_stats(as_tenant(TENANT, request)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
     app.stop().await;
 }
 

@@ -35,6 +35,10 @@ const MAX_OFFERS_PER_LOOK: usize = 1_000;
 const MAX_SWEEP: u64 = 500;
 /// How often everything is read again, whatever the changes said.
 const FULL_READ_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+/// How long the item of an ended case is kept (so a redelivered old event of it changes
+/// nothing), and how many are deleted at each full read.
+const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
+const PRUNE_BATCH: u64 = 5_000;
 
 /// An agent as the dispatcher matches them.
 #[derive(Debug, Default)]
@@ -231,6 +235,10 @@ impl Dispatcher {
         let mut after = if full {
             state.tenants.clear();
             state.full_read = Some(now);
+            let pruned = work::prune_ended(db, now - KEEP_ENDED, PRUNE_BATCH).await.context("pruning ended items")?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "work items of long-ended cases deleted");
+            }
             None
         } else {
             let since = state.items_mark.as_ref().map_or(now, |mark| mark.updated_at).min(now) - overlap;

@@ -349,6 +349,67 @@ fn tenant_of(row: &item::Model) -> Result<TenantId, QueueError> {
     TenantId::parse(&row.tenant).map_err(QueueError::Corrupt)
 }
 
+impl Queue {
+    /// `tenant`'s queues at `now` (only `queue` if given): what waits, is offered and had,
+    /// agents by presence, occupancy.
+    pub async fn stats(
+        &self,
+        tenant: &str,
+        queue: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<v1::QueueStats, QueueError> {
+        let risk_window = chrono::Duration::from_std(self.config.risk_window).unwrap_or(chrono::Duration::MAX);
+        let depths = work::depths(&self.db, tenant, queue, now, risk_window).await.context("counting the queues")?;
+        let count = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
+        let queues = depths
+            .into_iter()
+            .map(|depth| v1::QueueDepth {
+                oldest_wait_seconds: depth
+                    .oldest
+                    .map_or(0, |oldest| u64::try_from((now - oldest).num_seconds()).unwrap_or(0)),
+                waiting: count(depth.waiting),
+                waiting_by_priority: [depth.band0, depth.band1, depth.band2, depth.band3, depth.band4]
+                    .into_iter()
+                    .map(count)
+                    .collect(),
+                at_risk: count(depth.at_risk),
+                breached: count(depth.breached),
+                offered: count(depth.offered),
+                assigned: count(depth.assigned),
+                queue: depth.queue,
+            })
+            .collect();
+        let agents = stored::all_of(&self.db, tenant).await.context("reading the agents")?;
+        let loads: std::collections::HashMap<String, i64> = work::loads(&self.db, tenant)
+            .await
+            .context("counting the loads")?
+            .into_iter()
+            .fold(std::collections::HashMap::new(), |mut loads, (agent, count)| {
+                *loads.entry(agent).or_default() += count;
+                loads
+            });
+        let mut by_presence = std::collections::BTreeMap::<i32, u32>::new();
+        let (mut used, mut room) = (0_i64, 0_i64);
+        for agent in agents.iter().filter(|agent| !agent.disabled) {
+            *by_presence.entry(agent.presence).or_default() += 1;
+            if PULLING.contains(&agent.presence) {
+                let definition = v1::Agent::decode(agent.body.as_slice())
+                    .map_err(|error| QueueError::Corrupt(format!("agent {}: {error}", agent.id)))?;
+                room += definition.capacity.iter().map(|capacity| i64::from(capacity.max)).sum::<i64>();
+                used += loads.get(&agent.id).copied().unwrap_or(0);
+            }
+        }
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let occupancy = if room == 0 { 0.0 } else { (used as f64 / room as f64).min(1.0) };
+        Ok(v1::QueueStats {
+            at: Some(to_timestamp(now)),
+            queues,
+            agents: by_presence.into_iter().map(|(presence, agents)| v1::PresenceCount { presence, agents }).collect(),
+            occupancy,
+        })
+    }
+}
+
 fn not_open(offer_id: &str, agent: &str) -> QueueError {
     QueueError::Refused(format!(
         "offer {offer_id} is not open for agent {agent}: it expired, was withdrawn or answered already"

@@ -108,6 +108,24 @@ impl v1::queue_service_server::QueueService for QueueApi {
         Ok(Response::new(assignment))
     }
 
+    async fn get_queue_stats(
+        &self,
+        request: Request<v1::GetQueueStatsRequest>,
+    ) -> Result<Response<v1::QueueStats>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let queue = match request.get_ref().queue.trim() {
+            "" => None,
+            queue => Some(agents::name("queue", queue)?),
+        };
+        let stats = self
+            .queue
+            .stats(caller.tenant.as_str(), queue.as_deref(), self.queue.now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(stats))
+    }
+
     async fn decline_offer(&self, request: Request<v1::DeclineOfferRequest>) -> Result<Response<v1::Offer>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;

@@ -676,6 +676,22 @@ pub enum QueueCommand {
     Decline(DeclineArgs),
     /// Assign the agent the best case they may take now (pull).
     Next(AgentArgs),
+    /// The queues now: what waits (how long, at which priorities, how close to its deadline),
+    /// what is offered and assigned, agents by presence, occupancy.
+    Stats(QueueStatsArgs),
+}
+
+/// `tend queue stats`.
+#[derive(Debug, Args)]
+pub struct QueueStatsArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Only this queue.
+    #[arg(long, default_value = "")]
+    pub queue: String,
+    /// Keep the figures on screen, read again this often (e.g. 2s), until interrupted.
+    #[arg(long)]
+    pub every: Option<humantime::Duration>,
 }
 
 /// An agent of the queue.

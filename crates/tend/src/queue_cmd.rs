@@ -31,6 +31,20 @@ pub async fn queue(command: QueueCommand) -> anyhow::Result<()> {
             let offer = client.queue().decline_offer(request).await.map_err(failed)?.into_inner();
             println!("{}", offer_line(&offer));
         }
+        QueueCommand::Stats(args) => {
+            let client = connect(&args.connection).await?;
+            loop {
+                let request = v1::GetQueueStatsRequest { queue: args.queue.clone() };
+                let stats = client.queue().get_queue_stats(request).await.map_err(failed)?.into_inner();
+                let Some(every) = args.every else {
+                    print!("{}", stats_table(&stats));
+                    break;
+                };
+                // Clear the screen and draw the figures again, as `watch` does.
+                print!("\x1b[2J\x1b[H{}", stats_table(&stats));
+                tokio::time::sleep(every.into()).await;
+            }
+        }
         QueueCommand::Next(args) => {
             let client = connect(&args.connection).await?;
             let request = v1::NextWorkRequest { agent_id: args.agent.clone() };
@@ -77,4 +91,62 @@ fn print_assignment(assignment: &v1::Assignment) {
         channel_name(item.channel),
         item.queue
     );
+}
+
+/// The statistics as a table: a line per queue, then the agents.
+fn stats_table(stats: &v1::QueueStats) -> String {
+    let mut table = format!(
+        "{:<16} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8}\n",
+        "queue",
+        "waiting",
+        "oldest",
+        "p0-19",
+        "p20-39",
+        "p40-59",
+        "p60-79",
+        "p80+",
+        "at risk",
+        "breached",
+        "offered",
+        "assigned"
+    );
+    for queue in &stats.queues {
+        let band = |index: usize| queue.waiting_by_priority.get(index).copied().unwrap_or(0);
+        let oldest = humantime::format_duration(std::time::Duration::from_secs(queue.oldest_wait_seconds))
+            .to_string()
+            .replace(' ', "");
+        table.push_str(&format!(
+            "{:<16} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8}\n",
+            queue.queue,
+            queue.waiting,
+            if queue.waiting == 0 { "-".to_owned() } else { oldest },
+            band(0),
+            band(1),
+            band(2),
+            band(3),
+            band(4),
+            queue.at_risk,
+            queue.breached,
+            queue.offered,
+            queue.assigned
+        ));
+    }
+    if stats.queues.is_empty() {
+        table.push_str("(no active cases)\n");
+    }
+    let agents: Vec<String> = stats
+        .agents
+        .iter()
+        .map(|count| {
+            let presence = count.presence().as_str_name().trim_start_matches("PRESENCE_").to_lowercase();
+            format!("{} {presence}", count.agents)
+        })
+        .collect();
+    table.push_str(&format!(
+        "agents: {}   occupancy {:.0}%   at {}\n",
+        if agents.is_empty() { "none".to_owned() } else { agents.join(", ") },
+        stats.occupancy * 100.0,
+        time(stats.at.as_ref())
+    ));
+    table
 }

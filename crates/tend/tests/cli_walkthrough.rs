@@ -263,6 +263,9 @@ async fn readme_walkthrough() {
         assert_eq!((field(&case, "assignee:"), field(&case, "status:")), ("ana", "open"));
         let pulled = tend(endpoint, &["queue", "next", "ben"]);
         assert!(pulled.contains("assigned to ben"), "{pulled}");
+        let stats = tend(endpoint, &["queue", "stats"]);
+        assert!(stats.lines().any(|line| line.starts_with("default ")), "{stats}");
+        assert!(stats.contains("1 available, 1 busy") && stats.contains("occupancy"), "{stats}");
         let _ = desk.kill();
         let _ = desk.wait();
 

@@ -210,3 +210,8 @@ pub async fn changed_since<C: ConnectionTrait>(
 pub async fn all_teams<C: ConnectionTrait>(conn: &C) -> Result<Vec<team::Model>, DbErr> {
     team::Entity::find().all(conn).await
 }
+
+/// Every agent of a tenant (for the queue's statistics).
+pub async fn all_of<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<agent::Model>, DbErr> {
+    agent::Entity::find().filter(agent::Column::Tenant.eq(tenant)).all(conn).await
+}

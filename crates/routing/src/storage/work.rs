@@ -502,3 +502,258 @@ pub async fn best_waiting<C: ConnectionTrait>(
         .all(conn)
         .await
 }
+
+/// One queue's counts, as [`depths`] reads them.
+#[derive(Clone, Debug, Default, PartialEq, sea_orm::FromQueryResult)]
+pub struct Depth {
+    /// The queue.
+    pub queue: String,
+    /// Cases waiting (nobody has or holds them).
+    pub waiting: i64,
+    /// Since when the oldest of them waits.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Waiting, priority 0-19 … 80-100.
+    pub band0: i64,
+    #[allow(missing_docs)]
+    pub band1: i64,
+    #[allow(missing_docs)]
+    pub band2: i64,
+    #[allow(missing_docs)]
+    pub band3: i64,
+    #[allow(missing_docs)]
+    pub band4: i64,
+    /// Waiting, due within the risk window.
+    pub at_risk: i64,
+    /// Waiting, past due.
+    pub breached: i64,
+    /// Offered, not answered yet.
+    pub offered: i64,
+    /// Had by an agent (assigned, or accepted).
+    pub assigned: i64,
+}
+
+/// Per queue of `tenant` with active cases (only `queue` if given), what waits, is offered and
+/// is had, at `now`: one aggregate over the tenant's active items.
+pub async fn depths<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    queue: Option<&str>,
+    now: DateTime<Utc>,
+    risk_window: chrono::Duration,
+) -> Result<Vec<Depth>, DbErr> {
+    use sea_orm::sea_query::{Func, SimpleExpr};
+    let waiting = || {
+        item::Column::Assignee.eq("").and(item::Column::HeldBy.eq("")).and(item::Column::Status.is_in(WAITING_STATUSES))
+    };
+    let count = |condition: SimpleExpr| Func::sum(Expr::case(condition, 1).finally(0));
+    let band = |low: i32, high: i32| {
+        count(waiting().and(item::Column::Priority.gte(low)).and(item::Column::Priority.lt(high)))
+    };
+    let mut query = item::Entity::find()
+        .select_only()
+        .column(item::Column::Queue)
+        .expr_as(count(waiting()), "waiting")
+        .expr_as(
+            Func::min(
+                Expr::case(waiting(), Expr::col(item::Column::WaitingSince))
+                    .finally(Expr::val(Option::<DateTime<Utc>>::None)),
+            ),
+            "oldest",
+        )
+        .expr_as(band(0, 20), "band0")
+        .expr_as(band(20, 40), "band1")
+        .expr_as(band(40, 60), "band2")
+        .expr_as(band(60, 80), "band3")
+        .expr_as(band(80, 1_000), "band4")
+        .expr_as(count(waiting().and(item::Column::DueAt.lte(now + risk_window))), "at_risk")
+        .expr_as(count(waiting().and(item::Column::DueAt.lte(now))), "breached")
+        .expr_as(count(item::Column::Hold.eq(OFFERED).and(item::Column::Assignee.eq(""))), "offered")
+        .expr_as(count(item::Column::Assignee.ne("").or(item::Column::Hold.eq(ACCEPTED))), "assigned")
+        .filter(item::Column::Tenant.eq(tenant))
+        .filter(item::Column::Status.is_not_in(ENDED_STATUSES));
+    if let Some(queue) = queue {
+        query = query.filter(item::Column::Queue.eq(queue));
+    }
+    query.group_by(item::Column::Queue).order_by_asc(item::Column::Queue).into_model::<Depth>().all(conn).await
+}
+
+/// Per agent of `tenant`, how many active cases they have or hold (all channels).
+pub async fn loads<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<(String, i64)>, DbErr> {
+    let active = || {
+        item::Entity::find()
+            .filter(item::Column::Tenant.eq(tenant))
+            .filter(item::Column::Status.is_not_in(ENDED_STATUSES))
+    };
+    let assigned: Vec<(String, i64)> = active()
+        .select_only()
+        .column(item::Column::Assignee)
+        .column_as(item::Column::CaseId.count(), "count")
+        .filter(item::Column::Assignee.ne(""))
+        .group_by(item::Column::Assignee)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let held: Vec<(String, i64)> = active()
+        .select_only()
+        .column(item::Column::HeldBy)
+        .column_as(item::Column::CaseId.count(), "count")
+        .filter(item::Column::Assignee.eq(""))
+        .filter(item::Column::HeldBy.ne(""))
+        .group_by(item::Column::HeldBy)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(assigned.into_iter().chain(held).collect())
+}
+
+/// Deletes up to `limit` items whose case ended before `before`: kept that long so that an
+/// old event of theirs, redelivered, finds a newer version and changes nothing.
+pub async fn prune_ended<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>, limit: u64) -> Result<u64, DbErr> {
+    let keys: Vec<(String, String)> = item::Entity::find()
+        .select_only()
+        .column(item::Column::Tenant)
+        .column(item::Column::CaseId)
+        .filter(item::Column::Status.is_in(ENDED_STATUSES))
+        .filter(item::Column::UpdatedAt.lt(before))
+        .order_by_asc(item::Column::Tenant)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut deleted = 0;
+    for (tenant, case_ids) in keys
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| (chunk[0].0.clone(), chunk.iter().map(|key| key.1.clone()).collect::<Vec<_>>()))
+    {
+        deleted += item::Entity::delete_many()
+            .filter(item::Column::Tenant.eq(tenant))
+            .filter(item::Column::CaseId.is_in(case_ids))
+            .filter(item::Column::Status.is_in(ENDED_STATUSES))
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use prost::Message as _;
+    use sea_orm::{DatabaseConnection, TransactionTrait as _};
+    use tend_proto::v1;
+    use tend_store::testing::{Backend, TestStore};
+
+    use super::*;
+    use crate::storage::Migrator;
+
+    async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
+        let store = TestStore::create(backend).await;
+        let db = store.connect::<Migrator>("routing").await;
+        (store, db)
+    }
+
+    fn case(id: &str, version: i64, status: v1::CaseStatus, assignee: &str) -> item::Model {
+        let case = v1::Case {
+            id: id.into(),
+            version: u64::try_from(version).unwrap(),
+            status: status.into(),
+            assignee: assignee.into(),
+            channel: v1::Channel::X.into(),
+            priority: 50,
+            ..Default::default()
+        };
+        crate::work::item_of("acme", &case, Utc::now())
+    }
+
+    async fn agent(db: &DatabaseConnection, id: &str, x: u32) {
+        let definition = v1::Agent {
+            id: id.into(),
+            capacity: vec![v1::ChannelCapacity { channel: v1::Channel::X.into(), max: x }],
+            ..Default::default()
+        };
+        let mut row = crate::agents::agent_row("acme", &definition, None, Utc::now());
+        row.presence = v1::Presence::Available.into();
+        crate::storage::agents::save(db, row, true).await.unwrap();
+    }
+
+    fn x_capacity(agent: &agent::Model, channel: i32) -> u32 {
+        let definition = v1::Agent::decode(agent.body.as_slice()).unwrap();
+        definition.capacity.iter().find(|capacity| capacity.channel == channel).map_or(0, |capacity| capacity.max)
+    }
+
+    async fn take(db: &DatabaseConnection, case_id: &str, agent: &str) -> Held {
+        let txn = db.begin().await.unwrap();
+        let offer_id = tend_kernel::ids::new_id();
+        let hold =
+            Hold { tenant: "acme", case_id, agent, kind: OFFERED, offer_id: &offer_id, until: None, now: Utc::now() };
+        let held = super::hold(&txn, &hold, x_capacity).await.unwrap();
+        txn.commit().await.unwrap();
+        held
+    }
+
+    async fn only_newer_case_versions_change_an_item(backend: Backend) {
+        let (store, db) = database(backend).await;
+        project(&db, vec![case("c1", 2, v1::CaseStatus::New, "")]).await.unwrap();
+        // An older version, redelivered late, changes nothing; of two in one batch the newer wins.
+        project(&db, vec![case("c1", 1, v1::CaseStatus::Resolved, "")]).await.unwrap();
+        assert_eq!(find(&db, "acme", "c1").await.unwrap().unwrap().status, i32::from(v1::CaseStatus::New));
+        project(&db, vec![case("c1", 4, v1::CaseStatus::Open, "ana"), case("c1", 3, v1::CaseStatus::Resolved, "")])
+            .await
+            .unwrap();
+        let row = find(&db, "acme", "c1").await.unwrap().unwrap();
+        assert_eq!((row.case_version, row.assignee.as_str()), (4, "ana"));
+        store.cleanup().await;
+    }
+
+    async fn a_hold_takes_a_waiting_item_once_and_never_past_capacity(backend: Backend) {
+        let (store, db) = database(backend).await;
+        agent(&db, "ana", 1).await;
+        agent(&db, "ben", 2).await;
+        project(&db, vec![case("c1", 1, v1::CaseStatus::New, ""), case("c2", 1, v1::CaseStatus::New, "")])
+            .await
+            .unwrap();
+        assert!(matches!(take(&db, "c1", "ana").await, Held::Taken(_)));
+        assert_eq!(take(&db, "c1", "ben").await, Held::Gone, "held already");
+        assert_eq!(take(&db, "c2", "ana").await, Held::NoRoom, "ana takes one X post at once");
+        assert_eq!(take(&db, "c2", "nobody").await, Held::NoRoom);
+        assert_eq!(load(&db, "acme", "ana", v1::Channel::X.into()).await.unwrap(), 1);
+
+        // Assigned by hand: the hold goes with the newer version, and is reported.
+        let dropped = project(&db, vec![case("c1", 2, v1::CaseStatus::Open, "carol")]).await.unwrap();
+        assert_eq!(dropped.iter().map(|row| row.held_by.as_str()).collect::<Vec<_>>(), ["ana"]);
+        let row = find(&db, "acme", "c1").await.unwrap().unwrap();
+        assert_eq!((row.held_by.as_str(), row.hold.as_str()), ("", ""));
+        assert_eq!(load(&db, "acme", "ana", v1::Channel::X.into()).await.unwrap(), 0);
+
+        // A decline passes the item on: never held by that agent again.
+        let Held::Taken(held) = take(&db, "c2", "ana").await else { panic!("c2 waits") };
+        assert!(release(&db, "acme", "ana", &held.offer_id, OFFERED, true, Utc::now()).await.unwrap());
+        assert_eq!(take(&db, "c2", "ana").await, Held::Gone);
+        assert!(matches!(take(&db, "c2", "ben").await, Held::Taken(_)));
+        store.cleanup().await;
+    }
+
+    async fn the_items_of_long_ended_cases_are_pruned(backend: Backend) {
+        let (store, db) = database(backend).await;
+        let mut ended = case("old", 3, v1::CaseStatus::Closed, "");
+        ended.updated_at = Utc::now() - chrono::Duration::days(8);
+        project(
+            &db,
+            vec![ended, case("open", 1, v1::CaseStatus::New, ""), case("done", 2, v1::CaseStatus::Resolved, "")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(prune_ended(&db, Utc::now() - chrono::Duration::days(7), 100).await.unwrap(), 1);
+        assert!(find(&db, "acme", "old").await.unwrap().is_none());
+        assert!(find(&db, "acme", "open").await.unwrap().is_some());
+        assert!(find(&db, "acme", "done").await.unwrap().is_some(), "ended lately: kept");
+        store.cleanup().await;
+    }
+
+    tend_store::on_both_backends!(
+        only_newer_case_versions_change_an_item,
+        a_hold_takes_a_waiting_item_once_and_never_past_capacity,
+        the_items_of_long_ended_cases_are_pruned,
+    );
+}
