@@ -20,6 +20,7 @@ tend_tests::on_both_backends!(
     a_declined_or_unanswered_offer_goes_to_the_next_agent,
     next_work_pulls_the_best_case_the_agent_may_take,
     stats_count_what_waits_is_offered_and_had,
+    policies_choose_the_agent_and_relax_or_move_what_waits_too_long,
 );
 
 const TENANT: &str = "acme";
@@ -56,6 +57,18 @@ async fn presence(app: &TestApp, id: &str, presence: v1::Presence) {
 
 /// Opens an X case with `priority`, requiring `language` if given.
 async fn open(app: &TestApp, priority: u32, language: &str) -> v1::Case {
+    let routing = v1::RoutingOutcome { queue: "default".into(), language: language.into(), ..Default::default() };
+    open_with(app, priority, routing).await
+}
+
+/// Opens an X case in `queue` requiring `skills`.
+async fn open_in(app: &TestApp, queue: &str, skills: &[(&str, u32)]) -> v1::Case {
+    let skills = skills.iter().map(|(skill, level)| v1::SkillRequirement { skill: (*skill).into(), level: *level });
+    let routing = v1::RoutingOutcome { queue: queue.into(), skills: skills.collect(), ..Default::default() };
+    open_with(app, 50, routing).await
+}
+
+async fn open_with(app: &TestApp, priority: u32, routing: v1::RoutingOutcome) -> v1::Case {
     let interaction = v1::Interaction {
         id: uuid::Uuid::now_v7().to_string(),
         tenant: TENANT.into(),
@@ -64,7 +77,6 @@ async fn open(app: &TestApp, priority: u32, language: &str) -> v1::Case {
         text: "my parcel never arrived".into(),
         ..Default::default()
     };
-    let routing = v1::RoutingOutcome { queue: "default".into(), language: language.into(), ..Default::default() };
     let request = v1::OpenCaseRequest {
         idempotency_key: interaction.id.clone(),
         interaction: Some(interaction),
@@ -291,6 +303,151 @@ async fn stats_count_what_waits_is_offered_and_had(backend: Backend) {
     let request = v1::GetQueueStatsRequest { queue: "Not A Queue".into() };
     let refused = app.queue().get_queue_stats(as_tenant(TENANT, request)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
+    app.stop().await;
+}
+
+async fn policy(app: &TestApp, policy: v1::QueuePolicy) -> Result<v1::QueuePolicy, tonic::Status> {
+    let request = v1::PutQueuePolicyRequest { policy: Some(policy) };
+    app.queue().put_queue_policy(as_tenant(TENANT, request)).await.map(tonic::Response::into_inner)
+}
+
+async fn policies_choose_the_agent_and_relax_or_move_what_waits_too_long(backend: Backend) {
+    let app = spawn(backend).await;
+    const MINUTE: Duration = Duration::from_secs(60);
+    // The default queue offers to the agent with the most room, not the least active.
+    let most_available = v1::QueuePolicy {
+        queue: "default".into(),
+        strategy: v1::QueueStrategy::MostAvailable.into(),
+        ..Default::default()
+    };
+    policy(&app, most_available).await.unwrap();
+    agent(&app, "ana", 5, &["en"]).await;
+    agent(&app, "ben", 2, &["en"]).await;
+    presence(&app, "ana", v1::Presence::Offline).await;
+    presence(&app, "ben", v1::Presence::Offline).await;
+    let mut ana = watch(&app, "ana").await;
+    let handled = open(&app, 50, "").await;
+    let request = v1::AssignCaseRequest { id: handled.id.clone(), agent_id: "ana".into(), ..Default::default() };
+    app.cases().assign_case(as_tenant(TENANT, request)).await.unwrap();
+    eventually("ana's case counted", WAIT, || async {
+        (stats(&app, "default").await.queues.first().is_some_and(|queue| queue.assigned == 1)).then_some(())
+    })
+    .await;
+    presence(&app, "ana", v1::Presence::Available).await;
+    presence(&app, "ben", v1::Presence::Available).await;
+    let second = open(&app, 50, "").await;
+    // Ana has 4 places left, Ben 2: least active would have chosen Ben.
+    let offer = next(&mut ana).await;
+    assert_eq!(case_of(&offer), second.id);
+    accept(&app, &offer).await.unwrap();
+    assert_eq!(next(&mut ana).await.state, i32::from(v1::OfferState::Accepted));
+
+    // VIP cases wait for gold agents; too long, and levels are lowered, then skills dropped.
+    let team = v1::Team { id: "gold".into(), queues: vec!["vip".into()], ..Default::default() };
+    app.queue().upsert_team(as_tenant(TENANT, v1::UpsertTeamRequest { team: Some(team) })).await.unwrap();
+    let carol = v1::Agent {
+        id: "carol".into(),
+        teams: vec!["gold".into()],
+        skills: vec![v1::AgentSkill { skill: "billing".into(), level: 2 }],
+        capacity: vec![v1::ChannelCapacity { channel: v1::Channel::X.into(), max: 3 }],
+        ..Default::default()
+    };
+    app.queue().upsert_agent(as_tenant(TENANT, v1::UpsertAgentRequest { agent: Some(carol) })).await.unwrap();
+    presence(&app, "carol", v1::Presence::Available).await;
+    let vip = v1::QueuePolicy {
+        queue: "vip".into(),
+        relax_after_seconds: 600,
+        drop_skills_after_seconds: 1_200,
+        ..Default::default()
+    };
+    policy(&app, vip).await.unwrap();
+    // Nobody serves "nowhere": after half an hour its cases move to the default queue.
+    let nowhere = v1::QueuePolicy {
+        queue: "nowhere".into(),
+        overflow_after_seconds: 1_800,
+        overflow_to: "default".into(),
+        ..Default::default()
+    };
+    policy(&app, nowhere).await.unwrap();
+    let expert = open_in(&app, "vip", &[("billing", 3)]).await;
+    let legal = open_in(&app, "vip", &[("legal", 1)]).await;
+    let lost = open_in(&app, "nowhere", &[]).await;
+    let mut carol = watch(&app, "carol").await;
+    eventually("three cases waiting", WAIT, || async {
+        let seen = stats(&app, "").await;
+        (seen.queues.iter().map(|queue| queue.waiting).sum::<u32>() == 3).then_some(())
+    })
+    .await;
+    assert!(quiet(&mut carol).await, "billing:3 and legal are beyond carol");
+
+    app.clock.advance(11 * MINUTE);
+    let offer = next(&mut carol).await;
+    assert_eq!(case_of(&offer), expert.id);
+    let item = offer.item.clone().unwrap();
+    assert_eq!(item.relaxation, i32::from(v1::Relaxation::LevelsLowered));
+    assert_eq!(item.skills, [v1::SkillRequirement { skill: "billing".into(), level: 2 }]);
+    accept(&app, &offer).await.unwrap();
+
+    app.clock.advance(10 * MINUTE);
+    let offer = loop {
+        let offer = next(&mut carol).await;
+        if state(&offer) == v1::OfferState::Open {
+            break offer;
+        }
+    };
+    assert_eq!(case_of(&offer), legal.id);
+    assert_eq!(offer.item.as_ref().unwrap().relaxation, i32::from(v1::Relaxation::SkillsDropped));
+    assert!(offer.item.as_ref().unwrap().skills.is_empty());
+    accept(&app, &offer).await.unwrap();
+
+    // It goes to the default queue's agent with the most room: Ana (5 places, 2 taken).
+    app.clock.advance(10 * MINUTE);
+    let offer = loop {
+        let offer = next(&mut ana).await;
+        if state(&offer) == v1::OfferState::Open {
+            break offer;
+        }
+    };
+    assert_eq!(case_of(&offer), lost.id);
+    let item = offer.item.unwrap();
+    assert_eq!((item.queue.as_str(), item.overflowed_from.as_str()), ("default", "nowhere"));
+
+    // Policies are listed, and bad ones refused naming the field.
+    let listed = app.queue().list_queue_policies(as_tenant(TENANT, v1::ListQueuePoliciesRequest {})).await;
+    let queues: Vec<String> = listed.unwrap().into_inner().policies.into_iter().map(|policy| policy.queue).collect();
+    assert_eq!(queues, ["default", "nowhere", "vip"]);
+    let bad = [
+        (v1::QueuePolicy { queue: "Bad Name".into(), ..Default::default() }, "policy.queue"),
+        (v1::QueuePolicy { queue: "q".into(), strategy: 9, ..Default::default() }, "policy.strategy"),
+        (
+            v1::QueuePolicy {
+                queue: "q".into(),
+                relax_after_seconds: 60,
+                drop_skills_after_seconds: 30,
+                ..Default::default()
+            },
+            "policy.drop_skills_after_seconds",
+        ),
+        (v1::QueuePolicy { queue: "q".into(), overflow_after_seconds: 60, ..Default::default() }, "policy.overflow_to"),
+        (
+            v1::QueuePolicy {
+                queue: "q".into(),
+                overflow_after_seconds: 60,
+                overflow_to: "q".into(),
+                ..Default::default()
+            },
+            "policy.overflow_to",
+        ),
+        (
+            v1::QueuePolicy { queue: "q".into(), overflow_to: "r".into(), ..Default::default() },
+            "policy.overflow_after_seconds",
+        ),
+    ];
+    for (given, field) in bad {
+        let refused = policy(&app, given).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains(field), "{field}: {}", refused.message());
+    }
     app.stop().await;
 }
 

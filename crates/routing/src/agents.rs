@@ -245,6 +245,53 @@ pub fn queues_of(definition: &v1::Agent, teams: &[team::Model]) -> Result<Vec<St
     Ok(queues)
 }
 
+/// Longest wait a queue policy may name: 30 days.
+const MAX_POLICY_WAIT: u32 = 30 * 24 * 3600;
+
+/// The queue policy `given` describes, checked and normalised (time cleared).
+pub fn checked_policy(given: v1::QueuePolicy) -> Result<v1::QueuePolicy, ApiError> {
+    let queue = name("policy.queue", &given.queue)?;
+    if v1::QueueStrategy::try_from(given.strategy).is_err() {
+        return Err(ApiError::invalid("policy.strategy", format!("{} is not a QueueStrategy", given.strategy)));
+    }
+    for (field, seconds) in [
+        ("policy.relax_after_seconds", given.relax_after_seconds),
+        ("policy.drop_skills_after_seconds", given.drop_skills_after_seconds),
+        ("policy.overflow_after_seconds", given.overflow_after_seconds),
+    ] {
+        if seconds > MAX_POLICY_WAIT {
+            return Err(ApiError::invalid(field, format!("must be at most {MAX_POLICY_WAIT} (30 days)")));
+        }
+    }
+    if given.relax_after_seconds > 0
+        && given.drop_skills_after_seconds > 0
+        && given.drop_skills_after_seconds <= given.relax_after_seconds
+    {
+        return Err(ApiError::invalid(
+            "policy.drop_skills_after_seconds",
+            "must be longer than relax_after_seconds: levels are lowered first, skills dropped later",
+        ));
+    }
+    let overflow_to = match (given.overflow_after_seconds, given.overflow_to.trim()) {
+        (0, "") => String::new(),
+        (0, _) => {
+            return Err(ApiError::invalid("policy.overflow_after_seconds", "is required with overflow_to"));
+        }
+        (_, "") => return Err(ApiError::invalid("policy.overflow_to", "is required with overflow_after_seconds")),
+        (_, to) if to == queue => {
+            return Err(ApiError::invalid("policy.overflow_to", "must be another queue than the policy's"));
+        }
+        (_, to) => name("policy.overflow_to", to)?,
+    };
+    Ok(v1::QueuePolicy { queue, overflow_to, updated_at: None, ..given })
+}
+
+/// A stored queue policy on the wire.
+pub fn policy_to_proto(row: &crate::storage::policies::policy::Model) -> Result<v1::QueuePolicy, ApiError> {
+    let policy = v1::QueuePolicy::decode(row.body.as_slice()).map_err(ApiError::internal)?;
+    Ok(v1::QueuePolicy { updated_at: Some(to_timestamp(row.updated_at)), ..policy })
+}
+
 /// A stored team on the wire.
 pub fn team_to_proto(row: team::Model) -> Result<v1::Team, ApiError> {
     let definition = v1::Team::decode(row.body.as_slice()).map_err(ApiError::internal)?;

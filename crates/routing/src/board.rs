@@ -216,6 +216,20 @@ impl Board {
         best.map(|rank| &self.items[&rank.seq])
     }
 
+    /// The queues with waiting items, the one whose best item goes first at `now` first.
+    pub fn queues_by_urgency(&self, now: Millis) -> Vec<&str> {
+        let mut best: HashMap<&str, Rank> = HashMap::new();
+        for (requirements, group) in &self.groups {
+            if let Some(rank) = group.best(now, self.risk_window) {
+                let entry = best.entry(requirements.queue.as_str()).or_insert(rank);
+                *entry = (*entry).min(rank);
+            }
+        }
+        let mut queues: Vec<(Rank, &str)> = best.into_iter().map(|(queue, rank)| (rank, queue)).collect();
+        queues.sort();
+        queues.into_iter().map(|(_, queue)| queue).collect()
+    }
+
     /// The waiting items in the order they would be taken at `now` by an agent who qualifies
     /// for all of them (for statistics and tests; costs a sort of every item).
     pub fn in_order(&self, now: Millis) -> Vec<&Item> {
@@ -286,6 +300,18 @@ mod tests {
 
     fn best(board: &Board, agent: &Agent, now: Millis) -> Option<String> {
         board.best_for(&agent.taker(), now).map(|item| item.case_id.clone())
+    }
+
+    #[test]
+    fn the_queue_with_the_most_urgent_item_comes_first() {
+        let mut board = Board::new(10 * MINUTE);
+        board.insert(item("calm", 90, 0));
+        let mut urgent = item("urgent", 10, 0);
+        urgent.requirements.queue = "retention".into();
+        urgent.due_at = Some(5 * MINUTE);
+        board.insert(urgent);
+        assert_eq!(board.queues_by_urgency(0), ["retention", "default"]);
+        assert_eq!(board.queues_by_urgency(-60 * MINUTE), ["default", "retention"], "not at risk yet");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! database ([`crate::queue::Queue::offer`]), so a stale choice fails instead of offering a
 //! case twice or filling an agent past capacity, even while two replicas overlap.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::board::{Board, Taker};
 use crate::queue::{Queue, QueueError};
 use crate::storage::agents as stored;
+use crate::storage::policies;
 use crate::storage::work::{self, ACCEPTED, ENDED_STATUSES, Held, Mark, OFFERED, item};
 use crate::work::{board_item, is_waiting};
 
@@ -39,6 +40,8 @@ const FULL_READ_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 /// nothing), and how many are deleted at each full read.
 const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
 const PRUNE_BATCH: u64 = 5_000;
+/// How often the queues' policies are applied to the cases that waited too long.
+const RELAX_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 /// An agent as the dispatcher matches them.
 #[derive(Debug, Default)]
@@ -128,11 +131,10 @@ impl TenantQueue {
         }
     }
 
-    /// The agents who may be offered work now, the least loaded (then the longest idle) first.
-    fn free_agents(&self) -> Vec<(&String, &AgentView, Vec<i32>)> {
+    /// The agents who may be offered work now: available, no offer open, room on a channel.
+    fn free_agents(&self) -> Vec<Free<'_>> {
         let available = v1::Presence::Available as i32;
-        let mut free: Vec<(u32, i64, &String, &AgentView, Vec<i32>)> = self
-            .agents
+        self.agents
             .iter()
             .filter(|(id, agent)| {
                 agent.presence == available && !agent.disabled && self.offers.get(*id).copied().unwrap_or(0) == 0
@@ -140,23 +142,58 @@ impl TenantQueue {
             .filter_map(|(id, agent)| {
                 let loads = self.loads.get(id);
                 let load_of = |channel: i32| loads.and_then(|loads| loads.get(&channel)).copied().unwrap_or(0);
-                let mut channels: Vec<i32> = agent
-                    .definition
-                    .capacity
-                    .iter()
-                    .filter(|capacity| load_of(capacity.channel) < capacity.max)
-                    .map(|capacity| capacity.channel)
-                    .collect();
+                let mut channels = Vec::new();
+                let mut spare = 0;
+                for capacity in &agent.definition.capacity {
+                    let load = load_of(capacity.channel);
+                    if load < capacity.max {
+                        channels.push(capacity.channel);
+                        spare += capacity.max - load;
+                    }
+                }
                 if channels.is_empty() || agent.queues.is_empty() {
                     return None;
                 }
                 channels.sort_unstable();
-                let total: u32 = loads.map_or(0, |loads| loads.values().sum());
-                Some((total, self.last_given.get(id).copied().unwrap_or(0), id, agent, channels))
+                Some(Free {
+                    id,
+                    view: agent,
+                    channels,
+                    load: loads.map_or(0, |loads| loads.values().sum()),
+                    spare,
+                    last_given: self.last_given.get(id).copied().unwrap_or(0),
+                })
             })
-            .collect();
-        free.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        free.into_iter().map(|(_, _, id, agent, channels)| (id, agent, channels)).collect()
+            .collect()
+    }
+}
+
+/// An agent who may be offered work now, with what strategies order by.
+struct Free<'a> {
+    id: &'a String,
+    view: &'a AgentView,
+    /// The channels they have room on, sorted.
+    channels: Vec<i32>,
+    /// Their active cases.
+    load: u32,
+    /// Their room, over all channels.
+    spare: u32,
+    /// When they were last given work (ms).
+    last_given: i64,
+}
+
+/// Orders `agents` as `strategy` says the first should be offered work first.
+fn order_by_strategy(agents: &mut [&Free<'_>], strategy: v1::QueueStrategy) {
+    match strategy {
+        v1::QueueStrategy::Unspecified | v1::QueueStrategy::LeastActive => {
+            agents.sort_by(|a, b| (a.load, a.last_given, a.id).cmp(&(b.load, b.last_given, b.id)));
+        }
+        v1::QueueStrategy::MostAvailable => {
+            agents.sort_by(|a, b| (b.spare, a.last_given, a.id).cmp(&(a.spare, b.last_given, b.id)));
+        }
+        v1::QueueStrategy::LongestIdle => {
+            agents.sort_by(|a, b| (a.last_given, a.load, a.id).cmp(&(b.last_given, b.load, b.id)));
+        }
     }
 }
 
@@ -172,6 +209,10 @@ struct State {
     full_read: Option<DateTime<Utc>>,
     /// When the last look ran.
     last_look: Option<DateTime<Utc>>,
+    /// The queue policies, per tenant and queue, as of the last look.
+    policies: HashMap<String, HashMap<String, v1::QueuePolicy>>,
+    /// When the queues' policies were last applied.
+    relaxed_at: Option<DateTime<Utc>>,
 }
 
 /// Offers the queues' work to agents; see the module's documentation.
@@ -207,9 +248,11 @@ impl Dispatcher {
             .await;
     }
 
-    /// One look: read what changed, end what expired, confirm what was accepted, offer.
+    /// One look: relax what waited too long, read what changed, end what expired, confirm
+    /// what was accepted, offer.
     pub async fn look(&self, now: DateTime<Utc>) -> Result<(), QueueError> {
         let mut state = self.state.lock().await;
+        self.relax(&mut state, now).await?;
         self.read(&mut state, now).await?;
         self.expire(&mut state, now).await?;
         self.confirm(now).await?;
@@ -378,36 +421,55 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Offers each free agent the best item they may take.
+    /// Offers each free agent the best item they may take: queue by queue, the one with the
+    /// most urgent item first, its agents in the order of its strategy.
     async fn offer(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
         let now_ms = now.timestamp_millis();
         let risk_window = self.risk_window();
         let mut made = 0;
-        for (tenant, queue) in &mut state.tenants {
+        let State { tenants, policies, .. } = state;
+        for (tenant, queue) in tenants.iter_mut() {
             let Some(board) = &queue.board else { continue };
             if board.is_empty() {
                 continue;
             }
             let mut picks: Vec<(String, String)> = Vec::new();
             {
-                let mut taken = std::collections::HashSet::new();
-                for (agent, view, channels) in queue.free_agents() {
-                    let taker = Taker {
-                        queues: &view.queues,
-                        languages: &view.languages,
-                        skills: &view.skills,
-                        channels: &channels,
-                    };
-                    let pick = board.best_for_where(&taker, now_ms, |item| {
-                        !taken.contains(&item.case_id)
-                            && queue.passes.get(&item.case_id).is_none_or(|passed| !passed.contains(agent))
-                    });
-                    if let Some(item) = pick {
-                        taken.insert(item.case_id.clone());
-                        picks.push((agent.clone(), item.case_id.clone()));
-                    }
-                    if picks.len() + made >= MAX_OFFERS_PER_LOOK {
-                        break;
+                let free = queue.free_agents();
+                let (mut taken, mut given) = (HashSet::new(), HashSet::new());
+                for name in board.queues_by_urgency(now_ms) {
+                    let strategy = policies
+                        .get(tenant)
+                        .and_then(|policies| policies.get(name))
+                        .map_or(v1::QueueStrategy::LeastActive, v1::QueuePolicy::strategy);
+                    let mut serving: Vec<&Free<'_>> = free
+                        .iter()
+                        .filter(|agent| {
+                            !given.contains(agent.id) && agent.view.queues.iter().any(|served| served == name)
+                        })
+                        .collect();
+                    order_by_strategy(&mut serving, strategy);
+                    let only = [name.to_owned()];
+                    for agent in serving {
+                        let view = agent.view;
+                        let taker = Taker {
+                            queues: &only,
+                            languages: &view.languages,
+                            skills: &view.skills,
+                            channels: &agent.channels,
+                        };
+                        let pick = board.best_for_where(&taker, now_ms, |item| {
+                            !taken.contains(&item.case_id)
+                                && queue.passes.get(&item.case_id).is_none_or(|passed| !passed.contains(agent.id))
+                        });
+                        if let Some(item) = pick {
+                            taken.insert(item.case_id.clone());
+                            given.insert(agent.id);
+                            picks.push((agent.id.clone(), item.case_id.clone()));
+                        }
+                        if picks.len() + made >= MAX_OFFERS_PER_LOOK {
+                            break;
+                        }
                     }
                 }
             }
@@ -429,6 +491,46 @@ impl Dispatcher {
             }
             if made >= MAX_OFFERS_PER_LOOK {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the queues' policies, and applies them to the cases that waited too long (at most
+    /// every [`RELAX_EVERY`]): skill levels lowered, skills dropped, moved to another queue.
+    /// The changed items come back in the next read of changes, with their new requirements.
+    async fn relax(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
+        // Policies are few: read at every look, so a change applies at the next.
+        let db = self.queue.db();
+        let rows = policies::all(db).await.context("reading the queue policies")?;
+        state.policies.clear();
+        for row in &rows {
+            let policy = v1::QueuePolicy::decode(row.body.as_slice())
+                .map_err(|error| QueueError::Corrupt(format!("queue policy {}: {error}", row.queue)))?;
+            state.policies.entry(row.tenant.clone()).or_default().insert(row.queue.clone(), policy);
+        }
+        if state.relaxed_at.is_some_and(|at| now - at < RELAX_EVERY) {
+            return Ok(());
+        }
+        state.relaxed_at = Some(now);
+        let seconds = |value: u32| (value > 0).then(|| now - chrono::Duration::seconds(i64::from(value)));
+        for row in &rows {
+            let Some(policy) = state.policies.get(&row.tenant).and_then(|policies| policies.get(&row.queue)) else {
+                continue;
+            };
+            let dropped =
+                seconds(policy.drop_skills_after_seconds).map(|at| (v1::Relaxation::SkillsDropped as i32, at));
+            let lowered = seconds(policy.relax_after_seconds).map(|at| (v1::Relaxation::LevelsLowered as i32, at));
+            let overflow = seconds(policy.overflow_after_seconds).map(|at| (policy.overflow_to.as_str(), at));
+            let mut changed = 0;
+            for step in [dropped, lowered] {
+                let relax = work::Relax { tenant: &row.tenant, queue: &row.queue, step, overflow: None, now };
+                changed += work::relax(db, &relax).await.context("relaxing requirements")?;
+            }
+            let relax = work::Relax { tenant: &row.tenant, queue: &row.queue, step: None, overflow, now };
+            changed += work::relax(db, &relax).await.context("overflowing")?;
+            if changed > 0 {
+                tracing::info!(tenant = %row.tenant, queue = %row.queue, changed, "waiting cases relaxed or overflowed");
             }
         }
         Ok(())

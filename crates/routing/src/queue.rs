@@ -376,7 +376,7 @@ impl Queue {
                 breached: count(depth.breached),
                 offered: count(depth.offered),
                 assigned: count(depth.assigned),
-                queue: depth.queue,
+                queue: depth.queue_now,
             })
             .collect();
         let agents = stored::all_of(&self.db, tenant).await.context("reading the agents")?;

@@ -17,7 +17,10 @@ use crate::offers::{self, OfferFeed};
 use crate::queue::Queue;
 use crate::storage::agents as stored;
 use crate::storage::config as config_storage;
-use crate::storage::work;
+use crate::storage::{policies, work};
+
+/// Most queue policies of a tenant.
+const MAX_POLICIES: usize = 1_000;
 
 /// How often a presence change that raced another change of the agent is tried.
 const PRESENCE_ATTEMPTS: usize = 5;
@@ -124,6 +127,44 @@ impl v1::queue_service_server::QueueService for QueueApi {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(stats))
+    }
+
+    async fn put_queue_policy(
+        &self,
+        request: Request<v1::PutQueuePolicyRequest>,
+    ) -> Result<Response<v1::QueuePolicy>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().policy.ok_or_else(|| ApiError::invalid("policy", "is required"))?;
+        let policy = agents::checked_policy(given)?;
+        let tenant = caller.tenant.as_str();
+        let existing = policies::of_tenant(&self.db, tenant).await.context("reading the queue policies")?;
+        if existing.len() >= MAX_POLICIES && !existing.iter().any(|row| row.queue == policy.queue) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the tenant has {MAX_POLICIES} queue policies, the most it may"
+            ))
+            .into());
+        }
+        let row = policies::policy::Model {
+            tenant: tenant.to_owned(),
+            queue: policy.queue.clone(),
+            body: prost::Message::encode_to_vec(&policy),
+            updated_at: self.queue.now(),
+        };
+        policies::save(&self.db, row.clone()).await.context("saving the queue policy")?;
+        tracing::info!(queue = %row.queue, actor = %caller.actor, "queue policy saved");
+        Ok(Response::new(agents::policy_to_proto(&row)?))
+    }
+
+    async fn list_queue_policies(
+        &self,
+        request: Request<v1::ListQueuePoliciesRequest>,
+    ) -> Result<Response<v1::ListQueuePoliciesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = policies::of_tenant(&self.db, caller.tenant.as_str()).await.context("reading the queue policies")?;
+        let policies = rows.iter().map(agents::policy_to_proto).collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(v1::ListQueuePoliciesResponse { policies }))
     }
 
     async fn decline_offer(&self, request: Request<v1::DeclineOfferRequest>) -> Result<Response<v1::Offer>, Status> {

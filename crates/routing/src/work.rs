@@ -39,6 +39,8 @@ pub fn item_of(tenant: &str, case: &v1::Case, now: DateTime<Utc>) -> item::Model
         held_at: None,
         hold_until: None,
         passed_by: ",".to_owned(),
+        relaxed: 0,
+        overflowed_to: String::new(),
         updated_at: now,
     }
 }
@@ -72,13 +74,29 @@ pub fn skills_of(column: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// What the row's case requires of the agent who takes it.
+/// The queue the row's case waits in now: where it overflowed to, else routing's choice.
+pub fn queue_of(row: &item::Model) -> &str {
+    if row.overflowed_to.is_empty() { &row.queue } else { &row.overflowed_to }
+}
+
+/// The skills the row's case requires now: routing's, relaxed as far as it waited for.
+pub fn skills_now(row: &item::Model) -> Vec<(String, u32)> {
+    match v1::Relaxation::try_from(row.relaxed).unwrap_or(v1::Relaxation::Unspecified) {
+        v1::Relaxation::Unspecified => skills_of(&row.skills),
+        v1::Relaxation::LevelsLowered => {
+            skills_of(&row.skills).into_iter().map(|(skill, level)| (skill, level.saturating_sub(1).max(1))).collect()
+        }
+        v1::Relaxation::SkillsDropped => Vec::new(),
+    }
+}
+
+/// What the row's case requires of the agent who takes it, now.
 pub fn requirements(row: &item::Model) -> Requirements {
     Requirements {
-        queue: row.queue.clone(),
+        queue: queue_of(row).to_owned(),
         channel: row.channel,
         language: row.language.clone(),
-        skills: skills_of(&row.skills),
+        skills: skills_now(row),
     }
 }
 
@@ -107,16 +125,15 @@ pub fn passed(row: &item::Model, agent: &str) -> bool {
 pub fn work_item(row: &item::Model) -> v1::WorkItem {
     v1::WorkItem {
         case_id: row.case_id.clone(),
-        queue: row.queue.clone(),
+        queue: queue_of(row).to_owned(),
         channel: row.channel,
         language: row.language.clone(),
-        skills: skills_of(&row.skills)
-            .into_iter()
-            .map(|(skill, level)| v1::SkillRequirement { skill, level })
-            .collect(),
+        skills: skills_now(row).into_iter().map(|(skill, level)| v1::SkillRequirement { skill, level }).collect(),
         priority: u32::try_from(row.priority).unwrap_or(0),
         first_response_due: row.due_at.map(to_timestamp),
         waiting_since: Some(to_timestamp(row.waiting_since)),
+        relaxation: row.relaxed,
+        overflowed_from: if row.overflowed_to.is_empty() { String::new() } else { row.queue.clone() },
     }
 }
 

@@ -679,6 +679,46 @@ pub enum QueueCommand {
     /// The queues now: what waits (how long, at which priorities, how close to its deadline),
     /// what is offered and assigned, agents by presence, occupancy.
     Stats(QueueStatsArgs),
+    /// Set how a queue hands out its work (needs an admin key): which free agent first, and
+    /// what happens to a case that waits too long.
+    Policy(QueuePolicyArgs),
+    /// The tenant's queue policies.
+    Policies(Connection),
+}
+
+/// Queue strategies on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    /// The agent with the fewest active cases first (the default).
+    LeastActive,
+    /// The agent with the most spare capacity first.
+    MostAvailable,
+    /// The agent given work the longest ago first.
+    LongestIdle,
+}
+
+/// `tend queue policy`.
+#[derive(Debug, Args)]
+pub struct QueuePolicyArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The queue (e.g. default, retention).
+    pub queue: String,
+    /// Which free agent first.
+    #[arg(long, value_enum, default_value = "least-active")]
+    pub strategy: StrategyArg,
+    /// After waiting this long (e.g. 10m), a case's required skill levels are lowered by one.
+    #[arg(long)]
+    pub relax_after: Option<humantime::Duration>,
+    /// After waiting this long, a case requires no skill.
+    #[arg(long)]
+    pub drop_skills_after: Option<humantime::Duration>,
+    /// After waiting this long, a case moves to the queue `--overflow-to`.
+    #[arg(long, requires = "overflow_to")]
+    pub overflow_after: Option<humantime::Duration>,
+    /// The queue cases overflow to.
+    #[arg(long, default_value = "")]
+    pub overflow_to: String,
 }
 
 /// `tend queue stats`.

@@ -2,7 +2,7 @@
 
 use tend_proto::v1;
 
-use crate::cli::QueueCommand;
+use crate::cli::{QueueCommand, StrategyArg};
 use crate::commands::{channel_name, connect, failed, time};
 
 /// Runs one `tend queue` command.
@@ -43,6 +43,44 @@ pub async fn queue(command: QueueCommand) -> anyhow::Result<()> {
                 // Clear the screen and draw the figures again, as `watch` does.
                 print!("\x1b[2J\x1b[H{}", stats_table(&stats));
                 tokio::time::sleep(every.into()).await;
+            }
+        }
+        QueueCommand::Policy(args) => {
+            let client = connect(&args.connection).await?;
+            let seconds = |span: Option<humantime::Duration>| {
+                span.map_or(Ok(0), |span| {
+                    u32::try_from(std::time::Duration::from(span).as_secs())
+                        .map_err(|_| anyhow::anyhow!("{span} is too long"))
+                })
+            };
+            let strategy = match args.strategy {
+                StrategyArg::LeastActive => v1::QueueStrategy::LeastActive,
+                StrategyArg::MostAvailable => v1::QueueStrategy::MostAvailable,
+                StrategyArg::LongestIdle => v1::QueueStrategy::LongestIdle,
+            };
+            let policy = v1::QueuePolicy {
+                queue: args.queue,
+                strategy: strategy.into(),
+                relax_after_seconds: seconds(args.relax_after)?,
+                drop_skills_after_seconds: seconds(args.drop_skills_after)?,
+                overflow_after_seconds: seconds(args.overflow_after)?,
+                overflow_to: args.overflow_to,
+                updated_at: None,
+            };
+            let request = v1::PutQueuePolicyRequest { policy: Some(policy) };
+            let saved = client.queue().put_queue_policy(request).await.map_err(failed)?.into_inner();
+            println!("queue {} policy saved", saved.queue);
+            println!("{}", policy_line(&saved));
+        }
+        QueueCommand::Policies(connection) => {
+            let client = connect(&connection).await?;
+            let listed = client.queue().list_queue_policies(v1::ListQueuePoliciesRequest {}).await.map_err(failed)?;
+            let policies = listed.into_inner().policies;
+            for policy in &policies {
+                println!("{}", policy_line(policy));
+            }
+            if policies.is_empty() {
+                println!("no queue policies: every queue offers to the least active agent first, and nothing relaxes");
             }
         }
         QueueCommand::Next(args) => {
@@ -149,4 +187,24 @@ fn stats_table(stats: &v1::QueueStats) -> String {
         time(stats.at.as_ref())
     ));
     table
+}
+
+/// One line per policy.
+fn policy_line(policy: &v1::QueuePolicy) -> String {
+    let strategy =
+        policy.strategy().as_str_name().trim_start_matches("QUEUE_STRATEGY_").to_lowercase().replace('_', "-");
+    let span =
+        |seconds: u32| humantime::format_duration(std::time::Duration::from_secs(u64::from(seconds))).to_string();
+    let mut line =
+        format!("{:<16} {}", policy.queue, if strategy == "unspecified" { "least-active" } else { &strategy });
+    if policy.relax_after_seconds > 0 {
+        line.push_str(&format!("  levels lowered after {}", span(policy.relax_after_seconds)));
+    }
+    if policy.drop_skills_after_seconds > 0 {
+        line.push_str(&format!("  skills dropped after {}", span(policy.drop_skills_after_seconds)));
+    }
+    if policy.overflow_after_seconds > 0 {
+        line.push_str(&format!("  to {} after {}", policy.overflow_to, span(policy.overflow_after_seconds)));
+    }
+    line
 }

@@ -263,6 +263,11 @@ async fn readme_walkthrough() {
         assert_eq!((field(&case, "assignee:"), field(&case, "status:")), ("ana", "open"));
         let pulled = tend(endpoint, &["queue", "next", "ben"]);
         assert!(pulled.contains("assigned to ben"), "{pulled}");
+        let policy = ["queue", "policy", "vip", "--strategy", "most-available", "--relax-after", "10m"];
+        let saved = tend(endpoint, &[&policy[..], &["--overflow-after", "30m", "--overflow-to", "default"]].concat());
+        assert!(saved.contains("queue vip policy saved"), "{saved}");
+        let policies = tend(endpoint, &["queue", "policies"]);
+        assert!(policies.contains("most-available  levels lowered after 10m  to default after 30m"), "{policies}");
         let stats = tend(endpoint, &["queue", "stats"]);
         assert!(stats.lines().any(|line| line.starts_with("default ")), "{stats}");
         assert!(stats.contains("1 available, 1 busy") && stats.contains("occupancy"), "{stats}");

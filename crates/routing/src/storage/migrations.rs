@@ -231,7 +231,7 @@ impl MigrationTrait for AddAgents {
     }
 }
 
-/// The queue's work items (`storage::work`).
+/// The queue's work items (`storage::work`) and queue policies (`storage::policies`).
 struct AddWorkItems;
 
 impl MigrationName for AddWorkItems {
@@ -266,8 +266,23 @@ impl MigrationTrait for AddWorkItems {
                     .col(timestamp_with_time_zone_null("held_at"))
                     .col(timestamp_with_time_zone_null("hold_until"))
                     .col(text("passed_by"))
+                    .col(integer("relaxed"))
+                    .col(string("overflowed_to"))
                     .col(timestamp_with_time_zone("updated_at"))
                     .primary_key(Index::create().col("tenant").col("case_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("routing_queue_policies")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("queue"))
+                    .col(blob("body"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .primary_key(Index::create().col("tenant").col("queue"))
                     .to_owned(),
             )
             .await?;
@@ -290,6 +305,9 @@ impl MigrationTrait for AddWorkItems {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("routing_work_items").to_owned()).await
+        for table in ["routing_queue_policies", "routing_work_items"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
     }
 }

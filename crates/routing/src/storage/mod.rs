@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod config;
 mod migrations;
+pub mod policies;
 pub mod work;
 
 use chrono::{DateTime, Utc};

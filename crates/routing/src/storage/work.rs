@@ -52,6 +52,10 @@ pub mod item {
         pub hold_until: Option<ChronoDateTimeUtc>,
         /// Agents who declined it or let an offer of it expire, as `,a,b,`: not offered it again.
         pub passed_by: String,
+        /// How far its skill requirements were relaxed for waiting long (`tend.v1.Relaxation`).
+        pub relaxed: i32,
+        /// The queue it overflowed to for waiting long; empty if it did not (then `queue`).
+        pub overflowed_to: String,
         /// When the row last changed (the dispatcher reads changes from it).
         pub updated_at: ChronoDateTimeUtc,
     }
@@ -92,6 +96,13 @@ const PROJECTED: [item::Column; 11] = [
     item::Column::WaitingSince,
     item::Column::UpdatedAt,
 ];
+
+/// The queue an item waits in now: where it overflowed to, else routing's choice.
+fn queue_now() -> Expr {
+    Expr::case(item::Column::OverflowedTo.ne(""), Expr::col(item::Column::OverflowedTo))
+        .finally(Expr::col(item::Column::Queue))
+        .into()
+}
 
 /// Rows per statement (bound parameters are limited per statement on both backends).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -491,7 +502,7 @@ pub async fn best_waiting<C: ConnectionTrait>(
         .filter(item::Column::HeldBy.eq(""))
         .filter(item::Column::Assignee.eq(""))
         .filter(item::Column::Status.is_in(WAITING_STATUSES))
-        .filter(item::Column::Queue.is_in(queues.iter().map(String::as_str)))
+        .filter(queue_now().is_in(queues.iter().map(String::as_str)))
         .filter(item::Column::Channel.is_in(channels.iter().copied()))
         .filter(language)
         .order_by_asc(risk_first)
@@ -506,8 +517,8 @@ pub async fn best_waiting<C: ConnectionTrait>(
 /// One queue's counts, as [`depths`] reads them.
 #[derive(Clone, Debug, Default, PartialEq, sea_orm::FromQueryResult)]
 pub struct Depth {
-    /// The queue.
-    pub queue: String,
+    /// The queue (where the cases wait now).
+    pub queue_now: String,
     /// Cases waiting (nobody has or holds them).
     pub waiting: i64,
     /// Since when the oldest of them waits.
@@ -551,7 +562,7 @@ pub async fn depths<C: ConnectionTrait>(
     };
     let mut query = item::Entity::find()
         .select_only()
-        .column(item::Column::Queue)
+        .expr_as(queue_now(), "queue_now")
         .expr_as(count(waiting()), "waiting")
         .expr_as(
             Func::min(
@@ -572,9 +583,11 @@ pub async fn depths<C: ConnectionTrait>(
         .filter(item::Column::Tenant.eq(tenant))
         .filter(item::Column::Status.is_not_in(ENDED_STATUSES));
     if let Some(queue) = queue {
-        query = query.filter(item::Column::Queue.eq(queue));
+        query = query.filter(queue_now().eq(queue));
     }
-    query.group_by(item::Column::Queue).order_by_asc(item::Column::Queue).into_model::<Depth>().all(conn).await
+    // Grouped by the alias: PostgreSQL would not match the expression, its parameters bound twice.
+    let by_queue = || Expr::cust("queue_now");
+    query.group_by(by_queue()).order_by_asc(by_queue()).into_model::<Depth>().all(conn).await
 }
 
 /// Per agent of `tenant`, how many active cases they have or hold (all channels).
@@ -756,4 +769,55 @@ mod tests {
         a_hold_takes_a_waiting_item_once_and_never_past_capacity,
         the_items_of_long_ended_cases_are_pruned,
     );
+}
+
+/// What a queue's policy does to the cases that wait in it too long, as [`relax`] applies it.
+#[derive(Clone, Debug)]
+pub struct Relax<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The queue the cases wait in now.
+    pub queue: &'a str,
+    /// Relax to this step (a `tend.v1.Relaxation` number) the cases waiting since before
+    /// `waited_since`, if they are not that far yet.
+    pub step: Option<(i32, DateTime<Utc>)>,
+    /// Move to this queue the cases waiting since before the time, if they never overflowed.
+    pub overflow: Option<(&'a str, DateTime<Utc>)>,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// Relaxes or moves the waiting cases of one queue that waited long enough, in one statement
+/// each; returns how many changed (the dispatcher reads them back as changes).
+pub async fn relax<C: ConnectionTrait>(conn: &C, relax: &Relax<'_>) -> Result<u64, DbErr> {
+    let waiting_in_queue = || {
+        item::Entity::update_many()
+            .filter(item::Column::Tenant.eq(relax.tenant))
+            .filter(queue_now().eq(relax.queue))
+            .filter(item::Column::Assignee.eq(""))
+            .filter(item::Column::HeldBy.eq(""))
+            .filter(item::Column::Status.is_in(WAITING_STATUSES))
+            .col_expr(item::Column::UpdatedAt, Expr::value(relax.now))
+    };
+    let mut changed = 0;
+    if let Some((step, waited_since)) = relax.step {
+        changed += waiting_in_queue()
+            .col_expr(item::Column::Relaxed, Expr::value(step))
+            .filter(item::Column::Relaxed.lt(step))
+            .filter(item::Column::Skills.ne(""))
+            .filter(item::Column::WaitingSince.lte(waited_since))
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
+    if let Some((to, waited_since)) = relax.overflow {
+        changed += waiting_in_queue()
+            .col_expr(item::Column::OverflowedTo, Expr::value(to))
+            .filter(item::Column::OverflowedTo.eq(""))
+            .filter(item::Column::WaitingSince.lte(waited_since))
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
+    Ok(changed)
 }
