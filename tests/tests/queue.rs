@@ -21,6 +21,7 @@ tend_tests::on_both_backends!(
     next_work_pulls_the_best_case_the_agent_may_take,
     stats_count_what_waits_is_offered_and_had,
     policies_choose_the_agent_and_relax_or_move_what_waits_too_long,
+    working_hours_set_agents_offline_and_back,
 );
 
 const TENANT: &str = "acme";
@@ -448,6 +449,58 @@ async fn policies_choose_the_agent_and_relax_or_move_what_waits_too_long(backend
         assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
         assert!(refused.message().contains(field), "{field}: {}", refused.message());
     }
+    app.stop().await;
+}
+
+async fn working_hours_set_agents_offline_and_back(backend: Backend) {
+    use chrono::Timelike as _;
+    use tend_kernel::ids::Clock as _;
+    let app = spawn(backend).await;
+    // Open one hour a day, every day, starting two hours from now (UTC).
+    let now = app.clock.now();
+    let hour = (now.hour() + 2) % 24;
+    let periods = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(|weekday| v1::WorkingPeriod {
+        weekday: weekday.into(),
+        start: format!("{hour:02}:00"),
+        end: format!("{hour:02}:59"),
+    });
+    let calendar =
+        v1::Calendar { name: "late".into(), time_zone: "UTC".into(), periods: periods.to_vec(), ..Default::default() };
+    let request = v1::PutCalendarRequest { calendar: Some(calendar), ..Default::default() };
+    app.routing().put_calendar(as_tenant(TENANT, request)).await.unwrap();
+    let dana = v1::Agent {
+        id: "dana".into(),
+        calendar: "late".into(),
+        capacity: vec![v1::ChannelCapacity { channel: v1::Channel::X.into(), max: 2 }],
+        ..Default::default()
+    };
+    app.queue().upsert_agent(as_tenant(TENANT, v1::UpsertAgentRequest { agent: Some(dana) })).await.unwrap();
+    presence(&app, "dana", v1::Presence::Available).await;
+    let get = || async {
+        let request = v1::GetAgentRequest { id: "dana".into() };
+        app.queue().get_agent(as_tenant(TENANT, request)).await.unwrap().into_inner()
+    };
+    // Outside her hours: offline, with the reason (hours are checked every 10 s).
+    app.clock.advance(Duration::from_secs(11));
+    let off = eventually("dana offline outside her hours", WAIT, || async {
+        let dana = get().await;
+        (dana.presence == i32::from(v1::Presence::Offline)).then_some(dana)
+    })
+    .await;
+    assert_eq!(off.presence_reason, "outside working hours");
+
+    // Ten minutes into her hours: available again.
+    let start = now.with_minute(0).unwrap().with_second(0).unwrap() + chrono::Duration::hours(2);
+    app.clock.advance((start + chrono::Duration::minutes(10) - app.clock.now()).to_std().unwrap());
+    eventually("dana available in her hours", WAIT, || async {
+        (get().await.presence == i32::from(v1::Presence::Available)).then_some(())
+    })
+    .await;
+    // Her own choice inside her hours stands.
+    presence(&app, "dana", v1::Presence::Away).await;
+    app.clock.advance(Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(get().await.presence, i32::from(v1::Presence::Away));
     app.stop().await;
 }
 

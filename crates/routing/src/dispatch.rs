@@ -42,6 +42,11 @@ const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
 const PRUNE_BATCH: u64 = 5_000;
 /// How often the queues' policies are applied to the cases that waited too long.
 const RELAX_EVERY: chrono::Duration = chrono::Duration::seconds(1);
+/// How often agents' presence is checked against their working hours.
+const HOURS_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+/// The reason of a presence set offline by working hours; only such a presence is set
+/// available again when the hours begin.
+pub const OUTSIDE_HOURS: &str = "outside working hours";
 
 /// An agent as the dispatcher matches them.
 #[derive(Debug, Default)]
@@ -51,6 +56,7 @@ struct AgentView {
     languages: Vec<String>,
     skills: Vec<(String, u32)>,
     presence: i32,
+    presence_reason: String,
     disabled: bool,
 }
 
@@ -213,6 +219,8 @@ struct State {
     policies: HashMap<String, HashMap<String, v1::QueuePolicy>>,
     /// When the queues' policies were last applied.
     relaxed_at: Option<DateTime<Utc>>,
+    /// When agents' presence was last checked against their hours.
+    hours_at: Option<DateTime<Utc>>,
 }
 
 /// Offers the queues' work to agents; see the module's documentation.
@@ -254,6 +262,7 @@ impl Dispatcher {
         let mut state = self.state.lock().await;
         self.relax(&mut state, now).await?;
         self.read(&mut state, now).await?;
+        self.keep_hours(&mut state, now).await?;
         self.expire(&mut state, now).await?;
         self.confirm(now).await?;
         self.offer(&mut state, now).await?;
@@ -345,7 +354,15 @@ impl Dispatcher {
                 let queues = crate::agents::queues_of(&definition, &tenant_teams)?;
                 queue.agents.insert(
                     row.id.clone(),
-                    AgentView { definition, queues, languages, skills, presence: row.presence, disabled: row.disabled },
+                    AgentView {
+                        definition,
+                        queues,
+                        languages,
+                        skills,
+                        presence: row.presence,
+                        presence_reason: row.presence_reason,
+                        disabled: row.disabled,
+                    },
                 );
             }
         }
@@ -381,6 +398,53 @@ impl Dispatcher {
                 self.set_away(&row.tenant, &row.held_by, missed, now).await?;
                 if let Some(agent) = queue.agents.get_mut(&row.held_by) {
                     agent.presence = v1::Presence::Away as i32;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets offline the agents outside their working hours (a calendar on their definition),
+    /// and available again those the hours had set offline when the hours begin (at most
+    /// every [`HOURS_EVERY`]). A presence the agent chose inside their hours is theirs.
+    async fn keep_hours(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
+        if state.hours_at.is_some_and(|at| now - at < HOURS_EVERY) {
+            return Ok(());
+        }
+        state.hours_at = Some(now);
+        let db = self.queue.db();
+        let offline = v1::Presence::Offline as i32;
+        for (tenant, queue) in &mut state.tenants {
+            let with_hours: Vec<(&String, &mut AgentView)> =
+                queue.agents.iter_mut().filter(|(_, agent)| !agent.definition.calendar.is_empty()).collect();
+            if with_hours.is_empty() {
+                continue;
+            }
+            let rows = crate::storage::config::calendars(db, tenant).await.context("reading the calendars")?;
+            let mut calendars = HashMap::new();
+            for row in rows {
+                let Ok(proto) = v1::Calendar::decode(row.body.as_slice()) else { continue };
+                if let Ok(calendar) = tend_calendar::contract::from_contract(&proto) {
+                    calendars.insert(row.name, calendar);
+                }
+            }
+            for (id, agent) in with_hours {
+                let Some(calendar) = calendars.get(&agent.definition.calendar) else { continue };
+                let open = calendar.is_open(now);
+                let change = if !open && agent.presence != offline {
+                    Some((offline, OUTSIDE_HOURS))
+                } else if open && agent.presence == offline && agent.presence_reason == OUTSIDE_HOURS {
+                    Some((v1::Presence::Available as i32, "working hours began"))
+                } else {
+                    None
+                };
+                let Some((presence, reason)) = change else { continue };
+                let Some(row) = stored::find(db, tenant, id).await.context("reading the agent")? else { continue };
+                // A change racing this one (the agent's own) wins; the next check sees it.
+                if stored::set_presence(db, &row, presence, reason, now).await.context("setting the presence")? {
+                    tracing::info!(tenant = %tenant, agent = %id, presence, reason, "presence set by working hours");
+                    agent.presence = presence;
+                    agent.presence_reason = reason.to_owned();
                 }
             }
         }
