@@ -3,9 +3,10 @@
 //! shown yet.
 //!
 //! It keeps each tenant's waiting items on a [`Board`] and the agents' loads in memory, read
-//! from the database: every look reads the work items changed since the last (and, again,
-//! those of the last `queue.changes_overlap`, for transactions that committed late), and every
-//! minute everything. The memory only chooses; every offer is a conditional update in the
+//! from the database: every look reads the work items changed since the last; once every
+//! `queue.changes_overlap` it reads those of the last `queue.changes_overlap` again, for
+//! transactions that committed after later ones; and it reads everything when it takes the
+//! lease (or did not look for longer than the lease lasts) and every 10 minutes. The memory only chooses; every offer is a conditional update in the
 //! database ([`crate::queue::Queue::offer`]), so a stale choice fails instead of offering a
 //! case twice or filling an agent past capacity, even while two replicas overlap.
 
@@ -35,7 +36,9 @@ const MAX_OFFERS_PER_LOOK: usize = 1_000;
 /// Most expired offers and unconfirmed acceptances handled in one look.
 const MAX_SWEEP: u64 = 500;
 /// How often everything is read again, whatever the changes said.
-const FULL_READ_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+/// (Reading every active item costs a scan of them: under a backlog of 300,000 cases, reading
+/// them every minute took the database from the pipeline.)
+const FULL_READ_EVERY: chrono::Duration = chrono::Duration::minutes(10);
 /// How long the item of an ended case is kept (so a redelivered old event of it changes
 /// nothing), and how many are deleted at each full read.
 const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
@@ -213,8 +216,10 @@ struct State {
     agents_read: Option<DateTime<Utc>>,
     /// When everything was last read.
     full_read: Option<DateTime<Utc>>,
-    /// When the last look ran.
+    /// When the last look ended.
     last_look: Option<DateTime<Utc>>,
+    /// When the changes of the last `queue.changes_overlap` were last read again.
+    overlap_read: Option<DateTime<Utc>>,
     /// The queue policies, per tenant and queue, as of the last look.
     policies: HashMap<String, HashMap<String, v1::QueuePolicy>>,
     /// When the queues' policies were last applied.
@@ -226,13 +231,14 @@ struct State {
 /// Offers the queues' work to agents; see the module's documentation.
 pub struct Dispatcher {
     queue: Queue,
-    state: Arc<Mutex<State>>,
+    /// Looks run one at a time (the lease's job runs them in turn; the lock says so).
+    state: Mutex<State>,
 }
 
 impl Dispatcher {
     /// A dispatcher working through `queue`.
     pub fn new(queue: Queue) -> Self {
-        Self { queue, state: Arc::new(Mutex::new(State::default())) }
+        Self { queue, state: Mutex::new(State::default()) }
     }
 
     /// Runs a look at every `queue.dispatch_every` on the replica holding the lease, until
@@ -266,7 +272,7 @@ impl Dispatcher {
         self.expire(&mut state, now).await?;
         self.confirm(now).await?;
         self.offer(&mut state, now).await?;
-        state.last_look = Some(now);
+        state.last_look = Some(self.queue.now());
         Ok(())
     }
 
@@ -275,26 +281,31 @@ impl Dispatcher {
     }
 
     /// Reads the work items and agents changed since the last look; everything on the first
-    /// look, every minute, and after a pause (the lease was elsewhere meanwhile).
+    /// look, every 10 minutes, and after a pause longer than the lease (another replica may
+    /// have dispatched meanwhile).
     async fn read(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
         let config = self.queue.config();
-        let every = chrono::Duration::from_std(config.dispatch_every).unwrap_or(chrono::Duration::MAX);
+        let lease = chrono::Duration::from_std(config.dispatch_lease).unwrap_or(chrono::Duration::MAX);
         let overlap = chrono::Duration::from_std(config.changes_overlap).unwrap_or(chrono::Duration::MAX);
         let full = state.full_read.is_none_or(|at| now - at >= FULL_READ_EVERY)
-            || state.last_look.is_none_or(|at| now - at > every * 4);
+            || state.last_look.is_none_or(|at| now - at > lease);
         let db = self.queue.db();
         let risk_window = self.risk_window();
         let mut after = if full {
             state.tenants.clear();
             state.full_read = Some(now);
+            state.overlap_read = Some(now);
             let pruned = work::prune_ended(db, now - KEEP_ENDED, PRUNE_BATCH).await.context("pruning ended items")?;
             if pruned > 0 {
                 tracing::debug!(pruned, "work items of long-ended cases deleted");
             }
             None
-        } else {
+        } else if state.overlap_read.is_none_or(|at| now - at >= overlap) {
+            state.overlap_read = Some(now);
             let since = state.items_mark.as_ref().map_or(now, |mark| mark.updated_at).min(now) - overlap;
             Some(Mark { updated_at: since, ..Mark::default() })
+        } else {
+            state.items_mark.clone()
         };
         loop {
             let rows = work::changed(db, after.as_ref(), full, PAGE).await.context("reading the work items")?;
