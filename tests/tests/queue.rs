@@ -178,6 +178,20 @@ async fn offers_go_to_watching_agents_within_capacity_and_acceptance_assigns(bac
     let mut again = watch(&app, "ana").await;
     assert_eq!(next(&mut again).await.id, offer.id);
 
+    // Ana steps away: her open offer is withdrawn, and the case goes to Ben once he has room.
+    presence(&app, "ana", v1::Presence::Away).await;
+    let withdrawn = next(&mut ana).await;
+    assert_eq!((state(&withdrawn), withdrawn.id.clone()), (v1::OfferState::Withdrawn, offer.id.clone()));
+    let request = v1::ResolveCaseRequest { id: second.id.clone(), note: "done".into(), ..Default::default() };
+    app.cases().resolve_case(as_tenant(TENANT, request)).await.unwrap();
+    let offer = loop {
+        let offer = next(&mut ben).await;
+        if state(&offer) == v1::OfferState::Open {
+            break offer;
+        }
+    };
+    assert_eq!(case_of(&offer), fourth.id);
+
     // Unknown agents are named.
     let request = v1::WatchOffersRequest { agent_id: "nobody".into() };
     let refused = app.queue().watch_offers(as_tenant(TENANT, request)).await.unwrap_err();

@@ -454,6 +454,9 @@ impl Dispatcher {
                 // A change racing this one (the agent's own) wins; the next check sees it.
                 if stored::set_presence(db, &row, presence, reason, now).await.context("setting the presence")? {
                     tracing::info!(tenant = %tenant, agent = %id, presence, reason, "presence set by working hours");
+                    if presence == offline {
+                        self.queue.withdraw_offers(tenant, id, now).await?;
+                    }
                     agent.presence = presence;
                     agent.presence_reason = reason.to_owned();
                 }

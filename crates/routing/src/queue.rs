@@ -217,6 +217,29 @@ impl Queue {
         Ok(offer(&row, v1::OfferState::Declined))
     }
 
+    /// Withdraws `agent`'s open offers (they stopped taking work: away, busy, offline): each
+    /// case goes to someone else, and may come back to them later.
+    pub async fn withdraw_offers(&self, tenant: &str, agent: &str, now: DateTime<Utc>) -> Result<usize, QueueError> {
+        let open = work::open_offers(&self.db, tenant, agent).await.context("reading the open offers")?;
+        let mut withdrawn = 0;
+        for row in open {
+            let txn = self.db.begin().await.context("starting a transaction")?;
+            if work::release(&txn, tenant, agent, &row.offer_id, OFFERED, false, now)
+                .await
+                .context("withdrawing the offer")?
+            {
+                self.publish(&txn, &row, v1::OfferState::Withdrawn).await?;
+                txn.commit().await.context("committing the withdrawal")?;
+                withdrawn += 1;
+            }
+        }
+        if withdrawn > 0 {
+            self.waker.wake();
+            tracing::info!(tenant, agent, withdrawn, "offers withdrawn: the agent stopped taking work");
+        }
+        Ok(withdrawn)
+    }
+
     /// Ends an offer left unanswered past its time: the case goes to someone else, never to
     /// that agent again. False when it was answered meanwhile.
     pub async fn expire(&self, row: &item::Model, now: DateTime<Utc>) -> Result<bool, QueueError> {

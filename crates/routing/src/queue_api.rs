@@ -284,6 +284,9 @@ impl v1::queue_service_server::QueueService for QueueApi {
                     .context("reading the agent")?
                     .ok_or_else(|| ApiError::not_found("agent", &id))?;
                 tracing::info!(agent = %id, presence = row.presence, actor = %caller.actor, "presence set");
+                if presence != v1::Presence::Available as i32 {
+                    self.queue.withdraw_offers(tenant, &id, now).await.map_err(ApiError::from)?;
+                }
                 return Ok(Response::new(agents::agent_to_proto(row)?));
             }
         }
