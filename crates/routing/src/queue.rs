@@ -129,18 +129,19 @@ impl Queue {
         let offer_id = new_id();
         let until = now + chrono::Duration::from_std(self.config.offer_timeout).unwrap_or(chrono::Duration::MAX);
         let hold = Hold { tenant, case_id, agent, kind: OFFERED, offer_id: &offer_id, until: Some(until), now };
-        self.hold(&hold, &OFFERED_TO, v1::OfferState::Open).await
+        self.hold(&hold, &OFFERED_TO).await
     }
 
-    /// Takes the hold (and, for an offer, publishes it) in one transaction.
-    async fn hold(&self, hold: &Hold<'_>, presences: &[i32], state: v1::OfferState) -> Result<Held, QueueError> {
+    /// Takes the hold for an agent whose presence is one of `presences` (and, for an offer,
+    /// publishes it) in one transaction.
+    async fn hold(&self, hold: &Hold<'_>, presences: &[i32]) -> Result<Held, QueueError> {
         let txn = self.db.begin().await.context("starting a transaction")?;
         let held = work::hold(&txn, hold, |agent, channel| capacity(agent, channel, presences))
             .await
             .context("holding a work item")?;
         if let Held::Taken(row) = &held {
-            if state == v1::OfferState::Open {
-                self.publish(&txn, row, state).await?;
+            if hold.kind == OFFERED {
+                self.publish(&txn, row, v1::OfferState::Open).await?;
             }
             txn.commit().await.context("committing the hold")?;
             self.waker.wake();
@@ -357,7 +358,7 @@ impl Queue {
                 until: None,
                 now,
             };
-            match self.hold(&hold, &PULLING, v1::OfferState::Accepted).await? {
+            match self.hold(&hold, &PULLING).await? {
                 Held::Taken(held) => return self.assign(&held, now).await.map(Some),
                 Held::Gone => continue,
                 Held::NoRoom => return Ok(None),
