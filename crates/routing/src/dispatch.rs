@@ -88,6 +88,15 @@ struct TenantQueue {
 }
 
 impl TenantQueue {
+    /// Drops the tenant's items from memory (nobody to offer them to any more).
+    fn forget_items(&mut self) {
+        self.board = None;
+        self.holders.clear();
+        self.loads.clear();
+        self.offers.clear();
+        self.passes.clear();
+    }
+
     fn board(&mut self, risk_window: i64) -> &mut Board {
         self.board.get_or_insert_with(|| Board::new(risk_window))
     }
@@ -280,9 +289,11 @@ impl Dispatcher {
         i64::try_from(self.queue.config().risk_window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Reads the work items and agents changed since the last look; everything on the first
-    /// look, every 10 minutes, and after a pause longer than the lease (another replica may
-    /// have dispatched meanwhile).
+    /// Reads the agents and work items changed since the last look. Only the items of tenants
+    /// with an agent available are kept (offers go to no one else): all of a tenant's active
+    /// items when it gets one, then their changes. Everything is read again on the first look,
+    /// every 10 minutes, and after a pause longer than the lease (another replica may have
+    /// dispatched meanwhile).
     async fn read(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), QueueError> {
         let config = self.queue.config();
         let lease = chrono::Duration::from_std(config.dispatch_lease).unwrap_or(chrono::Duration::MAX);
@@ -290,8 +301,7 @@ impl Dispatcher {
         let full = state.full_read.is_none_or(|at| now - at >= FULL_READ_EVERY)
             || state.last_look.is_none_or(|at| now - at > lease);
         let db = self.queue.db();
-        let risk_window = self.risk_window();
-        let mut after = if full {
+        if full {
             state.tenants.clear();
             state.full_read = Some(now);
             state.overlap_read = Some(now);
@@ -299,29 +309,87 @@ impl Dispatcher {
             if pruned > 0 {
                 tracing::debug!(pruned, "work items of long-ended cases deleted");
             }
-            None
-        } else if state.overlap_read.is_none_or(|at| now - at >= overlap) {
+        }
+        self.read_agents(state, full, now, overlap).await?;
+
+        // Which tenants have someone to offer to; those that just got one are read whole.
+        let available = v1::Presence::Available as i32;
+        let mut load = Vec::new();
+        let mut follow = Vec::new();
+        for (tenant, queue) in &mut state.tenants {
+            let served = queue.agents.values().any(|agent| agent.presence == available && !agent.disabled);
+            match (served, queue.board.is_some()) {
+                (true, true) => follow.push(tenant.clone()),
+                (true, false) => load.push(tenant.clone()),
+                (false, true) => queue.forget_items(),
+                (false, false) => {}
+            }
+        }
+        let risk_window = self.risk_window();
+        for tenant in &load {
+            if let Some(queue) = state.tenants.get_mut(tenant) {
+                queue.forget_items();
+                queue.board(risk_window);
+            }
+        }
+        self.read_items(state, &load, None, true).await?;
+        if !load.is_empty() {
+            // What changes from now on is read as changes (late commits with the overlap).
+            let from = Mark { updated_at: now - overlap, ..Mark::default() };
+            if state.items_mark.as_ref().is_none_or(|mark| *mark < from) {
+                state.items_mark = Some(from);
+            }
+        }
+        let after = if state.overlap_read.is_none_or(|at| now - at >= overlap) {
             state.overlap_read = Some(now);
             let since = state.items_mark.as_ref().map_or(now, |mark| mark.updated_at).min(now) - overlap;
             Some(Mark { updated_at: since, ..Mark::default() })
         } else {
             state.items_mark.clone()
         };
+        self.read_items(state, &follow, after, false).await
+    }
+
+    /// Applies the items of `tenants` changed after `after` (all active ones with
+    /// `active_only`), page by page, and moves the mark of what was read.
+    async fn read_items(
+        &self,
+        state: &mut State,
+        tenants: &[String],
+        mut after: Option<Mark>,
+        active_only: bool,
+    ) -> Result<(), QueueError> {
+        let risk_window = self.risk_window();
+        let db = self.queue.db();
         loop {
-            let rows = work::changed(db, after.as_ref(), full, PAGE).await.context("reading the work items")?;
+            let rows = work::changed(db, tenants, after.as_ref(), active_only, PAGE)
+                .await
+                .context("reading the work items")?;
             for row in &rows {
                 state.tenants.entry(row.tenant.clone()).or_default().apply(row, risk_window);
             }
-            let Some(last) = rows.last() else { break };
+            let Some(last) = rows.last() else { return Ok(()) };
             let mark = Mark { updated_at: last.updated_at, tenant: last.tenant.clone(), case_id: last.case_id.clone() };
-            if state.items_mark.as_ref().is_none_or(|seen| mark > *seen) {
+            if !active_only && state.items_mark.as_ref().is_none_or(|seen| mark > *seen) {
                 state.items_mark = Some(mark.clone());
             }
             after = Some(mark);
             if (rows.len() as u64) < PAGE {
-                break;
+                return Ok(());
             }
         }
+    }
+
+    /// Reads the agents changed since the last look (all of them on a full read) and the
+    /// teams, and works out each agent's queues.
+    async fn read_agents(
+        &self,
+        state: &mut State,
+        full: bool,
+        now: DateTime<Utc>,
+        overlap: chrono::Duration,
+    ) -> Result<(), QueueError> {
+        let db = self.queue.db();
         let agents_since = if full { None } else { state.agents_read.map(|at| at - overlap) };
         let agents = stored::changed_since(db, agents_since).await.context("reading the agents")?;
         let mut tenants_with_agents: BTreeMap<String, Vec<stored::agent::Model>> = BTreeMap::new();

@@ -438,15 +438,19 @@ pub struct Mark {
     pub case_id: String,
 }
 
-/// Up to `limit` rows changed after `after` (all from the start without it), in `(updated_at,
-/// tenant, case_id)` order; with `active_only`, only cases that have not ended.
+/// Up to `limit` rows of `tenants` changed after `after` (all from the start without it), in
+/// `(updated_at, tenant, case_id)` order; with `active_only`, only cases that have not ended.
 pub async fn changed<C: ConnectionTrait>(
     conn: &C,
+    tenants: &[String],
     after: Option<&Mark>,
     active_only: bool,
     limit: u64,
 ) -> Result<Vec<item::Model>, DbErr> {
-    let mut query = item::Entity::find();
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = item::Entity::find().filter(item::Column::Tenant.is_in(tenants.iter().map(String::as_str)));
     if let Some(after) = after {
         query = query.filter(item::Column::UpdatedAt.gt(after.updated_at).or(
             item::Column::UpdatedAt.eq(after.updated_at).and(item::Column::Tenant.gt(after.tenant.as_str()).or(
