@@ -245,6 +245,22 @@ pub fn queues_of(definition: &v1::Agent, teams: &[team::Model]) -> Result<Vec<St
     Ok(queues)
 }
 
+/// The definition of a stored agent, for the queue; one that does not decode is corrupt data.
+pub fn definition_of(row: &agent::Model) -> Result<v1::Agent, crate::queue::QueueError> {
+    v1::Agent::decode(row.body.as_slice())
+        .map_err(|error| crate::queue::QueueError::Corrupt(format!("agent {}: {error}", row.id)))
+}
+
+/// An agent's languages and skills (levels at least 1) as the board matches them: sorted.
+pub fn abilities(definition: &v1::Agent) -> (Vec<String>, Vec<(String, u32)>) {
+    let mut languages = definition.languages.clone();
+    languages.sort();
+    let mut skills: Vec<(String, u32)> =
+        definition.skills.iter().map(|skill| (skill.skill.clone(), skill.level.max(1))).collect();
+    skills.sort();
+    (languages, skills)
+}
+
 /// Longest wait a queue policy may name: 30 days.
 const MAX_POLICY_WAIT: u32 = 30 * 24 * 3600;
 

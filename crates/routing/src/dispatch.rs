@@ -423,13 +423,8 @@ impl Dispatcher {
                 teams.iter().filter(|team| team.tenant == tenant).cloned().collect();
             let queue = state.tenants.entry(tenant).or_default();
             for row in rows {
-                let definition = v1::Agent::decode(row.body.as_slice())
-                    .map_err(|error| QueueError::Corrupt(format!("agent {}: {error}", row.id)))?;
-                let mut languages = definition.languages.clone();
-                languages.sort();
-                let mut skills: Vec<(String, u32)> =
-                    definition.skills.iter().map(|skill| (skill.skill.clone(), skill.level.max(1))).collect();
-                skills.sort();
+                let definition = crate::agents::definition_of(&row)?;
+                let (languages, skills) = crate::agents::abilities(&definition);
                 let queues = crate::agents::queues_of(&definition, &tenant_teams)?;
                 queue.agents.insert(
                     row.id.clone(),

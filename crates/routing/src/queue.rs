@@ -311,8 +311,7 @@ impl Queue {
                 "agent {agent} is away or offline: set their presence to available or busy first"
             )));
         }
-        let definition = v1::Agent::decode(row.body.as_slice())
-            .map_err(|error| QueueError::Corrupt(format!("agent {agent}: {error}")))?;
+        let definition = crate::agents::definition_of(&row)?;
         let teams = stored::teams(&self.db, tenant).await.context("reading the teams")?;
         let queues = crate::agents::queues_of(&definition, &teams)?;
         let mut channels = Vec::new();
@@ -327,11 +326,7 @@ impl Queue {
         if channels.is_empty() || queues.is_empty() {
             return Ok(None);
         }
-        let mut languages = definition.languages.clone();
-        languages.sort();
-        let mut skills: Vec<(String, u32)> =
-            definition.skills.iter().map(|skill| (skill.skill.clone(), skill.level.max(1))).collect();
-        skills.sort();
+        let (languages, skills) = crate::agents::abilities(&definition);
         let taker = Taker { queues: &queues, languages: &languages, skills: &skills, channels: &channels };
         let risk_window = chrono::Duration::from_std(self.config.risk_window).unwrap_or(chrono::Duration::MAX);
         let candidates = work::best_waiting(
@@ -417,8 +412,7 @@ impl Queue {
         for agent in agents.iter().filter(|agent| !agent.disabled) {
             *by_presence.entry(agent.presence).or_default() += 1;
             if PULLING.contains(&agent.presence) {
-                let definition = v1::Agent::decode(agent.body.as_slice())
-                    .map_err(|error| QueueError::Corrupt(format!("agent {}: {error}", agent.id)))?;
+                let definition = crate::agents::definition_of(agent)?;
                 room += definition.capacity.iter().map(|capacity| i64::from(capacity.max)).sum::<i64>();
                 used += loads.get(&agent.id).copied().unwrap_or(0);
             }
