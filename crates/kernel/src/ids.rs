@@ -69,15 +69,10 @@ pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// A `google.protobuf.Timestamp` as a UTC time at storage precision (microseconds); `field`
-/// names it in the error when it is not a valid timestamp.
-pub fn from_timestamp(field: &str, timestamp: &prost_types::Timestamp) -> Result<DateTime<Utc>, crate::ApiError> {
-    // chrono reads nanos of 1e9 and more as a leap second; protobuf forbids them.
-    let invalid = || crate::ApiError::invalid(field, "is not a valid timestamp (nanos must be 0 to 999,999,999)");
-    let nanos = u32::try_from(timestamp.nanos).ok().filter(|nanos| *nanos < 1_000_000_000).ok_or_else(invalid)?;
-    let time = DateTime::from_timestamp(timestamp.seconds, nanos).ok_or_else(invalid)?;
-    Ok(to_storage_precision(time))
-}
+/// A `google.protobuf.Timestamp` as a UTC time at storage precision (microseconds), checked;
+/// `field` names it in the error. The same function as [`crate::validate::timestamp`], kept
+/// under this name for its callers.
+pub use crate::validate::timestamp as from_timestamp;
 
 /// Now, at storage precision: PostgreSQL keeps microseconds, so a time answered before it is
 /// stored must already be cut to them, or a later read would differ from the first answer.
@@ -85,7 +80,7 @@ pub fn now() -> DateTime<Utc> {
     to_storage_precision(Utc::now())
 }
 
-fn to_storage_precision(time: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn to_storage_precision(time: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound as _;
     time.trunc_subsecs(6)
 }

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod validate;
 
 pub use auth::{AuthConfig, Caller, Role, TenantId};
 pub use error::ApiError;

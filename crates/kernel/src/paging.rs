@@ -9,6 +9,9 @@ use crate::error::ApiError;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// Largest page size accepted.
 pub const MAX_PAGE_SIZE: u32 = 500;
+/// Most bytes of items one page answers, encoded: half of the 4 MiB a gRPC client accepts by
+/// default, so a page of large items stops early (see [`Page::fit`]) instead of failing.
+pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// One page asked for by a list request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,39 @@ impl Page {
             _ => String::new(),
         }
     }
+
+    /// `items`, the page just read, cut to fit in [`MAX_PAGE_BYTES`] encoded (never below one
+    /// item), with its `next_page_token`: the id of the last item kept when the page was cut,
+    /// as [`Page::next_token`] otherwise. A page of large items is then shorter than asked for,
+    /// and the next one goes on after it.
+    pub fn fit<T: prost::Message>(&self, items: Vec<T>, id_of: impl Fn(&T) -> &str) -> (Vec<T>, String) {
+        self.fit_within(items, id_of, MAX_PAGE_BYTES)
+    }
+
+    fn fit_within<T: prost::Message>(
+        &self,
+        mut items: Vec<T>,
+        id_of: impl Fn(&T) -> &str,
+        max_bytes: usize,
+    ) -> (Vec<T>, String) {
+        let mut bytes = 0;
+        let mut keep = items.len();
+        for (index, item) in items.iter().enumerate() {
+            // The item, its length prefix and its field tag, as the response encodes it.
+            bytes += item.encoded_len() + 16;
+            if bytes > max_bytes && index > 0 {
+                keep = index;
+                break;
+            }
+        }
+        if keep < items.len() {
+            items.truncate(keep);
+            let token = items.last().map(|last| id_of(last).to_owned()).unwrap_or_default();
+            return (items, token);
+        }
+        let token = self.next_token(&items, id_of);
+        (items, token)
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +103,20 @@ mod tests {
         assert_eq!(page.next_token(&["a", "b"], |s| s), "b");
         assert_eq!(page.next_token(&["a"], |s| s), "");
         assert_eq!(page.next_token::<&str>(&[], |s| s), "");
+    }
+
+    #[test]
+    fn fit_cuts_a_page_by_size_and_continues_after_it() {
+        let page = Page::parse(4, "").unwrap();
+        let items: Vec<String> = ["a", "b", "c", "d"].iter().map(|id| id.repeat(40)).collect();
+        let (kept, token) = page.fit_within(items.clone(), |s| s, 100);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(token, items[0]);
+        let (kept, token) = page.fit_within(items.clone(), |s| s, 1_000);
+        assert_eq!((kept.len(), token), (4, items[3].clone()), "a full page that fits: as before");
+        let (kept, token) = page.fit_within(items[..2].to_vec(), |s| s, 1_000);
+        assert_eq!((kept.len(), token.as_str()), (2, ""), "a short page that fits: the last");
+        let (kept, token) = page.fit_within(vec!["x".repeat(500)], |s| s, 100);
+        assert_eq!((kept.len(), token.as_str()), (1, ""), "one item always goes out");
     }
 }
