@@ -17,6 +17,8 @@ tend_tests::on_both_backends!(
     a_persons_link_sticks_and_an_unlink_is_never_undone_automatically,
     merge_moves_identifiers_and_profiles_and_undo_restores_them,
     forgetting_a_customer_erases_it_and_tells_every_service,
+    oversized_or_out_of_range_customer_fields_are_refused_naming_field_and_limit,
+    a_page_of_the_largest_customers_fits_a_clients_limit,
 );
 
 fn jane() -> v1::CustomerInput {
@@ -323,5 +325,149 @@ async fn forgetting_a_customer_erases_it_and_tells_every_service(backend: Backen
         (profile.id.as_str(), "id-janed")
     );
     assert_eq!(erased.reason, "GDPR request 118");
+    app.stop().await;
+}
+
+/// The status of upserting `customer` for acme, which must fail.
+async fn refused(app: &TestApp, customer: v1::CustomerInput) -> tonic::Status {
+    let request = as_tenant("acme", v1::UpsertCustomerRequest { customer: Some(customer) });
+    app.identity().upsert_customer(request).await.unwrap_err()
+}
+
+/// Issue 14, defects 4 and 6: every customer field has a limit, checked before any work
+/// (INVALID_ARGUMENT naming the field and the limit, the value not echoed); timestamps and dates
+/// of birth outside what clients can read back are refused; in an import each such record is one
+/// rejection and the import goes on.
+async fn oversized_or_out_of_range_customer_fields_are_refused_naming_field_and_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let at = |seconds, nanos| {
+        let last_order_at = Some(tend_proto::Timestamp { seconds, nanos });
+        Some(v1::PurchaseSummary { orders: 1, last_order_at, ..Default::default() })
+    };
+    let street = |street: String| Some(v1::PostalAddress { street, ..Default::default() });
+    let cases: Vec<(&str, &str, v1::CustomerInput)> = vec![
+        ("customer.given_name", "at most 200", v1::CustomerInput { given_name: "a".repeat(3 << 20), ..jane() }),
+        (
+            "customer.address.street",
+            "at most 200",
+            v1::CustomerInput { address: street("s".repeat(600 << 10)), ..jane() },
+        ),
+        (
+            "customer.emails[0]",
+            "at most 254",
+            v1::CustomerInput { emails: vec![format!("{}@example.com", "e".repeat(1 << 20))], ..jane() },
+        ),
+        ("customer.crm_id", "at most 256", v1::CustomerInput { crm_id: "C".repeat(100 << 10), ..jane() }),
+        ("customer.emails", "at most 20", v1::CustomerInput { emails: vec!["a@example.com".into(); 21], ..jane() }),
+        ("customer.date_of_birth", "1900-01-01", v1::CustomerInput { date_of_birth: "0000-01-01".into(), ..jane() }),
+        ("customer.date_of_birth", "1900-01-01", v1::CustomerInput { date_of_birth: "2999-01-01".into(), ..jane() }),
+        (
+            "customer.purchases.last_order_at",
+            "9999-12-31",
+            v1::CustomerInput { purchases: at(253_402_300_800, 0), ..jane() },
+        ),
+        (
+            "customer.purchases.last_order_at",
+            "0001-01-01",
+            v1::CustomerInput { purchases: at(-62_135_596_801, 0), ..jane() },
+        ),
+        ("customer.purchases.last_order_at", "nanos", v1::CustomerInput { purchases: at(1_700_000_000, -1), ..jane() }),
+    ];
+    for (field, limit, customer) in &cases {
+        let status = refused(&app, customer.clone()).await;
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
+        let message = status.message();
+        assert!(message.contains(field) && message.contains(limit), "{field}: {message}");
+        assert!(message.len() < 300, "{field}: the value is echoed: {}", &message[..300]);
+    }
+
+    // In an import, each is one rejected record, named; the others are stored.
+    let mut records = Vec::new();
+    for (n, (_, _, customer)) in cases.iter().enumerate() {
+        let good = v1::CustomerInput {
+            crm_id: format!("GOOD-{n}"),
+            emails: vec![format!("good{n}@example.com")],
+            date_of_birth: "1990-04-21".into(),
+            purchases: at(1_700_000_000, 0),
+            ..Default::default()
+        };
+        records.push(v1::ImportCustomersRequest { customer: Some(good) });
+        let mut bad = customer.clone();
+        if bad.crm_id.len() <= 256 {
+            bad.crm_id = format!("BAD-{n}");
+        }
+        records.push(v1::ImportCustomersRequest { customer: Some(bad) });
+    }
+    // The error of the 100 KiB CRM id quotes it, not repeats it.
+    let request = as_tenant("acme", tokio_stream::iter(records));
+    let outcome = app.identity().import_customers(request).await.unwrap().into_inner();
+    let n = cases.len() as u64;
+    assert_eq!((outcome.created, outcome.updated, outcome.rejected), (n, 0, n), "{outcome:?}");
+    for (index, (field, _, _)) in cases.iter().enumerate() {
+        let error = &outcome.errors[index];
+        assert!(error.contains(&format!("record {}", 2 * index + 2)) && error.contains(field), "{error}");
+        assert!(error.len() < 400, "{error}");
+    }
+    let request = as_tenant("acme", v1::ListCustomersRequest { page_size: 100, ..Default::default() });
+    let page = app.identity().list_customers(request).await.unwrap().into_inner();
+    assert_eq!(page.customers.len(), cases.len(), "only the good records are stored");
+    app.stop().await;
+}
+
+/// Issue 14, defect 4: one default page of customers grew to 50 MB. Now a page stops before
+/// 2 MiB encoded (well under a client's default 4 MiB) and the next page goes on from there,
+/// even when every customer is as large as the limits allow.
+async fn a_page_of_the_largest_customers_fits_a_clients_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let largest = |n: usize| {
+        let padded = |prefix: &str, max: usize| format!("{prefix}{n}-{}", "x".repeat(max - prefix.len() - 8));
+        let line = |max: usize| "a".repeat(max);
+        v1::CustomerInput {
+            crm_id: padded("CRM-", 256),
+            given_name: line(200),
+            family_name: line(200),
+            emails: (0..20).map(|i| format!("{}@example.com", padded(&format!("e{i}-"), 240))).collect(),
+            handles: (0..20)
+                .map(|i| v1::KnownHandle { channel: v1::Channel::X.into(), handle: padded(&format!("h{i}-"), 254) })
+                .collect(),
+            address: Some(v1::PostalAddress {
+                street: line(200),
+                city: line(200),
+                region: line(200),
+                postcode: line(32),
+                country: line(64),
+            }),
+            segment: line(64),
+            tier: line(64),
+            ..Default::default()
+        }
+    };
+    let count = 220;
+    let records: Vec<_> = (0..count).map(|n| v1::ImportCustomersRequest { customer: Some(largest(n)) }).collect();
+    let request = as_tenant("acme", tokio_stream::iter(records));
+    let outcome = app.identity().import_customers(request).await.unwrap().into_inner();
+    assert_eq!(outcome.created, count as u64, "{:?}", outcome.errors);
+
+    let mut seen = std::collections::HashSet::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    let mut total_bytes = 0;
+    loop {
+        let request = v1::ListCustomersRequest { page_size: 500, page_token: token.clone() };
+        let page = app.identity().list_customers(as_tenant("acme", request)).await.unwrap().into_inner();
+        assert!(prost::Message::encoded_len(&page) <= 2 << 20, "{} bytes", prost::Message::encoded_len(&page));
+        pages += 1;
+        total_bytes += prost::Message::encoded_len(&page);
+        for customer in page.customers {
+            assert!(seen.insert(customer.id), "a customer on two pages");
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), count, "every customer once");
+    assert!(pages > 1, "the page was cut by size");
+    assert!(total_bytes > 4 << 20, "in one page, more than a client accepts: {total_bytes} bytes");
     app.stop().await;
 }

@@ -1,14 +1,31 @@
 //! CRM customers: validating and normalising what the CRM sends. No I/O.
 
+use tend_kernel::validate;
 use tend_proto::v1;
 
 use crate::domain::Invalid;
 use crate::normalize;
 
 /// Longest CRM id accepted, in bytes.
-const MAX_CRM_ID: usize = 256;
+pub const MAX_CRM_ID: usize = 256;
+/// Longest given or family name, in bytes.
+pub const MAX_NAME: usize = 200;
 /// Most emails, phones or handles per customer.
-const MAX_EACH: usize = 20;
+pub const MAX_EACH: usize = 20;
+/// Longest phone number as written, in bytes.
+pub const MAX_PHONE: usize = 32;
+/// Longest handle, in bytes (an email channel's handle is an address).
+pub const MAX_HANDLE: usize = validate::MAX_EMAIL;
+/// Longest street, city or region of an address, in bytes.
+pub const MAX_ADDRESS_LINE: usize = 200;
+/// Longest postcode, in bytes.
+pub const MAX_POSTCODE: usize = 32;
+/// Longest country, in bytes (an ISO 3166 code, or a name).
+pub const MAX_COUNTRY: usize = 64;
+/// Longest segment or tier, in bytes.
+pub const MAX_LABEL: usize = 64;
+/// Longest default region, in bytes (an ISO 3166 code such as "GB").
+pub const MAX_REGION: usize = 8;
 
 /// A customer's input, checked, with its normal forms.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,22 +46,44 @@ impl Checked {
     }
 }
 
-/// Checks `input` and normalises it; the error names the field to fix.
-pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
+/// Checks the size of every field of `input`, before any other work is done on it: the
+/// limits the contract documents on `CustomerInput`.
+fn check_sizes(input: &v1::CustomerInput) -> Result<(), Invalid> {
     let crm_id = input.crm_id.trim();
     if crm_id.is_empty() {
         return Err(Invalid::new("customer.crm_id", "is required"));
     }
-    if crm_id.len() > MAX_CRM_ID {
-        return Err(Invalid::new("customer.crm_id", format!("must be at most {MAX_CRM_ID} bytes")));
+    validate::key("customer.crm_id", crm_id, MAX_CRM_ID)?;
+    validate::text("customer.given_name", &input.given_name, MAX_NAME)?;
+    validate::text("customer.family_name", &input.family_name, MAX_NAME)?;
+    validate::count("customer.emails", input.emails.len(), MAX_EACH)?;
+    validate::count("customer.phones", input.phones.len(), MAX_EACH)?;
+    validate::count("customer.handles", input.handles.len(), MAX_EACH)?;
+    for (index, email) in input.emails.iter().enumerate() {
+        validate::text(&format!("customer.emails[{index}]"), email.trim(), validate::MAX_EMAIL)?;
     }
-    for (field, count) in
-        [("emails", input.emails.len()), ("phones", input.phones.len()), ("handles", input.handles.len())]
-    {
-        if count > MAX_EACH {
-            return Err(Invalid::new(format!("customer.{field}"), format!("must hold at most {MAX_EACH}")));
-        }
+    for (index, phone) in input.phones.iter().enumerate() {
+        validate::text(&format!("customer.phones[{index}]"), phone.trim(), MAX_PHONE)?;
     }
+    for (index, known) in input.handles.iter().enumerate() {
+        validate::text(&format!("customer.handles[{index}].handle"), known.handle.trim(), MAX_HANDLE)?;
+    }
+    if let Some(address) = &input.address {
+        validate::text("customer.address.street", &address.street, MAX_ADDRESS_LINE)?;
+        validate::text("customer.address.city", &address.city, MAX_ADDRESS_LINE)?;
+        validate::text("customer.address.region", &address.region, MAX_ADDRESS_LINE)?;
+        validate::text("customer.address.postcode", &address.postcode, MAX_POSTCODE)?;
+        validate::text("customer.address.country", &address.country, MAX_COUNTRY)?;
+    }
+    validate::text("customer.segment", &input.segment, MAX_LABEL)?;
+    validate::text("customer.tier", &input.tier, MAX_LABEL)?;
+    validate::text("customer.default_region", &input.default_region, MAX_REGION)?;
+    Ok(())
+}
+
+/// Checks `input` and normalises it; the error names the field to fix.
+pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
+    check_sizes(input)?;
     // NaN and infinities are no amount: PostgreSQL stores them, but every comparison and sum over
     // them (routing's customer value, reports) goes wrong.
     let total_spent = input.purchases.as_ref().map_or(0.0, |purchases| purchases.total_spent);
@@ -54,6 +93,10 @@ pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
         if !amount.is_finite() {
             return Err(Invalid::new(field, "must be a finite number"));
         }
+    }
+    // Kept in the original only, but read back by every client: it must be one they can read.
+    if let Some(at) = input.purchases.as_ref().and_then(|purchases| purchases.last_order_at.as_ref()) {
+        validate::timestamp("customer.purchases.last_order_at", at)?;
     }
     let region = Some(input.default_region.as_str()).filter(|region| !region.is_empty());
     let emails = each("customer.emails", &input.emails, normalize::email)?;
@@ -66,12 +109,7 @@ pub fn check(input: &v1::CustomerInput) -> Result<Checked, Invalid> {
     }
     let date_of_birth = match input.date_of_birth.trim() {
         "" => None,
-        text => {
-            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                Invalid::new("customer.date_of_birth", format!("{text:?} is not a date like 1990-04-21"))
-            })?;
-            Some(date.format("%Y-%m-%d").to_string())
-        }
+        text => Some(validate::date_of_birth("customer.date_of_birth", text)?.format("%Y-%m-%d").to_string()),
     };
     let postcode = input.address.as_ref().map(|address| normalize::postcode(&address.postcode)).unwrap_or_default();
     Ok(Checked {
@@ -147,7 +185,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, Breaker); 8] = [
+        let cases: &[(&str, Breaker)] = &[
             ("customer.crm_id", |c| c.crm_id = " ".into()),
             ("customer.lifetime_value", |c| c.lifetime_value = f64::NAN),
             ("customer.lifetime_value", |c| c.lifetime_value = f64::INFINITY),
@@ -158,6 +196,17 @@ mod tests {
             ("customer.phones[0]", |c| c.default_region.clear()),
             ("customer.handles[0]", |c| c.handles[0].channel = 0),
             ("customer.date_of_birth", |c| c.date_of_birth = "21/04/1990".into()),
+            ("customer.date_of_birth", |c| c.date_of_birth = "0000-01-01".into()),
+            ("customer.date_of_birth", |c| c.date_of_birth = "2999-01-01".into()),
+            ("customer.purchases.last_order_at", |c| {
+                let at = prost_types::Timestamp { seconds: 1_700_000_000, nanos: -1 };
+                c.purchases = Some(v1::PurchaseSummary { last_order_at: Some(at), ..Default::default() })
+            }),
+            ("customer.purchases.last_order_at", |c| {
+                // 10000-01-01T00:00:00Z
+                let at = prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 };
+                c.purchases = Some(v1::PurchaseSummary { last_order_at: Some(at), ..Default::default() })
+            }),
         ];
         for (field, break_it) in cases {
             let mut broken = input();
@@ -165,5 +214,42 @@ mod tests {
             let message = check(&broken).unwrap_err().to_string();
             assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
         }
+    }
+
+    #[test]
+    fn every_field_is_bounded_and_the_error_names_field_and_limit() {
+        let cases: &[(&str, usize, Breaker)] = &[
+            ("customer.crm_id", MAX_CRM_ID, |c| c.crm_id = "C".repeat(MAX_CRM_ID + 1)),
+            ("customer.given_name", MAX_NAME, |c| c.given_name = "a".repeat(3 * 1024 * 1024)),
+            ("customer.family_name", MAX_NAME, |c| c.family_name = "a".repeat(MAX_NAME + 1)),
+            ("customer.emails", MAX_EACH, |c| c.emails = vec!["a@example.com".into(); MAX_EACH + 1]),
+            ("customer.emails[1]", validate::MAX_EMAIL, |c| {
+                c.emails[1] = format!("{}@example.com", "a".repeat(1 << 20))
+            }),
+            ("customer.phones", MAX_EACH, |c| c.phones = vec!["+447911123456".into(); MAX_EACH + 1]),
+            ("customer.phones[0]", MAX_PHONE, |c| c.phones[0] = "1".repeat(MAX_PHONE + 1)),
+            ("customer.handles[0].handle", MAX_HANDLE, |c| c.handles[0].handle = "h".repeat(MAX_HANDLE + 1)),
+            ("customer.address.street", MAX_ADDRESS_LINE, |c| {
+                c.address.as_mut().unwrap().street = "s".repeat(600 * 1024)
+            }),
+            ("customer.address.city", MAX_ADDRESS_LINE, |c| c.address.as_mut().unwrap().city = "c".repeat(201)),
+            ("customer.address.region", MAX_ADDRESS_LINE, |c| c.address.as_mut().unwrap().region = "r".repeat(201)),
+            ("customer.address.postcode", MAX_POSTCODE, |c| c.address.as_mut().unwrap().postcode = "1".repeat(33)),
+            ("customer.address.country", MAX_COUNTRY, |c| c.address.as_mut().unwrap().country = "x".repeat(65)),
+            ("customer.segment", MAX_LABEL, |c| c.segment = "s".repeat(MAX_LABEL + 1)),
+            ("customer.tier", MAX_LABEL, |c| c.tier = "t".repeat(MAX_LABEL + 1)),
+            ("customer.default_region", MAX_REGION, |c| c.default_region = "G".repeat(MAX_REGION + 1)),
+        ];
+        for (field, limit, break_it) in cases {
+            let mut broken = input();
+            break_it(&mut broken);
+            let message = check(&broken).unwrap_err().to_string();
+            assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
+            assert!(message.contains(&format!("at most {limit}")), "{field}: {message}");
+            assert!(message.len() < 200, "the value is not echoed: {message}");
+        }
+        let mut crm_id_with_newline = input();
+        crm_id_with_newline.crm_id = "CRM\n1".into();
+        assert!(check(&crm_id_with_newline).is_err());
     }
 }

@@ -20,6 +20,16 @@ impl Invalid {
     }
 }
 
+/// A failed check of the shared validation layer ([`tend_kernel::validate`]).
+impl From<tend_kernel::ApiError> for Invalid {
+    fn from(error: tend_kernel::ApiError) -> Self {
+        match error {
+            tend_kernel::ApiError::InvalidArgument { field, problem } => Self { field, problem },
+            other => Self { field: String::new(), problem: other.to_string() },
+        }
+    }
+}
+
 /// A profile's link status, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkStatus {

@@ -6,6 +6,7 @@ use std::str::FromStr as _;
 use std::sync::LazyLock;
 
 use regex::Regex;
+use tend_kernel::validate::quote;
 use tend_proto::v1;
 
 /// A name for comparison: transliterated to ASCII ("Zoë" → "zoe"), lowercase, apostrophes
@@ -22,11 +23,11 @@ pub fn name(value: &str) -> String {
 pub fn email(value: &str) -> Result<String, String> {
     let lowered = value.trim().to_lowercase();
     let Some((local, domain)) = lowered.rsplit_once('@') else {
-        return Err(format!("{value:?} is not an email address (no @)"));
+        return Err(format!("{} is not an email address (no @)", quote(value)));
     };
     let domain_ok = domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.');
     if local.is_empty() || !domain_ok || lowered.chars().any(char::is_whitespace) {
-        return Err(format!("{value:?} is not an email address"));
+        return Err(format!("{} is not an email address", quote(value)));
     }
     let local = local.split('+').next().unwrap_or(local);
     let (local, domain) = match domain {
@@ -34,7 +35,7 @@ pub fn email(value: &str) -> Result<String, String> {
         _ => (local.to_owned(), domain),
     };
     if local.is_empty() {
-        return Err(format!("{value:?} has an empty local part"));
+        return Err(format!("{} has an empty local part", quote(value)));
     }
     Ok(format!("{local}@{domain}"))
 }
@@ -45,18 +46,21 @@ pub fn phone(value: &str, region: Option<&str>) -> Result<String, String> {
     let country = match region.filter(|region| !region.is_empty()) {
         Some(region) => Some(
             phonenumber::country::Id::from_str(&region.to_uppercase())
-                .map_err(|_| format!("{region:?} is not an ISO 3166 region code such as GB or US"))?,
+                .map_err(|_| format!("{} is not an ISO 3166 region code such as GB or US", quote(region)))?,
         ),
         None => None,
     };
     let number = phonenumber::parse(country, value.trim()).map_err(|_| match country {
-        Some(_) => format!("{value:?} is not a phone number"),
+        Some(_) => format!("{} is not a phone number", quote(value)),
         None => {
-            format!("{value:?} is not an international phone number (+…); give default_region to read national ones")
+            format!(
+                "{} is not an international phone number (+…); give default_region to read national ones",
+                quote(value)
+            )
         }
     })?;
     if !phonenumber::is_valid(&number) {
-        return Err(format!("{value:?} is not a valid phone number"));
+        return Err(format!("{} is not a valid phone number", quote(value)));
     }
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
@@ -65,7 +69,7 @@ pub fn phone(value: &str, region: Option<&str>) -> Result<String, String> {
 pub fn handle(channel: i32, value: &str) -> Result<String, String> {
     let bare = value.trim().trim_start_matches('@').to_lowercase();
     if bare.is_empty() || bare.chars().any(char::is_whitespace) {
-        return Err(format!("{value:?} is not a handle"));
+        return Err(format!("{} is not a handle", quote(value)));
     }
     let channel = match v1::Channel::try_from(channel) {
         Ok(v1::Channel::X) => "x",

@@ -107,7 +107,11 @@ impl App {
             Err(error @ Error::InvalidArgument { .. }) => {
                 import.rejected += 1;
                 if import.errors.len() < MAX_IMPORT_ERRORS {
-                    import.errors.push(format!("record {} (crm_id {crm_id:?}): {error}", import.records));
+                    import.errors.push(format!(
+                        "record {} (crm_id {}): {error}",
+                        import.records,
+                        tend_kernel::validate::quote(crm_id.trim())
+                    ));
                 }
             }
             Err(error) => return Err(error),
