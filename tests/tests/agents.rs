@@ -27,12 +27,7 @@ use tend_tests::with_key as by;
 /// Routing (with cases), with keys for acme's admin, an agent's desk tool and a viewer, and globex's
 /// admin.
 async fn spawn(backend: Backend) -> TestApp {
-    let key = |key: &str, tenant: &str, role| ApiKeyConfig {
-        name: String::new(),
-        key: key.to_owned(),
-        tenant: Some(tenant.to_owned()),
-        role,
-    };
+    let key = |key: &str, tenant: &str, role| ApiKeyConfig::plain("", key, Some(tenant), role);
     // Routing opens cases through the cases service: both in one process.
     TestApp::spawn_with(backend, &[ServiceName::Routing, ServiceName::Cases], |config| {
         config.auth.keys = vec![

@@ -31,12 +31,7 @@ const VIEWER: &str = "acme-viewer-key-001";
 
 /// Cases alone, with keys for two agents of acme (named for the audit log) and a viewer.
 async fn spawn(backend: Backend) -> TestApp {
-    let key = |key: &str, name: &str, role| ApiKeyConfig {
-        name: name.to_owned(),
-        key: key.to_owned(),
-        tenant: Some("acme".to_owned()),
-        role,
-    };
+    let key = |key: &str, name: &str, role| ApiKeyConfig::plain(name, key, Some("acme"), role);
     TestApp::spawn_with(backend, &[ServiceName::Cases], |config| {
         config.auth.keys =
             vec![key(ANA, "ana", Role::Agent), key(BO, "bo", Role::Agent), key(VIEWER, "vi", Role::Viewer)]

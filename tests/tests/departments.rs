@@ -34,12 +34,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// Cases alone, with keys for an admin, an agent and the billing department's tool.
 async fn spawn(backend: Backend) -> TestApp {
-    let key = |key: &str, name: &str, role| ApiKeyConfig {
-        name: name.to_owned(),
-        key: key.to_owned(),
-        tenant: Some("acme".to_owned()),
-        role,
-    };
+    let key = |key: &str, name: &str, role| ApiKeyConfig::plain(name, key, Some("acme"), role);
     TestApp::spawn_with(backend, &[ServiceName::Cases], |config| {
         config.auth.keys = vec![
             key(ADMIN, "lead", Role::Admin),

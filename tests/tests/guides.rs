@@ -56,12 +56,7 @@ fn parcel_guide() -> v1::Guide {
 }
 
 async fn an_agent_steps_through_a_guide_and_the_path_stays_on_the_case(backend: tend_tests::Backend) {
-    let key = |key: &str, name: &str, role| ApiKeyConfig {
-        name: name.to_owned(),
-        key: key.to_owned(),
-        tenant: Some("acme".to_owned()),
-        role,
-    };
+    let key = |key: &str, name: &str, role| ApiKeyConfig::plain(name, key, Some("acme"), role);
     let app = tend_tests::TestApp::spawn_with(backend, &[ServiceName::Cases], |config| {
         config.auth.keys = vec![key(ADMIN, "lead", Role::Admin), key(ANA, "ana", Role::Agent)];
     })

@@ -30,12 +30,7 @@ const BO: &str = "bo-agent-key-000001";
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn keys() -> Vec<ApiKeyConfig> {
-    let key = |key: &str, name: &str| ApiKeyConfig {
-        name: name.to_owned(),
-        key: key.to_owned(),
-        tenant: Some("acme".to_owned()),
-        role: Role::Agent,
-    };
+    let key = |key: &str, name: &str| ApiKeyConfig::plain(name, key, Some("acme"), Role::Agent);
     vec![key(ANA, "ana"), key(BO, "bo")]
 }
 

@@ -16,13 +16,8 @@ const ACME_KEY: &str = "acme-agent-key-000000001";
 
 fn keys() -> Vec<ApiKeyConfig> {
     vec![
-        ApiKeyConfig { name: "services".into(), key: SERVICE_KEY.into(), tenant: None, role: Role::Service },
-        ApiKeyConfig {
-            name: "acme agents".into(),
-            key: ACME_KEY.into(),
-            tenant: Some("acme".into()),
-            role: Role::Agent,
-        },
+        ApiKeyConfig::plain("services", SERVICE_KEY, None, Role::Service),
+        ApiKeyConfig::plain("acme agents", ACME_KEY, Some("acme"), Role::Agent),
     ]
 }
 

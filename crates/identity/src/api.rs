@@ -8,6 +8,7 @@ use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::to_timestamp;
 use tend_kernel::paging::Page;
+use tend_kernel::status::normalize;
 use tend_proto::v1;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -75,8 +76,18 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         caller.require(Access::Write)?;
         let mut stream = request.into_inner();
         let mut import = app::customers::Import::default();
-        while let Some(item) = stream.message().await? {
-            self.app.import_customer(&caller.tenant, &mut import, item.customer.unwrap_or_default()).await?;
+        let mut received = 0;
+        loop {
+            let item = match stream.message().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(status) => return Err(import_stopped(received + 1, &import, normalize(status))),
+            };
+            received += 1;
+            let customer = item.customer.unwrap_or_default();
+            if let Err(error) = self.app.import_customer(&caller.tenant, &mut import, customer).await {
+                return Err(import_stopped(received, &import, error.into()));
+            }
         }
         self.app.finish_import(&import).await?;
         tracing::info!(
@@ -276,4 +287,19 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
             next_page_token,
         }))
     }
+}
+
+/// The answer to an import that stopped at `record` (counted from 1): why, and what was applied
+/// before it, so that the caller can send the rest again from that record.
+fn import_stopped(record: u64, import: &app::customers::Import, status: Status) -> Status {
+    let app::customers::Import { created, updated, rejected, .. } = import;
+    Status::new(
+        status.code(),
+        format!(
+            "import stopped at record {record}: {}; the {} records before it were applied (created {created}, \
+             updated {updated}, rejected {rejected}): send again from record {record}",
+            status.message(),
+            record - 1,
+        ),
+    )
 }

@@ -80,7 +80,7 @@ impl From<ApiError> for Status {
                 ));
             }
         };
-        Status::new(code, error.to_string())
+        Status::new(code, crate::status::clip(error.to_string()))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod names;
 pub mod paging;
 pub mod server;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 pub mod validate;
 

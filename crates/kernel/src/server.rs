@@ -3,7 +3,7 @@
 //! A [`GrpcServer`] mounts the services it is given beside `grpc.health.v1` and reflection (v1
 //! and v1alpha), wraps them in tower layers (a trace span per request that continues the
 //! caller's trace, authentication, per-request timeout, per-connection concurrency limit with
-//! load shedding) and serves until the shutdown token is cancelled: health turns NOT_SERVING
+//! load shedding, the caller's errors answered with the caller's codes: see [`crate::status`]) and serves until the shutdown token is cancelled: health turns NOT_SERVING
 //! first, then the listener closes and requests in flight get `shutdown_grace` to finish.
 
 use std::convert::Infallible;
@@ -20,6 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::auth::{AuthConfig, AuthLayer, Authenticator};
 use crate::config::{ConfigError, Validate};
+use crate::status::StatusLayer;
 
 /// `[server]`: where and how the gRPC server listens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct ServerConfig {
     /// A request that takes longer is cancelled with DEADLINE_EXCEEDED.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Largest request message accepted, in bytes; larger ones fail with OUT_OF_RANGE.
+    /// Largest request message accepted, in bytes; larger ones fail with RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
     /// Requests served at once on one connection; more are refused with UNAVAILABLE (load
     /// shedding) rather than queued.
@@ -233,6 +234,7 @@ impl BoundServer {
     /// Serves until `shutdown` is cancelled, then drains for at most `shutdown_grace`.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         let GrpcServer { config, authenticator, routes, health, service_names, .. } = self.server;
+        tokio::spawn(authenticator.clone().watch(shutdown.clone()));
         for name in &service_names {
             health.set_service_status(*name, ServingStatus::Serving).await;
         }
@@ -260,6 +262,7 @@ impl BoundServer {
             .load_shed(true)
             .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span).on_failure(log_failure))
             .layer(AuthLayer::new(authenticator))
+            .layer(StatusLayer)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, signal);
         tokio::select! {
@@ -287,26 +290,72 @@ fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
 /// Logs a failed request: loudly when the server is at fault, quietly when the caller asked for
 /// something wrong or missing (NOT_FOUND is an answer, not an incident).
 fn log_failure(failure: tower_http::classify::GrpcFailureClass, latency: Duration, _span: &tracing::Span) {
-    use tower_http::classify::{GrpcCode, GrpcFailureClass};
+    use tower_http::classify::GrpcFailureClass;
     let latency_ms = latency.as_millis();
     match failure {
         GrpcFailureClass::Status(status) => {
-            let message = status.message().unwrap_or_default();
-            match status.code() {
-                Some(
-                    GrpcCode::Internal
-                    | GrpcCode::Unknown
-                    | GrpcCode::DataLoss
-                    | GrpcCode::Unavailable
-                    | GrpcCode::DeadlineExceeded,
-                )
-                | None => {
-                    tracing::warn!(code = status.code_raw(), message, latency_ms, "request failed");
-                }
-                Some(_) => tracing::debug!(code = status.code_raw(), message, latency_ms, "request refused"),
-            }
+            log_status(status.code_raw(), status.message().unwrap_or_default(), latency_ms);
         }
         GrpcFailureClass::Error(error) => tracing::warn!(%error, latency_ms, "request failed"),
         other => tracing::warn!(failure = %other, latency_ms, "request failed"),
+    }
+}
+
+/// Logs a request that ended with a status other than OK. The status message is the field
+/// `grpc_message`, not `message`: that is the event's own text, and a JSON line would carry the
+/// key twice.
+fn log_status(code: i32, grpc_message: &str, latency_ms: u128) {
+    use tonic::Code;
+    match Code::from_i32(code) {
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable | Code::DeadlineExceeded => {
+            tracing::warn!(code, grpc_message, latency_ms, "request failed");
+        }
+        _ => tracing::debug!(code, grpc_message, latency_ms, "request refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_request_logs_each_json_key_once() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            log_status(tonic::Code::Internal as i32, "internal error (incident 1)", 3);
+            log_status(tonic::Code::NotFound as i32, "case 9 not found", 1);
+        });
+        let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<_> = logged.lines().collect();
+        assert_eq!(lines.len(), 2, "{logged}");
+        for line in lines {
+            assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+            assert!(line.contains("\"grpc_message\":"), "{line}");
+        }
     }
 }

@@ -83,6 +83,9 @@ pub enum Command {
     /// and keep its topic dictionary.
     #[command(subcommand)]
     Text(TextCommand),
+    /// API keys: make a new one, or the SHA-256 a config keeps of one (see docs/SECURITY.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Health of a running Tend's services.
     Health(Connection),
     /// Events that could not be handled: list them or put them back on their stream.
@@ -1547,4 +1550,41 @@ pub struct CalendarImportArgs {
     /// most 20).
     #[arg(long)]
     pub years: Option<u32>,
+}
+
+/// `tend keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new random key: prints the key (give it to the caller; it is not shown again)
+    /// and the `[[keys]]` entry for the config or keys file, which holds only its SHA-256.
+    New(NewKeyArgs),
+    /// Print the SHA-256 of a key read from standard input, as `sha256` takes it.
+    Hash,
+}
+
+/// `tend keys new`.
+#[derive(Debug, Args)]
+pub struct NewKeyArgs {
+    /// A name for logs and audit trails, e.g. "acme agents 2026-12".
+    #[arg(long)]
+    pub name: String,
+    /// What the key may do.
+    #[arg(long, value_enum)]
+    pub role: KeyRole,
+    /// The tenant it acts for (not for role `service`).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// A key's role, as `tend keys new --role` takes it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyRole {
+    /// Everything, including configuration and erasure.
+    Admin,
+    /// Read and work cases.
+    Agent,
+    /// Tend's own services and trusted internal callers, for the tenant each request names.
+    Service,
+    /// Read only.
+    Viewer,
 }

@@ -7,6 +7,7 @@ mod commands;
 mod departments_cmd;
 mod guides_cmd;
 mod identity_cmd;
+mod keys_cmd;
 mod queue_cmd;
 mod rules_cmd;
 mod serve;
@@ -50,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),
         Command::Customers(command) => identity_cmd::customers(command).await,
         Command::Text(command) => text_cmd::run(command).await,
+        Command::Keys(command) => keys_cmd::keys(command),
         Command::Health(connection) => commands::health(connection).await,
         Command::Loadgen(args) => tend_loadgen::run(args).await.map(|_| ()),
     };

@@ -6,21 +6,32 @@
 //! `x-tend-tenant` header. With no keys configured, authentication is off: every caller is an
 //! admin of the tenant in `x-tend-tenant`, or of `default` — for `tend dev` only.
 //!
+//! Keys are held as SHA-256 digests ([`keys`]); the config may give them in clear or as
+//! digests, and more come from a keys file that is re-read when it changes, so keys are
+//! rotated without a restart: add the new key, move the callers, remove the old one
+//! (`tend_api_key_last_used_timestamp_seconds` says when that one was last used).
+//!
 //! The [`AuthLayer`] puts the [`Caller`] into the request's extensions; handlers read it with
 //! [`caller`]. In-process clients insert the [`Caller`] themselves.
 
-use std::collections::HashMap;
+pub mod keys;
+
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use crate::config::{ConfigError, Validate};
 use crate::error::ApiError;
+use keys::KeyTable;
+pub use keys::{ApiKeyConfig, digest_hex, generate as generate_key};
+use tokio_util::sync::CancellationToken;
 
 /// The header a `service` key (or any caller when auth is off) names its tenant in.
 pub const TENANT_HEADER: &str = "x-tend-tenant";
@@ -151,95 +162,116 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
         .ok_or_else(|| Status::unauthenticated("no caller on the request: send `authorization: Bearer <api key>`"))
 }
 
-/// One API key.
+/// `[auth]`: who may call this Tend.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiKeyConfig {
-    /// A name for logs and audit trails (never the key itself); defaults to the key's role and
-    /// tenant.
-    #[serde(default)]
-    pub name: String,
-    /// The secret. At least 16 characters.
-    pub key: String,
-    /// The tenant the key acts for; must be empty for role `service`.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// What the key may do.
-    pub role: Role,
-}
-
-/// `[auth]`: the API keys that may call this Tend.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// The keys. Empty turns authentication off (development only).
+    /// Keys in the config itself. With none here and no `keys_file`, authentication is off
+    /// (development only).
     pub keys: Vec<ApiKeyConfig>,
+    /// A TOML file of more `[[keys]]` (same fields), re-read when it changes: keys are added,
+    /// rotated and revoked without a restart. Empty: none. A file that stops parsing is logged
+    /// and the keys read before stay in force.
+    pub keys_file: String,
+    /// How often `keys_file` is checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub reload_every: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { keys: Vec::new(), keys_file: String::new(), reload_every: Duration::from_secs(5) }
+    }
 }
 
 impl Validate for AuthConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         for (index, key) in self.keys.iter().enumerate() {
-            let at = |field: &str| format!("auth.keys[{index}].{field}");
-            if key.key.len() < 16 {
-                return Err(ConfigError::invalid(at("key"), "must be at least 16 characters"));
-            }
-            match (&key.tenant, key.role) {
-                (Some(_), Role::Service) => {
-                    return Err(ConfigError::invalid(
-                        at("tenant"),
-                        "must be empty for role \"service\" (it acts for the tenant in the x-tend-tenant header)",
-                    ));
-                }
-                (None, role) if role != Role::Service => {
-                    return Err(ConfigError::invalid(at("tenant"), "is required for this role"));
-                }
-                (Some(tenant), _) => {
-                    TenantId::parse(tenant).map_err(|problem| ConfigError::invalid(at("tenant"), problem))?;
-                }
-                (None, _) => {}
-            }
+            key.check(|field| format!("auth.keys[{index}].{field}"))?;
+        }
+        if self.reload_every.is_zero() {
+            return Err(ConfigError::invalid("auth.reload_every", "must be longer than 0s (e.g. \"5s\")"));
         }
         Ok(())
     }
 }
 
-#[derive(Debug)]
-struct KeyEntry {
-    name: String,
-    tenant: Option<TenantId>,
-    role: Role,
-}
-
 /// Decides the [`Caller`] of a request from its headers.
 #[derive(Debug)]
 pub struct Authenticator {
-    keys: HashMap<String, KeyEntry>,
+    enabled: bool,
+    config_keys: Vec<ApiKeyConfig>,
+    keys_file: Option<PathBuf>,
+    /// The modification time and length of `keys_file` when it was last read.
+    file_seen: Mutex<Option<(SystemTime, u64)>>,
+    table: RwLock<Arc<KeyTable>>,
+    reload_every: Duration,
 }
 
 impl Authenticator {
-    /// Builds the key table. The config must have been validated.
+    /// Builds the key table from the config and the keys file; fails if either is invalid.
     pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut keys = HashMap::new();
-        for key in &config.keys {
-            let tenant = key
-                .tenant
-                .as_deref()
-                .map(TenantId::parse)
-                .transpose()
-                .map_err(|problem| ConfigError::invalid("auth.keys.tenant", problem))?;
-            let name = if key.name.is_empty() {
-                format!("{:?} key of {}", key.role, key.tenant.as_deref().unwrap_or("any tenant")).to_lowercase()
-            } else {
-                key.name.clone()
-            };
-            keys.insert(key.key.clone(), KeyEntry { name, tenant, role: key.role });
-        }
-        Ok(Self { keys })
+        let keys_file = Some(PathBuf::from(&config.keys_file)).filter(|path| !path.as_os_str().is_empty());
+        let authenticator = Self {
+            enabled: !config.keys.is_empty() || keys_file.is_some(),
+            config_keys: config.keys.clone(),
+            keys_file,
+            file_seen: Mutex::new(None),
+            table: RwLock::new(Arc::new(KeyTable::build(&config.keys, None)?)),
+            reload_every: config.reload_every,
+        };
+        authenticator.reload()?;
+        Ok(authenticator)
     }
 
-    /// Whether any key is configured; when not, every request is let in.
+    /// Whether authentication is on (keys in the config or a keys file); when not, every
+    /// request is let in.
     pub fn is_enabled(&self) -> bool {
-        !self.keys.is_empty()
+        self.enabled
+    }
+
+    /// Re-reads the keys file if it changed since it was last read. Returns whether the keys
+    /// changed; on an error the keys in force stay.
+    pub fn reload(&self) -> Result<bool, ConfigError> {
+        let Some(path) = &self.keys_file else { return Ok(false) };
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            ConfigError::invalid("auth.keys_file", format!("cannot read {}: {error}", path.display()))
+        })?;
+        let seen = metadata.modified().ok().map(|modified| (modified, metadata.len()));
+        let mut file_seen = self.file_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.is_some() && *file_seen == seen {
+            return Ok(false);
+        }
+        let file_keys = keys::read_file(path)?;
+        let previous = self.table();
+        let table = KeyTable::build(self.config_keys.iter().chain(&file_keys), Some(&previous))?;
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        *file_seen = seen;
+        Ok(true)
+    }
+
+    /// Re-reads the keys file every `auth.reload_every` and exports when keys were last used,
+    /// until `shutdown`.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(self.reload_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            match self.reload() {
+                Ok(true) => tracing::info!(file = ?self.keys_file, "API keys reloaded"),
+                Ok(false) => {}
+                Err(error) => tracing::error!(%error, "API keys file not reloaded; the keys read before stay in force"),
+            }
+            self.table().export_last_used();
+        }
+    }
+
+    fn table(&self) -> Arc<KeyTable> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The caller of a request with these headers.
@@ -253,7 +285,8 @@ impl Authenticator {
             return Ok(Caller { tenant, role: Role::Admin, actor: "anonymous (auth off)".to_owned() });
         }
         let key = bearer_key(headers)?;
-        let Some(entry) = self.keys.get(key) else {
+        let table = self.table();
+        let Some(entry) = table.get(key) else {
             return Err(Status::unauthenticated("unknown API key"));
         };
         let tenant = match (&entry.tenant, named_tenant) {
@@ -271,6 +304,7 @@ impl Authenticator {
                 )));
             }
         };
+        entry.touch();
         Ok(Caller { tenant, role: entry.role, actor: entry.name.clone() })
     }
 }
@@ -279,11 +313,13 @@ fn bearer_key(headers: &http::HeaderMap) -> Result<&str, Status> {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
         return Err(Status::unauthenticated("missing `authorization: Bearer <api key>` header"));
     };
+    // RFC 7235: the scheme is case-insensitive (`bearer`, `BEARER` are as good as `Bearer`).
     value
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
         .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <api key>`"))
 }
 
@@ -370,19 +406,10 @@ mod tests {
     fn keys() -> Authenticator {
         Authenticator::new(&AuthConfig {
             keys: vec![
-                ApiKeyConfig {
-                    name: "acme agent".into(),
-                    key: "acme-agent-key-0001".into(),
-                    tenant: Some("acme".into()),
-                    role: Role::Agent,
-                },
-                ApiKeyConfig {
-                    name: "router".into(),
-                    key: "internal-service-key".into(),
-                    tenant: None,
-                    role: Role::Service,
-                },
+                ApiKeyConfig::plain("acme agent", "acme-agent-key-0001", Some("acme"), Role::Agent),
+                ApiKeyConfig::plain("router", "internal-service-key", None, Role::Service),
             ],
+            ..AuthConfig::default()
         })
         .unwrap()
     }
@@ -408,6 +435,19 @@ mod tests {
         let caller = keys().authenticate(&headers(&[("authorization", "Bearer acme-agent-key-0001")])).unwrap();
         assert_eq!(caller.tenant.as_str(), "acme");
         assert_eq!(caller.role, Role::Agent);
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            let value = format!("{scheme} acme-agent-key-0001");
+            let caller = keys().authenticate(&headers(&[("authorization", &value)])).unwrap();
+            assert_eq!(caller.tenant.as_str(), "acme", "{scheme}");
+        }
+        for value in ["Basic acme-agent-key-0001", "Bearer", "Beareracme-agent-key-0001"] {
+            let status = keys().authenticate(&headers(&[("authorization", value)])).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{value}");
+        }
     }
 
     #[test]
@@ -458,12 +498,8 @@ mod tests {
     #[test]
     fn config_validation_names_the_key() {
         let config = AuthConfig {
-            keys: vec![ApiKeyConfig {
-                name: String::new(),
-                key: "short".into(),
-                tenant: Some("acme".into()),
-                role: Role::Admin,
-            }],
+            keys: vec![ApiKeyConfig::plain("", "short", Some("acme"), Role::Admin)],
+            ..AuthConfig::default()
         };
         assert!(config.validate().unwrap_err().to_string().contains("auth.keys[0].key"));
     }
