@@ -114,6 +114,59 @@ async fn posted_at_with_nanos_out_of_range_is_rejected() {
     app.stop().await;
 }
 
+/// Issue 14, defect 6: a time protobuf can't hold (year 10000, year 0) is refused, not stored
+/// for clients to fail on when they read it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_at_outside_protobufs_range_is_rejected() {
+    let app = ingest_only(Backend::Embedded).await;
+    // 10000-01-01T00:00:00Z, and one second before 0001-01-01T00:00:00Z.
+    for seconds in [253_402_300_800, -62_135_596_801, i64::MAX] {
+        let mut request = post("ana", "hello");
+        request.posted_at = Some(tend_proto::Timestamp { seconds, nanos: 0 });
+        let status = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap_err();
+        assert_invalid(&status, "posted_at");
+    }
+    // The ends of the range are fine.
+    for seconds in [253_402_300_799, -62_135_596_800] {
+        let mut request = post("ana", "hello");
+        request.posted_at = Some(tend_proto::Timestamp { seconds, nanos: 0 });
+        let stored = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
+        assert_eq!(stored.interaction.unwrap().posted_at.unwrap().seconds, seconds);
+    }
+    app.stop().await;
+}
+
+/// Issue 14, defect 9: a text of only control and zero-width characters is as blank as an empty
+/// one; an author's email must be an address; a post's link must be http(s), never
+/// `javascript:`. Each is INVALID_ARGUMENT naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_text_odd_emails_and_non_http_links_are_rejected() {
+    let app = ingest_only(Backend::Embedded).await;
+    let cases: [Breaker; 7] = [
+        ("text", |r| r.text = "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}".into()),
+        ("text", |r| r.text = "\u{0}\u{1}\u{7}\u{1B}\u{7F}\u{200E}\u{202E} \r\n".into()),
+        ("author.email", |r| r.author.as_mut().unwrap().email = "jane".into()),
+        ("author.email", |r| r.author.as_mut().unwrap().email = "<script>@x".into()),
+        ("url", |r| r.url = "javascript:alert(document.cookie)".into()),
+        ("url", |r| r.url = "JavaScript://x.com/%0Aalert(1)".into()),
+        ("url", |r| r.url = "data:text/html,<script>alert(1)</script>".into()),
+    ];
+    for (field, break_it) in cases {
+        let mut request = post("ana", "hello");
+        break_it(&mut request);
+        let status = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap_err();
+        assert_invalid(&status, field);
+    }
+    let mut request = post("ana", "hello");
+    request.url = "https://x.com/ana/status/1".into();
+    request.author.as_mut().unwrap().email = "Ana@Example.com".into();
+    let stored = app.ingest().ingest_interaction(as_tenant("acme", request)).await.unwrap().into_inner();
+    let interaction = stored.interaction.unwrap();
+    assert_eq!(interaction.url, "https://x.com/ana/status/1");
+    assert_eq!(interaction.author.unwrap().email, "ana@example.com");
+    app.stop().await;
+}
+
 /// A `google.protobuf.Timestamp` must have nanos in 0..=999_999_999, whatever the seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_at_with_leap_second_nanos_is_rejected() {

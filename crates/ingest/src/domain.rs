@@ -1,6 +1,6 @@
 //! Validation and normalisation of incoming posts: no I/O, so it is tested on its own.
 
-use tend_kernel::ApiError;
+use tend_kernel::{ApiError, validate};
 use tend_proto::v1;
 use unicode_normalization::UnicodeNormalization as _;
 
@@ -70,27 +70,12 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
         return Err(ApiError::invalid("author", "is required (at least author.external_id)"));
     };
     let author_external_id = required_id("author.external_id", &author.external_id)?;
-    let text = fold_text(&request.text);
-    if text.is_empty() {
-        return Err(ApiError::invalid("text", "is required and must not be blank"));
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(ApiError::invalid("text", format!("must be at most {MAX_TEXT_BYTES} bytes of UTF-8")));
-    }
+    let text = edited_text(&request.text)?;
     let in_reply_to_external_id = request.in_reply_to_external_id.trim().to_owned();
-    if in_reply_to_external_id.len() > MAX_EXTERNAL_ID_BYTES {
-        return Err(ApiError::invalid(
-            "in_reply_to_external_id",
-            format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes"),
-        ));
-    }
+    validate::text("in_reply_to_external_id", &in_reply_to_external_id, MAX_EXTERNAL_ID_BYTES)?;
     let thread_external_id = request.thread_external_id.trim().to_owned();
-    if thread_external_id.len() > MAX_EXTERNAL_ID_BYTES {
-        return Err(ApiError::invalid("thread_external_id", format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
-    }
-    if request.account.len() > MAX_EXTERNAL_ID_BYTES {
-        return Err(ApiError::invalid("account", format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
-    }
+    validate::text("thread_external_id", &thread_external_id, MAX_EXTERNAL_ID_BYTES)?;
+    validate::text("account", &request.account, MAX_EXTERNAL_ID_BYTES)?;
     let language_hint = request.language_hint.trim().to_ascii_lowercase();
     if language_hint.len() > 16 {
         return Err(ApiError::invalid("language_hint", "must be an ISO 639-1 code such as \"es\""));
@@ -98,9 +83,7 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
     if request.rating > 5 {
         return Err(ApiError::invalid("rating", "must be 1 to 5, or 0 for none"));
     }
-    if request.attachments.len() > MAX_ATTACHMENTS {
-        return Err(ApiError::invalid("attachments", format!("at most {MAX_ATTACHMENTS}")));
-    }
+    validate::count("attachments", request.attachments.len(), MAX_ATTACHMENTS)?;
     let mut attachments = Vec::with_capacity(request.attachments.len());
     for attachment in &request.attachments {
         attachments.push(crate::storage::AttachmentMeta {
@@ -116,6 +99,15 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
         rating: request.rating,
         delivery: String::new(),
     };
+    let author_email = short("author.email", &author.email.trim().to_lowercase())?;
+    if !author_email.is_empty() {
+        validate::email("author.email", &author_email)?;
+    }
+    // A link is shown to agents as one: only http(s), never `javascript:` or `data:`.
+    let url = short("url", request.url.trim())?;
+    if !url.is_empty() {
+        validate::http_url("url", &url)?;
+    }
     Ok(NewInteraction {
         account: request.account.trim().to_owned(),
         thread_external_id,
@@ -129,11 +121,11 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
         author_display_name: short("author.display_name", &fold_text(&author.display_name))?,
         author_followers: author.followers,
         author_verified: author.verified,
-        author_email: short("author.email", &author.email.trim().to_lowercase())?,
+        author_email,
         author_location: short("author.location", &fold_text(&author.location))?,
         text,
         in_reply_to_external_id,
-        url: short("url", request.url.trim())?,
+        url,
     })
 }
 
@@ -141,12 +133,8 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
 /// the text and the ids, often no author).
 pub fn edited_text(text: &str) -> Result<String, ApiError> {
     let text = fold_text(text);
-    if text.is_empty() {
-        return Err(ApiError::invalid("text", "is required and must not be blank"));
-    }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(ApiError::invalid("text", format!("must be at most {MAX_TEXT_BYTES} bytes of UTF-8")));
-    }
+    // Blank is also a text of only zero-width, direction and other invisible characters.
+    validate::required_text("text", &text, MAX_TEXT_BYTES)?;
     Ok(text)
 }
 
@@ -191,16 +179,12 @@ fn required_id(field: &str, value: &str) -> Result<String, ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(field, "is required"));
     }
-    if value.len() > MAX_EXTERNAL_ID_BYTES {
-        return Err(ApiError::invalid(field, format!("must be at most {MAX_EXTERNAL_ID_BYTES} bytes")));
-    }
+    validate::text(field, value, MAX_EXTERNAL_ID_BYTES)?;
     Ok(value.to_owned())
 }
 
 fn short(field: &str, value: &str) -> Result<String, ApiError> {
-    if value.len() > MAX_SHORT_FIELD_BYTES {
-        return Err(ApiError::invalid(field, format!("must be at most {MAX_SHORT_FIELD_BYTES} bytes")));
-    }
+    validate::text(field, value, MAX_SHORT_FIELD_BYTES)?;
     Ok(value.to_owned())
 }
 
@@ -260,6 +244,30 @@ mod tests {
             let message = normalise(broken).unwrap_err().to_string();
             assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
         }
+    }
+
+    #[test]
+    fn rejects_invisible_text_odd_emails_and_links_other_than_http() {
+        let cases: &[(&str, Breaker)] = &[
+            ("text", |r| r.text = "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}".into()),
+            ("text", |r| r.text = "\u{0}\u{7}\u{1B}\u{202E}\u{00AD} \n".into()),
+            ("author.email", |r| r.author.as_mut().unwrap().email = "not an address".into()),
+            ("author.email", |r| r.author.as_mut().unwrap().email = "jane@localhost".into()),
+            ("url", |r| r.url = "javascript:alert(document.cookie)".into()),
+            ("url", |r| r.url = "data:text/html;base64,PHNjcmlwdD4=".into()),
+        ];
+        for (field, break_it) in cases {
+            let mut broken = request();
+            break_it(&mut broken);
+            let message = normalise(broken).unwrap_err().to_string();
+            assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
+        }
+        let mut fine = request();
+        fine.url = "https://x.com/jane/status/1789".into();
+        fine.author.as_mut().unwrap().email.clear();
+        fine.text = "👩\u{200D}💻 works".into();
+        let post = normalise(fine).unwrap();
+        assert_eq!((post.url.as_str(), post.author_email.as_str()), ("https://x.com/jane/status/1789", ""));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use tend_kernel::ids::{from_timestamp, new_id, to_timestamp};
+use tend_kernel::ids::{new_id, to_timestamp};
 use tend_kernel::telemetry::current_trace_context;
+use tend_kernel::validate;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope_in_trace, streams};
@@ -379,7 +380,7 @@ fn new_row(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(interaction::Model, v1::Enrichment), ApiError> {
     let posted_at = match &request.posted_at {
-        Some(timestamp) => from_timestamp("posted_at", timestamp)?,
+        Some(timestamp) => validate::timestamp("posted_at", timestamp)?,
         None => now,
     };
     let mut post = domain::normalise(request).inspect_err(|_| metrics().refused("invalid"))?;
