@@ -6,6 +6,7 @@
 //! Logs are silent unless `TEST_LOG` is set (e.g. `TEST_LOG=info`).
 
 pub mod fake;
+pub mod raw;
 
 use std::future::Future;
 use std::net::SocketAddr;

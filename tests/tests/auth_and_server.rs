@@ -10,10 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bytes::{Buf as _, BufMut as _};
-use http::uri::PathAndQuery;
-use tonic::Status;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tend_tests::raw::{self, Streaming};
 
 use tend::app::ServiceName;
 use tend_kernel::auth::{ApiKeyConfig, Role, TENANT_HEADER};
@@ -304,51 +301,7 @@ async fn calls_fail_once_the_server_has_shut_down() {
     assert!(connected.is_err(), "a new connection to {addr} was accepted after shutdown");
 }
 
-/// A codec that sends and receives message bytes as they are: for requests no generated client
-/// would send.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-struct RawEncoder;
-struct RawDecoder;
-
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
-    }
-}
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-fn raw_client(app: &TestApp) -> tonic::client::Grpc<tonic::transport::Channel> {
-    tonic::client::Grpc::new(app.channel())
-}
+const UNARY: Streaming = Streaming { client: false, server: false };
 
 /// `message` encoded, with the bytes of `marker` (which it must contain once) replaced by bytes
 /// that are not UTF-8.
@@ -362,7 +315,7 @@ fn with_invalid_utf8(message: &impl prost::Message, marker: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_protobuf_is_invalid_argument() {
     let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |_| {}).await;
-    let path = PathAndQuery::from_static("/tend.v1.IngestService/IngestInteraction");
+    let path = "/tend.v1.IngestService/IngestInteraction";
     let valid = prost::Message::encode_to_vec(&post("ana", "hello there"));
     let malformed = [
         ("invalid UTF-8 in a string", with_invalid_utf8(&post("ana", "MARKER"), "MARKER")),
@@ -371,9 +324,7 @@ async fn malformed_protobuf_is_invalid_argument() {
         ("a wrong wire type", vec![0x0a, 0x01, 0x00]),
     ];
     for (what, bytes) in malformed {
-        let mut client = raw_client(&app);
-        client.ready().await.unwrap();
-        let status = client.unary(as_tenant("acme", bytes), path.clone(), RawCodec).await.unwrap_err();
+        let status = raw::call(app.channel(), path, UNARY, as_tenant("acme", bytes), Duration::ZERO).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
         assert!(status.message().contains("not a valid protobuf message"), "{what}: {}", status.message());
     }
@@ -401,11 +352,11 @@ async fn an_import_with_a_malformed_record_says_where_it_stopped() {
         with_invalid_utf8(&record("crm-MARKER"), "MARKER"),
         prost::Message::encode_to_vec(&record("crm-4")),
     ];
-    let mut client = raw_client(&app);
-    client.ready().await.unwrap();
-    let path = PathAndQuery::from_static("/tend.v1.IdentityService/ImportCustomers");
+    let mut grpc = tonic::client::Grpc::new(app.channel());
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/tend.v1.IdentityService/ImportCustomers");
     let request = as_tenant("acme", tokio_stream::iter(records));
-    let status = client.client_streaming(request, path, RawCodec).await.unwrap_err();
+    let status = grpc.client_streaming(request, path, raw::RawCodec).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     let message = status.message();
     assert!(message.contains("import stopped at record 3"), "{message}");
