@@ -174,6 +174,63 @@ async fn open_case_rejects_invalid_requests_naming_the_field() {
     app.stop().await;
 }
 
+/// Issue 14, defect 8: OpenCase stored channel 99, a profile id with a newline and a 100 KB
+/// customer id. Enums must be defined (and set), ids bounded and printable, every string and
+/// list the case keeps bounded, SLA deadlines valid times; the error quotes no more than a
+/// short prefix of the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_case_refuses_undefined_enums_odd_ids_and_oversized_fields() {
+    let app = cases_only(Backend::Embedded).await;
+    let breakers: [Breaker; 13] = [
+        ("interaction.channel", |r| r.interaction.as_mut().unwrap().channel = 99),
+        ("interaction.channel", |r| r.interaction.as_mut().unwrap().channel = 0),
+        ("profile_id", |r| r.profile_id = "0192f0c1-7c1e-7cc0-8a9e-3c3e1d1b2a10\n".into()),
+        ("profile_id", |r| r.profile_id = "p\u{0}1".into()),
+        ("customer_id", |r| r.customer_id = "c".repeat(100 * 1024)),
+        ("customer_id", |r| r.customer_id = "c 1".into()),
+        ("interaction.text", |r| r.interaction.as_mut().unwrap().text = "a".repeat(64 * 1024 + 1)),
+        ("interaction.enrichment.language", |r| {
+            r.interaction.as_mut().unwrap().enrichment =
+                Some(v1::Enrichment { language: "x".repeat(1024), ..Default::default() })
+        }),
+        ("interaction.enrichment.topics", |r| {
+            r.interaction.as_mut().unwrap().enrichment =
+                Some(v1::Enrichment { topics: vec!["t".into(); 1001], ..Default::default() })
+        }),
+        ("trace_context", |r| r.trace_context = (0..9).map(|n| (format!("k{n}"), "v".into())).collect()),
+        ("trace_context", |r| r.trace_context = [("trace\nparent".to_owned(), "v".to_owned())].into()),
+        ("routing.queue", |r| r.routing = Some(v1::RoutingOutcome { queue: "q".repeat(65), ..Default::default() })),
+        ("routing.sla.resolution_due", |r| {
+            let due = tend_proto::Timestamp { seconds: 253_402_300_800, nanos: 0 };
+            let sla = v1::SlaDeadlines { policy: "p".into(), resolution_due: Some(due), ..Default::default() };
+            r.routing = Some(v1::RoutingOutcome { sla: Some(sla), ..Default::default() })
+        }),
+    ];
+    for (field, break_it) in breakers {
+        let mut request = open_request("hello");
+        break_it(&mut request);
+        let status = app.cases().open_case(as_tenant("acme", request)).await.unwrap_err();
+        assert_invalid(&status, field);
+        assert!(status.message().len() < 300, "{field}: the value is echoed");
+    }
+    assert!(list(&app, "acme", v1::CaseStatus::Unspecified).await.is_empty(), "nothing was stored");
+
+    // In a batch, each is refused alone.
+    let mut bad = open_request("hello");
+    bad.interaction.as_mut().unwrap().channel = 99;
+    let request = v1::OpenCasesRequest { cases: vec![bad, open_request("fine")] };
+    let results = app.cases().open_cases(as_tenant("acme", request)).await.unwrap().into_inner().results;
+    assert!(matches!(results[0].outcome, Some(v1::open_cases_result::Outcome::Error(_))), "{results:?}");
+    assert!(matches!(results[1].outcome, Some(v1::open_cases_result::Outcome::Opened(_))), "{results:?}");
+
+    // Ids of other systems within the limits are fine.
+    let mut request = open_request("hello");
+    request.customer_id = "c".repeat(128);
+    request.profile_id = "crm:0042-ann".into();
+    assert_eq!(open(&app, "acme", request).await.customer_id, "c".repeat(128));
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subject_is_one_line_of_at_most_120_characters() {
     let app = cases_only(Backend::Embedded).await;

@@ -8,6 +8,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::{Access, Caller, caller};
 use tend_kernel::ids::{Clock, new_id, parse_id};
 use tend_kernel::paging::Page;
+use tend_kernel::validate;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, envelope_in_trace, streams};
@@ -28,6 +29,24 @@ use crate::{departments, promises};
 const MAX_THREAD_BYTES: usize = 512;
 /// Most bytes of a case's routing outcome, encoded (a rule set's outcome is well under 4 KiB).
 const MAX_ROUTING_BYTES: usize = 16 * 1024;
+/// Longest text of the opening interaction (ingest's limit), in bytes.
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest language code of a reading, in bytes.
+const MAX_LANGUAGE_BYTES: usize = 16;
+/// Most intents of a reading.
+const MAX_INTENTS: usize = 32;
+/// Most topics of a reading (a tenant's dictionary holds at most 1,000).
+const MAX_TOPICS: usize = 1_000;
+/// Longest topic of a reading, in bytes.
+const MAX_TOPIC_BYTES: usize = 256;
+/// Most entries of a trace context.
+const MAX_TRACE_ENTRIES: usize = 8;
+/// Longest key of a trace context, in bytes.
+const MAX_TRACE_KEY_BYTES: usize = 64;
+/// Longest value of a trace context (W3C `tracestate` is at most 512 characters), in bytes.
+const MAX_TRACE_VALUE_BYTES: usize = 1024;
+/// The channels a case may come from, for errors.
+const CHANNELS: &str = "X, FACEBOOK, INSTAGRAM, EMAIL, CHAT, REVIEW";
 
 /// Implements `tend.v1.CaseService` over the service's database.
 pub struct CaseApi {
@@ -244,7 +263,7 @@ fn new_case(
     request: v1::OpenCaseRequest,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<NewCase, ApiError> {
-    domain::check_idempotency_key(&request.idempotency_key)?;
+    check_open(&request)?;
     let priority = domain::check_priority(request.priority)?;
     let Some(interaction) = request.interaction else {
         return Err(ApiError::invalid("interaction", "is required"));
@@ -296,6 +315,49 @@ fn new_case(
     Ok(NewCase { row, new_case: request.new_case, interaction_id, trace_context: request.trace_context })
 }
 
+/// Checks every field of `request` that the case keeps or reads, before any work: enums
+/// defined, ids bounded and printable, strings and lists bounded, times in protobuf's range.
+/// The limits are those of `OpenCaseRequest` in cases.proto.
+fn check_open(request: &v1::OpenCaseRequest) -> Result<(), ApiError> {
+    domain::check_idempotency_key(&request.idempotency_key)?;
+    validate::optional_id("profile_id", &request.profile_id)?;
+    validate::optional_id("customer_id", &request.customer_id)?;
+    validate::count("trace_context", request.trace_context.len(), MAX_TRACE_ENTRIES)?;
+    for (key, value) in &request.trace_context {
+        validate::key("trace_context", key, MAX_TRACE_KEY_BYTES)?;
+        validate::text(&format!("trace_context[{}]", validate::quote(key)), value, MAX_TRACE_VALUE_BYTES)?;
+    }
+    if let Some(interaction) = &request.interaction {
+        validate::enumeration::<v1::Channel>("interaction.channel", interaction.channel, CHANNELS)?;
+        validate::text("interaction.text", &interaction.text, MAX_TEXT_BYTES)?;
+        if let Some(enrichment) = &interaction.enrichment {
+            validate::text("interaction.enrichment.language", &enrichment.language, MAX_LANGUAGE_BYTES)?;
+            validate::count("interaction.enrichment.intents", enrichment.intents.len(), MAX_INTENTS)?;
+            validate::count("interaction.enrichment.topics", enrichment.topics.len(), MAX_TOPICS)?;
+            for (index, topic) in enrichment.topics.iter().enumerate() {
+                validate::text(&format!("interaction.enrichment.topics[{index}]"), topic, MAX_TOPIC_BYTES)?;
+            }
+        }
+    }
+    if let Some(routing) = &request.routing {
+        validate::text("routing.queue", &routing.queue, tend_kernel::names::MAX_NAME)?;
+        if let Some(sla) = &routing.sla {
+            let deadlines = [
+                ("routing.sla.first_response_due", &sla.first_response_due),
+                ("routing.sla.first_response_warn", &sla.first_response_warn),
+                ("routing.sla.resolution_due", &sla.resolution_due),
+                ("routing.sla.resolution_warn", &sla.resolution_warn),
+            ];
+            for (field, at) in deadlines {
+                if let Some(at) = at {
+                    validate::timestamp(field, at)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What `request` searches for, checked.
 fn search_of(request: v1::SearchCasesRequest) -> Result<storage::Search, ApiError> {
     let statuses = request
@@ -308,10 +370,8 @@ fn search_of(request: v1::SearchCasesRequest) -> Result<storage::Search, ApiErro
         })
         .collect::<Result<Vec<_>, _>>()?;
     let text = |field: &str, value: String| {
-        if value.len() > 256 {
-            return Err(ApiError::invalid(field, "must be at most 256 bytes"));
-        }
-        Ok(value.trim().to_owned())
+        validate::text(field, &value, 256)?;
+        Ok::<_, ApiError>(value.trim().to_owned())
     };
     if request.unassigned && !request.assignee.trim().is_empty() {
         return Err(ApiError::invalid("unassigned", "can't be set with `assignee`"));
@@ -320,9 +380,8 @@ fn search_of(request: v1::SearchCasesRequest) -> Result<storage::Search, ApiErro
         "" => String::new(),
         tag => domain::tag("tag", tag)?,
     };
-    let time = |field: &str, at: Option<prost_types::Timestamp>| {
-        at.map(|at| tend_kernel::ids::from_timestamp(field, &at)).transpose()
-    };
+    let time =
+        |field: &str, at: Option<prost_types::Timestamp>| at.map(|at| validate::timestamp(field, &at)).transpose();
     Ok(storage::Search {
         statuses,
         queue: text("queue", request.queue)?,

@@ -121,7 +121,7 @@ pub fn calendar_of(row: &case::Model) -> Calendar {
 }
 
 fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    tend_kernel::ids::from_timestamp("", timestamp?).ok()
+    tend_kernel::validate::timestamp("", timestamp?).ok()
 }
 
 fn new_clock(row: &case::Model, kind: &str, due_at: DateTime<Utc>, warn_at: Option<DateTime<Utc>>) -> clock::Model {

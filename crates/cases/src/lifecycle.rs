@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tend_kernel::auth::Caller;
-use tend_kernel::ids::{Clock, from_timestamp, parse_id, to_timestamp};
+use tend_kernel::ids::{Clock, parse_id, to_timestamp};
 use tend_kernel::paging::Page;
+use tend_kernel::validate;
 use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
@@ -301,7 +302,7 @@ impl Lifecycle {
     ) -> Result<v1::Promise, ApiError> {
         let what = what.trim().to_owned();
         let due_at = due_at.ok_or_else(|| ApiError::invalid("due_at", "is required: when will you come back?"))?;
-        let due_at = from_timestamp("due_at", due_at)?;
+        let due_at = validate::timestamp("due_at", due_at)?;
         promises::check_new(&what, due_at, self.clock.now())?;
         let changed = self
             .change(caller, case_id, expected_version, |row, seen| {
