@@ -121,13 +121,11 @@ struct KeysFile {
     keys: Vec<ApiKeyConfig>,
 }
 
-/// Reads and checks the keys of the file at `path`.
-pub(super) fn read_file(path: &Path) -> Result<Vec<ApiKeyConfig>, ConfigError> {
-    let field = "auth.keys_file";
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::invalid(field, format!("cannot read {}: {error}", path.display())))?;
-    let file: KeysFile = toml::from_str(&text)
-        .map_err(|error| ConfigError::invalid(field, format!("{} is not a keys file: {error}", path.display())))?;
+/// Parses and checks the keys of a keys file; `path` names it in errors.
+pub(super) fn parse_file(path: &Path, text: &str) -> Result<Vec<ApiKeyConfig>, ConfigError> {
+    let file: KeysFile = toml::from_str(text).map_err(|error| {
+        ConfigError::invalid("auth.keys_file", format!("{} is not a keys file: {error}", path.display()))
+    })?;
     for (index, key) in file.keys.iter().enumerate() {
         key.check(|name| format!("{}: keys[{index}].{name}", path.display()))?;
     }

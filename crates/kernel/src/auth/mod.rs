@@ -9,29 +9,36 @@
 //! Keys are held as SHA-256 digests ([`keys`]); the config may give them in clear or as
 //! digests, and more come from a keys file that is re-read when it changes, so keys are
 //! rotated without a restart: add the new key, move the callers, remove the old one
-//! (`tend_api_key_last_used_timestamp_seconds` says when that one was last used).
+//! (`tend_api_key_last_used_timestamp_seconds` says when that one was last used). A bearer
+//! token may also be a JWT from an identity provider (`[auth.jwt]`, see [`JwtConfig`]): its
+//! claims name the tenant and the role.
 //!
 //! The [`AuthLayer`] puts the [`Caller`] into the request's extensions; handlers read it with
 //! [`caller`]. In-process clients insert the [`Caller`] themselves.
 
+mod jwt;
 pub mod keys;
+mod watched;
 
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use crate::config::{ConfigError, Validate};
 use crate::error::ApiError;
+pub use jwt::JwtConfig;
+use jwt::JwtVerifier;
 use keys::KeyTable;
 pub use keys::{ApiKeyConfig, digest_hex, generate as generate_key};
 use tokio_util::sync::CancellationToken;
+use watched::WatchedFile;
 
 /// The header a `service` key (or any caller when auth is off) names its tenant in.
 pub const TENANT_HEADER: &str = "x-tend-tenant";
@@ -166,21 +173,28 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
-    /// Keys in the config itself. With none here and no `keys_file`, authentication is off
-    /// (development only).
+    /// Keys in the config itself. With none here, no `keys_file` and no JWTs, authentication
+    /// is off (development only).
     pub keys: Vec<ApiKeyConfig>,
     /// A TOML file of more `[[keys]]` (same fields), re-read when it changes: keys are added,
     /// rotated and revoked without a restart. Empty: none. A file that stops parsing is logged
     /// and the keys read before stay in force.
     pub keys_file: String,
-    /// How often `keys_file` is checked for changes.
+    /// How often `keys_file` and `jwt.jwks_file` are checked for changes.
     #[serde(with = "humantime_serde")]
     pub reload_every: Duration,
+    /// JWTs from an identity provider, accepted beside API keys.
+    pub jwt: JwtConfig,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { keys: Vec::new(), keys_file: String::new(), reload_every: Duration::from_secs(5) }
+        Self {
+            keys: Vec::new(),
+            keys_file: String::new(),
+            reload_every: Duration::from_secs(5),
+            jwt: JwtConfig::default(),
+        }
     }
 }
 
@@ -192,7 +206,7 @@ impl Validate for AuthConfig {
         if self.reload_every.is_zero() {
             return Err(ConfigError::invalid("auth.reload_every", "must be longer than 0s (e.g. \"5s\")"));
         }
-        Ok(())
+        self.jwt.check()
     }
 }
 
@@ -201,31 +215,32 @@ impl Validate for AuthConfig {
 pub struct Authenticator {
     enabled: bool,
     config_keys: Vec<ApiKeyConfig>,
-    keys_file: Option<PathBuf>,
-    /// The modification time and length of `keys_file` when it was last read.
-    file_seen: Mutex<Option<(SystemTime, u64)>>,
+    keys_file: Option<WatchedFile>,
     table: RwLock<Arc<KeyTable>>,
+    jwt: Option<JwtVerifier>,
     reload_every: Duration,
 }
 
 impl Authenticator {
-    /// Builds the key table from the config and the keys file; fails if either is invalid.
+    /// Builds the key table from the config and the keys file, and reads the JWKS file; fails
+    /// if any is invalid.
     pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let keys_file = Some(PathBuf::from(&config.keys_file)).filter(|path| !path.as_os_str().is_empty());
+        let keys_file = Some(config.keys_file.as_str()).filter(|path| !path.is_empty());
+        let jwt = if config.jwt.is_enabled() { Some(JwtVerifier::new(&config.jwt)?) } else { None };
         let authenticator = Self {
-            enabled: !config.keys.is_empty() || keys_file.is_some(),
+            enabled: !config.keys.is_empty() || keys_file.is_some() || jwt.is_some(),
             config_keys: config.keys.clone(),
-            keys_file,
-            file_seen: Mutex::new(None),
+            keys_file: keys_file.map(|path| WatchedFile::new(PathBuf::from(path))),
             table: RwLock::new(Arc::new(KeyTable::build(&config.keys, None)?)),
+            jwt,
             reload_every: config.reload_every,
         };
-        authenticator.reload()?;
+        authenticator.reload_keys()?;
         Ok(authenticator)
     }
 
-    /// Whether authentication is on (keys in the config or a keys file); when not, every
+    /// Whether authentication is on (keys in the config, a keys file or JWTs); when not, every
     /// request is let in.
     pub fn is_enabled(&self) -> bool {
         self.enabled
@@ -233,26 +248,18 @@ impl Authenticator {
 
     /// Re-reads the keys file if it changed since it was last read. Returns whether the keys
     /// changed; on an error the keys in force stay.
-    pub fn reload(&self) -> Result<bool, ConfigError> {
-        let Some(path) = &self.keys_file else { return Ok(false) };
-        let metadata = std::fs::metadata(path).map_err(|error| {
-            ConfigError::invalid("auth.keys_file", format!("cannot read {}: {error}", path.display()))
-        })?;
-        let seen = metadata.modified().ok().map(|modified| (modified, metadata.len()));
-        let mut file_seen = self.file_seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.is_some() && *file_seen == seen {
-            return Ok(false);
-        }
-        let file_keys = keys::read_file(path)?;
-        let previous = self.table();
-        let table = KeyTable::build(self.config_keys.iter().chain(&file_keys), Some(&previous))?;
+    fn reload_keys(&self) -> Result<bool, ConfigError> {
+        let Some(file) = &self.keys_file else { return Ok(false) };
+        let text = file.read_if_changed().map_err(|problem| ConfigError::invalid("auth.keys_file", problem))?;
+        let Some(text) = text else { return Ok(false) };
+        let file_keys = keys::parse_file(file.path(), &text)?;
+        let table = KeyTable::build(self.config_keys.iter().chain(&file_keys), Some(&self.table()))?;
         *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
-        *file_seen = seen;
         Ok(true)
     }
 
-    /// Re-reads the keys file every `auth.reload_every` and exports when keys were last used,
-    /// until `shutdown`.
+    /// Re-reads the keys file and the JWKS file every `auth.reload_every` when they changed,
+    /// and exports when keys were last used, until `shutdown`.
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(self.reload_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,10 +268,18 @@ impl Authenticator {
                 _ = ticks.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            match self.reload() {
-                Ok(true) => tracing::info!(file = ?self.keys_file, "API keys reloaded"),
+            let keys_file = self.keys_file.as_ref().map(WatchedFile::path);
+            match self.reload_keys() {
+                Ok(true) => tracing::info!(file = ?keys_file, "API keys reloaded"),
                 Ok(false) => {}
                 Err(error) => tracing::error!(%error, "API keys file not reloaded; the keys read before stay in force"),
+            }
+            if let Some(jwt) = &self.jwt {
+                match jwt.reload() {
+                    Ok(true) => tracing::info!(file = ?jwt.path(), "JWT keys reloaded"),
+                    Ok(false) => {}
+                    Err(error) => tracing::error!(%error, "JWKS file not reloaded; the keys read before stay in force"),
+                }
             }
             self.table().export_last_used();
         }
@@ -272,6 +287,19 @@ impl Authenticator {
 
     fn table(&self) -> Arc<KeyTable> {
         self.table.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The tenant (if the credential has one), role and actor of a bearer token: an API key,
+    /// or a JWT when they are accepted.
+    fn credential(&self, token: &str) -> Result<(Option<TenantId>, Role, String), Status> {
+        if let Some(entry) = self.table().get(token) {
+            entry.touch();
+            return Ok((entry.tenant.clone(), entry.role, entry.name.clone()));
+        }
+        match &self.jwt {
+            Some(jwt) if JwtVerifier::looks_like_jwt(token) => jwt.verify(token),
+            _ => Err(Status::unauthenticated("unknown API key")),
+        }
     }
 
     /// The caller of a request with these headers.
@@ -284,28 +312,23 @@ impl Authenticator {
             };
             return Ok(Caller { tenant, role: Role::Admin, actor: "anonymous (auth off)".to_owned() });
         }
-        let key = bearer_key(headers)?;
-        let table = self.table();
-        let Some(entry) = table.get(key) else {
-            return Err(Status::unauthenticated("unknown API key"));
-        };
-        let tenant = match (&entry.tenant, named_tenant) {
-            (Some(own), None) => own.clone(),
-            (Some(own), Some(named)) if *own == named => named,
+        let (own_tenant, role, actor) = self.credential(bearer_key(headers)?)?;
+        let tenant = match (own_tenant, named_tenant) {
+            (Some(own), None) => own,
+            (Some(own), Some(named)) if own == named => named,
             (Some(own), Some(named)) => {
                 return Err(Status::permission_denied(format!(
-                    "this key belongs to tenant {own} and may not act for tenant {named}"
+                    "this credential belongs to tenant {own} and may not act for tenant {named}"
                 )));
             }
             (None, Some(named)) => named,
             (None, None) => {
                 return Err(Status::invalid_argument(format!(
-                    "a service key must name its tenant in the {TENANT_HEADER} header"
+                    "a service credential must name its tenant in the {TENANT_HEADER} header"
                 )));
             }
         };
-        entry.touch();
-        Ok(Caller { tenant, role: entry.role, actor: entry.name.clone() })
+        Ok(Caller { tenant, role, actor })
     }
 }
 
@@ -448,6 +471,29 @@ mod tests {
             let status = keys().authenticate(&headers(&[("authorization", value)])).unwrap_err();
             assert_eq!(status.code(), tonic::Code::Unauthenticated, "{value}");
         }
+    }
+
+    #[test]
+    fn a_jwt_is_a_credential_beside_api_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Authenticator::new(&AuthConfig {
+            keys: vec![ApiKeyConfig::plain("acme agent", "acme-agent-key-0001", Some("acme"), Role::Agent)],
+            jwt: jwt::tests::config(&dir),
+            ..AuthConfig::default()
+        })
+        .unwrap();
+        let token = jwt::tests::token("k1", jwt::tests::claims(serde_json::json!({"role": "viewer"})));
+        let bearer = format!("Bearer {token}");
+        let caller = auth.authenticate(&headers(&[("authorization", &bearer)])).unwrap();
+        assert_eq!(
+            (caller.tenant.as_str(), caller.role, caller.actor.as_str()),
+            ("acme", Role::Viewer, "jwt ana@acme")
+        );
+        let status = auth.authenticate(&headers(&[("authorization", &bearer), (TENANT_HEADER, "globex")])).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(auth.authenticate(&headers(&[("authorization", "Bearer acme-agent-key-0001")])).is_ok());
+        let status = auth.authenticate(&headers(&[("authorization", "Bearer a.b.c")])).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
 
     #[test]
