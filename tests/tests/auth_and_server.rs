@@ -443,3 +443,25 @@ async fn keys_from_a_keys_file_rotate_without_a_restart() {
     assert_eq!(lists(digest).await.unwrap_err().code(), Code::Unauthenticated);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_rate_limit_is_told_when_to_retry() {
+    let app = TestApp::spawn_with(Backend::Embedded, &[ServiceName::Ingest], |config| {
+        config.auth.keys = keys();
+        config.auth.rate_limits.per_key = 1;
+        config.auth.rate_limits.per_key_burst = 3;
+    })
+    .await;
+    let mut ingest = app.ingest();
+    for _ in 0..3 {
+        ingest.list_interactions(with_key(ACME_AGENT, None, list_request())).await.unwrap();
+    }
+    let status = ingest.list_interactions(with_key(ACME_AGENT, None, list_request())).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("retry in"), "{}", status.message());
+    let wait = status.metadata().get("retry-after-ms").unwrap().to_str().unwrap().parse::<u64>().unwrap();
+    assert!((1..=1_000).contains(&wait), "{wait}");
+    // Another key of the same tenant has a bucket of its own.
+    ingest.list_interactions(with_key(ACME_VIEWER, None, list_request())).await.unwrap();
+    app.stop().await;
+}

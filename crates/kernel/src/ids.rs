@@ -16,7 +16,10 @@ pub fn parse_id(field: &str, value: &str) -> Result<String, crate::ApiError> {
         Err(_) if value.is_empty() => Err(crate::ApiError::invalid(field, "is required")),
         Err(_) => Err(crate::ApiError::invalid(
             field,
-            format!("{value:?} is not a Tend id (a UUID such as 0192f0c1-7c1e-7cc0-8a9e-3c3e1d1b2a10)"),
+            format!(
+                "{} is not a Tend id (a UUID such as 0192f0c1-7c1e-7cc0-8a9e-3c3e1d1b2a10)",
+                crate::validate::quote(value)
+            ),
         )),
     }
 }

@@ -254,6 +254,12 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_id_is_quoted_not_echoed() {
+        let error = message(crate::ids::parse_id("id", &"x".repeat(3 * 1024 * 1024)).unwrap_err());
+        assert!(error.contains("`id`") && error.len() < 200, "{error}");
+    }
+
+    #[test]
     fn text_names_the_field_and_the_limit() {
         assert!(text("customer.given_name", "Jane", 200).is_ok());
         let error = message(text("customer.given_name", &"a".repeat(201), 200).unwrap_err());

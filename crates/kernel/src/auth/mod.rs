@@ -18,6 +18,7 @@
 
 mod jwt;
 pub mod keys;
+mod limits;
 mod watched;
 
 use std::fmt;
@@ -37,6 +38,8 @@ pub use jwt::JwtConfig;
 use jwt::JwtVerifier;
 use keys::KeyTable;
 pub use keys::{ApiKeyConfig, digest_hex, generate as generate_key};
+pub use limits::RateLimitConfig;
+use limits::RateLimits;
 use tokio_util::sync::CancellationToken;
 use watched::WatchedFile;
 
@@ -185,6 +188,8 @@ pub struct AuthConfig {
     pub reload_every: Duration,
     /// JWTs from an identity provider, accepted beside API keys.
     pub jwt: JwtConfig,
+    /// Requests per second per credential and per tenant (not applied with authentication off).
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for AuthConfig {
@@ -194,6 +199,7 @@ impl Default for AuthConfig {
             keys_file: String::new(),
             reload_every: Duration::from_secs(5),
             jwt: JwtConfig::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }
@@ -206,7 +212,8 @@ impl Validate for AuthConfig {
         if self.reload_every.is_zero() {
             return Err(ConfigError::invalid("auth.reload_every", "must be longer than 0s (e.g. \"5s\")"));
         }
-        self.jwt.check()
+        self.jwt.check()?;
+        self.rate_limits.check()
     }
 }
 
@@ -218,6 +225,7 @@ pub struct Authenticator {
     keys_file: Option<WatchedFile>,
     table: RwLock<Arc<KeyTable>>,
     jwt: Option<JwtVerifier>,
+    limits: RateLimits,
     reload_every: Duration,
 }
 
@@ -234,6 +242,7 @@ impl Authenticator {
             keys_file: keys_file.map(|path| WatchedFile::new(PathBuf::from(path))),
             table: RwLock::new(Arc::new(KeyTable::build(&config.keys, None)?)),
             jwt,
+            limits: RateLimits::new(&config.rate_limits),
             reload_every: config.reload_every,
         };
         authenticator.reload_keys()?;
@@ -282,6 +291,7 @@ impl Authenticator {
                 }
             }
             self.table().export_last_used();
+            self.limits.forget_idle();
         }
     }
 
@@ -328,7 +338,9 @@ impl Authenticator {
                 )));
             }
         };
-        Ok(Caller { tenant, role, actor })
+        let caller = Caller { tenant, role, actor };
+        self.limits.admit(&caller)?;
+        Ok(caller)
     }
 }
 
@@ -414,7 +426,13 @@ where
                 Box::pin(self.inner.call(request))
             }
             Err(status) => {
-                tracing::info!(path = request.uri().path(), code = ?status.code(), reason = status.message(), "request refused");
+                let path = request.uri().path();
+                // A client over its rate limit may be refused thousands of times a second.
+                if status.code() == tonic::Code::ResourceExhausted {
+                    tracing::debug!(path, reason = status.message(), "request refused");
+                } else {
+                    tracing::info!(path, code = ?status.code(), reason = status.message(), "request refused");
+                }
                 Box::pin(async move { Ok(status.into_http()) })
             }
         }
