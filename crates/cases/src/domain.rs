@@ -203,7 +203,10 @@ pub fn tag(field: &str, raw: &str) -> Result<String, ApiError> {
     if !fits {
         return Err(ApiError::invalid(
             field,
-            format!("{raw:?} is not a tag: 1 to {MAX_TAG} of a-z, 0-9, \"-\", \"_\", \":\""),
+            format!(
+                "{} is not a tag: 1 to {MAX_TAG} of a-z, 0-9, \"-\", \"_\", \":\"",
+                tend_kernel::validate::quote(raw)
+            ),
         ));
     }
     Ok(tag)
