@@ -38,6 +38,14 @@ pub struct DeadLetter {
     pub dead_at_ms: i64,
 }
 
+impl DeadLetter {
+    /// Reads the payload of an entry of a dead-letter stream; `None` when it is not a dead
+    /// letter (something else wrote it).
+    pub fn decode(payload: &[u8]) -> Option<Self> {
+        serde_json::from_slice(payload).ok()
+    }
+}
+
 /// Moves `delivery` into the group's dead-letter stream and returns the dead letter's id.
 /// The caller acknowledges the delivery afterwards; if that fails, the entry comes back and is
 /// dead-lettered a second time, which is the safe side of the race.

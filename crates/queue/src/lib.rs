@@ -18,7 +18,11 @@
 //! - [`Consumer`] drives a handler over a group: it acknowledges what the handler accepted,
 //!   leaves what failed for a retry, and moves an entry to the group's dead-letter stream once it
 //!   has been delivered `max_deliveries` times or the handler calls it poison. Dead letters can be
-//!   listed and replayed.
+//!   listed and replayed;
+//! - an entry is *settled* once every group of its stream has been delivered it and has
+//!   acknowledged it. Only settled entries are removed by [`EventStream::trim`] (retention) and
+//!   [`EventStream::delete_settled`] (erasure), so neither ever takes an event from a consumer
+//!   that still has to handle it.
 
 mod consumer;
 mod dead_letter;
@@ -123,9 +127,35 @@ pub trait EventStream: Send + Sync + 'static {
     /// The id of the newest entry of `stream`, `None` while it has none: [`EventStream::range`]
     /// after it tails the stream from now on.
     async fn last_id(&self, stream: &str) -> Result<Option<EntryId>, Error>;
+
+    /// The names of every stream that holds entries (dead-letter streams included), sorted.
+    async fn streams(&self) -> Result<Vec<String>, Error>;
+
+    /// Deletes the entries of `stream` published before `before` that every consumer group of
+    /// the stream has been delivered and has acknowledged (a stream without groups: every entry
+    /// published before `before`). Returns how many were deleted. Entries a group has not read
+    /// yet or still holds pending stay, however old.
+    async fn trim(&self, stream: &str, before: SystemTime) -> Result<u64, Error>;
+
+    /// Deletes those of `ids` that every consumer group of `stream` has been delivered and has
+    /// acknowledged (all of them on a stream without groups) and returns the others, which a
+    /// group still has to handle, in the order given. Unknown ids count as deleted.
+    async fn delete_settled(&self, stream: &str, ids: &[EntryId]) -> Result<Vec<EntryId>, Error>;
+
+    /// Asks the backend to let go of the bytes of deleted entries that it still keeps on disk:
+    /// the embedded backend checkpoints and truncates its write-ahead log (its pages are zeroed
+    /// on delete already). Redis has nothing to do. Call it after deleting personal data.
+    async fn purge_deleted(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch of `time` (0 before 1970).
+pub(crate) fn epoch_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+    epoch_ms(SystemTime::now())
 }

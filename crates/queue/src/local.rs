@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use sea_orm::sqlx::ConnectOptions as _;
@@ -32,7 +32,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 use crate::error::require_name;
-use crate::{Delivery, Entry, EntryId, Error, EventStream, now_ms};
+use crate::{Delivery, Entry, EntryId, Error, EventStream, epoch_ms, now_ms};
 
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,6 +120,9 @@ impl LocalStream {
     }
 
     async fn connect(options: SqliteConnectOptions, location: String) -> Result<Self, Error> {
+        // secure_delete: a deleted entry's bytes are overwritten with zeros, in its page and in
+        // the free list, so an erased or trimmed entry cannot be read back from the file.
+        let options = options.pragma("secure_delete", "ON");
         // One connection: SQLite serialises writers anyway, and an in-memory database only
         // lives as long as a connection to it, so the pool must never close its connection
         // for being idle or old.
@@ -204,6 +207,22 @@ impl LocalStream {
     fn location(&self) -> &str {
         &self.inner.location
     }
+}
+
+/// The settled part of `stream`: every entry with a sequence number up to the returned one has
+/// been delivered to every group (at or before the slowest group's position) and is pending
+/// for none (before the oldest pending entry). `i64::MAX` when the stream has no groups.
+async fn settled_through(db: &impl ConnectionTrait, stream: &str) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            "SELECT MIN(
+                 COALESCE((SELECT MIN(last_seq) FROM queue_groups WHERE stream = ?1), 9223372036854775807),
+                 COALESCE((SELECT MIN(seq) - 1 FROM queue_pending WHERE stream = ?1), 9223372036854775807))",
+            [stream.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no settled position returned".to_owned()))?;
+    row.try_get_by_index(0)
 }
 
 /// Appends one entry to `stream` inside `txn` and returns its sequence number.
@@ -415,6 +434,84 @@ impl EventStream for LocalStream {
             None => None,
         };
         Ok(last.map(|seq| seq.to_string()))
+    }
+
+    async fn streams(&self) -> Result<Vec<String>, Error> {
+        let context = || format!("list streams in {}", self.location());
+        let rows = self
+            .inner
+            .db
+            .query_all_raw(stmt(
+                "SELECT s.stream FROM queue_streams s
+                 WHERE EXISTS (SELECT 1 FROM queue_entries e WHERE e.stream = s.stream)
+                 ORDER BY s.stream",
+                [],
+            ))
+            .await
+            .map_err(|e| Error::sqlite(context(), e))?;
+        rows.iter()
+            .map(|row| row.try_get_by_index(0))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::sqlite(context(), e))
+    }
+
+    async fn trim(&self, stream: &str, before: SystemTime) -> Result<u64, Error> {
+        require_name("stream", stream)?;
+        let context = || format!("trim stream={stream} in {}", self.location());
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
+        let txn = self.begin().await.map_err(db_err)?;
+        let settled = settled_through(&txn, stream).await.map_err(db_err)?;
+        let deleted = txn
+            .execute_raw(stmt(
+                "DELETE FROM queue_entries WHERE stream = ? AND seq <= ? AND published_at_ms < ?",
+                [stream.into(), settled.into(), epoch_ms(before).into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn delete_settled(&self, stream: &str, ids: &[EntryId]) -> Result<Vec<EntryId>, Error> {
+        require_name("stream", stream)?;
+        let seqs = parse_ids(ids)?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let context = || format!("delete settled entries of stream={stream} in {}", self.location());
+        let db_err = |e: DbErr| Error::sqlite(context(), e);
+        let txn = self.begin().await.map_err(db_err)?;
+        let settled = settled_through(&txn, stream).await.map_err(db_err)?;
+        let (done, waiting): (Vec<(i64, &EntryId)>, Vec<(i64, &EntryId)>) =
+            seqs.into_iter().zip(ids).partition(|(seq, _)| *seq <= settled);
+        if !done.is_empty() {
+            let sql = format!("DELETE FROM queue_entries WHERE stream = ? AND seq IN ({})", placeholders(done.len()));
+            let values = std::iter::once(stream.into()).chain(done.iter().map(|(seq, _)| Value::from(*seq)));
+            txn.execute_raw(stmt(&sql, values)).await.map_err(db_err)?;
+        }
+        txn.commit().await.map_err(db_err)?;
+        Ok(waiting.into_iter().map(|(_, id)| id.clone()).collect())
+    }
+
+    async fn purge_deleted(&self) -> Result<(), Error> {
+        // TRUNCATE: copy the log into the database file and cut the log to nothing, so that the
+        // page images it held from before the delete are gone too.
+        let context = || format!("checkpoint {}", self.location());
+        let row = self
+            .inner
+            .db
+            .query_one_raw(stmt("PRAGMA wal_checkpoint(TRUNCATE)", []))
+            .await
+            .map_err(|e| Error::sqlite(context(), e))?;
+        let busy: i64 = match row {
+            Some(row) => row.try_get_by_index(0).map_err(|e| Error::sqlite(context(), e))?,
+            None => 0,
+        };
+        if busy != 0 {
+            // Another process (a CLI command) was reading: the log is cut at the next checkpoint.
+            tracing::warn!(location = self.location(), "write-ahead log not truncated: another reader held it");
+        }
+        Ok(())
     }
 
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {

@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Cmd, RedisError, Value};
 
 use crate::error::require_name;
-use crate::{Delivery, Entry, EntryId, Error, EventStream};
+use crate::{Delivery, Entry, EntryId, Error, EventStream, epoch_ms};
 
 /// The field of a Redis stream entry that holds the payload.
 const PAYLOAD_FIELD: &str = "p";
@@ -186,6 +186,61 @@ impl RedisStream {
 
     async fn open_blocking(&self) -> Result<MultiplexedConnection, RedisError> {
         open_connection(&self.inner.client, self.inner.response_timeout).await
+    }
+
+    /// The keys under the prefix that `SCAN` finds with `MATCH pattern`, of type `kind` if given.
+    async fn scan_keys(&self, pattern: &str, kind: Option<&str>) -> Result<Vec<String>, Error> {
+        let context = format!("SCAN {pattern}");
+        let mut conn = self.inner.manager.clone();
+        let mut cursor = 0u64;
+        let mut found = Vec::new();
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_BATCH);
+            if let Some(kind) = kind {
+                cmd.arg("TYPE").arg(kind);
+            }
+            let (next, keys): (u64, Vec<String>) =
+                cmd.query_async(&mut conn).await.map_err(|e| Error::redis(&context, e))?;
+            found.extend(keys);
+            if next == 0 {
+                return Ok(found);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The newest entry id of `key` that every group has been delivered and has acknowledged:
+    /// the smallest of each group's last delivered id and of the id just before its oldest
+    /// pending entry. `None` when the stream has no groups (every entry is settled).
+    async fn settled_through(&self, key: &str) -> Result<Option<(u64, u64)>, Error> {
+        let context = || format!("XINFO GROUPS {key}");
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("GROUPS").arg(key);
+        let mut conn = self.inner.manager.clone();
+        let groups = match cmd.query_async::<Value>(&mut conn).await {
+            Ok(value) => parse_groups(value).map_err(|detail| Error::unexpected_reply(context(), detail))?,
+            // No key: no entries and no groups.
+            Err(e) if e.to_string().contains("no such key") => return Ok(None),
+            Err(e) => return Err(Error::redis(context(), e)),
+        };
+        let mut settled: Option<(u64, u64)> = None;
+        for group in groups {
+            let mut through = group.last_delivered;
+            if group.pending > 0 {
+                let mut cmd = redis::cmd("XPENDING");
+                cmd.arg(key).arg(&group.name);
+                let context = || format!("XPENDING {key} group={}", group.name);
+                let value = self.query(&cmd, context).await?;
+                let oldest =
+                    parse_pending_oldest(value).map_err(|detail| Error::unexpected_reply(context(), detail))?;
+                if let Some(oldest) = oldest {
+                    through = through.min(before(oldest));
+                }
+            }
+            settled = Some(settled.map_or(through, |settled| settled.min(through)));
+        }
+        Ok(settled)
     }
 
     /// Lists up to `count` entries pending for at least `min_idle` with their delivery counts.
@@ -391,6 +446,55 @@ impl EventStream for RedisStream {
         Ok(entries.into_iter().next().map(|(id, _)| id))
     }
 
+    async fn streams(&self) -> Result<Vec<String>, Error> {
+        let pattern = format!("{}*", escape_glob(&self.inner.key_prefix));
+        let keys = self.scan_keys(&pattern, Some("stream")).await?;
+        let mut names: Vec<String> =
+            keys.iter().filter_map(|key| key.strip_prefix(&self.inner.key_prefix)).map(str::to_owned).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn trim(&self, stream: &str, before_time: SystemTime) -> Result<u64, Error> {
+        let key = self.key(stream)?;
+        // XTRIM MINID deletes every entry with a smaller id. Ids start with their publication
+        // time in milliseconds, so the cutoff is `<ms>-0`; the settled horizon bounds it.
+        let cutoff = (u64::try_from(epoch_ms(before_time)).unwrap_or(0), 0);
+        let min_id = match self.settled_through(&key).await? {
+            Some(settled) => cutoff.min(after(settled)),
+            None => cutoff,
+        };
+        if min_id == (0, 0) {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XTRIM");
+        cmd.arg(&key).arg("MINID").arg(format!("{}-{}", min_id.0, min_id.1));
+        let context = || format!("XTRIM {key} MINID");
+        let value = self.query(&cmd, context).await?;
+        value_to_u64(value).map_err(|detail| Error::unexpected_reply(context(), detail))
+    }
+
+    async fn delete_settled(&self, stream: &str, ids: &[EntryId]) -> Result<Vec<EntryId>, Error> {
+        let key = self.key(stream)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parsed = ids.iter().map(|id| parse_id(id)).collect::<Result<Vec<_>, _>>()?;
+        let settled = self.settled_through(&key).await?;
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            parsed.into_iter().zip(ids).partition(|(id, _)| settled.is_none_or(|settled| *id <= settled));
+        if !done.is_empty() {
+            let mut cmd = redis::cmd("XDEL");
+            cmd.arg(&key);
+            for (_, id) in &done {
+                cmd.arg(id.as_str());
+            }
+            self.query(&cmd, || format!("XDEL {key}")).await?;
+        }
+        Ok(waiting.into_iter().map(|(_, id)| id.clone()).collect())
+    }
+
     async fn delete(&self, stream: &str, ids: &[EntryId]) -> Result<(), Error> {
         let key = self.key(stream)?;
         if ids.is_empty() {
@@ -437,6 +541,31 @@ fn check_id(id: &str) -> Result<(), Error> {
 
 fn check_ids(ids: &[EntryId]) -> Result<(), Error> {
     ids.iter().try_for_each(|id| check_id(id))
+}
+
+/// A Redis stream id as `(milliseconds, sequence)`, which orders like the stream does; `<ms>`
+/// alone is `<ms>-0`.
+fn parse_id(id: &str) -> Result<(u64, u64), Error> {
+    check_id(id)?;
+    let invalid = || Error::InvalidInput(format!("{id:?} is not a Redis stream entry id"));
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    Ok((ms.parse().map_err(|_| invalid())?, seq.parse().map_err(|_| invalid())?))
+}
+
+/// The id just before `id`.
+fn before((ms, seq): (u64, u64)) -> (u64, u64) {
+    match seq.checked_sub(1) {
+        Some(seq) => (ms, seq),
+        None => (ms.saturating_sub(1), if ms == 0 { 0 } else { u64::MAX }),
+    }
+}
+
+/// The id just after `id`.
+fn after((ms, seq): (u64, u64)) -> (u64, u64) {
+    match seq.checked_add(1) {
+        Some(seq) => (ms, seq),
+        None => (ms.saturating_add(1), 0),
+    }
 }
 
 /// Escapes the glob characters of a `SCAN MATCH` pattern.
@@ -589,6 +718,50 @@ fn parse_pending_details(value: Value) -> Result<Vec<(EntryId, u32)>, String> {
     Ok(pending)
 }
 
+/// A consumer group as `XINFO GROUPS` describes it.
+struct GroupInfo {
+    name: String,
+    pending: u64,
+    last_delivered: (u64, u64),
+}
+
+/// The `XINFO GROUPS` reply: one field list (or RESP3 map) per group.
+fn parse_groups(value: Value) -> Result<Vec<GroupInfo>, String> {
+    let mut groups = Vec::new();
+    for item in value_to_items(value)? {
+        let mut name = None;
+        let mut pending = 0;
+        let mut last_delivered = None;
+        for (field, value) in value_to_pairs(item)? {
+            match value_to_string(field)?.as_str() {
+                "name" => name = Some(value_to_string(value)?),
+                "pending" => pending = value_to_u64(value)?,
+                "last-delivered-id" => {
+                    let id = value_to_string(value)?;
+                    last_delivered = Some(parse_id(&id).map_err(|e| e.to_string())?);
+                }
+                _ => {}
+            }
+        }
+        groups.push(GroupInfo {
+            name: name.ok_or("group without a name")?,
+            pending,
+            last_delivered: last_delivered.ok_or("group without a last-delivered-id")?,
+        });
+    }
+    Ok(groups)
+}
+
+/// The oldest pending id from a summary XPENDING reply, `None` when nothing is pending.
+fn parse_pending_oldest(value: Value) -> Result<Option<(u64, u64)>, String> {
+    let oldest = value_to_items(value)?.into_iter().nth(1).unwrap_or(Value::Nil);
+    if oldest == Value::Nil {
+        return Ok(None);
+    }
+    let id = value_to_string(oldest)?;
+    parse_id(&id).map(Some).map_err(|e| e.to_string())
+}
+
 /// The summary XPENDING reply: `[count, first-id, last-id, consumers]`.
 fn parse_pending_summary(value: Value) -> Result<u64, String> {
     let first = value_to_items(value)?.into_iter().next().ok_or("empty XPENDING summary")?;
@@ -620,6 +793,16 @@ mod tests {
         assert_eq!(duration_ms(Duration::ZERO), 0);
         assert_eq!(duration_ms(Duration::from_micros(10)), 1);
         assert_eq!(duration_ms(Duration::from_millis(1500)), 1500);
+    }
+
+    #[test]
+    fn ids_order_like_the_stream() {
+        assert_eq!(parse_id("5-3").unwrap(), (5, 3));
+        assert_eq!(parse_id("5").unwrap(), (5, 0));
+        assert_eq!(before((5, 3)), (5, 2));
+        assert_eq!(before((5, 0)), (4, u64::MAX));
+        assert_eq!(after((5, u64::MAX)), (6, 0));
+        assert!(before((5, 0)) < (5, 0) && (5, 0) < after((5, 0)));
     }
 
     #[test]

@@ -117,6 +117,9 @@ contract_tests!(
     case_publish_many_appends_in_order_across_streams,
     case_batched_consumer_settles_each_delivery_by_its_result,
     case_batched_consumer_lingers_for_a_fuller_batch,
+    case_trim_removes_only_old_settled_entries,
+    case_delete_settled_keeps_what_a_group_still_needs,
+    case_streams_lists_every_stream_with_entries,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -581,6 +584,42 @@ async fn case_consumer_run_stops_promptly_on_cancel(stream: Arc<dyn EventStream>
 // ---------------------------------------------------------------------------------------------
 // Local backend only
 
+/// How often `needle` occurs in the bytes of every file of `dir` (the database, its `-wal` and
+/// `-shm`).
+fn occurrences_on_disk(dir: &std::path::Path, needle: &[u8]) -> usize {
+    let mut found = 0;
+    for file in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        found += bytes.windows(needle.len()).filter(|window| *window == needle).count();
+    }
+    found
+}
+
+/// A deleted entry leaves no bytes in the database file, its free pages or its write-ahead log
+/// once `purge_deleted` has run (secure_delete zeroes the pages; the checkpoint truncates the
+/// log that held the page images from before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_deleted_entries_leave_no_bytes_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = LocalStream::open(&dir.path().join("streams.db")).await.unwrap();
+    let secret = format!("secret-{}", uuid::Uuid::new_v4());
+    // Large entries spill to overflow pages, which are freed whole.
+    let big = format!("{secret}{}", "x".repeat(20_000));
+    stream.ensure_group(STREAM, GROUP).await.unwrap();
+    let ids = publish_all(&stream, STREAM, &[&secret, "other", &big]).await;
+    let read = read_all(&stream, GROUP, "c1").await;
+    stream.ack(STREAM, GROUP, &read.iter().map(|d| d.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    assert!(occurrences_on_disk(dir.path(), secret.as_bytes()) > 0);
+
+    let waiting = stream.delete_settled(STREAM, &[ids[0].clone(), ids[2].clone()]).await.unwrap();
+    assert!(waiting.is_empty());
+    stream.purge_deleted().await.unwrap();
+    assert_eq!(occurrences_on_disk(dir.path(), secret.as_bytes()), 0);
+    let left = stream.range(STREAM, None, 10).await.unwrap();
+    assert_eq!(payloads(left.into_iter().map(|e| e.payload)), ["other"]);
+    stream.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_state_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -728,4 +767,75 @@ async fn case_batched_consumer_lingers_for_a_fuller_batch(stream: Arc<dyn EventS
     stream.publish(STREAM, b"second").await.unwrap();
     assert_eq!(polling.await.unwrap(), 2);
     assert_eq!(handler.seen.lock().unwrap().clone(), [vec!["first", "second"]]);
+}
+
+/// Retention: `trim` deletes entries published before the cutoff once every group has read and
+/// acknowledged them; an entry one group left pending, or never read, stays however old.
+async fn case_trim_removes_only_old_settled_entries(stream: Arc<dyn EventStream>) {
+    stream.ensure_group(STREAM, "fast").await.unwrap();
+    stream.ensure_group(STREAM, "slow").await.unwrap();
+    let ids = publish_all(stream.as_ref(), STREAM, &["a", "b", "c", "d"]).await;
+    // Nothing is settled yet: no group has read anything.
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    assert_eq!(stream.trim(STREAM, later).await.unwrap(), 0);
+
+    let fast = read_all(stream.as_ref(), "fast", "f").await;
+    stream.ack(STREAM, "fast", &fast.iter().map(|d| d.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    // "slow" has read a, b and c, acknowledged a and c: only a is settled for both groups.
+    let slow = stream.read_new(STREAM, "slow", "s", 3, Duration::ZERO).await.unwrap();
+    assert_eq!(slow.len(), 3);
+    stream.ack(STREAM, "slow", &[ids[0].clone(), ids[2].clone()]).await.unwrap();
+
+    // A cutoff before the entries were published trims nothing.
+    let earlier = std::time::SystemTime::now() - Duration::from_secs(60);
+    assert_eq!(stream.trim(STREAM, earlier).await.unwrap(), 0);
+    assert_eq!(stream.trim(STREAM, later).await.unwrap(), 1);
+    let left = stream.range(STREAM, None, 10).await.unwrap();
+    assert_eq!(payloads(left.into_iter().map(|e| e.payload)), ["b", "c", "d"]);
+
+    stream.ack(STREAM, "slow", &[ids[1].clone()]).await.unwrap();
+    assert_eq!(stream.trim(STREAM, later).await.unwrap(), 2, "b and c are settled now, d is unread");
+    let rest = stream.read_new(STREAM, "slow", "s", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(payloads(rest.into_iter().map(|d| d.payload)), ["d"], "the slow group still gets d");
+
+    // A stream without groups (a dead-letter stream) is trimmed by age alone.
+    publish_all(stream.as_ref(), "orders.dead.x", &["x", "y"]).await;
+    assert_eq!(stream.trim("orders.dead.x", later).await.unwrap(), 2);
+    assert!(stream.range("orders.dead.x", None, 10).await.unwrap().is_empty());
+}
+
+/// Erasure: `delete_settled` removes the given entries that every group is done with and hands
+/// back the others, to try again later.
+async fn case_delete_settled_keeps_what_a_group_still_needs(stream: Arc<dyn EventStream>) {
+    stream.ensure_group(STREAM, GROUP).await.unwrap();
+    let ids = publish_all(stream.as_ref(), STREAM, &["a", "b", "c"]).await;
+    let read = stream.read_new(STREAM, GROUP, "c1", 2, Duration::ZERO).await.unwrap();
+    stream.ack(STREAM, GROUP, &[read[0].id.clone()]).await.unwrap();
+
+    // a is settled; b is pending; c is unread.
+    let waiting = stream.delete_settled(STREAM, &[ids[2].clone(), ids[0].clone(), ids[1].clone()]).await.unwrap();
+    assert_eq!(waiting, [ids[2].clone(), ids[1].clone()]);
+    let left = stream.range(STREAM, None, 10).await.unwrap();
+    assert_eq!(payloads(left.into_iter().map(|e| e.payload)), ["b", "c"]);
+
+    stream.ack(STREAM, GROUP, &[ids[1].clone()]).await.unwrap();
+    let c = stream.read_new(STREAM, GROUP, "c1", 10, Duration::ZERO).await.unwrap();
+    stream.ack(STREAM, GROUP, &[c[0].id.clone()]).await.unwrap();
+    let waiting = stream.delete_settled(STREAM, &[ids[1].clone(), ids[2].clone(), ids[0].clone()]).await.unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
+    assert!(stream.range(STREAM, None, 10).await.unwrap().is_empty());
+    stream.purge_deleted().await.unwrap();
+
+    // Without groups, everything is settled.
+    let lone = publish_all(stream.as_ref(), "lonely", &["z"]).await;
+    assert!(stream.delete_settled("lonely", &lone).await.unwrap().is_empty());
+    assert!(stream.range("lonely", None, 10).await.unwrap().is_empty());
+}
+
+async fn case_streams_lists_every_stream_with_entries(stream: Arc<dyn EventStream>) {
+    assert!(stream.streams().await.unwrap().is_empty());
+    publish_all(stream.as_ref(), "b.stream", &["1"]).await;
+    publish_all(stream.as_ref(), "a.stream", &["1", "2"]).await;
+    publish_all(stream.as_ref(), "a.stream.dead.g", &["1"]).await;
+    assert_eq!(stream.streams().await.unwrap(), ["a.stream", "a.stream.dead.g", "b.stream"]);
 }
