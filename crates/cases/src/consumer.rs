@@ -32,7 +32,9 @@ impl EventHandler for EraseCustomers {
                 .await
                 .context("erasing cases")?;
             // Counts only: nothing about the person is logged.
-            tracing::info!(event_id = %event.id, profiles = people.profile_ids.len(), cases, "erased customer: cases anonymised");
+            tracing::info!(event_id = %event.id, profiles = people.profile_ids.len(), cases = cases.len(), "erased customer: cases anonymised");
+            // The events that carried these cases (subjects, notes, replies) go from the streams.
+            effects.erased(event, cases);
         }
         Ok(())
     }

@@ -181,6 +181,11 @@ impl EventHandler for EraseCustomers {
             routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;
         // Counts only: nothing about the person is logged.
         tracing::info!(events = events.len(), candidates, "erased customers: testimonial candidates deleted");
+        // Lets the database go of the deleted bytes; the ids are recorded by the services that
+        // publish events about them.
+        if let Some(first) = events.first() {
+            effects.erased(first, Vec::new());
+        }
         Ok(())
     }
 }

@@ -21,15 +21,18 @@ impl EventHandler for EraseAuthors {
     ) -> Result<(), HandleError> {
         for event in events {
             let authors = domain::erased_authors(&event.payload);
-            let mut interactions = 0;
+            let mut interactions = Vec::new();
             for author in &authors {
-                interactions +=
+                interactions.extend(
                     storage::anonymise_author(effects.db(), event.tenant.as_str(), author.channel, &author.external_id)
                         .await
-                        .context("anonymising interactions")?;
+                        .context("anonymising interactions")?,
+                );
             }
             // Counts only: nothing about the person is logged.
-            tracing::info!(event_id = %event.id, profiles = authors.len(), interactions, "erased customer: interactions anonymised");
+            tracing::info!(event_id = %event.id, profiles = authors.len(), interactions = interactions.len(), "erased customer: interactions anonymised");
+            // The events that carried these interactions go from the streams too.
+            effects.erased(event, interactions);
         }
         Ok(())
     }

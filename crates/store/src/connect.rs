@@ -29,6 +29,9 @@ pub async fn connect(config: &StoreConfig, service: &str) -> Result<DatabaseConn
             .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
+            // A deleted or overwritten row's bytes are zeroed, in its page and in the free
+            // list: an erased customer cannot be read back from the file (crate::erasure).
+            .pragma("secure_delete", "ON")
     });
     Database::connect(options).await.context(format!("opening the SQLite database of {service}"))
 }

@@ -100,6 +100,7 @@ pub struct Effects<'a> {
     txn: &'a DatabaseTransaction,
     source: &'static str,
     published: Vec<(&'static str, EventEnvelope)>,
+    erased: bool,
 }
 
 impl<'a> Effects<'a> {
@@ -113,6 +114,22 @@ impl<'a> Effects<'a> {
         let envelope =
             crate::events::envelope_in_trace(self.source, &cause.tenant, message, cause.trace_context.clone());
         self.published.push((stream, envelope));
+    }
+
+    /// Says that handling `cause` erased personal data (the right to erasure), and which ids it
+    /// erased (customer, profile, interaction, case ids…; may be empty): the ids are recorded
+    /// for the stream janitor in this transaction, which then deletes every stream entry that
+    /// carries one of them, and after the commit the database lets go of the deleted bytes
+    /// ([`crate::erasure::after_erasure`]).
+    pub fn erased<P>(&mut self, cause: &Event<P>, ids: impl IntoIterator<Item = String>) {
+        self.erased = true;
+        let mut ids: Vec<String> = ids.into_iter().filter(|id| !id.is_empty()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort();
+        ids.dedup();
+        self.publish(crate::events::streams::ERASURES, cause, &crate::erasure::ErasedSubjects { ids });
     }
 }
 
@@ -181,15 +198,23 @@ impl<H: EventHandler> BatchConsumer<H> {
             return Ok(());
         }
         let deduped = started.elapsed();
-        let mut effects = Effects { txn: &txn, source: self.source, published: Vec::new() };
+        let mut effects = Effects { txn: &txn, source: self.source, published: Vec::new(), erased: false };
         self.handler.handle(&mut effects, &fresh).await?;
         let handled = started.elapsed();
         let published = std::mem::take(&mut effects.published);
+        let erased = effects.erased;
         outbox::enqueue_many(&txn, &published).await?;
         let enqueued = started.elapsed();
         txn.commit().await.context("committing the batch")?;
         if !published.is_empty() {
             self.waker.wake();
+        }
+        if erased {
+            // Committed: a failure here leaves the bytes to the next checkpoint or vacuum, and
+            // must not run the batch again.
+            if let Err(error) = crate::erasure::after_erasure(&self.db).await {
+                tracing::warn!(%error, "letting go of erased data failed");
+            }
         }
         // Where a batch's time goes, for whoever tunes batch sizes and consumers.
         tracing::debug!(

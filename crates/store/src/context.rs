@@ -44,6 +44,15 @@ pub struct StreamConfig {
     /// This process's name among the consumers of each group and the holders of leases;
     /// empty: `$HOSTNAME-<pid>` (the pod name in Kubernetes). Two processes must not share one.
     pub instance: String,
+    /// How long entries stay on a stream: older ones that every consumer group has
+    /// acknowledged are trimmed (dead letters included), so that the streams do not keep
+    /// everyone's posts forever.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How often the stream janitor trims to `retention` and removes the entries of erased
+    /// customers (`tend_store::erasure`).
+    #[serde(with = "humantime_serde")]
+    pub janitor_every: Duration,
 }
 
 impl Default for StreamConfig {
@@ -58,6 +67,8 @@ impl Default for StreamConfig {
             consumers: 1,
             consumers_by_group: BTreeMap::new(),
             instance: String::new(),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            janitor_every: Duration::from_secs(60),
         }
     }
 }
@@ -79,6 +90,12 @@ impl Validate for StreamConfig {
         }
         if !(1..=64).contains(&self.consumers) {
             return Err(ConfigError::invalid("stream.consumers", "must be between 1 and 64"));
+        }
+        if self.retention < Duration::from_secs(60) {
+            return Err(ConfigError::invalid("stream.retention", "must be at least 1m (e.g. \"7d\")"));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.janitor_every) {
+            return Err(ConfigError::invalid("stream.janitor_every", "must be between 100ms and 1h"));
         }
         for (group, count) in &self.consumers_by_group {
             if !(1..=64).contains(count) {
@@ -140,6 +157,15 @@ impl ServiceContext {
             crate::migration::run::<M>(&db, service).await?;
         }
         Ok(db)
+    }
+
+    /// The janitor of the stream: retention and erasure (`tend_store::erasure`).
+    pub fn janitor(&self) -> crate::erasure::StreamJanitor {
+        let options = crate::erasure::JanitorOptions {
+            retention: self.stream_config.retention,
+            every: self.stream_config.janitor_every,
+        };
+        crate::erasure::StreamJanitor::new(self.stream.clone(), options)
     }
 
     /// A relay of `db`'s outbox to the stream.

@@ -33,6 +33,9 @@ pub mod streams {
     pub const REPLIES_DELAYED: &str = "replies.delayed";
     /// Offers of work to agents as they are made and end, from routing (WatchOffers tails it).
     pub const QUEUE_OFFERS: &str = "queue.offers";
+    /// The ids each service erased, for the stream janitor (`tend_store::erasure`); no consumer
+    /// group reads it.
+    pub const ERASURES: &str = "erasures";
 }
 
 /// A new envelope for `payload`, from service `source`, for `tenant`, carrying the current

@@ -7,6 +7,7 @@ mod config;
 mod connect;
 pub mod consume;
 mod context;
+pub mod erasure;
 mod error;
 pub mod events;
 pub mod group_commit;

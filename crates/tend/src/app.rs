@@ -140,6 +140,11 @@ pub async fn build(
     if wants(ServiceName::Feedback) {
         components.push(Box::new(tend_feedback::Feedback::build(&context).await?));
     }
+    if !components.is_empty() {
+        // Stream retention and the erasure of people's entries; idempotent, so every process
+        // runs it.
+        components.push(Box::new(context.janitor()));
+    }
     Ok(components)
 }
 

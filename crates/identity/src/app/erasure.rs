@@ -4,6 +4,7 @@
 
 use tend_kernel::auth::Caller;
 use tend_proto::v1;
+use tend_store::erasure::ErasedSubjects;
 use tend_store::events::{envelope, streams};
 use tend_store::outbox;
 
@@ -49,7 +50,11 @@ impl App {
         }
         storage::erasure::erase(&txn, tenant.as_str(), &customer_ids, &profile_ids).await?;
 
-        let mut events = Vec::with_capacity(announcements.len());
+        let mut events = Vec::with_capacity(announcements.len() + 1);
+        // For the stream janitor: every entry that carries one of these ids goes from the
+        // streams once every consumer has handled it (tend_store::erasure).
+        let subjects = ErasedSubjects { ids: customer_ids.iter().chain(&profile_ids).cloned().collect() };
+        events.push((streams::ERASURES, envelope(SERVICE, tenant, &subjects)));
         let mut trail = Vec::with_capacity(announcements.len());
         for erased in &announcements {
             events.push((streams::CUSTOMERS_ERASED, envelope(SERVICE, tenant, erased)));
@@ -62,10 +67,14 @@ impl App {
         outbox::enqueue_many(&txn, &events).await?;
         storage::audit::record_all(&txn, trail).await?;
         commit(txn).await?;
+        self.relay.wake();
+        // Committed: a failure here leaves the bytes to the next checkpoint or vacuum.
+        if let Err(error) = tend_store::erasure::after_erasure(&self.db).await {
+            tracing::warn!(%error, "letting go of erased data failed");
+        }
         // The trained model went with the erasure; automatic matching resumes after the next
         // TrainMatcher.
         self.matchers.invalidate(tenant.as_str());
-        self.relay.wake();
         let erased_profiles = u32::try_from(profile_ids.len()).unwrap_or(u32::MAX);
         tracing::info!(customer_id = %id, customers = customer_ids.len(), erased_profiles, actor = %caller.actor, "customer forgotten");
         Ok(erased_profiles)

@@ -620,7 +620,11 @@ async fn forgetting_a_customer_leaves_nothing_of_them_in_any_table(db: &TestDb) 
     assert!(trail.iter().all(|event| event.evidence == storage::erasure::ERASED || event.action == "erased"));
     assert!(trail.iter().any(|event| event.action == "erased" && event.reason.as_deref() == Some("GDPR request 7")));
     let outbox = tend_store::outbox::entity::Entity::find().all(&db.db).await.unwrap();
-    assert_eq!(outbox.len(), 2, "one customers.erased for her, one for the record merged into her");
+    use tend_store::events::streams;
+    let on = |stream: &str| outbox.iter().filter(|row| row.stream == stream).count();
+    assert_eq!(on(streams::CUSTOMERS_ERASED), 2, "one customers.erased for her, one for the record merged into her");
+    assert_eq!(on(streams::ERASURES), 1, "the erased ids, for the stream janitor");
+    assert_eq!(outbox.len(), 3);
 }
 
 /// Two consumers (or replicas) identifying batches that share new authors, on PostgreSQL where

@@ -275,14 +275,15 @@ pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, page: &Page) -> Re
 /// again with its text and author. On its own it is an opaque number of the channel's, which
 /// says nothing about the person once the author and text are gone.
 ///
-/// Running it again changes nothing: an anonymised row has a blank author id, which no erased
-/// profile carries.
+/// Returns the ids of the interactions it anonymised (the stream janitor removes the events
+/// that carried them). Running it again changes nothing: an anonymised row has a blank author
+/// id, which no erased profile carries.
 pub async fn anonymise_author<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
     channel: i32,
     author_external_id: &str,
-) -> Result<u64, DbErr> {
+) -> Result<Vec<String>, DbErr> {
     // The author's earlier texts and the raw webhook bodies that carried their posts go too.
     let erased: Vec<(String, Option<String>)> = interaction::Entity::find()
         .select_only()
@@ -314,7 +315,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
                 .await?;
         }
     }
-    let updated = interaction::Entity::update_many()
+    interaction::Entity::update_many()
         .col_expr(interaction::Column::AuthorExternalId, Expr::value(""))
         .col_expr(interaction::Column::AuthorHandle, Expr::value(""))
         .col_expr(interaction::Column::AuthorDisplayName, Expr::value(""))
@@ -331,7 +332,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
         .exec(conn)
         .await?;
-    Ok(updated.rows_affected)
+    Ok(erased.into_iter().map(|(id, _)| id).collect())
 }
 
 #[cfg(test)]
@@ -388,7 +389,11 @@ mod tests {
         ];
         insert_new(&db, &rows).await.unwrap();
 
-        assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 2);
+        let mut anonymised = anonymise_author(&db, "acme", 1, "u1").await.unwrap();
+        anonymised.sort();
+        let mut expected_ids = vec![rows[0].id.clone(), rows[1].id.clone()];
+        expected_ids.sort();
+        assert_eq!(anonymised, expected_ids);
         for erased in &rows[..2] {
             let stored = find(&db, "acme", &erased.id).await.unwrap().unwrap();
             let expected = interaction::Model {
@@ -412,7 +417,7 @@ mod tests {
         }
         // The channel id stays, so a redelivered post is still found as a duplicate.
         assert_eq!(find_by_external_ids(&db, "acme", &[(1, "p1")]).await.unwrap().len(), 1);
-        assert_eq!(anonymise_author(&db, "acme", 1, "u1").await.unwrap(), 0);
+        assert!(anonymise_author(&db, "acme", 1, "u1").await.unwrap().is_empty());
         store.cleanup().await;
     }
 
