@@ -73,10 +73,12 @@ async fn run(config: TendConfig, services: &[ServiceName], telemetry_name: &str,
     let shutdown = tend_kernel::shutdown::on_signal();
     let described = describe_backends(&config);
     let outcome = app::run(&config, services, shutdown, |bound| announce(bound, &described)).await;
+    if outcome.is_ok() {
+        // A log line, not a bare one on stderr: with JSON logs every line must be JSON.
+        tracing::info!("tend stopped");
+    }
     telemetry.shutdown().await;
-    outcome?;
-    eprintln!("tend stopped");
-    Ok(())
+    Ok(outcome?)
 }
 
 fn describe_backends(config: &TendConfig) -> String {

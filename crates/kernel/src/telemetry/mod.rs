@@ -3,7 +3,8 @@
 //! Logs go to stderr, pretty for people or JSON for collectors. Spans always carry OpenTelemetry
 //! context, so trace ids flow through gRPC metadata and event envelopes even when nothing is
 //! exported; with `otlp_endpoint` set they are also exported over OTLP/gRPC in batches. A
-//! collector that is down costs nothing but dropped spans.
+//! collector that is down costs nothing but dropped spans. Logs never carry personal data:
+//! see [`redact`].
 
 use std::collections::HashMap;
 
@@ -19,6 +20,10 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{ConfigError, Validate, check_optional_url};
+
+pub mod redact;
+
+use redact::RedactingWriter;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,21 +107,15 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<Telemetry, T
     let provider = provider.build();
     let tracer = provider.tracer("tend");
 
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            EnvFilter::try_new(format!(
-                "{},sqlx=warn,sea_orm_migration=warn,h2=warn,tower=warn,hyper=warn",
-                config.log_filter
-            ))
-        })
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().filter(|value| !value.is_empty()), &config.log_filter);
+    let stderr = RedactingWriter::new(std::io::stderr);
     let fmt_layer = match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(stderr).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_writer(std::io::stderr)
+            .with_writer(stderr)
             .boxed(),
     };
     tracing_subscriber::registry()
@@ -140,6 +139,14 @@ impl Telemetry {
     }
 }
 
+/// The filter of `RUST_LOG` when set, else of the configured one, with the libraries that log
+/// values held at warn ([`redact::QUIET`]).
+fn log_filter(rust_log: Option<String>, configured: &str) -> EnvFilter {
+    let wanted = rust_log.unwrap_or_else(|| configured.to_owned());
+    EnvFilter::try_new(format!("{wanted},{}", redact::QUIET))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{}", redact::QUIET)))
+}
+
 /// Installs a subscriber for tests: spans always carry OpenTelemetry context (so trace
 /// propagation can be tested), logs are silent unless `TEST_LOG` is set (its value is the
 /// filter). Safe to call from every test.
@@ -147,7 +154,7 @@ pub fn init_for_tests() {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let logs = std::env::var("TEST_LOG")
         .ok()
-        .map(|filter| tracing_subscriber::fmt::layer().with_test_writer().with_filter(EnvFilter::new(filter)));
+        .map(|filter| tracing_subscriber::fmt::layer().with_test_writer().with_filter(log_filter(Some(filter), "")));
     let provider = SdkTracerProvider::builder().build();
     let traces = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("tend-test"))
