@@ -23,6 +23,7 @@ tend_tests::on_both_backends!(
     concurrent_copies_of_one_post_store_it_once,
     batch_returns_one_result_per_post_in_order,
     list_interactions_pages_newest_first,
+    a_page_of_large_posts_stops_before_a_clients_limit,
 );
 
 /// Starts ingest alone on `backend`.
@@ -466,5 +467,34 @@ async fn get_interaction_not_found_for_unknown_id_and_invalid_for_non_uuid() {
         let request = as_tenant("acme", v1::GetInteractionRequest { id: bad.into() });
         assert_invalid(&app.ingest().get_interaction(request).await.unwrap_err(), "id");
     }
+    app.stop().await;
+}
+
+/// 40 posts of 60 KiB are 2.4 MB: a page of them stops before 2 MiB, under a client's 4 MiB
+/// limit, and the next page goes on where it stopped, until every post was listed once.
+async fn a_page_of_large_posts_stops_before_a_clients_limit(backend: Backend) {
+    let app = ingest_only(backend).await;
+    let mut ingest = app.ingest();
+    for n in 0..40 {
+        let text = format!("{n} {}", "large post ".repeat(60 * 1024 / 11));
+        ingest.ingest_interaction(as_tenant("acme", post("ana", &text))).await.unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    let mut page_token = String::new();
+    loop {
+        let request = v1::ListInteractionsRequest { page_size: 100, page_token };
+        let page = ingest.list_interactions(as_tenant("acme", request)).await.unwrap().into_inner();
+        assert!(page.encoded_len() < 2 * 1024 * 1024 + 64 * 1024, "{} bytes", page.encoded_len());
+        pages += 1;
+        for interaction in page.interactions {
+            assert!(seen.insert(interaction.id), "an interaction listed twice");
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!((seen.len(), pages > 1), (40, true), "{pages} pages");
     app.stop().await;
 }

@@ -471,8 +471,8 @@ impl v1::case_service_server::CaseService for CaseApi {
             (number, None) => return Err(ApiError::invalid("status", format!("{number} is not a CaseStatus")).into()),
         };
         let rows = storage::list(&self.db, caller.tenant.as_str(), status, &page).await.context("listing cases")?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let cases = self.to_protos(&caller.tenant, rows).await?;
+        let (cases, next_page_token) = page.fit(cases, |case| case.id.as_str());
         Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))
     }
 
@@ -487,8 +487,8 @@ impl v1::case_service_server::CaseService for CaseApi {
         let search = search_of(request)?;
         let rows =
             storage::search(&self.db, caller.tenant.as_str(), &search, &page).await.context("searching cases")?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
         let cases = self.to_protos(&caller.tenant, rows).await?;
+        let (cases, next_page_token) = page.fit(cases, |case| case.id.as_str());
         Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))
     }
 

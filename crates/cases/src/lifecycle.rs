@@ -632,8 +632,7 @@ impl Lifecycle {
             return Err(ApiError::not_found("case", case_id));
         }
         let rows = timeline::page(&self.db, tenant.as_str(), &case_id, page).await.context("reading the timeline")?;
-        let next = page.next_token(&rows, |row| row.id.as_str());
-        Ok((rows.into_iter().map(timeline::to_proto).collect(), next))
+        Ok(page.fit(rows.into_iter().map(timeline::to_proto).collect(), |entry| entry.id.as_str()))
     }
 
     /// Applies `apply` to case `id` as read, if it is at `expected_version` (0: any), in one

@@ -104,10 +104,8 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
         let rows = routed::list_candidates(&self.db, caller.tenant.as_str(), &page)
             .await
             .context("listing testimonial candidates")?;
-        let next_page_token = page.next_token(&rows, |row| row.interaction_id.as_str());
-        Ok(Response::new(v1::ListTestimonialCandidatesResponse {
-            candidates: rows.into_iter().map(candidate_to_proto).collect(),
-            next_page_token,
-        }))
+        let candidates = rows.into_iter().map(candidate_to_proto).collect();
+        let (candidates, next_page_token) = page.fit(candidates, |candidate| candidate.interaction_id.as_str());
+        Ok(Response::new(v1::ListTestimonialCandidatesResponse { candidates, next_page_token }))
     }
 }

@@ -78,10 +78,8 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         let page = Page::parse(request.page_size, &request.page_token)?;
         let rows =
             storage::list(self.posts.db(), caller.tenant.as_str(), &page).await.context("listing interactions")?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
-        Ok(Response::new(v1::ListInteractionsResponse {
-            interactions: rows.into_iter().map(to_proto).collect(),
-            next_page_token,
-        }))
+        let interactions = rows.into_iter().map(to_proto).collect();
+        let (interactions, next_page_token) = page.fit(interactions, |interaction| interaction.id.as_str());
+        Ok(Response::new(v1::ListInteractionsResponse { interactions, next_page_token }))
     }
 }
