@@ -87,7 +87,9 @@ impl App {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(Error::Contended(format!("customer {crm_id} is being changed concurrently; retry")))
+        // Not the CRM id: an UNAVAILABLE answer is logged with its message, and the id may be
+        // an email.
+        Err(Error::Contended("the customer is being changed concurrently; retry".to_owned()))
     }
 
     /// Upserts the next record of an import, counting it in `import`. An invalid record is
