@@ -37,6 +37,20 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "protos (buf lint, breaking changes)"
 bash scripts/lint-protos.sh
 
+step "dependencies (cargo deny: licences, bans, sources, advisories)"
+# deny.toml says what is allowed. cargo-deny is built once per machine (about 3 minutes).
+if ! cargo deny --version >/dev/null 2>&1; then
+    cargo install cargo-deny --locked --version 0.20.2 --quiet
+fi
+cargo deny --log-level error check licenses bans sources
+# Advisories need the RustSec database from GitHub. Where it cannot be fetched (this machine's
+# network reaches only the package registries), say so rather than pass in silence.
+if timeout 60 cargo deny --log-level error fetch db >/dev/null 2>&1; then
+    cargo deny --log-level error check --disable-fetch advisories
+else
+    echo "NOTE: advisories NOT checked: the RustSec advisory database (github.com/RustSec/advisory-db) cannot be fetched from this network"
+fi
+
 step "deployment manifests"
 bash scripts/check-deploy.sh
 

@@ -19,13 +19,43 @@ use tend_kernel::auth::{Caller, TENANT_HEADER};
 use tend_proto::v1;
 use tonic::Status;
 use tonic::metadata::{MetadataKey, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// How a remote client authenticates.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// An API key of role `service`; `None` when the server has authentication off.
     pub api_key: Option<String>,
+    /// TLS to the server (an `https://` endpoint); `None` for plain text.
+    pub tls: Option<ClientTls>,
+}
+
+/// TLS to a server: the CA its certificate is checked against, and for mutual TLS this
+/// client's own certificate and key. PEM files, read when the client is made.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// CA certificates (PEM) that signed the server's certificate.
+    pub ca_file: std::path::PathBuf,
+    /// This client's certificate chain (PEM), for a server that asks for one (mutual TLS).
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl ClientTls {
+    /// The tonic TLS settings these files make.
+    fn config(&self) -> Result<ClientTlsConfig, Error> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| Error::TlsFile { path: path.display().to_string(), source })
+        };
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&self.ca_file)?));
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(read(cert)?, read(key)?)),
+            (None, None) => {}
+            _ => return Err(Error::TlsIdentity),
+        }
+        Ok(config)
+    }
 }
 
 /// Why a client could not be made.
@@ -45,16 +75,36 @@ pub enum Error {
     /// The tenant cannot be sent as a header.
     #[error("the tenant contains characters that cannot be sent in a header")]
     InvalidTenant,
+    /// A TLS file could not be read.
+    #[error("cannot read {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A client certificate without its key, or the other way round.
+    #[error("a client certificate and its key go together: give both or neither")]
+    TlsIdentity,
 }
 
-/// A lazily connected channel to `endpoint` (e.g. `http://tend-cases:50051`): the first call
-/// connects, and a failed connection is retried on the next call.
-pub fn channel(endpoint: &str) -> Result<Channel, Error> {
-    let endpoint = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|source| Error::Endpoint { endpoint: endpoint.to_owned(), source })?
+/// A lazily connected channel to `endpoint` (e.g. `http://tend-cases:50051`, or `https://…`
+/// with `tls`): the first call connects, and a failed connection is retried on the next call.
+pub fn channel(endpoint: &str, tls: Option<&ClientTls>) -> Result<Channel, Error> {
+    Ok(endpoint_of(endpoint, tls)?.connect_lazy())
+}
+
+/// The endpoint settings every client uses: connect and keep-alive timeouts, and TLS when given.
+pub fn endpoint_of(endpoint: &str, tls: Option<&ClientTls>) -> Result<Endpoint, Error> {
+    let invalid = |source| Error::Endpoint { endpoint: endpoint.to_owned(), source };
+    let mut built = Endpoint::from_shared(endpoint.to_owned())
+        .map_err(invalid)?
         .connect_timeout(std::time::Duration::from_secs(5))
         .tcp_keepalive(Some(std::time::Duration::from_secs(30)));
-    Ok(endpoint.connect_lazy())
+    if let Some(tls) = tls {
+        built = built.tls_config(tls.config()?).map_err(invalid)?;
+    }
+    Ok(built)
 }
 
 /// What remote calls put into every request's metadata: the trace context, the API key and,
@@ -139,7 +189,7 @@ pub struct Connection {
 impl Connection {
     /// A lazily connected connection to `endpoint` (see [`channel`]).
     pub fn new(endpoint: &str, credentials: &Credentials, tenant: Option<&str>) -> Result<Self, Error> {
-        Ok(Self::over(channel(endpoint)?, CallMetadata::new(credentials, tenant)?))
+        Ok(Self::over(channel(endpoint, credentials.tls.as_ref())?, CallMetadata::new(credentials, tenant)?))
     }
 
     /// A connection over an existing `channel`.
@@ -226,7 +276,7 @@ macro_rules! service_client {
 
             /// Calls the service over gRPC at `endpoint`, with `credentials`.
             pub fn remote(endpoint: &str, credentials: &Credentials, actor: &'static str) -> Result<Self, Error> {
-                let client = <$grpc_client>::new(channel(endpoint)?);
+                let client = <$grpc_client>::new(channel(endpoint, credentials.tls.as_ref())?);
                 Ok(Self { face: Face::Remote(client, CallMetadata::new(credentials, None)?), actor })
             }
 

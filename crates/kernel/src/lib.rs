@@ -17,6 +17,7 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 
 pub use auth::{AuthConfig, Caller, Role, TenantId};

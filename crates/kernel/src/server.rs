@@ -7,7 +7,9 @@
 //! first, then the listener closes and requests in flight get `shutdown_grace` to finish.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,12 @@ use tonic_health::server::HealthReporter;
 use crate::auth::{AuthConfig, AuthLayer, Authenticator};
 use crate::config::{ConfigError, Validate};
 use crate::status::StatusLayer;
+use crate::tls::{TlsConfig, TlsFiles};
+
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the TLS files are checked for a renewed certificate.
+const TLS_RELOAD_EVERY: Duration = Duration::from_secs(5);
 
 /// `[server]`: where and how the gRPC server listens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +51,8 @@ pub struct ServerConfig {
     /// Address of the HTTP listener (platform webhooks, `/metrics`, `/healthz`), e.g.
     /// `127.0.0.1:8080`; port 0 picks a free port; empty turns it off.
     pub http_listen: String,
+    /// TLS (and mutual TLS) for gRPC; off by default.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +64,7 @@ impl Default for ServerConfig {
             concurrency_limit: 1024,
             shutdown_grace: Duration::from_secs(10),
             http_listen: "127.0.0.1:8080".to_owned(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -95,7 +106,7 @@ impl Validate for ServerConfig {
         if self.concurrency_limit == 0 {
             return Err(ConfigError::invalid("server.concurrency_limit", "must be at least 1"));
         }
-        Ok(())
+        self.tls.check()
     }
 }
 
@@ -238,9 +249,7 @@ impl BoundServer {
         for name in &service_names {
             health.set_service_status(*name, ServingStatus::Serving).await;
         }
-        // TCP_NODELAY on every accepted connection: a custom incoming stream does not get the
-        // builder's setting, and without it a small response waits ~40 ms on Nagle's algorithm.
-        let incoming = tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let tls = if config.tls.is_enabled() { Some(Arc::new(TlsFiles::new(&config.tls)?)) } else { None };
         let drain_started = CancellationToken::new();
         let signal = {
             let shutdown = shutdown.clone();
@@ -256,15 +265,27 @@ impl BoundServer {
                 drain_started.cancel();
             }
         };
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit)
             .load_shed(true)
             .layer(tower_http::trace::TraceLayer::new_for_grpc().make_span_with(request_span).on_failure(log_failure))
             .layer(AuthLayer::new(authenticator))
             .layer(StatusLayer)
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, signal);
+            .add_routes(routes.routes());
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match tls {
+            // TCP_NODELAY on every accepted connection: a custom incoming stream does not get
+            // the builder's setting, and without it a small response waits ~40 ms on Nagle.
+            None => {
+                let incoming = tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+            Some(files) => {
+                tokio::spawn(files.clone().watch(TLS_RELOAD_EVERY, shutdown.clone()));
+                let incoming = tls_incoming(self.listener, files, shutdown.clone());
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
         tokio::select! {
             served = server => served?,
             () = async { drain_started.cancelled().await; tokio::time::sleep(config.shutdown_grace).await } => {
@@ -273,6 +294,46 @@ impl BoundServer {
         }
         Ok(())
     }
+}
+
+/// The connections of `listener` after their TLS handshake, each with the configuration in
+/// force when it arrived. A handshake runs on a task of its own, so a slow or silent client
+/// holds up nobody; it fails after [`TLS_HANDSHAKE_TIMEOUT`].
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    files: Arc<TlsFiles>,
+    shutdown: CancellationToken,
+) -> impl futures::Stream<Item = Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait a little rather than spin.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.cancelled() => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = tokio_rustls::TlsAcceptor::from(files.current());
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
 
 /// The span of one gRPC request, continuing the caller's trace when it sent one.

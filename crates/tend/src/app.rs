@@ -157,7 +157,8 @@ fn remote_cases(config: &TendConfig) -> Result<CaseClient, StartError> {
         });
     }
     let api_key = Some(config.clients.api_key.clone()).filter(|key| !key.is_empty());
-    Ok(CaseClient::remote(&config.clients.cases, &Credentials { api_key }, tend_routing::SERVICE)?)
+    let credentials = Credentials { api_key, tls: config.clients.tls() };
+    Ok(CaseClient::remote(&config.clients.cases, &credentials, tend_routing::SERVICE)?)
 }
 
 /// Builds and runs the chosen services until `shutdown` is cancelled. `on_bound` is told the

@@ -157,6 +157,15 @@ pub struct Connection {
     /// Tenant to act for (service keys must name one; others default to their own).
     #[arg(long, env = "TEND_TENANT")]
     pub tenant: Option<String>,
+    /// CA certificate (PEM) of a server on TLS (an https:// endpoint).
+    #[arg(long, env = "TEND_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a server that requires mutual TLS.
+    #[arg(long, env = "TEND_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "TEND_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Channels, as typed on the command line.

@@ -14,13 +14,17 @@ pub type Client = tend_client::Connection;
 
 /// Connects to `connection.endpoint`, failing at once with a clear message if nothing answers.
 pub async fn connect(connection: &Connection) -> anyhow::Result<Client> {
-    let channel = tonic::transport::Endpoint::from_shared(connection.endpoint.clone())
+    let tls = connection.tls_ca.clone().map(|ca_file| tend_client::ClientTls {
+        ca_file,
+        cert_file: connection.tls_cert.clone(),
+        key_file: connection.tls_key.clone(),
+    });
+    let channel = tend_client::endpoint_of(&connection.endpoint, tls.as_ref())
         .with_context(|| format!("{:?} is not an endpoint like http://127.0.0.1:50051", connection.endpoint))?
-        .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
         .with_context(|| format!("cannot reach Tend at {} (is `tend dev` running?)", connection.endpoint))?;
-    let credentials = tend_client::Credentials { api_key: connection.api_key.clone() };
+    let credentials = tend_client::Credentials { api_key: connection.api_key.clone(), tls };
     let metadata = tend_client::CallMetadata::new(&credentials, connection.tenant.as_deref())
         .context("the API key or tenant cannot be sent as a header")?;
     Ok(Client::over(channel, metadata))

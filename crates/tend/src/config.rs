@@ -42,10 +42,35 @@ pub struct ClientsConfig {
     /// API key (role `service`) this process presents to the services it calls; empty when
     /// their authentication is off.
     pub api_key: String,
+    /// CA certificate (PEM) of the services it calls when they serve TLS (`https://`
+    /// endpoints).
+    pub tls_ca_file: String,
+    /// This process's client certificate (PEM), for services that require mutual TLS.
+    pub tls_cert_file: String,
+    /// Its private key (PEM).
+    pub tls_key_file: String,
+}
+
+impl ClientsConfig {
+    /// TLS to the services this process calls, when a CA is configured.
+    pub fn tls(&self) -> Option<tend_client::ClientTls> {
+        let path = |value: &str| Some(std::path::PathBuf::from(value)).filter(|_| !value.is_empty());
+        Some(tend_client::ClientTls {
+            ca_file: path(&self.tls_ca_file)?,
+            cert_file: path(&self.tls_cert_file),
+            key_file: path(&self.tls_key_file),
+        })
+    }
 }
 
 impl Validate for ClientsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            return Err(ConfigError::invalid("clients.tls_cert_file", "and clients.tls_key_file go together"));
+        }
+        if self.tls_ca_file.is_empty() && !self.tls_cert_file.is_empty() {
+            return Err(ConfigError::invalid("clients.tls_ca_file", "is required with a client certificate"));
+        }
         check_optional_url("clients.cases", &self.cases, &["http://", "https://"], "http://tend-cases:50051")
     }
 }
