@@ -22,6 +22,7 @@ mod pollers;
 mod posts;
 pub mod registry;
 mod replies;
+mod retention;
 mod storage;
 mod teach;
 mod webhooks;
@@ -78,6 +79,9 @@ pub struct Ingest {
     consumers: Vec<Consumer>,
     max_request_bytes: usize,
     config: ChannelsConfig,
+    retention: retention::Retention,
+    instance: String,
+    clock: Arc<dyn tend_kernel::ids::Clock>,
 }
 
 impl Ingest {
@@ -105,8 +109,10 @@ impl Ingest {
         let lookups = Arc::new(lookups::Lookups::new(http, &config.meta_api_base));
         let analyzers = Arc::new(enrich::Analyzers::new(db.clone()));
         let enrichment = Arc::new(EnrichmentApi::new(db.clone(), analyzers.clone()));
-        let posts = Arc::new(posts::Posts::new(db.clone(), relay.waker(), analyzers, channels.clone()));
+        let posts =
+            Arc::new(posts::Posts::new(db.clone(), relay.waker(), analyzers, channels.clone(), context.clock.clone()));
         let api = Arc::new(IngestApi::new(posts.clone()));
+        let retention = retention::Retention::new(db.clone(), context.retention.clone(), relay.waker());
         let channels_api = Arc::new(ChannelsApi::new(channels.clone(), replies::Deliveries::new(db)));
         Ok(Self {
             api,
@@ -120,6 +126,9 @@ impl Ingest {
             consumers,
             max_request_bytes: context.max_request_bytes,
             config: config.clone(),
+            retention,
+            instance: context.instance.clone(),
+            clock: context.clock.clone(),
         })
     }
 
@@ -152,7 +161,7 @@ impl Component for Ingest {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Ingest { relay, consumers, channels, worker, config, posts, .. } = *self;
+        let Ingest { relay, consumers, channels, worker, config, posts, retention, instance, clock, .. } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
         tasks.push(relay_task(relay, shutdown.clone()));
         let wanted = |posts: &Arc<posts::Posts>, config: &ChannelsConfig| {
@@ -162,6 +171,7 @@ impl Component for Ingest {
         };
         tasks.push(Box::pin(pollers::supervise(posts, config.clone(), wanted, shutdown.clone())));
         tasks.push(Box::pin(channels.refresh(config.registry_refresh, shutdown.clone())));
+        tasks.push(Box::pin(retention.run(instance, clock, shutdown.clone())));
         tasks.push(Box::pin(worker.run(shutdown)));
         tasks
     }

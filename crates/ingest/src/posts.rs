@@ -41,6 +41,8 @@ pub struct Posts {
     channels: Arc<Channels>,
     relay: OutboxWaker,
     writer: GroupCommit<PostWriter>,
+    /// Stamps `received_at` (retention counts from it); tests move theirs ahead.
+    clock: Arc<dyn tend_kernel::ids::Clock>,
 }
 
 /// What an edit or a deletion did.
@@ -58,10 +60,16 @@ impl Posts {
     /// Posts into `db`, waking `relay` after each committed event. Concurrent calls share
     /// transactions (see [`tend_store::group_commit`]); each is answered once its posts are
     /// committed.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker, analyzers: Arc<Analyzers>, channels: Arc<Channels>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        relay: OutboxWaker,
+        analyzers: Arc<Analyzers>,
+        channels: Arc<Channels>,
+        clock: Arc<dyn tend_kernel::ids::Clock>,
+    ) -> Self {
         let options = GroupOptions { max_weight: MAX_POSTS_PER_TRANSACTION, ..GroupOptions::default() };
         let writer = GroupCommit::start(Arc::new(PostWriter { db: db.clone(), relay: relay.clone() }), options);
-        Self { db, analyzers, channels, relay, writer }
+        Self { db, analyzers, channels, relay, writer, clock }
     }
 
     /// The database.
@@ -85,7 +93,7 @@ impl Posts {
         requests: Vec<v1::IngestInteractionRequest>,
         delivery: Option<delivery::Model>,
     ) -> Result<Vec<PostOutcome>, ApiError> {
-        let now = tend_kernel::ids::now();
+        let now = self.clock.now();
         let analyzer = self.analyzers.for_tenant(tenant.as_str()).await?;
         let registry = self.channels.snapshot();
         let delivery_id = delivery.as_ref().map(|row| row.id.clone()).unwrap_or_default();
@@ -126,7 +134,7 @@ impl Posts {
         let analyzer = self.analyzers.for_tenant(tenant.as_str()).await?;
         let typed = v1::Channel::try_from(channel).unwrap_or(v1::Channel::Unspecified);
         let reading = enrich::enrich(&analyzer, &text, typed, Some(&request.language_hint));
-        let now = tend_kernel::ids::now();
+        let now = self.clock.now();
         let id = stored.id.clone();
         let Some((updated, previous_text)) =
             storage::edit(&txn, stored, text, reading.encode_to_vec(), now).await.context("storing the edit")?
@@ -154,7 +162,7 @@ impl Posts {
         external_id: &str,
     ) -> Result<Changed, ApiError> {
         let txn = self.db.begin().await.context("starting a transaction")?;
-        let now = tend_kernel::ids::now();
+        let now = self.clock.now();
         let stored = storage::find_by_external_ids(&txn, tenant.as_str(), &[(channel.into(), external_id)])
             .await
             .context("finding the deleted interaction")?

@@ -124,6 +124,8 @@ pub struct ServiceContext {
     pub instance: String,
     /// The clock timers and stamps are read on (the system's; tests move theirs ahead).
     pub clock: Arc<dyn Clock>,
+    /// How long what people wrote is kept (`[retention]`).
+    pub retention: crate::RetentionConfig,
 }
 
 impl ServiceContext {
@@ -139,7 +141,22 @@ impl ServiceContext {
             "" => format!("{host}-{}", std::process::id()),
             named => named.to_owned(),
         };
-        Self { store, stream, stream_config, max_request_bytes, instance, clock: Arc::new(SystemClock) }
+        Self {
+            store,
+            stream,
+            stream_config,
+            max_request_bytes,
+            instance,
+            clock: Arc::new(SystemClock),
+            retention: crate::RetentionConfig::default(),
+        }
+    }
+
+    /// The same context with `retention`.
+    #[must_use]
+    pub fn with_retention(mut self, retention: crate::RetentionConfig) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The same context on `clock`.

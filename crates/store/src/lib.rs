@@ -16,6 +16,7 @@ pub mod lease;
 pub mod migration;
 pub mod outbox;
 pub mod query;
+pub mod retention;
 pub mod testing;
 
 pub use config::StoreConfig;
@@ -32,3 +33,4 @@ pub use context::{ServiceContext, StreamConfig, consumer_tasks, relay_task};
 pub use error::{DbContext, Error, Failure};
 pub use group_commit::{GroupCommit, GroupOptions, GroupWriter};
 pub use outbox::{OutboxRelay, OutboxWaker};
+pub use retention::RetentionConfig;

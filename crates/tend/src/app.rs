@@ -115,7 +115,8 @@ pub async fn build(
 ) -> Result<Vec<Box<dyn Component>>, StartError> {
     let context =
         ServiceContext::new(config.storage.clone(), stream, config.stream.clone(), config.server.max_request_bytes)
-            .with_clock(clock);
+            .with_clock(clock)
+            .with_retention(config.retention.clone());
     let wants = |name: ServiceName| services.contains(&name);
     let mut components: Vec<Box<dyn Component>> = Vec::new();
     let mut local_cases = None;

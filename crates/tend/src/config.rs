@@ -30,6 +30,8 @@ pub struct TendConfig {
     pub cases: tend_cases::CasesConfig,
     /// `[queue]`: how the universal queue (routing) hands out work.
     pub queue: tend_routing::QueueConfig,
+    /// `[retention]`: how long what people wrote is kept, per tenant.
+    pub retention: tend_store::RetentionConfig,
 }
 
 /// `[clients]`: endpoints of the services this process calls when they are not in it.
@@ -85,6 +87,7 @@ impl Validate for TendConfig {
         self.channels.validate()?;
         self.cases.validate()?;
         self.queue.validate()?;
+        self.retention.validate()?;
         self.clients.validate()
     }
 }

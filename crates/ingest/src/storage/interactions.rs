@@ -3,7 +3,8 @@
 use sea_orm::sea_query::Expr;
 use std::collections::HashSet;
 
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tend_kernel::paging::Page;
 use tend_store::query::newest_first;
 
@@ -284,8 +285,7 @@ pub async fn anonymise_author<C: ConnectionTrait>(
     channel: i32,
     author_external_id: &str,
 ) -> Result<Vec<String>, DbErr> {
-    // The author's earlier texts and the raw webhook bodies that carried their posts go too.
-    let erased: Vec<(String, Option<String>)> = interaction::Entity::find()
+    let authored: Vec<(String, Option<String>)> = interaction::Entity::find()
         .select_only()
         .column(interaction::Column::Id)
         .column(interaction::Column::Details)
@@ -295,25 +295,73 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    if !erased.is_empty() {
-        let ids: Vec<&str> = erased.iter().map(|(id, _)| id.as_str()).collect();
-        revision::Entity::delete_many()
-            .filter(revision::Column::Tenant.eq(tenant))
-            .filter(revision::Column::InteractionId.is_in(ids))
+    anonymise(conn, tenant, authored).await
+}
+
+/// Anonymises, as [`anonymise_author`] does, at most `limit` of `tenant`'s interactions
+/// received before `before` (retention) whose id sorts after `after`, oldest first. Ids are
+/// time-ordered (UUIDv7), so the look-up walks the `(tenant, id)` index from `after` instead
+/// of the whole table; the caller passes the last id of the previous batch. Returns the ids
+/// anonymised.
+pub async fn anonymise_received_before<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    before: DateTime<Utc>,
+    after: &str,
+    limit: u64,
+) -> Result<Vec<String>, DbErr> {
+    let expired: Vec<(String, Option<String>)> = interaction::Entity::find()
+        .select_only()
+        .column(interaction::Column::Id)
+        .column(interaction::Column::Details)
+        .filter(interaction::Column::Tenant.eq(tenant))
+        .filter(interaction::Column::Id.gt(after))
+        .filter(interaction::Column::Id.lt(first_id_at(before)))
+        .filter(interaction::Column::ReceivedAt.lt(before))
+        .filter(interaction::Column::Text.ne(ERASED_TEXT))
+        .order_by_asc(interaction::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    anonymise(conn, tenant, expired).await
+}
+
+/// The smallest UUIDv7 of the millisecond `at`, in the text form ids are stored in: every id
+/// made before `at` sorts below it.
+fn first_id_at(at: DateTime<Utc>) -> String {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid().to_string()
+}
+
+/// Blanks the author, text, link, enrichment and raw payload of `rows` (id, details) and
+/// deletes their revisions and the webhook deliveries that carried them; see
+/// [`anonymise_author`] for what is kept and why. Returns the ids.
+async fn anonymise<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    rows: Vec<(String, Option<String>)>,
+) -> Result<Vec<String>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    revision::Entity::delete_many()
+        .filter(revision::Column::Tenant.eq(tenant))
+        .filter(revision::Column::InteractionId.is_in(ids.iter().map(String::as_str)))
+        .exec(conn)
+        .await?;
+    let deliveries: Vec<String> = rows
+        .iter()
+        .map(|(_, details)| Details::from_column(details.as_deref()).delivery)
+        .filter(|delivery| !delivery.is_empty())
+        .collect();
+    if !deliveries.is_empty() {
+        delivery::Entity::delete_many()
+            .filter(delivery::Column::Tenant.eq(tenant))
+            .filter(delivery::Column::Id.is_in(deliveries))
             .exec(conn)
             .await?;
-        let deliveries: Vec<String> = erased
-            .iter()
-            .map(|(_, details)| Details::from_column(details.as_deref()).delivery)
-            .filter(|delivery| !delivery.is_empty())
-            .collect();
-        if !deliveries.is_empty() {
-            delivery::Entity::delete_many()
-                .filter(delivery::Column::Tenant.eq(tenant))
-                .filter(delivery::Column::Id.is_in(deliveries))
-                .exec(conn)
-                .await?;
-        }
     }
     interaction::Entity::update_many()
         .col_expr(interaction::Column::AuthorExternalId, Expr::value(""))
@@ -328,11 +376,21 @@ pub async fn anonymise_author<C: ConnectionTrait>(
         .col_expr(interaction::Column::Enrichment, Expr::value(Option::<Vec<u8>>::None))
         .col_expr(interaction::Column::Details, Expr::value(Option::<String>::None))
         .filter(interaction::Column::Tenant.eq(tenant))
-        .filter(interaction::Column::Channel.eq(channel))
-        .filter(interaction::Column::AuthorExternalId.eq(author_external_id))
+        .filter(interaction::Column::Id.is_in(ids.iter().map(String::as_str)))
         .exec(conn)
         .await?;
-    Ok(erased.into_iter().map(|(id, _)| id).collect())
+    Ok(ids)
+}
+
+/// The tenants that have interactions.
+pub async fn tenants<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, DbErr> {
+    interaction::Entity::find()
+        .select_only()
+        .column(interaction::Column::Tenant)
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ tend_store::migrator!(
         AddAuthorLocation,
         AddEnrichment,
         AddChannels,
+        tend_store::lease::CreateLeases,
     ]
 );
 
