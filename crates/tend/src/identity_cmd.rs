@@ -109,6 +109,12 @@ impl Record {
 /// is sent, naming its line.
 fn read(path: &Path, format: ImportFormat, default_region: &str) -> anyhow::Result<Vec<v1::ImportCustomersRequest>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&text, format, default_region)
+}
+
+/// Every record of `text`, a CSV or JSON Lines file; the first that cannot be read is the error,
+/// naming its line.
+fn parse(text: &str, format: ImportFormat, default_region: &str) -> anyhow::Result<Vec<v1::ImportCustomersRequest>> {
     let records: Vec<(usize, Record)> = match format {
         ImportFormat::Jsonl => text
             .lines()
@@ -264,5 +270,58 @@ mod tests {
         let error = format!("{:#}", read(&path, ImportFormat::Csv, "").unwrap_err());
         assert!(error.contains("line 3") && error.contains("myspace"), "{error}");
         assert!(format_of(Path::new("x.txt"), None).is_err());
+    }
+
+    /// Fuzz targets (docs/FUZZING.md): any text as a CSV or JSON Lines import gives requests or
+    /// an error naming a line, never a panic; and one request per record read.
+    fn check_import(format: ImportFormat, text: &str) {
+        match parse(text, format, "GB") {
+            Ok(requests) => {
+                // CSV also ends a record at a lone carriage return.
+                let lines = text.split(['\n', '\r']).count();
+                assert!(requests.len() <= lines, "{} requests from {lines} lines", requests.len());
+                for request in &requests {
+                    let customer = request.customer.as_ref().unwrap();
+                    assert!(!customer.default_region.is_empty());
+                    assert!(customer.emails.iter().chain(&customer.phones).all(|value| value.trim() == value));
+                    assert!(customer.emails.iter().chain(&customer.phones).all(|value| !value.is_empty()));
+                }
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                assert!(error.starts_with("line "), "{error}");
+            }
+        }
+    }
+
+    const CSV_TOKENS: &[&str] =
+        &[",", "\"", "\n", "\r\n", ";", ":", "x:", "myspace:", "NaN", "-inf", "1e999", " ", "\u{feff}"];
+    const JSON_TOKENS: &[&str] =
+        &["{", "}", "[", "]", "\"", ",", ":", "\n", "null", "1e999", "-0", "\"x:a\"", "\"emails\":", "\"handles\":"];
+
+    #[test]
+    fn import_csv() {
+        let seeds = crate::fuzz_support::corpus("import_csv");
+        bolero::check!(name = "import_csv")
+            .with_iterations(crate::fuzz_support::ITERATIONS)
+            .with_test_time(crate::fuzz_support::TIME)
+            .for_each(|input: &[u8]| {
+                check_import(ImportFormat::Csv, &String::from_utf8_lossy(input));
+                let mutant = crate::fuzz_support::mutate(&seeds, CSV_TOKENS, input);
+                check_import(ImportFormat::Csv, &String::from_utf8_lossy(&mutant));
+            });
+    }
+
+    #[test]
+    fn import_jsonl() {
+        let seeds = crate::fuzz_support::corpus("import_jsonl");
+        bolero::check!(name = "import_jsonl")
+            .with_iterations(crate::fuzz_support::ITERATIONS)
+            .with_test_time(crate::fuzz_support::TIME)
+            .for_each(|input: &[u8]| {
+                check_import(ImportFormat::Jsonl, &String::from_utf8_lossy(input));
+                let mutant = crate::fuzz_support::mutate(&seeds, JSON_TOKENS, input);
+                check_import(ImportFormat::Jsonl, &String::from_utf8_lossy(&mutant));
+            });
     }
 }

@@ -5,6 +5,8 @@ mod channels_cmd;
 mod cli;
 mod commands;
 mod departments_cmd;
+#[cfg(test)]
+mod fuzz_support;
 mod guides_cmd;
 mod identity_cmd;
 mod keys_cmd;

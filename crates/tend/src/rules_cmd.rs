@@ -1391,4 +1391,76 @@ mod tests {
         }
         assert!(check_ical("name: not ical").is_err());
     }
+
+    /// Fuzz target (docs/FUZZING.md): any text read as a rule file in each format is a rule set
+    /// or an error, never a panic; a rule set read is checked as the server checks it, and
+    /// printed back in each format it reads as the same rule set.
+    #[test]
+    fn rule_file() {
+        const TOKENS: &[&str] = &[
+            "\n",
+            "\n  - ",
+            ": ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\"",
+            "'",
+            ",",
+            "=",
+            "[[rules]]\n",
+            "when: ",
+            "then:\n",
+            "layer: ",
+            "segment",
+            "service",
+            "priority: ",
+            "99999999999",
+            "-",
+            "skills: ",
+            "level: ",
+            "tags: ",
+            "&a ",
+            "*a",
+            "!!binary ",
+            "~",
+            "null",
+            ".inf",
+            "1e999",
+            "\t",
+            "#",
+            "\u{feff}",
+        ];
+        let seeds = crate::fuzz_support::corpus("rule_file");
+        bolero::check!(name = "rule_file")
+            .with_iterations(crate::fuzz_support::ITERATIONS)
+            .with_test_time(crate::fuzz_support::TIME)
+            .for_each(|input: &[u8]| {
+                let mutant = crate::fuzz_support::mutate(&seeds, TOKENS, input);
+                for text in [String::from_utf8_lossy(input), String::from_utf8_lossy(&mutant)] {
+                    for format in [FormatArg::Yaml, FormatArg::Toml, FormatArg::Json] {
+                        check_rule_file(format, &text);
+                    }
+                }
+            });
+    }
+
+    fn check_rule_file(format: FormatArg, text: &str) {
+        let Ok(file) = parse::<RulesFile>(format, text) else {
+            return;
+        };
+        let proto = file.into_proto();
+        let _ = tend_routing::rules::RuleSet::compile(1, &proto);
+        let shown = RulesFile::from_proto(&proto).unwrap();
+        for format in [FormatArg::Yaml, FormatArg::Toml, FormatArg::Json] {
+            let Ok(printed) = shown.print(format) else {
+                continue;
+            };
+            let again =
+                parse::<RulesFile>(format, &printed).unwrap_or_else(|error| panic!("{format:?}: {error}\n{printed}"));
+            assert_eq!(again.into_proto(), proto, "{format:?}:\n{printed}");
+        }
+    }
 }

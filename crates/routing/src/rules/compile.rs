@@ -15,8 +15,14 @@ pub const MAX_RULES: usize = 500;
 /// Longest condition, in bytes.
 pub const MAX_CONDITION_BYTES: usize = 4096;
 /// Deepest nesting of brackets in a condition: CEL's parser recurses per level and a deep
-/// enough input overflows its stack (cel-rust #212).
-pub const MAX_NESTING: usize = 32;
+/// enough input overflows its stack (cel-rust #212). Fuzzing found 13 levels enough to overflow
+/// a 2 MiB thread's stack in a debug build.
+pub const MAX_NESTING: usize = 8;
+/// Most operators in a condition (`+`, `==`, `&&`, `!`, `.`, `(`, `?`, …, each counted once): the
+/// parser nests a chain of them, and the interpreter and the tree's drop recurse through it;
+/// fuzzing found `1 + 1 + …` of 64 terms enough to overflow a 2 MiB thread's stack in a debug
+/// build.
+pub const MAX_OPERATORS: usize = 48;
 /// Bound of one rule's priority adjustment, and of all rules' together.
 pub const MAX_ADJUSTMENT: i32 = 50;
 /// Most tags one rule adds.
@@ -252,8 +258,17 @@ fn condition(env: &Env, rule: &str, when: &str, problems: &mut Vec<Problem>) -> 
         problems.push(Problem::of(rule, "when", format!("{} bytes; at most {MAX_CONDITION_BYTES}", when.len())));
         return None;
     }
-    if nesting(when) > MAX_NESTING {
+    let shape = shape(when);
+    if shape.nesting > MAX_NESTING {
         problems.push(Problem::of(rule, "when", format!("nested deeper than {MAX_NESTING} brackets")));
+        return None;
+    }
+    if shape.operators > MAX_OPERATORS {
+        problems.push(Problem::of(
+            rule,
+            "when",
+            format!("{} operators; at most {MAX_OPERATORS}: split the rule", shape.operators),
+        ));
         return None;
     }
     let program = match env.compile(when) {
@@ -263,7 +278,8 @@ fn condition(env: &Env, rule: &str, when: &str, problems: &mut Vec<Problem>) -> 
             let (line, column) = first.map_or((0, 0), |error| {
                 (u32::try_from(error.pos.0).unwrap_or(0), u32::try_from(error.pos.1).unwrap_or(0).saturating_add(1))
             });
-            let message = first.map_or_else(|| errors.to_string(), |error| error.msg.clone());
+            // The parser quotes the input from where it gave up, which can be all of it.
+            let message = short(first.map_or_else(|| errors.to_string(), |error| error.msg.clone()));
             problems.push(Problem { rule: rule.to_owned(), field: "when".into(), line, column, message });
             return None;
         }
@@ -277,11 +293,12 @@ fn condition(env: &Env, rule: &str, when: &str, problems: &mut Vec<Problem>) -> 
         let problem = match program.execute(&scope) {
             Ok(Value::Bool(_)) => None,
             Ok(other) => Some(format!("yields {}, not a bool", type_name(&other))),
-            Err(ExecutionError::UndeclaredReference(name)) => {
-                Some(format!("{name:?} is not known: conditions see interaction, enrichment, author, customer and now"))
-            }
+            Err(ExecutionError::UndeclaredReference(name)) => Some(format!(
+                "{:?} is not known: conditions see interaction, enrichment, author, customer and now",
+                truncated(&name)
+            )),
             Err(ExecutionError::NoSuchKey(key)) => {
-                Some(format!("no field {key:?}: see docs/ROUTING.md for the fields"))
+                Some(format!("no field {:?}: see docs/ROUTING.md for the fields", truncated(&key)))
             }
             // Other errors depend on the values (a division by zero): real facts may not cause them.
             Err(_) => None,
@@ -292,6 +309,22 @@ fn condition(env: &Env, rule: &str, when: &str, problems: &mut Vec<Problem>) -> 
         }
     }
     Some(program)
+}
+
+/// Longest message of the CEL parser a problem carries, in bytes.
+const MAX_PARSER_MESSAGE: usize = 200;
+
+/// `message` cut to [`MAX_PARSER_MESSAGE`] bytes on a character boundary, marked "…" when cut.
+fn short(mut message: String) -> String {
+    if message.len() > MAX_PARSER_MESSAGE {
+        let mut end = MAX_PARSER_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -307,31 +340,93 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// The deepest nesting of (), [] and {} outside string literals.
-fn nesting(source: &str) -> usize {
-    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None);
-    let mut escaped = false;
-    for ch in source.chars() {
-        match quote {
-            Some(open) => {
-                if escaped {
-                    escaped = false;
-                } else if ch == '\\' {
-                    escaped = true;
-                } else if ch == open {
-                    quote = None;
+/// How deep and how long a condition is.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shape {
+    /// The deepest nesting of (), [] and {}, inside string literals too.
+    nesting: usize,
+    /// Operators outside string literals: `&&`, `==`, `!`, `.`, `(` and the like each count one.
+    operators: usize,
+}
+
+/// The [`Shape`] of `source`. String literals are told apart as CEL reads them: quoted with ' or ",
+/// tripled or not, raw (`r'…'`, no escapes) or not; what follows an unclosed quote is all string.
+fn shape(source: &str) -> Shape {
+    let mut shape = Shape::default();
+    let mut depth = 0usize;
+    let mut previous = ' ';
+    let chars: Vec<char> = source.chars().collect();
+    let mut at = 0;
+    while at < chars.len() {
+        let ch = chars[at];
+        if ch == '"' || ch == '\'' {
+            let raw = at > 0 && matches!(chars[at - 1], 'r' | 'R');
+            let triple = chars.get(at + 1) == Some(&ch) && chars.get(at + 2) == Some(&ch);
+            at += if triple { 3 } else { 1 };
+            while at < chars.len() {
+                // Brackets count inside strings too: CEL's lexer gives up on a string with a bad
+                // escape and the parser reads on, nesting on each `{` it sees.
+                match chars[at] {
+                    '(' | '[' | '{' => {
+                        depth += 1;
+                        shape.nesting = shape.nesting.max(depth);
+                    }
+                    ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                if chars[at] == '\\' && !raw {
+                    at += 2;
+                } else if chars[at] == ch
+                    && (!triple || (chars.get(at + 1) == Some(&ch) && chars.get(at + 2) == Some(&ch)))
+                {
+                    at += if triple { 3 } else { 1 };
+                    break;
+                } else {
+                    at += 1;
                 }
             }
-            None => match ch {
-                '"' | '\'' => quote = Some(ch),
-                '(' | '[' | '{' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                ')' | ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
+            previous = ' ';
+            continue;
         }
+        // An opening bracket counts too: `f()()()` and `a[0][0]` nest as a chain of `.` does.
+        let operator = matches!(
+            ch,
+            '+' | '-' | '*' | '/' | '%' | '!' | '<' | '>' | '=' | '&' | '|' | '?' | ':' | '.' | '(' | '[' | '{'
+        );
+        // The second character of `&&`, `||`, `==`, `!=`, `<=`, `>=` is the same operator.
+        let second = matches!((previous, ch), ('&', '&') | ('|', '|') | ('=' | '!' | '<' | '>', '='));
+        if operator && !second {
+            shape.operators += 1;
+        }
+        previous = if second { ' ' } else { ch };
+        match ch {
+            '(' | '[' | '{' => {
+                depth += 1;
+                shape.nesting = shape.nesting.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
     }
-    deepest
+    shape
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::{Shape, shape};
+
+    #[test]
+    fn counts_brackets_everywhere_and_operators_outside_strings() {
+        assert_eq!(shape("customer.tier == 'vip' && !x"), Shape { nesting: 0, operators: 4 });
+        assert_eq!(shape("size([1, (2)]) >= 1 || a != b"), Shape { nesting: 3, operators: 6 });
+        assert_eq!(shape("interaction.text.matches('(?i)(refund|chargeback)+')"), Shape { nesting: 2, operators: 3 });
+        assert_eq!(shape(r#""a \" ((( + " + 'b'"#), Shape { nesting: 3, operators: 1 });
+        // A raw string has no escapes: what follows it is not string.
+        assert_eq!(shape(r"r'\' + ((1))"), Shape { nesting: 2, operators: 3 });
+        // A triple-quoted string ends at the triple, not at a lone quote inside it.
+        assert_eq!(shape("'''it's''' + (1 + 1)"), Shape { nesting: 1, operators: 3 });
+        // An unclosed string runs to the end.
+        assert_eq!(shape("1 + 'a ((( + +"), Shape { nesting: 3, operators: 1 });
+    }
 }

@@ -238,3 +238,48 @@ fn conditions_see_every_documented_field() {
     assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
     assert_eq!(evaluation.fired.len(), conditions.len(), "fired {:?}", evaluation.fired);
 }
+
+/// Found by fuzzing (`tests/fuzz.rs`, `cel_condition`): each of these overflowed the stack of a
+/// 2 MiB thread, aborting the process, before the nesting and operator bounds. Each is now a
+/// problem with the condition.
+#[test]
+fn conditions_that_overflowed_the_stack_are_problems() {
+    let conditions = [
+        format!("{}true{}", "(".repeat(13), ")".repeat(13)),
+        format!("size({}1{}) > 0", "[".repeat(13), "]".repeat(13)),
+        format!("{} > 0", vec!["1"; 64].join(" + ")),
+        format!("interaction{}", ".a".repeat(2000)),
+        // A bad escape ends CEL's string, and the parser nests on every `{` after it.
+        format!("interaction.text == '{}'", "\\p{".repeat(30)),
+        // Calls of calls nest as members do.
+        format!("10 / {}author.followers > 1", "() ".repeat(62)),
+    ];
+    for when in &conditions {
+        let problems =
+            RuleSet::compile(1, &set(vec![rule("deep", v1::RuleLayer::Segment, when, queue("a"))])).expect_err(when);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "when");
+    }
+    // At the bounds, a condition still compiles and runs.
+    let at_bounds = [
+        format!("{}true{}", "(".repeat(compile::MAX_NESTING), ")".repeat(compile::MAX_NESTING)),
+        format!("{} > 0", vec!["1"; compile::MAX_OPERATORS].join(" + ")),
+    ];
+    for when in &at_bounds {
+        let compiled = RuleSet::compile(1, &set(vec![rule("deep", v1::RuleLayer::Segment, when, queue("a"))]))
+            .unwrap_or_else(|problems| panic!("{when}: {problems:?}"));
+        assert_eq!(run(&compiled, &identified("gold", 0.9, v1::Channel::X)).fired, vec!["deep".to_owned()]);
+    }
+}
+
+/// Found by fuzzing: a problem quoted a misspelt field, or the parser's view of the rest of the
+/// condition, whole, however long.
+#[test]
+fn a_problem_quotes_a_short_piece_of_an_unknown_name() {
+    let long = "x".repeat(3000);
+    for when in [format!("interaction.{long} == 1"), format!("{long} == 1"), format!("1 == \"{long}")] {
+        let problems = RuleSet::compile(1, &set(vec![rule("typo", v1::RuleLayer::Segment, &when, queue("a"))]))
+            .expect_err("an unknown name");
+        assert!(problems[0].message.len() < 300, "{}", problems[0].message);
+    }
+}
