@@ -62,11 +62,12 @@ impl TenantId {
     pub fn parse(value: &str) -> Result<Self, String> {
         let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
         if value.is_empty() || value.len() > 64 {
-            return Err(format!("tenant {value:?} must be 1 to 64 characters long"));
+            return Err(format!("tenant {} must be 1 to 64 characters long", crate::validate::quote(value)));
         }
         if !value.chars().all(valid_char) || value.starts_with(['-', '_']) {
             return Err(format!(
-                "tenant {value:?} may use only lowercase letters, digits, '-' and '_', and must start with a letter or digit"
+                "tenant {} may use only lowercase letters, digits, '-' and '_', and must start with a letter or digit",
+                crate::validate::quote(value)
             ));
         }
         Ok(Self(value.to_owned()))
@@ -469,6 +470,8 @@ mod tests {
         for bad in ["", "Acme", "a b", "-x", &"x".repeat(65)] {
             assert!(TenantId::parse(bad).is_err(), "{bad:?}");
         }
+        // The error quotes a short prefix, whatever the size of the input.
+        assert!(TenantId::parse(&"X".repeat(100_000)).unwrap_err().len() < 200);
     }
 
     #[test]
