@@ -26,8 +26,25 @@ use crate::cli::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of each runtime thread. Routing compiles and evaluates tenants' CEL rules on them, and
+/// CEL's parser and evaluator recurse with an expression's depth: conditions are bounded
+/// (docs/ROUTING.md), and a larger stack keeps a shape the bounds missed from overflowing it,
+/// which would abort the process.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(THREAD_STACK_BYTES).build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Dev(args) => serve::dev(args).await,
