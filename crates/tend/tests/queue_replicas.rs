@@ -163,7 +163,9 @@ async fn two_processes_share_the_queue_and_one_is_killed() {
         if assigned.lock().unwrap().len() >= CASES / 4 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "a quarter not assigned in 2 minutes");
+        // Guards against a hang, not a speed target (scripts/bench.sh measures that): on a busy
+        // machine the offer cycle is slower, and a tight limit only made the test flaky.
+        assert!(started.elapsed() < Duration::from_secs(300), "a quarter not assigned in 5 minutes");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     first.start_kill().unwrap();
@@ -173,7 +175,7 @@ async fn two_processes_share_the_queue_and_one_is_killed() {
         if done == CASES {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "{done} of {CASES} cases assigned after 5 minutes");
+        assert!(started.elapsed() < Duration::from_secs(900), "{done} of {CASES} cases assigned after 15 minutes");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("{CASES} cases assigned to {AGENTS} agents in {:.1} s", started.elapsed().as_secs_f64());
