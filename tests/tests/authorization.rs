@@ -70,6 +70,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("CaseService/GetGuide", Read),
     ("CaseService/ListGuides", Read),
     ("CaseService/StepGuide", Write),
+    ("CaseService/ExportSubjectData", Admin),
     ("ChannelService/UpsertApp", Admin),
     ("ChannelService/UpsertAccount", Admin),
     ("ChannelService/DisableAccount", Admin),
@@ -85,6 +86,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("EnrichmentService/GetTopics", Read),
     ("FeedbackService/GetServiceReport", Read),
     ("FeedbackService/ListTestimonialCandidates", Read),
+    ("FeedbackService/ExportSubjectData", Admin),
     ("IdentityService/UpsertCustomer", Write),
     ("IdentityService/ImportCustomers", Write),
     ("IdentityService/GetCustomer", Read),
@@ -95,6 +97,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("IdentityService/MergeCustomers", Write),
     ("IdentityService/UndoMerge", Write),
     ("IdentityService/ForgetCustomer", Admin),
+    ("IdentityService/ExportCustomerData", Admin),
     ("IdentityService/TrainMatcher", Admin),
     ("IdentityService/SetMatchThresholds", Admin),
     ("IdentityService/ListReviewQueue", Read),
@@ -107,6 +110,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("IngestService/IngestBatch", Write),
     ("IngestService/GetInteraction", Read),
     ("IngestService/ListInteractions", Read),
+    ("IngestService/ExportSubjectData", Admin),
     ("QueueService/UpsertAgent", Admin),
     ("QueueService/GetAgent", Read),
     ("QueueService/ListAgents", Read),
@@ -132,6 +136,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("RoutingService/ListSlaPolicies", Read),
     ("RoutingService/PutCalendar", Admin),
     ("RoutingService/ListCalendars", Read),
+    ("RoutingService/ExportSubjectData", Admin),
 ];
 
 const ACME_ADMIN: &str = "acme-admin-key-0001";

@@ -735,6 +735,52 @@ impl v1::case_service_server::CaseService for CaseApi {
         Ok(Response::new(v1::ListGuidesResponse { guides }))
     }
 
+    async fn export_subject_data(
+        &self,
+        request: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let subject = tend_client::export::Subject::parse(request.get_ref())?;
+        let tenant = caller.tenant.as_str();
+        // The customer's cases, and those of their profiles opened before the link.
+        let mut rows = storage::of_person(&self.db, tenant, &subject.customer_id, "")
+            .await
+            .context("reading the customer's cases")?;
+        for profile_id in &subject.profile_ids {
+            let of_profile =
+                storage::of_person(&self.db, tenant, "", profile_id).await.context("reading the profile's cases")?;
+            for row in of_profile {
+                if !rows.iter().any(|known| known.id == row.id) {
+                    rows.push(row);
+                }
+            }
+        }
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        let cases = self.to_protos(&caller.tenant, rows).await?;
+        let ids: Vec<&str> = cases.iter().map(|case| case.id.as_str()).collect();
+        let mut records = crate::export::records_of(&self.db, tenant, &ids, self.clock.now())
+            .await
+            .context("reading the cases' records")?;
+        let take = |map: &mut HashMap<String, Vec<tend_kernel::proto_json::Value>>, id: &str| {
+            tend_kernel::proto_json::Value::Array(map.remove(id).unwrap_or_default())
+        };
+        let cases: Vec<_> = cases
+            .iter()
+            .map(|case| {
+                tend_kernel::proto_json::json!({
+                    "case": tend_client::export::record("Case", case),
+                    "timeline": take(&mut records.timeline, &case.id),
+                    "replies": take(&mut records.replies, &case.id),
+                    "promises": take(&mut records.promises, &case.id),
+                    "escalations": take(&mut records.escalations, &case.id),
+                })
+            })
+            .collect();
+        let document = tend_kernel::proto_json::json!({ "cases": cases });
+        Ok(Response::new(tend_client::export::answer(SERVICE, &document)?))
+    }
+
     async fn step_guide(
         &self,
         request: Request<v1::StepGuideRequest>,

@@ -18,6 +18,7 @@ mod config;
 mod consumer;
 mod departments;
 mod domain;
+mod export;
 mod guides;
 mod lifecycle;
 mod posts;

@@ -8,14 +8,21 @@
 //! Every call names the tenant it acts for, so a service acting on an event acts for the event's
 //! tenant and nothing else.
 //!
+//! A few calls are made *on behalf of* the person who asked (a subject access export): they take
+//! an [`OnBehalfOf`] instead of a tenant, and the called service sees that person's caller
+//! (in process) or credential (over gRPC), so it checks the person's rights, not the calling
+//! service's. See [`export`].
+//!
 //! [`Connection`] is the plain gRPC face for programs outside the services (the CLI, the load
 //! generator, tests): the generated clients of every service over one channel, each call
 //! carrying the API key, the tenant and the trace context.
 
+pub mod export;
+
 use std::sync::Arc;
 
 use tend_kernel::TenantId;
-use tend_kernel::auth::{Caller, TENANT_HEADER};
+use tend_kernel::auth::{Caller, TENANT_HEADER, caller};
 use tend_proto::v1;
 use tonic::Status;
 use tonic::metadata::{MetadataKey, MetadataValue};
@@ -165,6 +172,42 @@ impl CallMetadata {
         self.apply(request.metadata_mut(), tenant.as_ref());
         request
     }
+
+    /// `message` as a request made for `person`: their credential, their tenant and the trace
+    /// context, never this process's own key (without a credential of theirs, as with
+    /// authentication off, none is sent).
+    fn request_on_behalf<T>(&self, person: &OnBehalfOf, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(authorization) = &person.authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
+        }
+        let tenant = person.caller.tenant.as_str().parse().ok();
+        let without_own_key = CallMetadata { authorization: None, tenant: None };
+        without_own_key.apply(request.metadata_mut(), tenant.as_ref());
+        request
+    }
+}
+
+/// The person a call is made for: the caller of the request being served and, for remote
+/// calls, the credential they presented (an API key or a JWT), forwarded as it came.
+#[derive(Debug, Clone)]
+pub struct OnBehalfOf {
+    caller: Caller,
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl OnBehalfOf {
+    /// The caller of `request` and the credential it came with.
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, Status> {
+        let caller = caller(request)?;
+        let authorization = request.metadata().get("authorization").cloned();
+        Ok(Self { caller, authorization })
+    }
+
+    /// The person's caller (tenant, role, actor).
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
 }
 
 impl tonic::service::Interceptor for CallMetadata {
@@ -259,6 +302,11 @@ macro_rules! service_client {
         $(#[$doc:meta])*
         $client:ident, $server_trait:path, $grpc_client:path {
             $( $(#[$method_doc:meta])* $method:ident($request:ty) -> $response:ty; )*
+            $(
+                @on_behalf_of_a_person {
+                    $( $(#[$person_doc:meta])* $person_method:ident($person_request:ty) -> $person_response:ty; )*
+                }
+            )?
         }
     ) => {
         $(#[$doc])*
@@ -276,8 +324,15 @@ macro_rules! service_client {
 
             /// Calls the service over gRPC at `endpoint`, with `credentials`.
             pub fn remote(endpoint: &str, credentials: &Credentials, actor: &'static str) -> Result<Self, Error> {
-                let client = <$grpc_client>::new(channel(endpoint, credentials.tls.as_ref())?);
+                // Big enough for a subject access export (the largest answer of any service).
+                let client = <$grpc_client>::new(channel(endpoint, credentials.tls.as_ref())?)
+                    .max_decoding_message_size(export::MAX_EXPORT_BYTES + 1024 * 1024);
                 Ok(Self { face: Face::Remote(client, CallMetadata::new(credentials, None)?), actor })
+            }
+
+            /// The calling service's name, as audit logs show it.
+            pub fn actor(&self) -> &'static str {
+                self.actor
             }
 
             $(
@@ -294,6 +349,23 @@ macro_rules! service_client {
                     }
                 }
             )*
+
+            $($(
+                $(#[$person_doc])*
+                pub async fn $person_method(&self, person: &OnBehalfOf, request: $person_request) -> Result<$person_response, Status> {
+                    match &self.face {
+                        Face::Local(service) => {
+                            let mut request = tonic::Request::new(request);
+                            request.extensions_mut().insert(person.caller.clone());
+                            service.$person_method(request).await.map(tonic::Response::into_inner)
+                        }
+                        Face::Remote(client, metadata) => {
+                            let mut client = client.clone();
+                            client.$person_method(metadata.request_on_behalf(person, request)).await.map(tonic::Response::into_inner)
+                        }
+                    }
+                }
+            )*)?
         }
     };
 }
@@ -335,5 +407,45 @@ service_client! {
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
         /// Assigns a case to an agent (or unassigns it).
         assign_case(v1::AssignCaseRequest) -> v1::Case;
+        @on_behalf_of_a_person {
+            /// What cases holds about a person (subject access, admin only).
+            export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
+        }
+    }
+}
+
+type GrpcIngest = v1::ingest_service_client::IngestServiceClient<Channel>;
+
+service_client! {
+    /// A client of the ingest service.
+    IngestClient, v1::ingest_service_server::IngestService, GrpcIngest {
+        @on_behalf_of_a_person {
+            /// What ingest holds about a person (subject access, admin only).
+            export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
+        }
+    }
+}
+
+type GrpcRouting = v1::routing_service_client::RoutingServiceClient<Channel>;
+
+service_client! {
+    /// A client of the routing service.
+    RoutingClient, v1::routing_service_server::RoutingService, GrpcRouting {
+        @on_behalf_of_a_person {
+            /// What routing holds about a person (subject access, admin only).
+            export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
+        }
+    }
+}
+
+type GrpcFeedback = v1::feedback_service_client::FeedbackServiceClient<Channel>;
+
+service_client! {
+    /// A client of the feedback service.
+    FeedbackClient, v1::feedback_service_server::FeedbackService, GrpcFeedback {
+        @on_behalf_of_a_person {
+            /// What feedback holds about a person (subject access, admin only).
+            export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
+        }
     }
 }

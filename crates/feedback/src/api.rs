@@ -108,4 +108,54 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
         let (candidates, next_page_token) = page.fit(candidates, |candidate| candidate.interaction_id.as_str());
         Ok(Response::new(v1::ListTestimonialCandidatesResponse { candidates, next_page_token }))
     }
+
+    async fn export_subject_data(
+        &self,
+        request: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let subject = tend_client::export::Subject::parse(request.get_ref())?;
+        let rows = routed::of_person(&self.db, caller.tenant.as_str(), &subject.customer_id, &subject.profile_ids)
+            .await
+            .context("reading testimonial candidates")?;
+        let candidates: Vec<_> = rows
+            .into_iter()
+            .map(|(candidate, fact)| {
+                let state = candidate.state.clone();
+                let routed = fact.map(|fact| {
+                    let intents: Vec<String> = fact
+                        .intents
+                        .split(',')
+                        .filter(|intent| !intent.is_empty())
+                        .map(|intent| {
+                            intent
+                                .parse::<i32>()
+                                .ok()
+                                .and_then(|number| v1::Intent::try_from(number).ok())
+                                .map_or_else(|| intent.to_owned(), |intent| intent.as_str_name().to_owned())
+                        })
+                        .collect();
+                    tend_kernel::proto_json::json!({
+                        "decided_at": fact.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                        "actionable": fact.actionable,
+                        "not_actionable_reason": fact.not_actionable_reason,
+                        "queue": fact.queue,
+                        "priority": fact.priority,
+                        "intents": intents,
+                        "topics": fact.topics.split(',').filter(|topic| !topic.is_empty()).collect::<Vec<_>>(),
+                        "sentiment": v1::SentimentLabel::try_from(fact.sentiment)
+                            .map_or_else(|_| fact.sentiment.to_string(), |label| label.as_str_name().to_owned()),
+                    })
+                });
+                tend_kernel::proto_json::json!({
+                    "candidate": tend_client::export::record("TestimonialCandidate", &candidate_to_proto(candidate)),
+                    "state": state,
+                    "routed": routed,
+                })
+            })
+            .collect();
+        let document = tend_kernel::proto_json::json!({ "testimonial_candidates": candidates });
+        Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
+    }
 }

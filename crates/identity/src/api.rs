@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
+use tend_client::export::{MAX_EXPORT_BYTES, too_big};
+use tend_client::{CaseClient, FeedbackClient, IngestClient, OnBehalfOf, RoutingClient};
 use tend_kernel::ApiError;
 use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::to_timestamp;
 use tend_kernel::paging::Page;
+use tend_kernel::proto_json::{Value, json};
 use tend_kernel::status::normalize;
 use tend_proto::v1;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::app::decisions::Verdict;
 use crate::app::{self, App};
@@ -38,16 +41,74 @@ impl From<app::Error> for Status {
     }
 }
 
+/// The services a subject access export (`ExportCustomerData`) asks for their part, each in
+/// this process or over gRPC. One that is `None` (neither here nor configured in `[clients]`)
+/// makes every export fail with UNAVAILABLE naming it: an export is whole or nothing.
+#[derive(Clone, Default)]
+pub struct Peers {
+    /// Interactions.
+    pub ingest: Option<IngestClient>,
+    /// Cases and their timelines.
+    pub cases: Option<CaseClient>,
+    /// Routing decisions.
+    pub routing: Option<RoutingClient>,
+    /// Testimonial candidates.
+    pub feedback: Option<FeedbackClient>,
+}
+
 /// Implements `tend.v1.IdentityService` over the application layer (`App`).
 pub struct IdentityApi {
     app: Arc<App>,
+    peers: Peers,
 }
 
 impl IdentityApi {
-    /// An API running `app`'s workflows.
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    /// An API running `app`'s workflows, asking `peers` for their part of exports.
+    pub fn new(app: Arc<App>, peers: Peers) -> Self {
+        Self { app, peers }
     }
+
+    /// Every other service's part of the export about `subject`, asked at once for `person`.
+    async fn parts(
+        &self,
+        person: &OnBehalfOf,
+        subject: &v1::ExportSubjectDataRequest,
+    ) -> Result<[(&'static str, Value); 4], Status> {
+        let Peers { ingest, cases, routing, feedback } = &self.peers;
+        let (ingest, cases, routing, feedback) = tokio::join!(
+            part("ingest", ingest.as_ref().map(|client| client.export_subject_data(person, subject.clone()))),
+            part("cases", cases.as_ref().map(|client| client.export_subject_data(person, subject.clone()))),
+            part("routing", routing.as_ref().map(|client| client.export_subject_data(person, subject.clone()))),
+            part("feedback", feedback.as_ref().map(|client| client.export_subject_data(person, subject.clone()))),
+        );
+        Ok([("ingest", ingest?), ("cases", cases?), ("routing", routing?), ("feedback", feedback?)])
+    }
+}
+
+/// One service's part of an export, or why there is none: UNAVAILABLE naming the service when
+/// it is not configured or cannot be reached, its own code (naming it) otherwise.
+async fn part(
+    service: &'static str,
+    call: Option<impl Future<Output = Result<v1::SubjectDataExport, Status>>>,
+) -> Result<Value, Status> {
+    let Some(call) = call else {
+        return Err(Status::unavailable(format!(
+            "the {service} service cannot be reached: it does not run in this process and `clients.{service}` is \
+             not set; nothing was exported"
+        )));
+    };
+    let answer = call.await.map_err(|status| {
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Status::unavailable(
+                format!("the {service} service cannot be reached ({message}); nothing was exported, retry later"),
+            ),
+            code => Status::new(code, format!("the {service} service refused its part of the export: {message}")),
+        }
+    })?;
+    serde_json::from_str(&answer.json).map_err(|error| {
+        ApiError::internal(format!("the {service} service answered an export that is not JSON: {error}")).into()
+    })
 }
 
 #[tonic::async_trait]
@@ -166,6 +227,38 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         let v1::ForgetCustomerRequest { customer_id, reason } = request.into_inner();
         let profiles_erased = self.app.forget(&caller, &customer_id, &reason).await?;
         Ok(Response::new(v1::ForgetCustomerResponse { profiles_erased }))
+    }
+
+    async fn export_customer_data(
+        &self,
+        request: Request<v1::ExportCustomerDataRequest>,
+    ) -> Result<Response<v1::CustomerDataExport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let person = OnBehalfOf::of(&request)?;
+        let holdings = self.app.holdings(&caller.tenant, &request.get_ref().customer_id).await?;
+        let parts = self.parts(&person, &holdings.subject).await?;
+        let mut document = json!({
+            "customer_id": holdings.subject.customer_id,
+            "exported_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "identity": holdings.identity,
+        });
+        if let Value::Object(fields) = &mut document {
+            for (service, part) in parts {
+                fields.insert(service.to_owned(), part);
+            }
+        }
+        let json = serde_json::to_string_pretty(&document).map_err(ApiError::internal)?;
+        if json.len() > MAX_EXPORT_BYTES {
+            return Err(too_big("customer", json.len()));
+        }
+        tracing::info!(
+            customer_id = %holdings.subject.customer_id,
+            bytes = json.len(),
+            actor = %caller.actor,
+            "customer data exported"
+        );
+        Ok(Response::new(v1::CustomerDataExport { json }))
     }
 
     async fn train_matcher(

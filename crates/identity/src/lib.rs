@@ -34,7 +34,7 @@ use tend_store::events::streams;
 use tend_store::{OutboxRelay, ServiceContext, consumer_tasks, relay_task};
 use tokio_util::sync::CancellationToken;
 
-pub use api::IdentityApi;
+pub use api::{IdentityApi, Peers};
 pub use storage::Migrator;
 
 /// The service's name: its schema, SQLite file and consumer group.
@@ -50,8 +50,9 @@ pub struct Identity {
 
 impl Identity {
     /// Connects to the service's database (migrating it) and prepares the API, the relay and the
-    /// consumers of `interactions.received`.
-    pub async fn build(context: &ServiceContext) -> Result<Self, tend_store::Error> {
+    /// consumers of `interactions.received`. `peers` are the services a subject access export
+    /// asks for their part.
+    pub async fn build(context: &ServiceContext, peers: Peers) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
         let waker = relay.waker();
@@ -59,7 +60,7 @@ impl Identity {
         let app = Arc::new(app::App::new(db.clone(), waker.clone(), Arc::new(matcher::Matchers::default())));
         let handler = Arc::new(consumer::IdentifyAuthors::new(app.clone()));
         let consumers = context.consumers(streams::INTERACTIONS_RECEIVED, SERVICE, handler, &db, &waker);
-        let api = Arc::new(IdentityApi::new(app));
+        let api = Arc::new(IdentityApi::new(app, peers));
         Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
     }
 

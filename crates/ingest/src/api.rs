@@ -82,4 +82,15 @@ impl v1::ingest_service_server::IngestService for IngestApi {
         let (interactions, next_page_token) = page.fit(interactions, |interaction| interaction.id.as_str());
         Ok(Response::new(v1::ListInteractionsResponse { interactions, next_page_token }))
     }
+
+    async fn export_subject_data(
+        &self,
+        request: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let subject = tend_client::export::Subject::parse(request.get_ref())?;
+        let document = crate::export::export(self.posts.db(), caller.tenant.as_str(), &subject.handles).await?;
+        Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
+    }
 }

@@ -13,6 +13,7 @@ mod consumer;
 mod domain;
 mod enrich;
 mod enrichment_api;
+mod export;
 mod lookups;
 mod mail;
 mod mentions;

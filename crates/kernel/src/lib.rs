@@ -13,6 +13,7 @@ pub mod ids;
 pub mod metrics;
 pub mod names;
 pub mod paging;
+pub mod proto_json;
 pub mod server;
 pub mod shutdown;
 pub mod status;

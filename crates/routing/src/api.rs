@@ -391,6 +391,40 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             .collect::<Result<_, _>>()?;
         Ok(Response::new(v1::ListCalendarsResponse { calendars }))
     }
+
+    async fn export_subject_data(
+        &self,
+        request: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let subject = tend_client::export::Subject::parse(request.get_ref())?;
+        let rows = storage::of_person(&self.db, caller.tenant.as_str(), &subject.customer_id, &subject.profile_ids)
+            .await
+            .context("reading the decisions")?;
+        let decisions: Vec<_> = rows
+            .into_iter()
+            .map(|row| {
+                // What the decision was made from (kept for simulations), when it still is.
+                let input = row.input.as_deref().and_then(|bytes| v1::InteractionIdentified::decode(bytes).ok());
+                let (customer_id, profile_id) = (row.customer_id.clone(), row.profile_id.clone());
+                let time = |at: Option<chrono::DateTime<Utc>>| {
+                    at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                };
+                let (resolved_at, first_response_at) = (time(row.resolved_at), time(row.first_response_at));
+                tend_kernel::proto_json::json!({
+                    "customer_id": customer_id,
+                    "profile_id": profile_id,
+                    "first_response_at": first_response_at,
+                    "resolved_at": resolved_at,
+                    "decision": tend_client::export::record("RoutingDecision", &to_proto(row)),
+                    "input": input.map(|input| tend_client::export::record("InteractionIdentified", &input)),
+                })
+            })
+            .collect();
+        let document = tend_kernel::proto_json::json!({ "decisions": decisions });
+        Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
+    }
 }
 
 /// Most years a yearly iCalendar event is expanded over.

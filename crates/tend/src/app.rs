@@ -1,13 +1,14 @@
 //! Builds Tend's services from configuration and runs them: all five in one process
 //! (`tend dev`) or any subset (`tend serve <service>`). The one place where services are wired
 //! to each other: routing gets an in-process cases client when cases runs beside it, a gRPC one
-//! otherwise.
+//! otherwise; identity, for subject access exports, gets clients of the four others the same
+//! way.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use tend_client::{CaseClient, Credentials};
+use tend_client::{CaseClient, Credentials, FeedbackClient, IngestClient, RoutingClient};
 use tend_kernel::component::{self, Component};
 use tend_kernel::ids::{Clock, SystemClock};
 use tend_kernel::server::GrpcServer;
@@ -119,6 +120,9 @@ pub async fn build(
             .with_retention(config.retention.clone());
     let wants = |name: ServiceName| services.contains(&name);
     let mut components: Vec<Box<dyn Component>> = Vec::new();
+    // Identity is built last: a subject access export asks every other service for its part,
+    // in this process when it runs here.
+    let mut peers = tend_identity::Peers::default();
     let mut local_cases = None;
     if wants(ServiceName::Cases) {
         let cases = tend_cases::Cases::build(&context, &config.cases).await?;
@@ -126,20 +130,28 @@ pub async fn build(
         components.push(Box::new(cases));
     }
     if wants(ServiceName::Ingest) {
-        components.push(Box::new(tend_ingest::Ingest::build(&context, &config.channels).await?));
-    }
-    if wants(ServiceName::Identity) {
-        components.push(Box::new(tend_identity::Identity::build(&context).await?));
+        let ingest = tend_ingest::Ingest::build(&context, &config.channels).await?;
+        peers.ingest = Some(IngestClient::local(ingest.service(), tend_identity::SERVICE));
+        components.push(Box::new(ingest));
     }
     if wants(ServiceName::Routing) {
-        let cases = match local_cases {
-            Some(service) => CaseClient::local(service, tend_routing::SERVICE),
+        let cases = match &local_cases {
+            Some(service) => CaseClient::local(service.clone(), tend_routing::SERVICE),
             None => remote_cases(config)?,
         };
-        components.push(Box::new(tend_routing::Routing::build(&context, cases, &config.queue).await?));
+        let routing = tend_routing::Routing::build(&context, cases, &config.queue).await?;
+        peers.routing = Some(RoutingClient::local(routing.service(), tend_identity::SERVICE));
+        components.push(Box::new(routing));
     }
     if wants(ServiceName::Feedback) {
-        components.push(Box::new(tend_feedback::Feedback::build(&context).await?));
+        let feedback = tend_feedback::Feedback::build(&context).await?;
+        peers.feedback = Some(FeedbackClient::local(feedback.service(), tend_identity::SERVICE));
+        components.push(Box::new(feedback));
+    }
+    if wants(ServiceName::Identity) {
+        peers.cases = local_cases.map(|service| CaseClient::local(service, tend_identity::SERVICE));
+        remote_peers(config, &mut peers)?;
+        components.push(Box::new(tend_identity::Identity::build(&context, peers).await?));
     }
     if !components.is_empty() {
         // Stream retention and the erasure of people's entries; idempotent, so every process
@@ -147,6 +159,42 @@ pub async fn build(
         components.push(Box::new(context.janitor()));
     }
     Ok(components)
+}
+
+/// The services identity's exports ask that do not run in this process, from `[clients]`; one
+/// not configured stays `None`, and exports answer UNAVAILABLE naming it.
+fn remote_peers(config: &TendConfig, peers: &mut tend_identity::Peers) -> Result<(), StartError> {
+    let api_key = Some(config.clients.api_key.clone()).filter(|key| !key.is_empty());
+    let credentials = Credentials { api_key, tls: config.clients.tls() };
+    let actor = tend_identity::SERVICE;
+    let clients = &config.clients;
+    if peers.ingest.is_none() && !clients.ingest.is_empty() {
+        peers.ingest = Some(IngestClient::remote(&clients.ingest, &credentials, actor)?);
+    }
+    if peers.cases.is_none() && !clients.cases.is_empty() {
+        peers.cases = Some(CaseClient::remote(&clients.cases, &credentials, actor)?);
+    }
+    if peers.routing.is_none() && !clients.routing.is_empty() {
+        peers.routing = Some(RoutingClient::remote(&clients.routing, &credentials, actor)?);
+    }
+    if peers.feedback.is_none() && !clients.feedback.is_empty() {
+        peers.feedback = Some(FeedbackClient::remote(&clients.feedback, &credentials, actor)?);
+    }
+    for (name, missing) in [
+        ("ingest", peers.ingest.is_none()),
+        ("cases", peers.cases.is_none()),
+        ("routing", peers.routing.is_none()),
+        ("feedback", peers.feedback.is_none()),
+    ] {
+        if missing {
+            tracing::warn!(
+                service = name,
+                "identity cannot reach this service (not in this process, no [clients] endpoint): \
+                 subject access exports will answer UNAVAILABLE"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn remote_cases(config: &TendConfig) -> Result<CaseClient, StartError> {

@@ -1296,6 +1296,21 @@ pub enum CustomersCommand {
     List(ListArgs),
     /// One customer.
     Get(GetArgs),
+    /// Everything Tend holds about one customer, across services, as JSON (subject access,
+    /// GDPR article 15; needs an admin key). The file holds personal data: keep it safe.
+    Export(ExportArgs),
+}
+
+/// `tend customers export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The customer's id.
+    pub id: String,
+    /// Write the JSON here instead of to standard output.
+    #[arg(long, short)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `tend text …`.

@@ -41,6 +41,15 @@ pub struct ClientsConfig {
     /// gRPC endpoint of the cases service, e.g. `http://tend-cases:50051`; needed by routing
     /// when cases runs in another process.
     pub cases: String,
+    /// gRPC endpoint of the ingest service, e.g. `http://tend-ingest:50051`; asked by identity
+    /// for subject access exports when ingest runs in another process.
+    pub ingest: String,
+    /// gRPC endpoint of the routing service, e.g. `http://tend-routing:50051`; asked by identity
+    /// for subject access exports when routing runs in another process.
+    pub routing: String,
+    /// gRPC endpoint of the feedback service, e.g. `http://tend-feedback:50051`; asked by
+    /// identity for subject access exports when feedback runs in another process.
+    pub feedback: String,
     /// API key (role `service`) this process presents to the services it calls; empty when
     /// their authentication is off.
     pub api_key: String,
@@ -73,6 +82,9 @@ impl Validate for ClientsConfig {
         if self.tls_ca_file.is_empty() && !self.tls_cert_file.is_empty() {
             return Err(ConfigError::invalid("clients.tls_ca_file", "is required with a client certificate"));
         }
+        check_optional_url("clients.ingest", &self.ingest, &["http://", "https://"], "http://tend-ingest:50051")?;
+        check_optional_url("clients.routing", &self.routing, &["http://", "https://"], "http://tend-routing:50051")?;
+        check_optional_url("clients.feedback", &self.feedback, &["http://", "https://"], "http://tend-feedback:50051")?;
         check_optional_url("clients.cases", &self.cases, &["http://", "https://"], "http://tend-cases:50051")
     }
 }

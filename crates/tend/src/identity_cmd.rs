@@ -229,6 +229,7 @@ pub async fn customers(command: cli::CustomersCommand) -> anyhow::Result<()> {
             println!("handles:  {}", normalized.handles.join(", "));
             println!("tier:     {}", original.tier);
         }
+        cli::CustomersCommand::Export(args) => crate::export_cmd::export(args).await?,
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod channels_cmd;
 mod cli;
 mod commands;
 mod departments_cmd;
+mod export_cmd;
 #[cfg(test)]
 mod fuzz_support;
 mod guides_cmd;

@@ -422,6 +422,35 @@ pub async fn list_candidates<C: ConnectionTrait>(
     tend_store::query::newest_first(query, testimonial_candidate::Column::InteractionId, page).all(conn).await
 }
 
+/// The testimonial candidates of `tenant` whose author is `customer_id` or one of
+/// `profile_ids`, with what feedback keeps of routing's decision on each (subject access).
+pub async fn of_person<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    profile_ids: &[String],
+) -> Result<Vec<(testimonial_candidate::Model, Option<routed_fact::Model>)>, DbErr> {
+    let mut whose = sea_orm::Condition::any().add(testimonial_candidate::Column::CustomerId.eq(customer_id));
+    if !profile_ids.is_empty() {
+        whose = whose.add(testimonial_candidate::Column::ProfileId.is_in(profile_ids.iter().map(String::as_str)));
+    }
+    let candidates = testimonial_candidate::Entity::find()
+        .filter(testimonial_candidate::Column::Tenant.eq(tenant))
+        .filter(whose)
+        .all(conn)
+        .await?;
+    let mut rows = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let fact = routed_fact::Entity::find()
+            .filter(routed_fact::Column::Tenant.eq(tenant))
+            .filter(routed_fact::Column::InteractionId.eq(candidate.interaction_id.as_str()))
+            .one(conn)
+            .await?;
+        rows.push((candidate, fact));
+    }
+    Ok(rows)
+}
+
 /// The people of one erasure: a customer, and the profiles that were linked to it. Blank ids
 /// are left out, so an erasure never matches rows that have no customer.
 #[derive(Debug, Clone, PartialEq, Eq)]

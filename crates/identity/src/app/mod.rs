@@ -17,6 +17,7 @@
 pub mod customers;
 pub mod decisions;
 pub mod erasure;
+pub mod export;
 pub mod identify;
 pub mod matching;
 pub mod merges;

@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod customers;
 pub mod erasure;
+pub mod export;
 pub mod merges;
 mod migrations;
 pub mod model;

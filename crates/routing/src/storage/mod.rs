@@ -70,6 +70,30 @@ pub async fn find_by_interaction<C: ConnectionTrait>(
         .await
 }
 
+/// The most decisions a subject access export reads.
+pub const MAX_EXPORTED_DECISIONS: u64 = 100_000;
+
+/// The decisions of `tenant` about `customer_id` or any of `profile_ids`, oldest first
+/// (subject access), at most [`MAX_EXPORTED_DECISIONS`].
+pub async fn of_person<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    customer_id: &str,
+    profile_ids: &[String],
+) -> Result<Vec<decision::Model>, DbErr> {
+    let mut whose = Condition::any().add(decision::Column::CustomerId.eq(customer_id));
+    if !profile_ids.is_empty() {
+        whose = whose.add(decision::Column::ProfileId.is_in(profile_ids.iter().map(String::as_str)));
+    }
+    decision::Entity::find()
+        .filter(decision::Column::Tenant.eq(tenant))
+        .filter(whose)
+        .order_by_asc(decision::Column::Id)
+        .limit(MAX_EXPORTED_DECISIONS)
+        .all(conn)
+        .await
+}
+
 /// Records decisions in one statement; one already recorded for the same interaction (a
 /// redelivered event) is kept as it was.
 pub async fn insert_decisions<C: ConnectionTrait>(conn: &C, rows: Vec<decision::Model>) -> Result<(), DbErr> {
