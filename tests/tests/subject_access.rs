@@ -192,6 +192,10 @@ async fn an_export_holds_everything_planted_for_an_admin_of_the_tenant_only(back
     let planted = plant(&app, &app).await;
     let exported = export(&app, ADMIN, &planted.customer_id).await.unwrap();
     check_export(&exported, &planted);
+    // Who exported whom is kept in the customer's audit log.
+    let request = v1::ListLinkEventsRequest { customer_id: planted.customer_id.clone(), ..Default::default() };
+    let events = app.identity().list_link_events(with_key(ADMIN, request)).await.unwrap().into_inner().events;
+    assert!(events.iter().any(|event| event.action == "exported" && event.actor == "acme admin"), "{events:?}");
 
     // Admin only, and only for the customer's own tenant (a foreign id is a random one).
     for (key, code) in [(AGENT, Code::PermissionDenied), (GLOBEX_ADMIN, Code::NotFound)] {

@@ -88,3 +88,51 @@ pub fn too_big(service: &str, bytes: usize) -> Status {
         MAX_EXPORT_BYTES / (1024 * 1024)
     ))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_is_checked_and_deduplicated() {
+        let request = v1::ExportSubjectDataRequest {
+            customer_id: " c1 ".into(),
+            profile_ids: vec!["p1".into(), "p1 ".into(), "p2".into()],
+            handles: vec![
+                v1::SubjectHandle { channel: v1::Channel::X.into(), external_id: "a".into() },
+                v1::SubjectHandle { channel: v1::Channel::X.into(), external_id: "a".into() },
+            ],
+        };
+        let subject = Subject::parse(&request).unwrap();
+        assert_eq!(subject.customer_id, "c1");
+        assert_eq!(subject.profile_ids, vec!["p1", "p2"]);
+        assert_eq!(subject.handles, vec![(i32::from(v1::Channel::X), "a".to_owned())]);
+
+        let no_customer = v1::ExportSubjectDataRequest::default();
+        assert!(Subject::parse(&no_customer).is_err());
+        let bad_channel = v1::ExportSubjectDataRequest {
+            customer_id: "c1".into(),
+            handles: vec![v1::SubjectHandle { channel: 99, external_id: "a".into() }],
+            ..Default::default()
+        };
+        assert!(Subject::parse(&bad_channel).is_err());
+    }
+
+    #[test]
+    fn an_export_over_the_limit_is_refused_not_cut() {
+        let small = answer("cases", &Value::from("x")).unwrap();
+        assert_eq!((small.service.as_str(), small.json.as_str()), ("cases", "\"x\""));
+        let huge = Value::String("x".repeat(MAX_EXPORT_BYTES));
+        let status = answer("cases", &huge).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("cases"), "{}", status.message());
+    }
+
+    #[test]
+    fn records_read_as_their_api_messages() {
+        let handle = v1::SubjectHandle { channel: v1::Channel::X.into(), external_id: "a".into() };
+        let json = record("SubjectHandle", &handle);
+        assert_eq!(json.to_string(), r#"{"channel":"CHANNEL_X","external_id":"a"}"#);
+    }
+}

@@ -252,6 +252,7 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         if json.len() > MAX_EXPORT_BYTES {
             return Err(too_big("customer", json.len()));
         }
+        self.app.record_export(&caller, &holdings.subject.customer_id, json.len()).await?;
         tracing::info!(
             customer_id = %holdings.subject.customer_id,
             bytes = json.len(),

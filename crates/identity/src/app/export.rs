@@ -4,10 +4,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use tend_client::export::record;
 use tend_kernel::TenantId;
+use tend_kernel::auth::Caller;
 use tend_kernel::proto_json::{Value, json};
 use tend_proto::v1;
 
-use super::{App, Error, parse_id};
+use super::{App, Error, audit, parse_id};
 use crate::contract::{candidate_to_proto, customer_to_proto, link_event_to_proto, profile_to_proto};
 use crate::domain::LinkStatus;
 use crate::storage;
@@ -129,5 +130,14 @@ impl App {
             "rejected_pairs": rejected,
         });
         Ok(Holdings { identity, subject })
+    }
+
+    /// Records in the customer's audit log that `caller` exported their data, `bytes` long:
+    /// who looked at everything held about a person, and when, is itself kept.
+    pub async fn record_export(&self, caller: &Caller, customer_id: &str, bytes: usize) -> Result<(), Error> {
+        let mut event = audit(&caller.tenant, caller, "", customer_id, "exported");
+        event.evidence = format!("subject access export, {bytes} bytes");
+        storage::audit::record(&self.db, event).await?;
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@
 //! | [`merges`] | `customer_merges` | what each merge moved, so that it can be undone |
 //! | [`model`] | `matcher_models` | each tenant's trained matcher and thresholds |
 //! | [`erasure`] | all of the above | the one place that knows where a person's data is, and erases it |
+//! | [`export`] | all of the above but `matcher_models` | a person's rows, for a subject access export |
 //!
 //! Plus `outbox` and `processed_events`, from `tend_store`.
 
