@@ -104,6 +104,13 @@ fn tenant_of<T>(request: &Request<T>) -> Result<String, Status> {
 
 #[tonic::async_trait]
 impl IngestService for Fake {
+    async fn export_subject_data(
+        &self,
+        _: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn ingest_interaction(
         &self,
         request: Request<v1::IngestInteractionRequest>,
@@ -150,6 +157,13 @@ impl IngestService for Fake {
 
 #[tonic::async_trait]
 impl CaseService for Fake {
+    async fn export_subject_data(
+        &self,
+        _: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     type WatchCasesStream = tonic::codegen::BoxStream<v1::WatchCasesResponse>;
 
     async fn list_customer_timeline(
@@ -329,6 +343,13 @@ impl CaseService for Fake {
 
 #[tonic::async_trait]
 impl FeedbackService for Fake {
+    async fn export_subject_data(
+        &self,
+        _: Request<v1::ExportSubjectDataRequest>,
+    ) -> Result<Response<v1::SubjectDataExport>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn get_service_report(
         &self,
         request: Request<v1::GetServiceReportRequest>,
