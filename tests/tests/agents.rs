@@ -15,12 +15,15 @@ tend_tests::on_both_backends!(
     agents_and_teams_are_kept_with_their_presence,
     lists_filter_by_team_skill_and_presence_and_page_by_id,
     bad_input_is_refused_naming_what_to_fix,
+    an_agents_own_key_acts_only_as_that_agent,
 );
 
 const ADMIN: &str = "acme-admin-key-0001";
 const ANA: &str = "ana-agent-key-00001";
 const VIEWER: &str = "acme-viewer-key-001";
 const GLOBEX: &str = "globex-admin-key-01";
+/// Bo's own key: `agent = "bo"`.
+const BO: &str = "bo-own-desk-key-001";
 
 use tend_tests::with_key as by;
 
@@ -35,6 +38,7 @@ async fn spawn(backend: Backend) -> TestApp {
             key(ANA, "acme", Role::Agent),
             key(VIEWER, "acme", Role::Viewer),
             key(GLOBEX, "globex", Role::Admin),
+            ApiKeyConfig { agent: Some("bo".into()), ..key(BO, "acme", Role::Agent) },
         ]
     })
     .await
@@ -207,5 +211,28 @@ async fn bad_input_is_refused_naming_what_to_fix(backend: Backend) {
     invalid(app.queue().list_agents(by(VIEWER, page)).await.unwrap_err(), "page_size");
     let token = v1::ListAgentsRequest { page_token: "not a token!".into(), ..Default::default() };
     invalid(app.queue().list_agents(by(VIEWER, token)).await.unwrap_err(), "page_token");
+    app.stop().await;
+}
+
+/// A key of one agent's (`agent = "bo"`) works the queue as bo only: presence, pulling work and
+/// watching offers as another agent are PERMISSION_DENIED; a key of no one agent may act for any.
+async fn an_agents_own_key_acts_only_as_that_agent(backend: Backend) {
+    let app = spawn(backend).await;
+    for id in ["ana", "bo"] {
+        upsert(&app, ADMIN, agent(id, &[], vec![])).await.unwrap();
+    }
+    let available = v1::Presence::Available.into();
+    let as_bo = v1::SetPresenceRequest { agent_id: "bo".into(), presence: available, reason: String::new() };
+    app.queue().set_presence(by(BO, as_bo)).await.unwrap();
+    let as_ana = v1::SetPresenceRequest { agent_id: "ana".into(), presence: available, reason: String::new() };
+    let refused = app.queue().set_presence(by(BO, as_ana.clone())).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("agent bo"), "{}", refused.message());
+    let next = app.queue().next_work(by(BO, v1::NextWorkRequest { agent_id: "ana".into() })).await.unwrap_err();
+    assert_eq!(next.code(), tonic::Code::PermissionDenied);
+    let watch = app.queue().watch_offers(by(BO, v1::WatchOffersRequest { agent_id: "ana".into() })).await;
+    assert_eq!(watch.err().map(|status| status.code()), Some(tonic::Code::PermissionDenied));
+    // Ana's desk key is no one agent's: it may act for her, as before.
+    app.queue().set_presence(by(ANA, as_ana)).await.unwrap();
     app.stop().await;
 }

@@ -56,7 +56,7 @@ fn tenant(name: &str) -> TenantId {
 
 /// A caller with read access only.
 fn viewer(tenant_name: &str) -> Caller {
-    Caller { tenant: tenant(tenant_name), role: Role::Viewer, actor: "viewer-vic".to_owned() }
+    Caller { tenant: tenant(tenant_name), role: Role::Viewer, actor: "viewer-vic".to_owned(), agent: None }
 }
 
 /// `message` from `caller`.

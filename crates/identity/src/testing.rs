@@ -89,7 +89,12 @@ pub fn tenant(name: &str) -> TenantId {
 
 /// A person with write and admin access acting for `tenant`.
 pub fn person(tenant_name: &str) -> Caller {
-    Caller { tenant: tenant(tenant_name), role: tend_kernel::auth::Role::Admin, actor: "agent-ann".to_owned() }
+    Caller {
+        tenant: tenant(tenant_name),
+        role: tend_kernel::auth::Role::Admin,
+        actor: "agent-ann".to_owned(),
+        agent: None,
+    }
 }
 
 /// Runs each `async fn name(db: &TestDb)` of the calling module twice: on SQLite (module

@@ -71,6 +71,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let caller = caller(&request)?;
         caller.require(Access::Write)?;
         let agent = agents::name("agent_id", &request.get_ref().agent_id)?;
+        caller.require_agent(&agent)?;
         let assignment =
             self.queue.next_work(caller.tenant.as_str(), &agent, self.queue.now()).await.map_err(ApiError::from)?;
         Ok(Response::new(v1::NextWorkResponse { assignment }))
@@ -83,6 +84,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let agent = agents::name("agent_id", &request.get_ref().agent_id)?;
+        caller.require_agent(&agent)?;
         let tenant = caller.tenant.as_str();
         stored::find(&self.db, tenant, &agent)
             .await
@@ -102,6 +104,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         caller.require(Access::Write)?;
         let request = request.into_inner();
         let agent = agents::name("agent_id", &request.agent_id)?;
+        caller.require_agent(&agent)?;
         let offer = offer_id(&request.offer_id)?;
         let assignment = self
             .queue
@@ -172,6 +175,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         caller.require(Access::Write)?;
         let request = request.into_inner();
         let agent = agents::name("agent_id", &request.agent_id)?;
+        caller.require_agent(&agent)?;
         let offer = offer_id(&request.offer_id)?;
         let reason = agents::label("reason", &request.reason)?;
         let declined = self
@@ -270,6 +274,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         caller.require(Access::Write)?;
         let request = request.into_inner();
         let id = agents::name("agent_id", &request.agent_id)?;
+        caller.require_agent(&id)?;
         let (presence, reason) = agents::checked_presence(request.presence, &request.reason)?;
         let tenant = caller.tenant.as_str();
         for _ in 0..PRESENCE_ATTEMPTS {

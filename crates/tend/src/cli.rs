@@ -1598,6 +1598,9 @@ pub struct NewKeyArgs {
     /// The tenant it acts for (not for role `service`).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// The queue agent whose key it is: it may then act in the queue only as that agent.
+    #[arg(long)]
+    pub agent: Option<String>,
 }
 
 /// A key's role, as `tend keys new --role` takes it.

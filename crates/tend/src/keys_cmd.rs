@@ -34,6 +34,7 @@ fn new_key(args: NewKeyArgs) -> anyhow::Result<()> {
     let key = generate_key();
     let mut entry = ApiKeyConfig::plain(&args.name, "", args.tenant.as_deref(), role);
     entry.sha256 = digest_hex(&key);
+    entry.agent = args.agent;
     entry.check(|field| format!("--{field}")).map_err(|error| anyhow::anyhow!("{error}"))?;
     let entry = toml::to_string(&KeysEntry { keys: vec![entry] })?;
     eprintln!("The key (give it to the caller; it is not shown again):");

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use super::watched::WatchedFile;
-use super::{Role, TenantId};
+use super::{Credential, Role, TenantId};
 use crate::config::ConfigError;
 
 /// `[auth.jwt]`: accept JWTs signed by an identity provider.
@@ -36,6 +36,8 @@ pub struct JwtConfig {
     pub tenant_claim: String,
     /// The claim that names the role: `admin`, `agent`, `service` or `viewer`.
     pub role_claim: String,
+    /// The claim that names the queue agent the holder is, if any (see `agent` on API keys).
+    pub agent_claim: String,
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
@@ -49,6 +51,7 @@ impl Default for JwtConfig {
             audience: String::new(),
             tenant_claim: "tenant".to_owned(),
             role_claim: "role".to_owned(),
+            agent_claim: "agent".to_owned(),
             leeway: Duration::from_secs(30),
         }
     }
@@ -148,8 +151,8 @@ impl JwtVerifier {
         token.split('.').count() == 3
     }
 
-    /// The tenant (when the token names one), role and actor of a verified token.
-    pub fn verify(&self, token: &str) -> Result<(Option<TenantId>, Role, String), Status> {
+    /// What a verified token says of its holder.
+    pub(super) fn verify(&self, token: &str) -> Result<Credential, Status> {
         let refused = |why: &str| Status::unauthenticated(format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| refused("not a JWT"))?;
         let kid = header.kid.ok_or_else(|| refused("its header has no `kid`"))?;
@@ -195,7 +198,8 @@ impl JwtVerifier {
             (None, _) => return Err(refused(&format!("no `{}` claim", self.config.tenant_claim))),
         };
         let subject: String = claims.claims.sub.chars().take(64).collect();
-        Ok((tenant, role, format!("jwt {subject}")))
+        let agent = claim(&self.config.agent_claim).map(str::to_owned);
+        Ok(Credential { tenant, role, actor: format!("jwt {subject}"), agent })
     }
 
     /// The file the keys come from.
@@ -287,10 +291,11 @@ pub(super) mod tests {
     #[test]
     fn a_valid_token_names_tenant_role_and_actor() {
         let dir = tempfile::tempdir().unwrap();
-        let (tenant, role, actor) = verifier(&dir).verify(&token("k1", claims(json!({})))).unwrap();
-        assert_eq!(tenant.unwrap().as_str(), "acme");
-        assert_eq!(role, Role::Agent);
-        assert_eq!(actor, "jwt ana@acme");
+        let credential = verifier(&dir).verify(&token("k1", claims(json!({"agent": "ana"})))).unwrap();
+        assert_eq!(credential.tenant.unwrap().as_str(), "acme");
+        assert_eq!(credential.role, Role::Agent);
+        assert_eq!(credential.actor, "jwt ana@acme");
+        assert_eq!(credential.agent.as_deref(), Some("ana"));
     }
 
     #[test]

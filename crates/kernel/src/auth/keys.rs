@@ -40,6 +40,10 @@ pub struct ApiKeyConfig {
     pub tenant: Option<String>,
     /// What the key may do.
     pub role: Role,
+    /// The queue agent whose key this is: it may then act in the queue (offers, next work,
+    /// presence) only as that agent. Empty: any agent of its tenant (a desk gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 impl ApiKeyConfig {
@@ -51,6 +55,7 @@ impl ApiKeyConfig {
             sha256: String::new(),
             tenant: tenant.map(str::to_owned),
             role,
+            agent: None,
         }
     }
 
@@ -138,6 +143,7 @@ pub(super) struct KeyEntry {
     pub name: String,
     pub tenant: Option<TenantId>,
     pub role: Role,
+    pub agent: Option<String>,
     /// When it was last used, in seconds since the epoch (0: not since this process started).
     last_used: AtomicI64,
 }
@@ -174,7 +180,13 @@ impl KeyTable {
             let last_used = previous
                 .and_then(|table| table.by_digest.get(&digest))
                 .map_or(0, |entry| entry.last_used.load(Ordering::Relaxed));
-            let entry = KeyEntry { name, tenant, role: key.role, last_used: AtomicI64::new(last_used) };
+            let entry = KeyEntry {
+                name,
+                tenant,
+                role: key.role,
+                agent: key.agent.clone(),
+                last_used: AtomicI64::new(last_used),
+            };
             if let Some(other) = by_digest.insert(digest, Arc::new(entry)) {
                 return Err(ConfigError::invalid(
                     "auth.keys",

@@ -117,7 +117,7 @@ mod tests {
     use crate::auth::TenantId;
 
     fn caller(tenant: &str, actor: &str, role: Role) -> Caller {
-        Caller { tenant: TenantId::parse(tenant).unwrap(), role, actor: actor.to_owned() }
+        Caller { tenant: TenantId::parse(tenant).unwrap(), role, actor: actor.to_owned(), agent: None }
     }
 
     #[test]

@@ -144,12 +144,30 @@ pub struct Caller {
     pub role: Role,
     /// Who, for audit logs: the key's name, or the in-process service's name.
     pub actor: String,
+    /// The queue agent the credential belongs to, when it is one agent's (`agent` on an API
+    /// key, the `agent` claim of a JWT): it may then act in the queue only as that agent.
+    pub agent: Option<String>,
 }
 
 impl Caller {
     /// A caller for in-process calls made by a Tend service on behalf of `tenant`.
     pub fn service(tenant: TenantId, actor: &str) -> Self {
-        Self { tenant, role: Role::Service, actor: actor.to_owned() }
+        Self { tenant, role: Role::Service, actor: actor.to_owned(), agent: None }
+    }
+
+    /// Fails with PERMISSION_DENIED when the credential is another agent's than `agent_id`:
+    /// an agent's own key accepts, declines and pulls work and sets presence only as that
+    /// agent. A key of no one agent (a desk gateway serving many, an admin, a service) may act
+    /// for any.
+    pub fn require_agent(&self, agent_id: &str) -> Result<(), ApiError> {
+        match &self.agent {
+            Some(own) if own != agent_id => Err(ApiError::PermissionDenied(format!(
+                "{} is agent {own}'s credential and may not act as agent {}",
+                self.actor,
+                crate::validate::quote(agent_id)
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Fails with PERMISSION_DENIED unless the caller's role grants `access`.
@@ -216,6 +234,16 @@ impl Validate for AuthConfig {
         self.jwt.check()?;
         self.rate_limits.check()
     }
+}
+
+/// What a credential says of its holder, before the request's tenant header is weighed.
+#[derive(Debug)]
+struct Credential {
+    /// Its own tenant; `None` for a service credential, which names one per request.
+    tenant: Option<TenantId>,
+    role: Role,
+    actor: String,
+    agent: Option<String>,
 }
 
 /// Decides the [`Caller`] of a request from its headers.
@@ -300,12 +328,16 @@ impl Authenticator {
         self.table.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// The tenant (if the credential has one), role and actor of a bearer token: an API key,
-    /// or a JWT when they are accepted.
-    fn credential(&self, token: &str) -> Result<(Option<TenantId>, Role, String), Status> {
+    /// What a bearer token says of its holder: an API key, or a JWT when they are accepted.
+    fn credential(&self, token: &str) -> Result<Credential, Status> {
         if let Some(entry) = self.table().get(token) {
             entry.touch();
-            return Ok((entry.tenant.clone(), entry.role, entry.name.clone()));
+            return Ok(Credential {
+                tenant: entry.tenant.clone(),
+                role: entry.role,
+                actor: entry.name.clone(),
+                agent: entry.agent.clone(),
+            });
         }
         match &self.jwt {
             Some(jwt) if JwtVerifier::looks_like_jwt(token) => jwt.verify(token),
@@ -321,9 +353,10 @@ impl Authenticator {
                 Some(tenant) => tenant,
                 None => TenantId(DEFAULT_TENANT.to_owned()),
             };
-            return Ok(Caller { tenant, role: Role::Admin, actor: "anonymous (auth off)".to_owned() });
+            let actor = "anonymous (auth off)".to_owned();
+            return Ok(Caller { tenant, role: Role::Admin, actor, agent: None });
         }
-        let (own_tenant, role, actor) = self.credential(bearer_key(headers)?)?;
+        let Credential { tenant: own_tenant, role, actor, agent } = self.credential(bearer_key(headers)?)?;
         let tenant = match (own_tenant, named_tenant) {
             (Some(own), None) => own,
             (Some(own), Some(named)) if own == named => named,
@@ -339,7 +372,7 @@ impl Authenticator {
                 )));
             }
         };
-        let caller = Caller { tenant, role, actor };
+        let caller = Caller { tenant, role, actor, agent };
         self.limits.admit(&caller)?;
         Ok(caller)
     }
@@ -515,6 +548,20 @@ mod tests {
         assert!(auth.authenticate(&headers(&[("authorization", "Bearer acme-agent-key-0001")])).is_ok());
         let status = auth.authenticate(&headers(&[("authorization", "Bearer a.b.c")])).unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+
+    #[test]
+    fn an_agents_own_key_acts_only_as_that_agent() {
+        let mut ana = ApiKeyConfig::plain("ana's desk", "ana-desk-key-00001", Some("acme"), Role::Agent);
+        ana.agent = Some("ana".into());
+        let gateway = ApiKeyConfig::plain("desk gateway", "desk-gateway-key-01", Some("acme"), Role::Agent);
+        let auth = Authenticator::new(&AuthConfig { keys: vec![ana, gateway], ..AuthConfig::default() }).unwrap();
+        let caller = auth.authenticate(&headers(&[("authorization", "Bearer ana-desk-key-00001")])).unwrap();
+        assert!(caller.require_agent("ana").is_ok());
+        let refused = Status::from(caller.require_agent("bo").unwrap_err());
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        let gateway = auth.authenticate(&headers(&[("authorization", "Bearer desk-gateway-key-01")])).unwrap();
+        assert!(gateway.require_agent("bo").is_ok());
     }
 
     #[test]
