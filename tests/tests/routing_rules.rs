@@ -17,8 +17,38 @@ tend_tests::on_both_backends!(
     each_layer_changes_the_outcome_and_a_vip_complaint_outranks_an_anonymous_one,
     a_version_is_activated_atomically_while_posts_flow,
     deadlines_count_business_hours_on_the_policy_calendar,
-    a_simulation_reports_what_a_draft_would_change
+    a_simulation_reports_what_a_draft_would_change,
 );
+
+/// A tenant's calendars are bounded (a script in a loop, a leaked admin key): the 501st name is
+/// RESOURCE_EXHAUSTED, saying what and how many; an existing one can still be changed, and
+/// another tenant is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_has_at_most_500_calendars() {
+    let services = [tend::app::ServiceName::Routing, tend::app::ServiceName::Cases];
+    let app = TestApp::spawn_with(Backend::Embedded, &services, |_| {}).await;
+    let calendar = |name: String| v1::Calendar {
+        name,
+        time_zone: "Europe/London".into(),
+        periods: vec![v1::WorkingPeriod { weekday: "mon".into(), start: "09:00".into(), end: "17:00".into() }],
+        ..Default::default()
+    };
+    let put = |tenant: &str, name: String| {
+        let request = v1::PutCalendarRequest { calendar: Some(calendar(name)), ..Default::default() };
+        let mut routing = app.routing();
+        let request = as_tenant(tenant, request);
+        async move { routing.put_calendar(request).await }
+    };
+    for n in 0..500 {
+        put("acme", format!("cal-{n}")).await.unwrap();
+    }
+    let refused = put("acme", "one-too-many".into()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("500 calendars"), "{}", refused.message());
+    put("acme", "cal-7".into()).await.unwrap();
+    put("globex", "one-too-many".into()).await.unwrap();
+    app.stop().await;
+}
 
 fn rule(name: &str, layer: v1::RuleLayer, when: &str, then: v1::RuleActions) -> v1::Rule {
     v1::Rule { name: name.into(), layer: layer.into(), when: when.into(), then: Some(then), ..Default::default() }

@@ -824,11 +824,7 @@ impl v1::case_service_server::CaseService for CaseApi {
         if existing.is_none()
             && departments::count(&txn, tenant).await.context("counting departments")? >= departments::MAX_DEPARTMENTS
         {
-            return Err(ApiError::FailedPrecondition(format!(
-                "the tenant has {} departments, the most it may",
-                departments::MAX_DEPARTMENTS
-            ))
-            .into());
+            return Err(ApiError::quota("departments", departments::MAX_DEPARTMENTS).into());
         }
         let row = departments::checked(tenant, given, existing.as_ref(), self.clock.now())?;
         departments::save(&txn, row.clone(), existing.is_none()).await.context("saving the department")?;

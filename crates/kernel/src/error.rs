@@ -40,6 +40,9 @@ pub enum ApiError {
     /// A dependency (database, another service) is unavailable; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// A per-tenant quota is used up: the tenant must free some first (see [`ApiError::quota`]).
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// Anything else: a bug or an unexpected infrastructure failure.
     #[error(transparent)]
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -54,6 +57,12 @@ impl ApiError {
     /// An [`ApiError::NotFound`].
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound { kind, id: id.into() }
+    }
+
+    /// A tenant already has `limit` of `what` (agents, calendars…), the most it may: a bound on
+    /// how far a runaway script or a leaked admin key can grow a table.
+    pub fn quota(what: &str, limit: u64) -> Self {
+        Self::ResourceExhausted(format!("the tenant has {limit} {what}, the most it may have; delete some first"))
     }
 
     /// An [`ApiError::Internal`] from any error.
@@ -72,6 +81,7 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::Internal(source) => {
                 let incident = crate::ids::new_id();
                 tracing::error!(%incident, error = %source, "internal error");

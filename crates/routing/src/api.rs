@@ -19,6 +19,14 @@ use crate::simulate::{Recorded, simulate};
 use crate::storage::config::{self as stored, state};
 use crate::storage::{self, decision};
 
+/// Rule-set versions a tenant may keep: each `PutRuleSet` adds one, and a script saving in a loop
+/// must not grow the table without end.
+pub const MAX_RULE_SET_VERSIONS: i32 = 10_000;
+/// Calendars a tenant may have.
+pub const MAX_CALENDARS: usize = 500;
+/// SLA policies a tenant may have.
+pub const MAX_SLA_POLICIES: usize = 1_000;
+
 /// Implements `tend.v1.RoutingService` over the service's database.
 pub struct RoutingApi {
     db: DatabaseConnection,
@@ -175,6 +183,11 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         let rule_set = request.into_inner().rule_set.ok_or_else(|| ApiError::invalid("rule_set", "required"))?;
         compiled(0, &rule_set)?;
         let tenant = caller.tenant.as_str();
+        if stored::latest_rule_set_version(&self.db, tenant).await.context("reading the latest version")?
+            >= MAX_RULE_SET_VERSIONS
+        {
+            return Err(ApiError::quota("rule set versions", MAX_RULE_SET_VERSIONS as u64).into());
+        }
         let row = stored::insert_rule_set(&self.db, tenant, rule_set.encode_to_vec(), tend_kernel::ids::now())
             .await
             .context("saving the rule set");
@@ -335,6 +348,10 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             body: policy.encode_to_vec(),
             updated_at: now,
         };
+        let policies = stored::sla_policies(&txn, tenant).await.context("reading the SLA policies")?;
+        if policies.len() >= MAX_SLA_POLICIES && !policies.iter().any(|stored| stored.name == row.name) {
+            return Err(ApiError::quota("SLA policies", MAX_SLA_POLICIES as u64).into());
+        }
         stored::put_sla_policy(&txn, row).await.context("saving the SLA policy")?;
         txn.commit().await.context("committing the SLA policy")?;
         tracing::info!(tenant, policy = %policy.name, "SLA policy saved");
@@ -373,6 +390,10 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             body: saved.encode_to_vec(),
             updated_at: now,
         };
+        let calendars = stored::calendars(&self.db, tenant).await.context("reading the calendars")?;
+        if calendars.len() >= MAX_CALENDARS && !calendars.iter().any(|stored| stored.name == row.name) {
+            return Err(ApiError::quota("calendars", MAX_CALENDARS as u64).into());
+        }
         stored::put_calendar(&self.db, row).await.context("saving the calendar")?;
         tracing::info!(tenant, calendar = %proto.name, holidays = saved.holidays.len(), "calendar saved");
         Ok(Response::new(saved))

@@ -143,10 +143,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let tenant = caller.tenant.as_str();
         let existing = policies::of_tenant(&self.db, tenant).await.context("reading the queue policies")?;
         if existing.len() >= MAX_POLICIES && !existing.iter().any(|row| row.queue == policy.queue) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "the tenant has {MAX_POLICIES} queue policies, the most it may"
-            ))
-            .into());
+            return Err(ApiError::quota("queue policies", MAX_POLICIES as u64).into());
         }
         let row = policies::policy::Model {
             tenant: tenant.to_owned(),
@@ -212,9 +209,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         }
         let existing = stored::find(&txn, tenant, &definition.id).await.context("reading the agent")?;
         if existing.is_none() && stored::count(&txn, tenant).await.context("counting agents")? >= MAX_AGENTS {
-            return Err(
-                ApiError::FailedPrecondition(format!("the tenant has {MAX_AGENTS} agents, the most it may")).into()
-            );
+            return Err(ApiError::quota("agents", MAX_AGENTS).into());
         }
         let row = agents::agent_row(tenant, &definition, existing.as_ref(), self.queue.now());
         stored::save(&txn, row.clone(), existing.is_none()).await.context("saving the agent")?;
@@ -307,9 +302,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let txn = self.db.begin().await.context("starting a transaction")?;
         let existing = stored::find_team(&txn, tenant, &definition.id).await.context("reading the team")?;
         if existing.is_none() && stored::count_teams(&txn, tenant).await.context("counting teams")? >= MAX_TEAMS {
-            return Err(
-                ApiError::FailedPrecondition(format!("the tenant has {MAX_TEAMS} teams, the most it may")).into()
-            );
+            return Err(ApiError::quota("teams", MAX_TEAMS).into());
         }
         let row = agents::team_row(tenant, &definition, existing.as_ref(), self.queue.now());
         stored::save_team(&txn, row.clone(), existing.is_none()).await.context("saving the team")?;

@@ -119,13 +119,8 @@ pub async fn bump<C: ConnectionTrait>(conn: &C, tenant: &str, active: Option<i32
     Ok(())
 }
 
-/// Saves `body` as the tenant's next version, a draft, and returns it.
-pub async fn insert_rule_set<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    body: Vec<u8>,
-    now: DateTime<Utc>,
-) -> Result<rule_set::Model, DbErr> {
+/// The tenant's latest rule-set version; 0 when it has none.
+pub async fn latest_rule_set_version<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<i32, DbErr> {
     let latest: Option<i32> = rule_set::Entity::find()
         .select_only()
         .column_as(rule_set::Column::Version.max(), "latest")
@@ -134,9 +129,20 @@ pub async fn insert_rule_set<C: ConnectionTrait>(
         .one(conn)
         .await?
         .flatten();
+    Ok(latest.unwrap_or(0))
+}
+
+/// Saves `body` as the tenant's next version, a draft, and returns it.
+pub async fn insert_rule_set<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    body: Vec<u8>,
+    now: DateTime<Utc>,
+) -> Result<rule_set::Model, DbErr> {
+    let latest = latest_rule_set_version(conn, tenant).await?;
     let row = rule_set::Model {
         tenant: tenant.to_owned(),
-        version: latest.unwrap_or(0) + 1,
+        version: latest + 1,
         body,
         state: state::DRAFT.to_owned(),
         created_at: now,
