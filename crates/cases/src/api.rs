@@ -707,6 +707,11 @@ impl v1::case_service_server::CaseService for CaseApi {
         let guide = request.into_inner().guide.ok_or_else(|| ApiError::invalid("guide", "is required"))?;
         guides::check(&guide)?;
         let txn = self.db.begin().await.context("starting a transaction")?;
+        if guides::count(&txn, caller.tenant.as_str()).await.context("counting guide versions")?
+            >= guides::MAX_GUIDE_VERSIONS
+        {
+            return Err(ApiError::quota("guide versions", guides::MAX_GUIDE_VERSIONS).into());
+        }
         let saved = guides::save(&txn, caller.tenant.as_str(), guide, &caller.actor, self.clock.now())
             .await
             .context("saving the guide")?;

@@ -186,6 +186,16 @@ pub async fn find<C: ConnectionTrait>(
     Ok(row.map(to_proto))
 }
 
+/// Versions of guides a tenant may keep, all names together: each `PutGuide` adds one, and
+/// [`latest`] reads them all.
+pub const MAX_GUIDE_VERSIONS: u64 = 10_000;
+
+/// How many versions of guides the tenant keeps, all names together.
+pub async fn count<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait as _;
+    guide::Entity::find().filter(guide::Column::Tenant.eq(tenant)).count(conn).await
+}
+
 /// Saves `guide` as the next version of its name, by `actor` at `now`.
 pub async fn save<C: ConnectionTrait>(
     conn: &C,
@@ -217,7 +227,7 @@ pub async fn latest<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<v1
         .filter(guide::Column::Tenant.eq(tenant))
         .order_by_asc(guide::Column::Name)
         .order_by_desc(guide::Column::Version)
-        .limit(10_000)
+        .limit(MAX_GUIDE_VERSIONS)
         .all(conn)
         .await?;
     let mut seen = HashSet::new();

@@ -67,6 +67,14 @@ pub async fn load_all<C: ConnectionTrait>(conn: &C) -> Result<(Vec<app::Model>, 
     Ok((apps, accounts))
 }
 
+/// How many apps and accounts the tenant has registered.
+pub async fn counts<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<(u64, u64), DbErr> {
+    use sea_orm::PaginatorTrait as _;
+    let apps = app::Entity::find().filter(app::Column::Tenant.eq(tenant)).count(conn).await?;
+    let accounts = account::Entity::find().filter(account::Column::Tenant.eq(tenant)).count(conn).await?;
+    Ok((apps, accounts))
+}
+
 /// The tenant's app with this name.
 pub async fn find_app<C: ConnectionTrait>(conn: &C, tenant: &str, name: &str) -> Result<Option<app::Model>, DbErr> {
     app::Entity::find().filter(app::Column::Tenant.eq(tenant)).filter(app::Column::Name.eq(name)).one(conn).await

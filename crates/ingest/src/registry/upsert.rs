@@ -15,6 +15,12 @@ use tend_store::{DbContext as _, outbox};
 use super::{Account, App, Channels, QuotaSpec, Quotas, SecretBox, Secrets, platform, storage};
 use crate::SERVICE;
 
+/// Platform apps a tenant may register. Every process keeps the whole registry in memory
+/// (webhooks name no tenant), so it must stay small.
+pub const MAX_APPS: u64 = 100;
+/// Monitored accounts a tenant may register.
+pub const MAX_ACCOUNTS: u64 = 5_000;
+
 /// Longest platform account id or display name, in bytes.
 const MAX_ID_BYTES: usize = 256;
 /// Longest setting value, in bytes.
@@ -106,6 +112,9 @@ pub async fn upsert_app(
     let db = channels.db();
     let txn = db.begin().await.context("starting a transaction")?;
     let existing = storage::find_app(&txn, tenant.as_str(), &request.name).await.context("reading the app")?;
+    if existing.is_none() && storage::counts(&txn, tenant.as_str()).await.context("counting apps")?.0 >= MAX_APPS {
+        return Err(ApiError::quota("channel apps", MAX_APPS));
+    }
     let now = tend_kernel::ids::now();
     if let Some(row) = &existing
         && row.platform != i32::from(platform)
@@ -263,6 +272,11 @@ pub async fn upsert_account(
     let existing = storage::find_account_by_platform(&txn, channel.into(), &platform_account_id)
         .await
         .context("reading the account")?;
+    if existing.is_none()
+        && storage::counts(&txn, tenant.as_str()).await.context("counting accounts")?.1 >= MAX_ACCOUNTS
+    {
+        return Err(ApiError::quota("channel accounts", MAX_ACCOUNTS));
+    }
     let now = tend_kernel::ids::now();
     if let Some(row) = &existing
         && row.tenant != tenant.as_str()
