@@ -1,7 +1,7 @@
 //! No personal data in the logs, at any level and in every format: a customer's name, email,
 //! phone, address and handle and what they wrote are planted through every service (a post, a
-//! CRM record, a rejected record, a case note, an erasure) with `RUST_LOG=trace`, and the real
-//! binary's whole stderr is searched for them.
+//! CRM record, a rejected record, a case note, a subject access export, an erasure) with
+//! `RUST_LOG=trace`, and the real binary's whole stderr is searched for them.
 
 // Test code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -97,6 +97,10 @@ async fn plant(channel: Channel) {
     };
     let note = v1::AddCaseNoteRequest { case_id, text: "PLANTEDNOTE she called twice".into() };
     cases.add_case_note(note).await.unwrap();
+    // A subject access export carries all of it back to the caller, and none of it to the log.
+    let export = v1::ExportCustomerDataRequest { customer_id: saved.id.clone() };
+    let exported = identity.export_customer_data(export).await.unwrap().into_inner();
+    assert!(exported.json.contains("Brackenbury"), "the export should hold the customer");
     let forget = v1::ForgetCustomerRequest { customer_id: saved.id, reason: "test".into() };
     identity.forget_customer(forget).await.unwrap();
     // Let the erasure run through every service, with whatever it logs.
