@@ -86,11 +86,16 @@ pub fn normalise(request: v1::IngestInteractionRequest) -> Result<NewInteraction
     validate::count("attachments", request.attachments.len(), MAX_ATTACHMENTS)?;
     let mut attachments = Vec::with_capacity(request.attachments.len());
     for attachment in &request.attachments {
+        let url = short("attachments.url", attachment.url.trim())?;
+        // Shown to agents as a link, like the post's own `url`: http(s) only.
+        if !url.is_empty() {
+            validate::http_url("attachments.url", &url)?;
+        }
         attachments.push(crate::storage::AttachmentMeta {
             name: short("attachments.name", attachment.name.trim())?,
             content_type: short("attachments.content_type", attachment.content_type.trim())?,
             size: attachment.size,
-            url: short("attachments.url", attachment.url.trim())?,
+            url,
         });
     }
     let details = crate::storage::Details {
@@ -255,6 +260,9 @@ mod tests {
             ("author.email", |r| r.author.as_mut().unwrap().email = "jane@localhost".into()),
             ("url", |r| r.url = "javascript:alert(document.cookie)".into()),
             ("url", |r| r.url = "data:text/html;base64,PHNjcmlwdD4=".into()),
+            ("attachments.url", |r| {
+                r.attachments = vec![v1::Attachment { url: "javascript:alert(1)".into(), ..Default::default() }];
+            }),
         ];
         for (field, break_it) in cases {
             let mut broken = request();
