@@ -1032,3 +1032,20 @@ on_both_backends!(
     a_reply_reaches_the_platform_once_and_waits_out_a_rate_limit,
     a_quota_holds_back_a_burst_and_a_failing_api_is_reported,
 );
+
+/// Every process keeps the whole channel registry in memory, so a tenant registers at most 100
+/// apps: the 101st name is RESOURCE_EXHAUSTED; an existing app can still be changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_registers_at_most_100_apps() {
+    let app = spawn(Backend::Embedded, None, |_| {}).await;
+    for n in 0..100 {
+        add_app(&app, &format!("chat-{n}"), v1::Platform::Generic, &[]).await;
+    }
+    let request =
+        v1::UpsertAppRequest { name: "chat-100".into(), platform: v1::Platform::Generic.into(), ..Default::default() };
+    let refused = app.channels().upsert_app(as_tenant(TENANT, request)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("100 channel apps"), "{}", refused.message());
+    add_app(&app, "chat-7", v1::Platform::Generic, &[]).await;
+    app.stop().await;
+}
