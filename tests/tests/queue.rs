@@ -22,7 +22,28 @@ tend_tests::on_both_backends!(
     stats_count_what_waits_is_offered_and_had,
     policies_choose_the_agent_and_relax_or_move_what_waits_too_long,
     working_hours_set_agents_offline_and_back,
+    a_quiet_watch_sends_heartbeats,
 );
+
+/// A watch with nothing to say sends a heartbeat (an event without an offer) after
+/// `queue.watch_heartbeat` of quiet, so proxies keep it open; offers still arrive between.
+async fn a_quiet_watch_sends_heartbeats(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ServiceName::Routing, ServiceName::Cases], |config| {
+        config.queue.dispatch_every = Duration::from_millis(50);
+        config.queue.dispatch_lease = Duration::from_secs(2);
+        config.queue.watch_heartbeat = Duration::from_millis(300);
+    })
+    .await;
+    agent(&app, "ana", 2, &["en"]).await;
+    let mut offers = watch(&app, "ana").await;
+    for _ in 0..2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), offers.next()).await.expect("a heartbeat in time");
+        assert_eq!(event.unwrap().unwrap().offer, None, "a heartbeat carries no offer");
+    }
+    let case = open(&app, 50, "en").await;
+    assert_eq!(next(&mut offers).await.item.unwrap().case_id, case.id);
+    app.stop().await;
+}
 
 const TENANT: &str = "acme";
 /// How long a test waits for the queue to act.
@@ -99,10 +120,14 @@ async fn watch(app: &TestApp, agent: &str) -> Offers {
     app.queue().watch_offers(as_tenant(TENANT, request)).await.unwrap().into_inner()
 }
 
-/// The next offer event of a watch.
+/// The next offer event of a watch, past heartbeats.
 async fn next(offers: &mut Offers) -> v1::Offer {
-    let event = tokio::time::timeout(WAIT, offers.next()).await.expect("an offer event in time");
-    event.unwrap().unwrap().offer.unwrap()
+    loop {
+        let event = tokio::time::timeout(WAIT, offers.next()).await.expect("an offer event in time");
+        if let Some(offer) = event.unwrap().unwrap().offer {
+            return offer;
+        }
+    }
 }
 
 /// Whether a watch gets nothing for a while.
@@ -250,8 +275,13 @@ async fn next_work_pulls_the_best_case_the_agent_may_take(backend: Backend) {
         let request = v1::NextWorkRequest { agent_id: "ana".into() };
         app.queue().next_work(as_tenant(TENANT, request)).await.map(|response| response.into_inner().assignment)
     };
-    // The queue learns of the cases from cases.events.
-    let first = eventually("work to pull", WAIT, || async { pull().await.unwrap() }).await;
+    // The queue learns of the cases from cases.events: wait for all three, or the first pull
+    // could find only the lower one.
+    eventually("three cases waiting", WAIT, || async {
+        (stats(&app, "").await.queues.first().is_some_and(|queue| queue.waiting == 3)).then_some(())
+    })
+    .await;
+    let first = pull().await.unwrap().expect("work to pull");
     // The Spanish one is the highest, but she answers in English only.
     assert_eq!(first.item.as_ref().unwrap().case_id, high.id);
     assert_eq!(case(&app, &high.id).await.assignee, "ana");
@@ -551,7 +581,7 @@ async fn two_replicas_never_offer_a_case_twice_nor_past_capacity() {
         desks.push(tokio::spawn(async move {
             let mut active: Vec<String> = Vec::new();
             while let Ok(Some(Ok(event))) = tokio::time::timeout(Duration::from_secs(5), offers.next()).await {
-                let offer = event.offer.unwrap();
+                let Some(offer) = event.offer else { continue };
                 if state(&offer) != v1::OfferState::Open {
                     continue;
                 }

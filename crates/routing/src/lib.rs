@@ -115,7 +115,8 @@ impl Routing {
             queue_config.watch_poll,
         ));
         let watches_stop = CancellationToken::new();
-        let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone()));
+        let heartbeat = queue_config.watch_heartbeat;
+        let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone(), heartbeat));
         let api = Arc::new(RoutingApi::new(db));
         Ok(Self {
             api,

@@ -130,7 +130,12 @@ impl OfferFeed {
 
 /// Streams `open` (the agent's open offers now), then what `subscription` brings, until the
 /// client goes or `stop`.
-pub fn serve(open: Vec<v1::Offer>, mut subscription: Subscription, stop: CancellationToken) -> Responses {
+pub fn serve(
+    open: Vec<v1::Offer>,
+    mut subscription: Subscription,
+    stop: CancellationToken,
+    heartbeat: std::time::Duration,
+) -> Responses {
     let (sender, receiver) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
         let sent: HashSet<String> = open.iter().map(|offer| offer.id.clone()).collect();
@@ -139,8 +144,16 @@ pub fn serve(open: Vec<v1::Offer>, mut subscription: Subscription, stop: Cancell
                 return;
             }
         }
+        let quiet = tokio::time::sleep(heartbeat);
+        tokio::pin!(quiet);
         loop {
             tokio::select! {
+                () = &mut quiet => {
+                    if sender.send(Ok(v1::OfferEvent { offer: None })).await.is_err() {
+                        return;
+                    }
+                    quiet.as_mut().reset(tokio::time::Instant::now() + heartbeat);
+                }
                 event = subscription.events.recv() => {
                     let Some(event) = event else {
                         let _ = sender.send(Err(Status::unavailable("this watch fell behind: open it again"))).await;
@@ -149,8 +162,11 @@ pub fn serve(open: Vec<v1::Offer>, mut subscription: Subscription, stop: Cancell
                     let again = event.offer.as_ref().is_some_and(|offer| {
                         offer.state == v1::OfferState::Open as i32 && sent.contains(&offer.id)
                     });
-                    if !again && sender.send(Ok(event)).await.is_err() {
-                        return;
+                    if !again {
+                        if sender.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                        quiet.as_mut().reset(tokio::time::Instant::now() + heartbeat);
                     }
                 }
                 () = sender.closed() => return,

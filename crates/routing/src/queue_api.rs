@@ -31,13 +31,14 @@ pub struct QueueApi {
     queue: Queue,
     feed: Arc<OfferFeed>,
     stop: CancellationToken,
+    heartbeat: std::time::Duration,
 }
 
 impl QueueApi {
-    /// An API over `queue`'s database, streaming offers from `feed`; its watches end when
-    /// `stop` is cancelled.
-    pub fn new(queue: Queue, feed: Arc<OfferFeed>, stop: CancellationToken) -> Self {
-        Self { db: queue.db().clone(), queue, feed, stop }
+    /// An API over `queue`'s database, streaming offers from `feed` with a heartbeat after
+    /// `heartbeat` of quiet; its watches end when `stop` is cancelled.
+    pub fn new(queue: Queue, feed: Arc<OfferFeed>, stop: CancellationToken, heartbeat: std::time::Duration) -> Self {
+        Self { db: queue.db().clone(), queue, feed, stop, heartbeat }
     }
 }
 
@@ -96,7 +97,7 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let open = work::open_offers(&self.db, tenant, &agent).await.context("reading the open offers")?;
         let open = open.iter().map(|row| crate::work::offer(row, v1::OfferState::Open)).collect();
         tracing::info!(agent = %agent, actor = %caller.actor, "offer watch started");
-        Ok(Response::new(offers::serve(open, subscription, self.stop.clone())))
+        Ok(Response::new(offers::serve(open, subscription, self.stop.clone(), self.heartbeat)))
     }
 
     async fn accept_offer(&self, request: Request<v1::AcceptOfferRequest>) -> Result<Response<v1::Assignment>, Status> {

@@ -38,6 +38,11 @@ pub struct QueueConfig {
     /// watches.
     #[serde(with = "humantime_serde")]
     pub watch_poll: Duration,
+    /// A `WatchOffers` stream that has sent nothing for this long sends a heartbeat (an event
+    /// without an offer), so proxies and load balancers do not close it as idle and the desk
+    /// knows the stream is alive.
+    #[serde(with = "humantime_serde")]
+    pub watch_heartbeat: Duration,
 }
 
 impl Default for QueueConfig {
@@ -52,6 +57,7 @@ impl Default for QueueConfig {
             changes_overlap: Duration::from_secs(2),
             max_watchers: 4_096,
             watch_poll: Duration::from_millis(100),
+            watch_heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -84,6 +90,9 @@ impl Validate for QueueConfig {
         }
         if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&self.watch_poll) {
             return Err(ConfigError::invalid("queue.watch_poll", "must be between 10ms and 10s"));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.watch_heartbeat) {
+            return Err(ConfigError::invalid("queue.watch_heartbeat", "must be between 100ms and 10m"));
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ async fn desk(channel: Channel, id: String, assigned: Arc<Mutex<HashMap<String, 
     let mut offers = queue.watch_offers(v1::WatchOffersRequest { agent_id: id.clone() }).await.unwrap().into_inner();
     let mut active: Vec<String> = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(idle, offers.next()).await {
-        let offer = event.unwrap().offer.unwrap();
+        let Some(offer) = event.unwrap().offer else { continue };
         if offer.state != i32::from(v1::OfferState::Open) {
             continue;
         }
