@@ -8,6 +8,7 @@ pub mod auth;
 pub mod component;
 pub mod config;
 pub mod error;
+pub mod fuzz;
 pub mod http;
 pub mod ids;
 pub mod metrics;

@@ -90,16 +90,9 @@ const TOKENS: &[&str] = &[
 
 /// The corpus files, sorted by name.
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = format!("{}/tests/__fuzz__/cel_condition/corpus", env!("CARGO_MANIFEST_DIR"));
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("{dir}: {error}"))
-        .map(|entry| entry.map(|entry| entry.path()).unwrap_or_else(|error| panic!("{dir}: {error}")))
-        .collect();
-    paths.sort();
-    let seeds: Vec<Vec<u8>> =
-        paths.iter().map(|path| std::fs::read(path).unwrap_or_else(|error| panic!("{path:?}: {error}"))).collect();
-    assert!(!seeds.is_empty(), "{dir} is empty");
-    seeds
+    tend_kernel::fuzz::corpus(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/__fuzz__/cel_condition/corpus"),
+    )
 }
 
 /// A corpus condition with one to eight edits, as `input` says (each: what, where, value).

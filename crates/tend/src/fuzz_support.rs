@@ -10,16 +10,8 @@ pub const TIME: Duration = Duration::from_secs(3);
 
 /// The files of `target`'s corpus, sorted by name.
 pub fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = format!("{}/src/__fuzz__/{target}/corpus", env!("CARGO_MANIFEST_DIR"));
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("{dir}: {error}"))
-        .map(|entry| entry.map(|entry| entry.path()).unwrap_or_else(|error| panic!("{dir}: {error}")))
-        .collect();
-    paths.sort();
-    let seeds: Vec<Vec<u8>> =
-        paths.iter().map(|path| std::fs::read(path).unwrap_or_else(|error| panic!("{path:?}: {error}"))).collect();
-    assert!(!seeds.is_empty(), "{dir} is empty");
-    seeds
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/__fuzz__/{target}/corpus"));
+    tend_kernel::fuzz::corpus(&dir)
 }
 
 /// One corpus file with one to eight edits, as `input` says: its first byte picks the file,
