@@ -83,4 +83,5 @@ async fn register_list_post_and_disable() {
     })
     .await
     .unwrap();
+    dev.stop().await;
 }

@@ -38,6 +38,15 @@ pub async fn start_dev(env: &[(&str, &str)], stderr: Stdio) -> Dev {
     Dev { server, endpoint, lines, _data_dir: data_dir }
 }
 
+impl Dev {
+    /// Kills the server and waits until it is gone, so that it holds none of the test's output
+    /// handles when the test ends (nextest reports a test that leaves a child holding them as
+    /// leaky).
+    pub async fn stop(mut self) {
+        self.server.kill().await.unwrap();
+    }
+}
+
 /// Runs `tend <args>` against `endpoint`: its exit status, stdout and stderr.
 pub fn run(endpoint: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_tend")).args(args).env("TEND_ENDPOINT", endpoint).output().unwrap();
