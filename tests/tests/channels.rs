@@ -406,12 +406,18 @@ async fn generic_and_email_deliveries_are_signed_within_the_window(backend: Back
 
 /// Publishes a reply request as cases would.
 async fn request_reply(app: &TestApp, reply_id: &str, interaction_id: &str, text: &str) {
+    request_reply_as(app, reply_id, interaction_id, text, false).await;
+}
+
+/// Publishes a reply request as cases would, personalised (an incident's answer) or not.
+async fn request_reply_as(app: &TestApp, reply_id: &str, interaction_id: &str, text: &str, personalize: bool) {
     let tenant = tend_kernel::TenantId::parse(TENANT).unwrap();
     let request = v1::ReplyRequested {
         reply_id: reply_id.into(),
         interaction_id: interaction_id.into(),
         text: text.into(),
         case_id: "case-1".into(),
+        personalize,
         ..Default::default()
     };
     let stream = app.event_stream().await;
@@ -462,6 +468,30 @@ async fn a_reply_reaches_the_platform_once_and_waits_out_a_rate_limit(backend: B
         (found.len() == 1).then_some(())
     })
     .await;
+    app.stop().await;
+}
+
+/// An incident's one answer reaches each author in their own name: ingest fills in the
+/// placeholders from the post answered, and the platform gets the personal text.
+async fn an_incident_answer_is_sent_in_the_authors_name(backend: Backend) {
+    let created = String::from_utf8(fixture("outbound/x_tweet_created.json")).unwrap();
+    let fake = FakePlatform::start(Answer::new(201, &created)).await;
+    let app = spawn(backend, Some(&fake), |_| {}).await;
+    x_account(&app, None).await;
+    let tweet = stored_tweet(&app).await;
+    let author = tweet.author.clone().unwrap();
+    assert!(!author.handle.is_empty() && !author.display_name.is_empty(), "{author:?}");
+
+    let template = "Hi {first_name} (@{handle}), the outage is fixed. {keep} braces";
+    request_reply_as(&app, "answer-1.case-1", &tweet.id, template, true).await;
+    delivery(&app, "answer-1.case-1", v1::DeliveryStatus::Sent).await;
+    let first_name = author.display_name.split_whitespace().next().unwrap();
+    let expected = format!("Hi {first_name} (@{}), the outage is fixed. {{keep}} braces", author.handle);
+    assert_eq!(fake.requests().last().unwrap().json()["text"], expected.as_str());
+    // Without the flag, the text goes as written.
+    request_reply(&app, "reply-2", &tweet.id, "Hi {name}").await;
+    delivery(&app, "reply-2", v1::DeliveryStatus::Sent).await;
+    assert_eq!(fake.requests().last().unwrap().json()["text"], "Hi {name}");
     app.stop().await;
 }
 
@@ -1031,6 +1061,7 @@ on_both_backends!(
     generic_and_email_deliveries_are_signed_within_the_window,
     a_reply_reaches_the_platform_once_and_waits_out_a_rate_limit,
     a_quota_holds_back_a_burst_and_a_failing_api_is_reported,
+    an_incident_answer_is_sent_in_the_authors_name,
 );
 
 /// Every process keeps the whole channel registry in memory, so a tenant registers at most 100

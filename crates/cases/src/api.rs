@@ -22,7 +22,7 @@ use crate::lifecycle::{Lifecycle, case_to_proto};
 use crate::storage::{self, case};
 use crate::timeline::{self, Draft};
 use crate::watch::{self, Watches};
-use crate::{attach, clocks, guides};
+use crate::{attach, clocks, guides, incidents};
 use crate::{departments, promises};
 
 /// Longest thread id a case is joined by, in bytes.
@@ -53,6 +53,7 @@ pub struct CaseApi {
     db: DatabaseConnection,
     relay: OutboxWaker,
     lifecycle: Lifecycle,
+    incidents: incidents::Incidents,
     clock: Arc<dyn Clock>,
     /// How long before its time a promise is due soon.
     promise_warning: chrono::Duration,
@@ -74,6 +75,7 @@ impl CaseApi {
         Self {
             watches,
             lifecycle: Lifecycle::new(db.clone(), relay.clone(), clock.clone()),
+            incidents: incidents::Incidents::new(db.clone(), relay.clone(), clock.clone()),
             db,
             relay,
             clock,
@@ -122,7 +124,19 @@ impl CaseApi {
         }
         let txn = self.db.begin().await.context("starting a transaction")?;
         let mut events = Vec::with_capacity(opening.len());
-        let opening = self.join_open_cases(&txn, caller, opening, now, &mut outcomes, &mut events).await?;
+        let mut opening = self.join_open_cases(&txn, caller, opening, now, &mut outcomes, &mut events).await?;
+        let keys: Vec<&str> =
+            opening.iter().map(|(_, new)| new.incident_key.as_str()).filter(|key| !key.is_empty()).collect();
+        if !keys.is_empty() {
+            let incidents = incidents::open_for_keys(&txn, tenant.as_str(), &keys, now)
+                .await
+                .context("opening the escalations' incidents")?;
+            for (_, new) in &mut opening {
+                if let Some(incident_id) = incidents.get(&new.incident_key) {
+                    new.row.incident_id.clone_from(incident_id);
+                }
+            }
+        }
         let rows: Vec<case::Model> = opening.iter().map(|(_, new)| new.row.clone()).collect();
         let interaction_ids: Vec<&str> = opening.iter().map(|(_, new)| new.interaction_id.as_str()).collect();
         let joined = events.len();
@@ -255,6 +269,8 @@ struct NewCase {
     new_case: bool,
     interaction_id: String,
     trace_context: std::collections::HashMap<String, String>,
+    /// The escalation key of the incident it joins, if any.
+    incident_key: String,
 }
 
 /// The case `request` opens, or why it is refused.
@@ -311,8 +327,15 @@ fn new_case(
         department_seconds: 0,
         retention_outcome: 0,
         thread,
+        incident_id: String::new(),
     };
-    Ok(NewCase { row, new_case: request.new_case, interaction_id, trace_context: request.trace_context })
+    Ok(NewCase {
+        row,
+        new_case: request.new_case,
+        interaction_id,
+        trace_context: request.trace_context,
+        incident_key: request.incident_key.trim().to_owned(),
+    })
 }
 
 /// Checks every field of `request` that the case keeps or reads, before any work: enums
@@ -320,6 +343,12 @@ fn new_case(
 /// The limits are those of `OpenCaseRequest` in cases.proto.
 fn check_open(request: &v1::OpenCaseRequest) -> Result<(), ApiError> {
     domain::check_idempotency_key(&request.idempotency_key)?;
+    if request.incident_key.len() > incidents::MAX_KEY || request.incident_key.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "incident_key",
+            format!("must be at most {} bytes on one line", incidents::MAX_KEY),
+        ));
+    }
     validate::optional_id("profile_id", &request.profile_id)?;
     validate::optional_id("customer_id", &request.customer_id)?;
     validate::count("trace_context", request.trace_context.len(), MAX_TRACE_ENTRIES)?;
@@ -784,6 +813,102 @@ impl v1::case_service_server::CaseService for CaseApi {
             .collect();
         let document = tend_kernel::proto_json::json!({ "cases": cases });
         Ok(Response::new(tend_client::export::answer(SERVICE, &document)?))
+    }
+
+    async fn open_incident(&self, request: Request<v1::OpenIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.open(&caller, request.into_inner()).await?))
+    }
+
+    async fn get_incident(&self, request: Request<v1::GetIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        Ok(Response::new(self.incidents.get(&caller.tenant, &request.get_ref().incident_id).await?))
+    }
+
+    async fn list_incidents(
+        &self,
+        request: Request<v1::ListIncidentsRequest>,
+    ) -> Result<Response<v1::ListIncidentsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        Ok(Response::new(self.incidents.list(&caller.tenant, request.get_ref()).await?))
+    }
+
+    async fn update_incident(
+        &self,
+        request: Request<v1::UpdateIncidentRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.update(&caller, request.into_inner()).await?))
+    }
+
+    async fn add_to_incident(
+        &self,
+        request: Request<v1::AddToIncidentRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.add(&caller, request.into_inner()).await?))
+    }
+
+    async fn remove_from_incident(
+        &self,
+        request: Request<v1::RemoveFromIncidentRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.remove(&caller, request.into_inner()).await?))
+    }
+
+    async fn merge_incidents(
+        &self,
+        request: Request<v1::MergeIncidentsRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.merge(&caller, request.into_inner()).await?))
+    }
+
+    async fn list_incident_members(
+        &self,
+        request: Request<v1::ListIncidentMembersRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let (rows, page) = self.incidents.members(&caller.tenant, request.get_ref()).await?;
+        let cases = self.to_protos(&caller.tenant, rows).await?;
+        let (cases, next_page_token) = page.fit(cases, |case| case.id.as_str());
+        Ok(Response::new(v1::ListCasesResponse { cases, next_page_token }))
+    }
+
+    async fn answer_incident(
+        &self,
+        request: Request<v1::AnswerIncidentRequest>,
+    ) -> Result<Response<v1::IncidentAnswer>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.answer(&caller, request.into_inner()).await?))
+    }
+
+    async fn get_incident_answer(
+        &self,
+        request: Request<v1::GetIncidentAnswerRequest>,
+    ) -> Result<Response<v1::IncidentAnswer>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        Ok(Response::new(self.incidents.get_answer(&caller.tenant, request.get_ref()).await?))
+    }
+
+    async fn resolve_incident(
+        &self,
+        request: Request<v1::ResolveIncidentRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        Ok(Response::new(self.incidents.resolve(&self.lifecycle, &caller, request.into_inner()).await?))
     }
 
     async fn step_guide(

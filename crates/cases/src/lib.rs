@@ -20,6 +20,7 @@ mod departments;
 mod domain;
 mod export;
 mod guides;
+mod incidents;
 mod lifecycle;
 mod posts;
 mod promises;
@@ -78,6 +79,8 @@ impl Cases {
         consumers.extend(context.consumers(streams::INTERACTIONS_UPDATED, SERVICE, edited, &db, &relay.waker()));
         let deleted = Arc::new(posts::Deleted { clock: clock.clone() });
         consumers.extend(context.consumers(streams::INTERACTIONS_DELETED, SERVICE, deleted, &db, &relay.waker()));
+        let escalated = Arc::new(incidents::Escalated { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::TOPICS_ESCALATED, SERVICE, escalated, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
         let watches_stop = CancellationToken::new();
         let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());

@@ -866,5 +866,6 @@ pub fn case_to_proto(row: case::Model, interaction_ids: Vec<String>) -> v1::Case
         department_seconds: u64::try_from(row.department_seconds).unwrap_or(0),
         retention_outcome: row.retention_outcome,
         sla_clocks: Vec::new(),
+        incident_id: row.incident_id,
     }
 }

@@ -54,6 +54,8 @@ pub mod reply {
         pub requested_by: String,
         pub requested_at: ChronoDateTimeUtc,
         pub updated_at: ChronoDateTimeUtc,
+        /// The incident answer it is part of; "" for a reply of its own.
+        pub answer_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -200,6 +202,7 @@ pub async fn reply_to_case(
         requested_by: caller.actor.clone(),
         requested_at: now,
         updated_at: now,
+        answer_id: String::new(),
     };
     let saved = reply::ActiveModel::from(row).insert(&txn).await.context("recording the reply")?;
     // The agent answered: the response clocks are met.
@@ -223,12 +226,20 @@ pub async fn reply_to_case(
         visibility: request.visibility,
         requested_by: caller.actor.clone(),
         subject: saved.subject.clone(),
+        personalize: false,
     };
     outbox::enqueue(&txn, streams::REPLIES_REQUESTED, &envelope(SERVICE, tenant, &requested)).await?;
     txn.commit().await.context("committing the reply")?;
     relay.wake();
     tracing::info!(case_id = %saved.case_id, reply_id = %saved.reply_id, "reply requested");
     Ok(to_proto(saved))
+}
+
+/// Records `rows`, new replies, in as few statements as the backends allow.
+pub async fn insert_all<C: ConnectionTrait>(conn: &C, rows: Vec<reply::Model>) -> Result<(), DbErr> {
+    let rows = rows.into_iter().map(reply::ActiveModel::from).collect();
+    // 14 columns: well under both backends' limits on bound parameters.
+    tend_store::query::insert_chunked(conn, rows, 500).await
 }
 
 /// Ties open promise `promise_id` of case `case_id` to reply `reply_id`, which keeps it once

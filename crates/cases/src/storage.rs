@@ -70,6 +70,8 @@ pub mod case {
         /// The opening interaction's channel and conversation (`{channel}:{thread id}`), ""
         /// when it had none.
         pub thread: String,
+        /// The incident it is a member of; "" if none.
+        pub incident_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -121,6 +123,7 @@ tend_store::migrator!(
         crate::clocks::CreateClocks,
         crate::guides::CreateGuides,
         IndexCasesByTenantAndId,
+        crate::incidents::AddIncidents,
     ]
 );
 
@@ -459,6 +462,7 @@ pub async fn update_changed<C: ConnectionTrait>(conn: &C, row: &case::Model, rea
         .col_expr(case::Column::Department, Expr::value(row.department.clone()))
         .col_expr(case::Column::DepartmentSeconds, Expr::value(row.department_seconds))
         .col_expr(case::Column::RetentionOutcome, Expr::value(row.retention_outcome))
+        .col_expr(case::Column::IncidentId, Expr::value(row.incident_id.clone()))
         .filter(case::Column::Id.eq(row.id.clone()))
         .filter(case::Column::Tenant.eq(row.tenant.clone()))
         .filter(case::Column::Version.eq(read))
@@ -794,6 +798,7 @@ mod tests {
             department_seconds: 0,
             retention_outcome: 0,
             thread: String::new(),
+            incident_id: String::new(),
         }
     }
 

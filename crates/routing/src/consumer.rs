@@ -231,6 +231,8 @@ fn open_request(item: &Routed<'_>) -> v1::OpenCaseRequest {
         routing: Some(item.outcome.clone()),
         // Cases joins it to the customer's open case, if there is one.
         new_case: false,
+        // Hot topics set it while an escalation of the post's topic or cluster is active.
+        incident_key: String::new(),
     }
 }
 

@@ -15,6 +15,8 @@ pub mod streams {
     pub const CASES_EVENTS: &str = "cases.events";
     /// `InteractionRouted`, published by routing for every decision, work or not.
     pub const INTERACTIONS_ROUTED: &str = "interactions.routed";
+    /// Escalation thresholds crossed (`TopicEscalated`), from routing: cases opens the incident.
+    pub const TOPICS_ESCALATED: &str = "topics.escalated";
     /// Customers forgotten (right to erasure), from identity.
     pub const CUSTOMERS_ERASED: &str = "customers.erased";
     /// Interactions edited on their channel, from ingest.

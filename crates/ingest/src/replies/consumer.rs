@@ -85,6 +85,9 @@ impl EventHandler for RequestReplies {
             };
             if let Some(found) = &interaction {
                 aim(&mut row, found, request.visibility());
+                if request.personalize {
+                    row.text = personalize(&row.text, &found.author_display_name, &found.author_handle);
+                }
             }
             match problem {
                 Some(reason) => {
@@ -144,5 +147,33 @@ fn aim(row: &mut reply::Model, found: &interactions::interaction::Model, visibil
         }
     } else {
         row.recipient = found.author_external_id.clone();
+    }
+}
+
+/// `text` with `{name}` (the display name, else the handle), `{first_name}` (its first word)
+/// and `{handle}` filled in for the author answered: an incident's one answer, made personal
+/// per member. Other braces are left as written; a placeholder with nothing to fill becomes "".
+pub fn personalize(text: &str, display_name: &str, handle: &str) -> String {
+    let handle = handle.trim().trim_start_matches('@');
+    let name = match display_name.trim() {
+        "" => handle,
+        name => name,
+    };
+    let first_name = name.split_whitespace().next().unwrap_or("");
+    text.replace("{first_name}", first_name).replace("{name}", name).replace("{handle}", handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::personalize;
+
+    #[test]
+    fn placeholders_are_filled_from_the_author() {
+        let text = "Hi {first_name} (@{handle}), {name}: sorry! {other}";
+        assert_eq!(personalize(text, "Ann Lee", "@annlee"), "Hi Ann (@annlee), Ann Lee: sorry! {other}");
+        // No display name: the handle stands in.
+        assert_eq!(personalize("Hi {name}, {first_name}", "", "bob"), "Hi bob, bob");
+        assert_eq!(personalize("Hi {name}", "", ""), "Hi ");
+        assert_eq!(personalize("no placeholders", "Ann", "ann"), "no placeholders");
     }
 }

@@ -363,6 +363,26 @@ async fn anonymise<C: ConnectionTrait>(
             .exec(conn)
             .await?;
     }
+    // Replies to them name their author (recipient, a personalised text): blanked, and one not
+    // sent yet never will be.
+    use crate::replies::storage::reply;
+    reply::Entity::update_many()
+        .col_expr(reply::Column::Status, Expr::value(i32::from(tend_proto::v1::DeliveryStatus::Failed)))
+        .col_expr(reply::Column::Reason, Expr::value("the customer was erased before it was sent"))
+        .filter(reply::Column::Tenant.eq(tenant))
+        .filter(reply::Column::InteractionId.is_in(ids.iter().map(String::as_str)))
+        .filter(reply::Column::Status.eq(i32::from(tend_proto::v1::DeliveryStatus::Queued)))
+        .exec(conn)
+        .await?;
+    reply::Entity::update_many()
+        .col_expr(reply::Column::Recipient, Expr::value(""))
+        .col_expr(reply::Column::Text, Expr::value(ERASED_TEXT))
+        .col_expr(reply::Column::Subject, Expr::value(""))
+        .col_expr(reply::Column::Log, Expr::value("[]"))
+        .filter(reply::Column::Tenant.eq(tenant))
+        .filter(reply::Column::InteractionId.is_in(ids.iter().map(String::as_str)))
+        .exec(conn)
+        .await?;
     interaction::Entity::update_many()
         .col_expr(interaction::Column::AuthorExternalId, Expr::value(""))
         .col_expr(interaction::Column::AuthorHandle, Expr::value(""))
