@@ -148,6 +148,10 @@ const ACCESS: &[(&str, Access)] = &[
     ("RoutingService/PutCalendar", Admin),
     ("RoutingService/ListCalendars", Read),
     ("RoutingService/ExportSubjectData", Admin),
+    ("RoutingService/ListHotTopics", Read),
+    ("RoutingService/PutEscalationThreshold", Admin),
+    ("RoutingService/ListEscalationThresholds", Read),
+    ("RoutingService/DeleteEscalationThreshold", Admin),
 ];
 
 const ACME_ADMIN: &str = "acme-admin-key-0001";

@@ -112,7 +112,7 @@ fn main() {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs_f64(seconds) {
             for input in &inputs {
-                let decision = decide(&config, &root, input, now);
+                let decision = decide(&config, &root, input, now, &Default::default());
                 fired += decision.evaluation.fired.len() as u64;
                 decided += 1;
             }

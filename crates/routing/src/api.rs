@@ -131,6 +131,55 @@ impl RoutingApi {
 
 #[tonic::async_trait]
 impl v1::routing_service_server::RoutingService for RoutingApi {
+    async fn list_hot_topics(
+        &self,
+        request: Request<v1::ListHotTopicsRequest>,
+    ) -> Result<Response<v1::ListHotTopicsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let topics = crate::trends::list(&self.db, caller.tenant.as_str(), request.get_ref().hot_only).await?;
+        Ok(Response::new(v1::ListHotTopicsResponse { topics }))
+    }
+
+    async fn put_escalation_threshold(
+        &self,
+        request: Request<v1::PutEscalationThresholdRequest>,
+    ) -> Result<Response<v1::EscalationThreshold>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().threshold.ok_or_else(|| ApiError::invalid("threshold", "required"))?;
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let saved = crate::trends::put_threshold(&txn, caller.tenant.as_str(), given, tend_kernel::ids::now()).await?;
+        txn.commit().await.context("committing the threshold")?;
+        tracing::info!(actor = %caller.actor, threshold = %saved.name, "escalation threshold saved");
+        Ok(Response::new(saved))
+    }
+
+    async fn list_escalation_thresholds(
+        &self,
+        request: Request<v1::ListEscalationThresholdsRequest>,
+    ) -> Result<Response<v1::ListEscalationThresholdsResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let rows = crate::trends::storage::thresholds(&self.db, caller.tenant.as_str())
+            .await
+            .context("reading the thresholds")?;
+        let thresholds = rows.into_iter().map(crate::trends::threshold_to_proto).collect();
+        Ok(Response::new(v1::ListEscalationThresholdsResponse { thresholds }))
+    }
+
+    async fn delete_escalation_threshold(
+        &self,
+        request: Request<v1::DeleteEscalationThresholdRequest>,
+    ) -> Result<Response<v1::EscalationThreshold>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let removed =
+            crate::trends::delete_threshold(&self.db, caller.tenant.as_str(), &request.get_ref().name).await?;
+        tracing::info!(actor = %caller.actor, threshold = %removed.name, "escalation threshold removed");
+        Ok(Response::new(removed))
+    }
+
     async fn get_routing_decision(
         &self,
         request: Request<v1::GetRoutingDecisionRequest>,

@@ -28,23 +28,37 @@ use tonic::Code;
 use crate::config::Configs;
 use crate::decide::{Decision, decide, stored_input};
 use crate::storage::{self, decision};
+use crate::trends::HotTopics;
 
 /// Routes identified interactions into cases.
 pub struct RouteInteractions {
     cases: CaseClient,
     configs: Arc<Configs>,
+    hot: Arc<HotTopics>,
 }
 
 impl RouteInteractions {
-    /// A handler that opens cases through `cases`, deciding with `configs`.
-    pub fn new(cases: CaseClient, configs: Arc<Configs>) -> Self {
-        Self { cases, configs }
+    /// A handler that opens cases through `cases`, deciding with `configs` and what `hot` says
+    /// of the posts' topics.
+    pub fn new(cases: CaseClient, configs: Arc<Configs>, hot: Arc<HotTopics>) -> Self {
+        Self { cases, configs, hot }
     }
+}
+
+/// The topics enrichment found in an identified interaction.
+fn topics_of(identified: &v1::InteractionIdentified) -> &[String] {
+    identified
+        .interaction
+        .as_ref()
+        .and_then(|interaction| interaction.enrichment.as_ref())
+        .map_or(&[], |enrichment| enrichment.topics.as_slice())
 }
 
 /// One event's decision, before its case is opened.
 struct Routed<'a> {
     event: &'a Event<v1::InteractionIdentified>,
+    /// The escalation its case joins the incident of, if its topic's burst is escalated.
+    escalation_key: Option<String>,
     decision: Decision,
     /// The decision in the contract's terms, for the case and the record.
     outcome: v1::RoutingOutcome,
@@ -80,13 +94,31 @@ impl EventHandler for RouteInteractions {
                 // One root context per tenant and batch: building it costs more than a condition.
                 let root = cel::Context::with_env(config.rules.env.clone());
                 events
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .map(|event| {
-                        let decision = decide(&config, &root, &event.payload, now);
-                        Routed { event, outcome: decision.outcome(), decision, case_id: String::new() }
+                        let signals = self.hot.signals(tenant.as_str(), topics_of(&event.payload));
+                        let decision = decide(&config, &root, &event.payload, now, &signals);
+                        Routed {
+                            event,
+                            escalation_key: signals.escalation_key,
+                            outcome: decision.outcome(),
+                            decision,
+                            case_id: String::new(),
+                        }
                     })
                     .collect()
             };
+            // Every post counts for its topics' trends, work or not, at the time ingest got it.
+            let posts: Vec<(chrono::DateTime<chrono::Utc>, &[String])> = events
+                .iter()
+                .map(|event| {
+                    let received =
+                        event.payload.interaction.as_ref().and_then(|i| crate::time_of(i.received_at.as_ref()));
+                    (received.unwrap_or(now), topics_of(&event.payload))
+                })
+                .collect();
+            crate::trends::count_posts(effects.db(), tenant.as_str(), &posts).await.context("counting topics")?;
             let opened = std::time::Instant::now();
             deciding += opened - started;
             self.open_cases(tenant, &mut routed).await?;
@@ -151,6 +183,7 @@ impl EventHandler for RouteInteractions {
                     profile_id,
                     resolved_at: None,
                     first_response_at: None,
+                    topics: crate::trends::storage::topics_column(topics_of(identified)),
                 });
             }
         }
@@ -231,8 +264,8 @@ fn open_request(item: &Routed<'_>) -> v1::OpenCaseRequest {
         routing: Some(item.outcome.clone()),
         // Cases joins it to the customer's open case, if there is one.
         new_case: false,
-        // Hot topics set it while an escalation of the post's topic or cluster is active.
-        incident_key: String::new(),
+        // While its topic's burst is escalated, its case joins the burst's incident.
+        incident_key: item.escalation_key.clone().unwrap_or_default(),
     }
 }
 

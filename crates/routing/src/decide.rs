@@ -31,14 +31,34 @@ pub struct Decision {
     pub rule_set_version: u32,
 }
 
+/// What hot-topic detection says about one interaction when it is decided: how hot its
+/// hottest topic runs, how many posts echo it, and how its SLA tightens meanwhile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Signals {
+    /// The hottest of its topics that is hot, if any.
+    pub hot_topic: Option<String>,
+    /// That topic's heat, 0 (normal volume) to 1.
+    pub topic_heat: f64,
+    /// Its near-duplicate cluster's size (1 for a lone post; 0 unknown).
+    pub cluster_size: u32,
+    /// The SLA targets of a post on a hot topic, in percent of the policy's (100: unchanged).
+    pub sla_percent: u32,
+    /// The escalation key of the burst it belongs to, while one is active (its case joins the
+    /// burst's incident).
+    pub escalation_key: Option<String>,
+}
+
 /// Decides for `identified` with `config`, each rule's condition evaluated in a scope of `root`
 /// (see [`crate::rules::evaluate`]); `now` is the time of the decision, which a condition sees as
-/// `now`. Deadlines count from when ingest received the interaction.
+/// `now`. Deadlines count from when ingest received the interaction; a post on a hot topic
+/// (`signals`) gets its policy's targets tightened to `sla_percent` and its heat and cluster
+/// as priority terms.
 pub fn decide(
     config: &TenantRouting,
     root: &cel::Context<'_, '_>,
     identified: &v1::InteractionIdentified,
     now: DateTime<Utc>,
+    signals: &Signals,
 ) -> Decision {
     let facts = Facts::of(identified, now);
     let evaluation = evaluate(&config.rules, root, &facts);
@@ -62,15 +82,28 @@ pub fn decide(
         lifetime_value: facts.customer.lifetime_value,
         reading: enrichment.map(reading),
         adjustments: evaluation.adjustments.clone(),
-        cluster_size: 0,
-        topic_heat: 0.0,
+        cluster_size: signals.cluster_size,
+        topic_heat: signals.topic_heat,
         actionable,
     });
 
     let start = crate::time_of(interaction.received_at.as_ref()).unwrap_or(now);
+    let percent = if signals.hot_topic.is_some() { signals.sla_percent.clamp(1, 100) } else { 100 };
     let deadlines =
         sla::choose(&config.policies, evaluation.sla_policy.as_deref(), interaction.channel, &facts.customer.segment)
-            .map(|policy| policy.deadlines(config.calendar_of(policy, &interaction.account), start));
+            .map(|policy| {
+                let calendar = config.calendar_of(policy, &interaction.account);
+                if percent == 100 {
+                    policy.deadlines(calendar, start)
+                } else {
+                    policy.tightened(percent).deadlines(calendar, start)
+                }
+            });
+    let mut evaluation = evaluation;
+    if let Some(topic) = &signals.hot_topic {
+        // Said on the case and the decision, so an agent sees why its clock runs faster.
+        evaluation.tags.push(format!("hot-topic:{topic}"));
+    }
 
     Decision {
         priority: computed,

@@ -24,6 +24,7 @@ pub mod rules;
 pub mod simulate;
 pub mod sla;
 mod storage;
+pub mod trends;
 mod work;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use domain::{Priority, PriorityInput, Reading, Term, priority};
 pub use queue_api::QueueApi;
 pub use queue_config::QueueConfig;
 pub use storage::Migrator;
+pub use trends::TrendsConfig;
 
 /// A protobuf timestamp as a time; `None` when unset or out of range (a contract timestamp is
 /// never either once ingest has checked it).
@@ -66,6 +68,10 @@ pub struct Routing {
     instance: String,
     clock: Arc<dyn tend_kernel::ids::Clock>,
     max_request_bytes: usize,
+    hot: Arc<trends::HotTopics>,
+    evaluator: trends::Evaluator,
+    trends_config: TrendsConfig,
+    db: sea_orm::DatabaseConnection,
 }
 
 impl Routing {
@@ -76,6 +82,7 @@ impl Routing {
         context: &ServiceContext,
         cases: CaseClient,
         queue_config: &QueueConfig,
+        trends_config: &TrendsConfig,
     ) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
@@ -86,7 +93,9 @@ impl Routing {
             Arc::new(queue_config.clone()),
             context.clock.clone(),
         );
-        let handler = Arc::new(consumer::RouteInteractions::new(cases, Arc::new(Configs::default())));
+        let hot = Arc::new(trends::HotTopics::new(trends_config.sla_percent));
+        let evaluator = trends::Evaluator::new(db.clone(), relay.waker(), trends_config);
+        let handler = Arc::new(consumer::RouteInteractions::new(cases, Arc::new(Configs::default()), hot.clone()));
         let mut consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
         consumers.extend(context.consumers(
             streams::CASES_EVENTS,
@@ -117,7 +126,7 @@ impl Routing {
         let watches_stop = CancellationToken::new();
         let heartbeat = queue_config.watch_heartbeat;
         let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone(), heartbeat));
-        let api = Arc::new(RoutingApi::new(db));
+        let api = Arc::new(RoutingApi::new(db.clone()));
         Ok(Self {
             api,
             queue,
@@ -129,6 +138,10 @@ impl Routing {
             instance: context.instance.clone(),
             clock: context.clock.clone(),
             max_request_bytes: context.max_request_bytes,
+            hot,
+            evaluator,
+            trends_config: trends_config.clone(),
+            db,
         })
     }
 
@@ -153,8 +166,55 @@ impl Component for Routing {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Routing { relay, consumers, dispatcher, feed, watches_stop, instance, clock, .. } = *self;
+        let Routing {
+            relay,
+            consumers,
+            dispatcher,
+            feed,
+            watches_stop,
+            instance,
+            clock,
+            hot,
+            evaluator,
+            trends_config,
+            db,
+            ..
+        } = *self;
         let mut tasks = consumer_tasks(consumers, &shutdown);
+        // Hot topics: assessed on one replica at a time, read into every replica's memory.
+        let assessing = tend_store::lease::Singleton {
+            name: "routing.trends",
+            holder: instance.clone(),
+            every: trends_config.every,
+            ttl: trends_config.lease,
+            db: db.clone(),
+            clock: clock.clone(),
+        };
+        let evaluator = Arc::new(evaluator);
+        let stop = shutdown.clone();
+        tasks.push(Box::pin(async move {
+            assessing
+                .run(stop, |now| {
+                    let evaluator = evaluator.clone();
+                    async move { evaluator.tick(now).await }
+                })
+                .await;
+        }));
+        let stop = shutdown.clone();
+        let every = trends_config.refresh_every;
+        tasks.push(Box::pin(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = interval.tick() => {}
+                }
+                if let Err(error) = hot.refresh(&db).await {
+                    tracing::warn!(%error, "reading the hot topics failed; the next refresh retries");
+                }
+            }
+        }));
         let stop = shutdown.clone();
         tasks.push(Box::pin(async move { dispatcher.run(instance, clock, stop).await }));
         let stop = shutdown.clone();

@@ -85,7 +85,7 @@ pub fn simulate(draft: &TenantRouting, window: &[Recorded], now: DateTime<Utc>) 
 
     for recorded in window {
         let Some(input) = &recorded.input else { continue };
-        let after = decide(draft, &root, input, recorded.decided_at);
+        let after = decide(draft, &root, input, recorded.decided_at, &Default::default());
         report.decisions += 1;
         oldest = Some(oldest.map_or(recorded.decided_at, |at| at.min(recorded.decided_at)));
         newest = Some(newest.map_or(recorded.decided_at, |at| at.max(recorded.decided_at)));

@@ -67,6 +67,21 @@ impl SlaPolicy {
         Some(channel_match? + segment_match?)
     }
 
+    /// The policy with its targets at `percent` of what they are (a hot topic's overlay):
+    /// first response, next response and resolution alike, never below a minute.
+    pub fn tightened(&self, percent: u32) -> SlaPolicy {
+        let scale = |target: TimeDelta| {
+            let seconds = target.num_seconds().saturating_mul(i64::from(percent)) / 100;
+            TimeDelta::seconds(seconds.max(60))
+        };
+        SlaPolicy {
+            first_response: scale(self.first_response),
+            next_response: self.next_response.map(scale),
+            resolution: self.resolution.map(scale),
+            ..self.clone()
+        }
+    }
+
     /// The deadlines for work that arrived at `start`, counted on `calendar`.
     pub fn deadlines(&self, calendar: &Calendar, start: DateTime<Utc>) -> Deadlines {
         let due = |target: TimeDelta| calendar.add(start, target);

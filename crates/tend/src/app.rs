@@ -139,7 +139,7 @@ pub async fn build(
             Some(service) => CaseClient::local(service.clone(), tend_routing::SERVICE),
             None => remote_cases(config)?,
         };
-        let routing = tend_routing::Routing::build(&context, cases, &config.queue).await?;
+        let routing = tend_routing::Routing::build(&context, cases, &config.queue, &config.trends).await?;
         peers.routing = Some(RoutingClient::local(routing.service(), tend_identity::SERVICE));
         components.push(Box::new(routing));
     }

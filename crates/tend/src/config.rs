@@ -30,6 +30,8 @@ pub struct TendConfig {
     pub cases: tend_cases::CasesConfig,
     /// `[queue]`: how the universal queue (routing) hands out work.
     pub queue: tend_routing::QueueConfig,
+    /// `[trends]`: hot topics (routing): how they are assessed and what they change.
+    pub trends: tend_routing::TrendsConfig,
     /// `[retention]`: how long what people wrote is kept, per tenant.
     pub retention: tend_store::RetentionConfig,
 }
@@ -99,6 +101,7 @@ impl Validate for TendConfig {
         self.channels.validate()?;
         self.cases.validate()?;
         self.queue.validate()?;
+        self.trends.validate()?;
         self.retention.validate()?;
         self.clients.validate()
     }

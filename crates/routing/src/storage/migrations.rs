@@ -21,6 +21,7 @@ tend_store::migrator!(
         AddWorkItems,
         // The queue's dispatcher runs on one replica at a time.
         tend_store::lease::CreateLeases,
+        crate::trends::storage::AddTrends,
     ]
 );
 

@@ -47,6 +47,8 @@ pub mod decision {
         pub resolved_at: Option<ChronoDateTimeUtc>,
         /// When an agent first answered, from `cases.events`.
         pub first_response_at: Option<ChronoDateTimeUtc>,
+        /// The tenant's topics it mentions, as ",a,b," ("" for none).
+        pub topics: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -216,6 +218,7 @@ mod tests {
             profile_id: "p1".into(),
             resolved_at: None,
             first_response_at: None,
+            topics: String::new(),
         }
     }
 

@@ -1,0 +1,548 @@
+//! Hot topics and escalations: routing counts posts per topic and minute as it decides them,
+//! one replica at a time assesses every topic against its learned weekly baseline
+//! ([`tend_trends::burst`]) and checks the escalation thresholds, and every replica keeps what
+//! is hot (and which bursts are escalated) in memory for the decisions.
+//!
+//! - The consumer adds each batch's topics to `topic_minutes` in the batch's transaction
+//!   ([`count_posts`]), and asks [`HotTopics::signals`] for each post: its hottest hot topic's
+//!   heat (a priority term), the SLA overlay, and the escalation key of its topic's burst (its
+//!   case joins the burst's incident).
+//! - [`Evaluator`] (lease `routing.trends`, every `trends.every`) folds completed hours into the
+//!   baselines, assesses each topic, saves the assessment (`ListHotTopics` reads it), opens an
+//!   escalation when a threshold is crossed (published on `topics.escalated` with the posts that
+//!   crossed it; cases opens the incident) and ends it when the burst is over, and forgets
+//!   minutes older than 49 hours.
+//! - [`HotTopics::refresh`] (every `trends.refresh_every`, on every replica) reads the hot topics
+//!   and active escalations into memory.
+
+pub mod storage;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
+use prost::Message as _;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use tend_kernel::config::{ConfigError, Validate};
+use tend_kernel::ids::to_timestamp;
+use tend_kernel::{ApiError, TenantId};
+use tend_proto::v1;
+use tend_store::events::{envelope, streams};
+use tend_store::{DbContext as _, OutboxWaker, outbox};
+use tend_trends::burst::{Baseline, Detector, DetectorConfig, Heat, Trend};
+
+use crate::decide::Signals;
+use storage::{escalation, threshold, topic_trend};
+
+/// Most thresholds of a tenant.
+pub const MAX_THRESHOLDS: usize = 100;
+/// Most posts an escalation names.
+const MAX_ESCALATED_POSTS: usize = 1_000;
+/// How long minutes are kept: two days of hours to fold after downtime, and a margin.
+const KEEP_MINUTES: TimeDelta = TimeDelta::hours(49);
+/// Most topics `ListHotTopics` answers.
+const MAX_LISTED: usize = 1_000;
+
+/// `[trends]`: how hot topics are assessed and what a hot topic changes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrendsConfig {
+    /// How often topics are assessed and thresholds checked (one replica at a time does).
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    /// How long the assessing replica holds its lease without renewing it.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often each replica reads what is hot into memory for its decisions.
+    #[serde(with = "humantime_serde")]
+    pub refresh_every: Duration,
+    /// A post on a hot topic gets its SLA targets at this percent of its policy's (1 to 100;
+    /// 100: unchanged), lifted when the topic cools.
+    pub sla_percent: u32,
+    /// The burst detector: windows, significance, minimum posts and ratio (see
+    /// `tend_trends::burst::DetectorConfig`).
+    pub detector: DetectorConfig,
+}
+
+impl Default for TrendsConfig {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(15),
+            lease: Duration::from_secs(60),
+            refresh_every: Duration::from_secs(5),
+            sla_percent: 50,
+            detector: DetectorConfig::default(),
+        }
+    }
+}
+
+impl Validate for TrendsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&self.every) {
+            return Err(ConfigError::invalid("trends.every", "must be between 1s and 10m"));
+        }
+        if self.lease < self.every * 2 {
+            return Err(ConfigError::invalid(
+                "trends.lease",
+                "must be at least twice trends.every, so the holder renews it in time",
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.refresh_every) {
+            return Err(ConfigError::invalid("trends.refresh_every", "must be between 100ms and 10m"));
+        }
+        if !(1..=100).contains(&self.sla_percent) {
+            return Err(ConfigError::invalid("trends.sla_percent", "must be between 1 and 100"));
+        }
+        self.detector.validate().map_err(|error| ConfigError::invalid("trends.detector", error.to_string()))
+    }
+}
+
+/// What a replica knows of a tenant's topics now.
+#[derive(Debug, Default, Clone)]
+struct TenantSignals {
+    /// Hot topics and their heat.
+    hot: HashMap<String, f64>,
+    /// Active escalations by topic.
+    escalated: HashMap<String, String>,
+}
+
+/// The hot topics and active escalations of every tenant, read from the database every
+/// `refresh_every` and asked by the consumer for each post.
+#[derive(Default)]
+pub struct HotTopics {
+    tenants: RwLock<HashMap<String, TenantSignals>>,
+    sla_percent: u32,
+}
+
+impl HotTopics {
+    /// An empty view; posts on hot topics get their SLA at `sla_percent`.
+    pub fn new(sla_percent: u32) -> Self {
+        Self { tenants: RwLock::default(), sla_percent }
+    }
+
+    /// Reads the hot topics and active escalations.
+    pub async fn refresh<C: ConnectionTrait>(&self, conn: &C) -> Result<(), DbErr> {
+        let mut tenants: HashMap<String, TenantSignals> = HashMap::new();
+        for row in storage::hot(conn).await? {
+            tenants.entry(row.tenant).or_default().hot.insert(row.topic, f64::from(row.heat) / 1000.0);
+        }
+        for row in storage::active_escalations(conn).await? {
+            tenants.entry(row.tenant).or_default().escalated.insert(row.topic, row.key);
+        }
+        if let Ok(mut held) = self.tenants.write() {
+            *held = tenants;
+        }
+        Ok(())
+    }
+
+    /// What hot-topic detection says about a post of `tenant` on `topics`.
+    pub fn signals(&self, tenant: &str, topics: &[String]) -> Signals {
+        let mut signals = Signals { sla_percent: self.sla_percent, ..Signals::default() };
+        let Ok(tenants) = self.tenants.read() else { return signals };
+        let Some(known) = tenants.get(tenant) else { return signals };
+        for topic in topics {
+            if let Some(heat) = known.hot.get(topic)
+                && (signals.hot_topic.is_none() || *heat > signals.topic_heat)
+            {
+                signals.hot_topic = Some(topic.clone());
+                signals.topic_heat = *heat;
+            }
+            if signals.escalation_key.is_none()
+                && let Some(key) = known.escalated.get(topic)
+            {
+                signals.escalation_key = Some(key.clone());
+            }
+        }
+        signals
+    }
+}
+
+/// Adds the posts of one tenant's batch to its minutes: `posts` gives each post's receipt time
+/// and topics. Runs in the batch's transaction (the inbox keeps a retried batch from counting
+/// twice).
+pub async fn count_posts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    posts: &[(DateTime<Utc>, &[String])],
+) -> Result<(), DbErr> {
+    let mut counts: BTreeMap<(String, DateTime<Utc>), i64> = BTreeMap::new();
+    for (at, topics) in posts {
+        let minute = at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(*at);
+        for topic in *topics {
+            *counts.entry((topic.clone(), minute)).or_default() += 1;
+        }
+    }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    storage::add_minutes(conn, tenant, &counts).await
+}
+
+fn trend_number(trend: Trend) -> i32 {
+    match trend {
+        Trend::Rising => v1::TopicTrend::Rising,
+        Trend::Steady => v1::TopicTrend::Steady,
+        Trend::Falling => v1::TopicTrend::Falling,
+    }
+    .into()
+}
+
+/// The oldest hour any baseline still has to fold (now when none has).
+fn fold_from(detector: &Detector, baselines: &HashMap<String, Baseline>, now: DateTime<Utc>) -> DateTime<Utc> {
+    baselines
+        .values()
+        .filter_map(|baseline| detector.hours_to_fold(baseline, now).first().copied())
+        .min()
+        .unwrap_or(now)
+}
+
+/// Assesses topics and checks thresholds; one replica at a time runs it.
+pub struct Evaluator {
+    db: DatabaseConnection,
+    relay: OutboxWaker,
+    /// `None` only with a configuration that did not validate.
+    detector: Option<Detector>,
+}
+
+impl Evaluator {
+    /// An evaluator over `db`, publishing through its outbox (waking `relay`). Baselines are
+    /// kept per hour of the week in UTC.
+    pub fn new(db: DatabaseConnection, relay: OutboxWaker, config: &TrendsConfig) -> Self {
+        let utc = chrono::FixedOffset::east_opt(0);
+        // The configuration was validated when it was loaded (TrendsConfig::validate).
+        let detector = utc.and_then(|utc| match Detector::new(config.detector.clone(), utc) {
+            Ok(detector) => Some(detector),
+            Err(error) => {
+                tracing::error!(%error, "trends.detector is invalid; topics are not assessed");
+                None
+            }
+        });
+        Self { db, relay, detector }
+    }
+
+    /// One round at `now`: every tenant with recent posts, then the old minutes forgotten.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let Some(detector) = &self.detector else {
+            return Err(ApiError::FailedPrecondition("trends.detector is invalid: fix the configuration".into()));
+        };
+        let since = now - KEEP_MINUTES;
+        let tenants = storage::active_tenants(&self.db, since).await.context("reading the active tenants")?;
+        for tenant in tenants {
+            if let Err(error) = self.assess_tenant(detector, &tenant, now).await {
+                tracing::warn!(%tenant, %error, "assessing the tenant's topics failed; next round retries");
+            }
+        }
+        storage::forget_minutes(&self.db, since).await.context("forgetting old minutes")?;
+        Ok(())
+    }
+
+    /// Folds, assesses and saves one tenant's topics, and checks its thresholds, in one
+    /// transaction.
+    async fn assess_tenant(&self, detector: &Detector, tenant: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let config = detector.config();
+        let window = TimeDelta::minutes(i64::from(config.window_minutes.max(config.short_window_minutes)) + 1);
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        let stored: HashMap<String, topic_trend::Model> = storage::trends(&txn, tenant)
+            .await
+            .context("reading the topics")?
+            .into_iter()
+            .map(|row| (row.topic.clone(), row))
+            .collect();
+        // The hours to fold: from the oldest any topic still needs, at most two days back.
+        let mut baselines: HashMap<String, Baseline> = stored
+            .iter()
+            .map(|(topic, row)| (topic.clone(), serde_json::from_str(&row.baseline).unwrap_or_default()))
+            .collect();
+        let thresholds = storage::thresholds(&txn, tenant).await.context("reading the thresholds")?;
+        let longest = thresholds.iter().map(|threshold| threshold.window_seconds).max().unwrap_or(0);
+        let read_from = (now - window)
+            .min(now - TimeDelta::seconds(longest))
+            .min(fold_from(detector, &baselines, now))
+            .max(now - KEEP_MINUTES);
+        let minutes = storage::minutes(&txn, tenant, read_from, now + TimeDelta::minutes(1))
+            .await
+            .context("reading the minutes")?;
+        let mut by_topic: HashMap<String, Vec<(DateTime<Utc>, u32)>> = HashMap::new();
+        for row in minutes {
+            by_topic.entry(row.topic).or_default().push((row.minute, u32::try_from(row.posts).unwrap_or(u32::MAX)));
+        }
+        for topic in by_topic.keys() {
+            baselines.entry(topic.clone()).or_default();
+        }
+        let escalated: HashMap<(String, String), escalation::Model> = storage::active_escalations(&txn)
+            .await
+            .context("reading the escalations")?
+            .into_iter()
+            .filter(|row| row.tenant == tenant)
+            .map(|row| ((row.threshold.clone(), row.topic.clone()), row))
+            .collect();
+
+        let mut saved = Vec::with_capacity(baselines.len());
+        let mut hot = HashMap::new();
+        for (topic, mut baseline) in baselines {
+            let counts = by_topic.get(&topic).map(Vec::as_slice).unwrap_or_default();
+            for hour in detector.hours_to_fold(&baseline, now) {
+                let end = hour + TimeDelta::hours(1);
+                let posts: u32 =
+                    counts.iter().filter(|(minute, _)| *minute >= hour && *minute < end).map(|(_, posts)| *posts).sum();
+                detector.fold_hour(&mut baseline, hour, posts);
+            }
+            let hot_since = stored.get(&topic).and_then(|row| row.hot_since);
+            let heat = detector.assess(&baseline, hot_since, counts, now);
+            if heat.hot && hot_since.is_none() {
+                tracing::info!(tenant, topic, reason = %heat.reason, "topic turned hot");
+            } else if !heat.hot && hot_since.is_some() {
+                tracing::info!(tenant, topic, reason = %heat.reason, "topic cooled");
+            }
+            hot.insert(topic.clone(), heat.hot);
+            saved.push(self.row(tenant, &topic, &baseline, &heat, &escalated, now)?);
+        }
+        storage::save_trends(&txn, saved).await.context("saving the topics")?;
+        let published = self.check_thresholds(&txn, tenant, &thresholds, &by_topic, &hot, &escalated, now).await?;
+        txn.commit().await.context("committing the topics")?;
+        if published > 0 {
+            self.relay.wake();
+        }
+        Ok(())
+    }
+
+    fn row(
+        &self,
+        tenant: &str,
+        topic: &str,
+        baseline: &Baseline,
+        heat: &Heat,
+        escalated: &HashMap<(String, String), escalation::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<topic_trend::Model, ApiError> {
+        let escalation_key =
+            escalated.values().find(|row| row.topic == topic).map(|row| row.key.clone()).unwrap_or_default();
+        let assessment = v1::HotTopic {
+            topic: topic.to_owned(),
+            hot: heat.hot,
+            posts: heat.count,
+            window_minutes: heat.window_minutes,
+            expected: heat.expected,
+            ratio: heat.ratio,
+            heat: heat.score,
+            hot_since: heat.since.map(to_timestamp),
+            trend: trend_number(heat.trend),
+            reason: heat.reason.clone(),
+            escalation_key,
+            assessed_at: Some(to_timestamp(now)),
+        };
+        Ok(topic_trend::Model {
+            tenant: tenant.to_owned(),
+            topic: topic.to_owned(),
+            baseline: serde_json::to_string(baseline).map_err(ApiError::internal)?,
+            hot_since: heat.since,
+            assessment: Some(assessment.encode_to_vec()),
+            heat: (heat.score.clamp(0.0, 1.0) * 1000.0).round() as i32,
+            assessed_at: now,
+        })
+    }
+
+    /// Opens an escalation for every threshold a topic crossed that has none active (publishing
+    /// `topics.escalated`), and ends those whose burst is over (the window's posts back under
+    /// the threshold and the topic not hot). Returns how many it published.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_thresholds<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &str,
+        thresholds: &[threshold::Model],
+        by_topic: &HashMap<String, Vec<(DateTime<Utc>, u32)>>,
+        hot: &HashMap<String, bool>,
+        escalated: &HashMap<(String, String), escalation::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, ApiError> {
+        let tenant_id = TenantId::parse(tenant).map_err(ApiError::internal)?;
+        let mut published = 0;
+        for threshold in thresholds {
+            let since = now - TimeDelta::seconds(threshold.window_seconds);
+            for (topic, counts) in by_topic {
+                if !threshold.topic.is_empty() && threshold.topic != *topic {
+                    continue;
+                }
+                let posts: i64 =
+                    counts.iter().filter(|(minute, _)| *minute >= since).map(|(_, posts)| i64::from(*posts)).sum();
+                let active = escalated.get(&(threshold.name.clone(), topic.clone()));
+                match active {
+                    Some(active) if posts < threshold.posts && !hot.get(topic).copied().unwrap_or(false) => {
+                        storage::end_escalation(conn, tenant, &active.key, now)
+                            .await
+                            .context("ending the escalation")?;
+                        tracing::info!(tenant, topic, key = %active.key, "escalation over");
+                    }
+                    None if posts >= threshold.posts => {
+                        let key = format!("{}:{}:{}", threshold.name, topic, now.timestamp());
+                        let interaction_ids = storage::interactions_on(conn, tenant, topic, since, MAX_ESCALATED_POSTS)
+                            .await
+                            .context("finding the burst's posts")?;
+                        let minutes = threshold.window_seconds / 60;
+                        let event = v1::TopicEscalated {
+                            escalation_key: key.clone(),
+                            threshold: threshold.name.clone(),
+                            topic: topic.clone(),
+                            cluster_id: String::new(),
+                            department: threshold.department.clone(),
+                            reason: format!(
+                                "{posts} posts on {topic:?} within {} (threshold {:?}: {} posts)",
+                                span(minutes),
+                                threshold.name,
+                                threshold.posts
+                            ),
+                            count: u64::try_from(posts).unwrap_or(0),
+                            interaction_ids,
+                            crossed_at: Some(to_timestamp(now)),
+                        };
+                        storage::insert_escalation(
+                            conn,
+                            escalation::Model {
+                                tenant: tenant.to_owned(),
+                                key: key.clone(),
+                                threshold: threshold.name.clone(),
+                                topic: topic.clone(),
+                                crossed_at: now,
+                                active: true,
+                                ended_at: None,
+                            },
+                        )
+                        .await
+                        .context("recording the escalation")?;
+                        outbox::enqueue(conn, streams::TOPICS_ESCALATED, &envelope(crate::SERVICE, &tenant_id, &event))
+                            .await?;
+                        tracing::info!(tenant, topic, key, posts, "escalation threshold crossed");
+                        published += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(published)
+    }
+}
+
+/// A window in words: "2h", "90 min".
+fn span(minutes: i64) -> String {
+    if minutes % 60 == 0 { format!("{}h", minutes / 60) } else { format!("{minutes} min") }
+}
+
+/// `ListHotTopics`: the tenant's last assessments, hot first (hottest first), then by posts.
+pub async fn list<C: ConnectionTrait>(conn: &C, tenant: &str, hot_only: bool) -> Result<Vec<v1::HotTopic>, ApiError> {
+    let rows = storage::trends(conn, tenant).await.context("reading the topics")?;
+    let mut topics: Vec<v1::HotTopic> = rows
+        .into_iter()
+        .filter_map(|row| row.assessment.and_then(|bytes| v1::HotTopic::decode(bytes.as_slice()).ok()))
+        .filter(|topic| !hot_only || topic.hot)
+        .collect();
+    topics.sort_by(|a, b| {
+        b.hot.cmp(&a.hot).then(b.heat.total_cmp(&a.heat)).then(b.posts.cmp(&a.posts)).then(a.topic.cmp(&b.topic))
+    });
+    topics.truncate(MAX_LISTED);
+    Ok(topics)
+}
+
+/// Longest topic a threshold watches, in bytes (as a reading's topics).
+const MAX_TOPIC: usize = 256;
+/// The shortest and longest window of a threshold, in seconds.
+const THRESHOLD_WINDOW: std::ops::RangeInclusive<u32> = 60..=7 * 24 * 3600;
+/// The fewest and most posts of a threshold.
+const THRESHOLD_POSTS: std::ops::RangeInclusive<u32> = 2..=1_000_000;
+
+/// A threshold in the contract's terms.
+pub fn threshold_to_proto(row: threshold::Model) -> v1::EscalationThreshold {
+    v1::EscalationThreshold {
+        name: row.name,
+        topic: row.topic,
+        posts: u32::try_from(row.posts).unwrap_or(u32::MAX),
+        window_seconds: u32::try_from(row.window_seconds).unwrap_or(u32::MAX),
+        department: row.department,
+        updated_at: Some(to_timestamp(row.updated_at)),
+    }
+}
+
+/// `PutEscalationThreshold`: checks `given` and saves it for `tenant` (replacing the one of its
+/// name), at most [`MAX_THRESHOLDS`] per tenant.
+pub async fn put_threshold<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    given: v1::EscalationThreshold,
+    now: DateTime<Utc>,
+) -> Result<v1::EscalationThreshold, ApiError> {
+    let name = given.name.trim();
+    tend_kernel::names::check_name(name).map_err(|problem| ApiError::invalid("threshold.name", problem))?;
+    let topic = given.topic.trim();
+    tend_kernel::validate::text("threshold.topic", topic, MAX_TOPIC)?;
+    if topic.contains(',') {
+        return Err(ApiError::invalid("threshold.topic", "a topic has no comma"));
+    }
+    if !THRESHOLD_POSTS.contains(&given.posts) {
+        return Err(ApiError::invalid("threshold.posts", "must be between 2 and 1000000"));
+    }
+    if !THRESHOLD_WINDOW.contains(&given.window_seconds) || !given.window_seconds.is_multiple_of(60) {
+        return Err(ApiError::invalid(
+            "threshold.window_seconds",
+            "must be whole minutes between 60 (a minute) and 604800 (7 days)",
+        ));
+    }
+    let department = given.department.trim();
+    if !department.is_empty() {
+        tend_kernel::names::check_name(department)
+            .map_err(|problem| ApiError::invalid("threshold.department", problem))?;
+    }
+    let stored = storage::thresholds(conn, tenant).await.context("reading the thresholds")?;
+    if stored.len() >= MAX_THRESHOLDS && !stored.iter().any(|row| row.name == name) {
+        return Err(ApiError::quota("escalation thresholds", MAX_THRESHOLDS as u64));
+    }
+    let row = threshold::Model {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        topic: topic.to_owned(),
+        posts: i64::from(given.posts),
+        window_seconds: i64::from(given.window_seconds),
+        department: department.to_owned(),
+        updated_at: now,
+    };
+    let upsert = sea_orm::sea_query::OnConflict::columns([threshold::Column::Tenant, threshold::Column::Name])
+        .update_columns([
+            threshold::Column::Topic,
+            threshold::Column::Posts,
+            threshold::Column::WindowSeconds,
+            threshold::Column::Department,
+            threshold::Column::UpdatedAt,
+        ])
+        .to_owned();
+    use sea_orm::EntityTrait as _;
+    threshold::Entity::insert(threshold::ActiveModel::from(row.clone()))
+        .on_conflict(upsert)
+        .exec_without_returning(conn)
+        .await
+        .context("saving the threshold")?;
+    Ok(threshold_to_proto(row))
+}
+
+/// `DeleteEscalationThreshold`: removes the tenant's threshold `name` and returns it. Its
+/// active escalations run their course.
+pub async fn delete_threshold<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    name: &str,
+) -> Result<v1::EscalationThreshold, ApiError> {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    let name = name.trim();
+    tend_kernel::names::check_name(name).map_err(|problem| ApiError::invalid("name", problem))?;
+    let stored = storage::thresholds(conn, tenant).await.context("reading the thresholds")?;
+    let Some(row) = stored.into_iter().find(|row| row.name == name) else {
+        return Err(ApiError::not_found("escalation threshold", name));
+    };
+    threshold::Entity::delete_many()
+        .filter(threshold::Column::Tenant.eq(tenant))
+        .filter(threshold::Column::Name.eq(name))
+        .exec(conn)
+        .await
+        .context("removing the threshold")?;
+    Ok(threshold_to_proto(row))
+}

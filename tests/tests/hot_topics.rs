@@ -1,0 +1,188 @@
+//! Hot topics across the whole pipeline: a burst of posts on one topic turns it hot (with the
+//! reason in words), tightens the SLA of its posts and raises their priority, crosses the
+//! tenant's escalation threshold and opens exactly one incident in cases that later posts join;
+//! hours later, with the burst over, the topic cools, the escalation ends and posts are routed
+//! as before.
+
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::time::Duration;
+
+use tend_proto::v1;
+use tend_tests::{Backend, TestApp, as_tenant, eventually, post, routed};
+use tonic::Code;
+
+tend_tests::on_both_backends!(a_burst_turns_its_topic_hot_and_opens_one_incident, thresholds_are_checked_and_bounded);
+
+const TENANT: &str = "acme";
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Every service, assessing topics every second.
+async fn spawn(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, &tend::app::ServiceName::ALL, |config| {
+        config.trends.every = Duration::from_secs(1);
+        config.trends.lease = Duration::from_secs(3);
+        config.trends.refresh_every = Duration::from_millis(200);
+    })
+    .await
+}
+
+async fn ingest(app: &TestApp, author: &str, text: &str) -> v1::Interaction {
+    let request = post(author, text);
+    app.ingest().ingest_interaction(as_tenant(TENANT, request)).await.unwrap().into_inner().interaction.unwrap()
+}
+
+async fn hot_topics(app: &TestApp) -> Vec<v1::HotTopic> {
+    let request = v1::ListHotTopicsRequest::default();
+    app.routing().list_hot_topics(as_tenant(TENANT, request)).await.unwrap().into_inner().topics
+}
+
+async fn case_of(app: &TestApp, interaction_id: &str) -> v1::Case {
+    let decision = routed(app, TENANT, interaction_id).await;
+    assert!(!decision.case_id.is_empty(), "no case for {interaction_id}: {decision:?}");
+    let request = v1::GetCaseRequest { id: decision.case_id };
+    app.cases().get_case(as_tenant(TENANT, request)).await.unwrap().into_inner()
+}
+
+fn first_response_minutes(interaction: &v1::Interaction, case: &v1::Case) -> i64 {
+    let due = case.routing.as_ref().unwrap().sla.as_ref().unwrap().first_response_due.unwrap();
+    (due.seconds - interaction.received_at.unwrap().seconds) / 60
+}
+
+async fn a_burst_turns_its_topic_hot_and_opens_one_incident(backend: Backend) {
+    let app = spawn(backend).await;
+    let topics = vec![v1::Topic { name: "outage".into(), keywords: vec!["down".into(), "outage".into()] }];
+    app.enrichment().put_topics(as_tenant(TENANT, v1::PutTopicsRequest { topics })).await.unwrap();
+    let policy = v1::SlaPolicy {
+        name: "social".into(),
+        first_response: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
+        ..Default::default()
+    };
+    app.routing().put_sla_policy(as_tenant(TENANT, v1::PutSlaPolicyRequest { policy: Some(policy) })).await.unwrap();
+    let threshold = v1::EscalationThreshold {
+        name: "outage-burst".into(),
+        topic: "outage".into(),
+        posts: 20,
+        window_seconds: 7200,
+        department: String::new(),
+        updated_at: None,
+    };
+    let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
+    app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap();
+
+    // Before the burst: a post on the topic is routed at the policy's pace.
+    let calm = ingest(&app, "early", "is the app down for anyone else? complaint").await;
+    let calm_case = case_of(&app, &calm.id).await;
+    assert_eq!(first_response_minutes(&calm, &calm_case), 60);
+    assert_eq!(calm_case.incident_id, "");
+
+    // The burst: 40 people within a minute, for a topic that usually sees none.
+    let mut burst = Vec::new();
+    for n in 0..40 {
+        let text = format!("app down again, outage number {n} this week, I can't pay my bill. fix it");
+        burst.push(ingest(&app, &format!("angry{n}"), &text).await);
+    }
+    let hot = eventually("the topic turns hot", Duration::from_secs(30), || async {
+        hot_topics(&app).await.into_iter().find(|topic| topic.topic == "outage" && topic.hot)
+    })
+    .await;
+    // "41 posts in 10 min, 132× the usual for a Monday evening"
+    assert!(hot.reason.starts_with(&format!("{} posts in", hot.posts)) && hot.reason.contains('×'), "{hot:?}");
+    assert!(hot.posts >= 40 && hot.heat > 0.5 && hot.hot_since.is_some(), "{hot:?}");
+
+    // The threshold opened exactly one incident, with the burst's cases in it.
+    let incident = eventually("the burst's incident", Duration::from_secs(30), || async {
+        let request = v1::ListIncidentsRequest::default();
+        let listed = app.cases().list_incidents(as_tenant(TENANT, request)).await.ok()?.into_inner().incidents;
+        listed.into_iter().find(|incident| incident.members >= 20)
+    })
+    .await;
+    assert_eq!(incident.topic, "outage");
+    assert!(incident.escalation_key.starts_with("outage-burst:outage:"), "{incident:?}");
+    assert!(incident.trigger.contains("threshold \"outage-burst\""), "{incident:?}");
+    let escalated = eventually("the escalation in the hot topic", Duration::from_secs(10), || async {
+        hot_topics(&app).await.into_iter().find(|topic| topic.topic == "outage" && !topic.escalation_key.is_empty())
+    })
+    .await;
+    assert_eq!(escalated.escalation_key, incident.escalation_key);
+
+    // A post now: its case joins the incident, its SLA is tightened, its priority raised.
+    let late = ingest(&app, "late", "still down, total outage, this is unacceptable").await;
+    let late_case = case_of(&app, &late.id).await;
+    assert_eq!(late_case.incident_id, incident.id);
+    assert_eq!(first_response_minutes(&late, &late_case), 30, "50% of the policy while hot");
+    let routing = late_case.routing.as_ref().unwrap();
+    assert!(routing.tags.contains(&"hot-topic:outage".to_owned()), "{routing:?}");
+    let heat = routing.priority_terms.iter().find(|term| term.name == "topic_heat").unwrap();
+    assert!(heat.points > 0, "{heat:?}");
+    let request = v1::ListIncidentsRequest::default();
+    let incidents = app.cases().list_incidents(as_tenant(TENANT, request)).await.unwrap().into_inner().incidents;
+    assert_eq!(incidents.len(), 1, "exactly one incident for the burst: {incidents:?}");
+
+    // Three hours on, nothing new: the topic cools and the escalation ends.
+    app.clock.advance(3 * HOUR);
+    eventually("the topic cools", Duration::from_secs(30), || async {
+        hot_topics(&app)
+            .await
+            .into_iter()
+            .find(|topic| topic.topic == "outage" && !topic.hot && topic.escalation_key.is_empty())
+    })
+    .await;
+    // Let every replica's memory catch up, then a post is routed as before the burst.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = ingest(&app, "after", "app down? complaint").await;
+    let after_case = case_of(&app, &after.id).await;
+    assert_eq!(after_case.incident_id, "");
+    assert_eq!(first_response_minutes(&after, &after_case), 60);
+    app.stop().await;
+}
+
+async fn thresholds_are_checked_and_bounded(backend: Backend) {
+    let app = spawn(backend).await;
+    let threshold = |name: &str, posts: u32, window_seconds: u32| v1::PutEscalationThresholdRequest {
+        threshold: Some(v1::EscalationThreshold {
+            name: name.into(),
+            topic: "billing".into(),
+            posts,
+            window_seconds,
+            department: "billing".into(),
+            updated_at: None,
+        }),
+    };
+    let saved = app.routing().put_escalation_threshold(as_tenant(TENANT, threshold("b", 20, 3600))).await.unwrap();
+    assert_eq!(saved.into_inner().posts, 20);
+    // Saved again by name: replaced, not added.
+    app.routing().put_escalation_threshold(as_tenant(TENANT, threshold("b", 30, 3600))).await.unwrap();
+    let listed = app
+        .routing()
+        .list_escalation_thresholds(as_tenant(TENANT, v1::ListEscalationThresholdsRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .thresholds;
+    assert_eq!(listed.iter().map(|t| (t.name.as_str(), t.posts)).collect::<Vec<_>>(), [("b", 30)]);
+
+    for (request, field) in [
+        (threshold("Bad Name", 20, 3600), "threshold.name"),
+        (threshold("b", 1, 3600), "threshold.posts"),
+        (threshold("b", 20, 30), "threshold.window_seconds"),
+        (threshold("b", 20, 90), "threshold.window_seconds"),
+    ] {
+        let status = app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    for n in 1..100 {
+        app.routing().put_escalation_threshold(as_tenant(TENANT, threshold(&format!("t{n}"), 20, 3600))).await.unwrap();
+    }
+    let status = app.routing().put_escalation_threshold(as_tenant(TENANT, threshold("t100", 20, 3600))).await;
+    assert_eq!(status.unwrap_err().code(), Code::ResourceExhausted);
+
+    let request = v1::DeleteEscalationThresholdRequest { name: "b".into() };
+    let removed = app.routing().delete_escalation_threshold(as_tenant(TENANT, request.clone())).await.unwrap();
+    assert_eq!(removed.into_inner().name, "b");
+    let again = app.routing().delete_escalation_threshold(as_tenant(TENANT, request)).await.unwrap_err();
+    assert_eq!(again.code(), Code::NotFound);
+    app.stop().await;
+}
