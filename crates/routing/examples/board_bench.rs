@@ -54,6 +54,7 @@ fn item(draw: &mut Draw, n: u64, now: Millis) -> Item {
         priority: u32::try_from(draw.below(101)).unwrap_or(0),
         due_at: (draw.below(2) == 0).then(|| now + i64::try_from(draw.below(240)).unwrap_or(0) * MINUTE),
         enqueued_at: now - i64::try_from(draw.below(60)).unwrap_or(0) * MINUTE,
+        topics: Vec::new(),
     }
 }
 

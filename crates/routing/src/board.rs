@@ -41,6 +41,8 @@ pub struct Item {
     pub due_at: Option<Millis>,
     /// When it began to wait.
     pub enqueued_at: Millis,
+    /// The case's topics (an item on a hot topic is offered to the topic's experts first).
+    pub topics: Vec<String>,
 }
 
 /// What an agent can take now.
@@ -233,9 +235,16 @@ impl Board {
     /// The waiting items in the order they would be taken at `now` by an agent who qualifies
     /// for all of them (for statistics and tests; costs a sort of every item).
     pub fn in_order(&self, now: Millis) -> Vec<&Item> {
+        self.in_order_where(now, |_| true)
+    }
+
+    /// The waiting items that `keep` keeps, in the order [`Board::in_order`] gives (costs a
+    /// look at every item and a sort of those kept).
+    pub fn in_order_where(&self, now: Millis, keep: impl Fn(&Item) -> bool) -> Vec<&Item> {
         let mut ranked: Vec<(Rank, &Item)> = self
             .items
             .iter()
+            .filter(|(_, item)| keep(item))
             .map(|(&seq, item)| {
                 let at_risk = item.due_at.is_some_and(|due_at| due_at.saturating_sub(self.risk_window) <= now);
                 let rank = Rank {
@@ -269,6 +278,7 @@ mod tests {
             priority,
             due_at: None,
             enqueued_at,
+            topics: Vec::new(),
         }
     }
 

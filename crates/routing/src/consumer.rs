@@ -308,9 +308,11 @@ impl EventHandler for FollowCases {
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
         let now = self.clock.now();
         let mut items = Vec::with_capacity(events.len());
+        let mut expertise = Vec::new();
         for event in events {
             let Some(case) = &event.payload.case else { continue };
             items.push(crate::work::item_of(event.tenant.as_str(), case, now));
+            expertise.extend(crate::trends::expertise_of(event.tenant.as_str(), &event.payload));
             if event.payload.kind() == v1::CaseEventKind::Resolved
                 && let Some(resolved_at) = crate::time_of(case.resolved_at.as_ref())
             {
@@ -320,6 +322,7 @@ impl EventHandler for FollowCases {
             }
         }
         let dropped = storage::work::project(effects.db(), items).await.context("keeping the work items")?;
+        crate::trends::storage::add_expertise(effects.db(), expertise).await.context("keeping agents' records")?;
         for row in dropped.iter().filter(|row| crate::work::is_offered(row)) {
             let Some(cause) = events.iter().find(|event| {
                 event.tenant.as_str() == row.tenant

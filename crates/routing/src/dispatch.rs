@@ -27,6 +27,7 @@ use crate::queue::{Queue, QueueError};
 use crate::storage::agents as stored;
 use crate::storage::policies;
 use crate::storage::work::{self, ACCEPTED, ENDED_STATUSES, Held, Mark, OFFERED, item};
+use crate::trends::HotTopics;
 use crate::work::{board_item, is_waiting};
 
 /// Rows read per query while catching up.
@@ -45,6 +46,8 @@ const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
 const PRUNE_BATCH: u64 = 5_000;
 /// How often the queues' policies are applied to the cases that waited too long.
 const RELAX_EVERY: chrono::Duration = chrono::Duration::seconds(1);
+/// How often the experts of hot topics are read again while a topic is hot.
+const EXPERTS_EVERY: chrono::Duration = chrono::Duration::seconds(30);
 /// How often agents' presence is checked against their working hours.
 const HOURS_EVERY: chrono::Duration = chrono::Duration::seconds(10);
 /// The reason of a presence set offline by working hours; only such a presence is set
@@ -85,6 +88,10 @@ struct TenantQueue {
     last_given: HashMap<String, i64>,
     /// The tenant's teams when agents' queues were last worked out: how many, last change.
     teams_seen: Option<(usize, Option<DateTime<Utc>>)>,
+    /// The experts of the tenant's hot topics, best first, and which hot topics and when they
+    /// were read.
+    experts: HashMap<String, Vec<(String, f64)>>,
+    experts_read: Option<(Vec<String>, DateTime<Utc>)>,
 }
 
 impl TenantQueue {
@@ -240,14 +247,17 @@ struct State {
 /// Offers the queues' work to agents; see the module's documentation.
 pub struct Dispatcher {
     queue: Queue,
+    /// What is hot now (read by every replica; see [`crate::trends`]).
+    hot: Arc<HotTopics>,
     /// Looks run one at a time (the lease's job runs them in turn; the lock says so).
     state: Mutex<State>,
 }
 
 impl Dispatcher {
-    /// A dispatcher working through `queue`.
-    pub fn new(queue: Queue) -> Self {
-        Self { queue, state: Mutex::new(State::default()) }
+    /// A dispatcher working through `queue`, offering the items on `hot` topics to the topics'
+    /// experts first.
+    pub fn new(queue: Queue, hot: Arc<HotTopics>) -> Self {
+        Self { queue, hot, state: Mutex::new(State::default()) }
     }
 
     /// Runs a look at every `queue.dispatch_every` on the replica holding the lease, until
@@ -570,14 +580,50 @@ impl Dispatcher {
         let mut made = 0;
         let State { tenants, policies, .. } = state;
         for (tenant, queue) in tenants.iter_mut() {
-            let Some(board) = &queue.board else { continue };
-            if board.is_empty() {
+            if queue.board.as_ref().is_none_or(Board::is_empty) {
                 continue;
             }
+            let hot = self.hot.hot_in(tenant);
+            self.read_experts(tenant, queue, &hot, now).await?;
+            let Some(board) = &queue.board else { continue };
             let mut picks: Vec<(String, String)> = Vec::new();
             {
                 let free = queue.free_agents();
                 let (mut taken, mut given) = (HashSet::new(), HashSet::new());
+                // Items on a hot topic go to its experts first (most urgent first, best expert
+                // first), whatever their queues' strategies say.
+                if !hot.is_empty() && !queue.experts.is_empty() {
+                    let on_hot =
+                        |item: &crate::board::Item| item.topics.iter().any(|topic| hot.binary_search(topic).is_ok());
+                    for item in board.in_order_where(now_ms, on_hot) {
+                        let Some(ranked) = item.topics.iter().find_map(|topic| queue.experts.get(topic)) else {
+                            continue;
+                        };
+                        let passed = queue.passes.get(&item.case_id);
+                        let expert = ranked.iter().find_map(|(expert, _)| {
+                            let agent = free.iter().find(|agent| agent.id == expert)?;
+                            let taker = Taker {
+                                queues: &agent.view.queues,
+                                languages: &agent.view.languages,
+                                skills: &agent.view.skills,
+                                channels: &agent.channels,
+                            };
+                            let fits = !given.contains(agent.id)
+                                && passed.is_none_or(|passed| !passed.contains(agent.id))
+                                && taker.qualifies(&item.requirements);
+                            fits.then_some(agent)
+                        });
+                        if let Some(agent) = expert {
+                            taken.insert(item.case_id.clone());
+                            given.insert(agent.id);
+                            picks.push((agent.id.clone(), item.case_id.clone()));
+                            tracing::debug!(tenant = %tenant, agent = %agent.id, case_id = %item.case_id, "offered to an expert of its hot topic");
+                        }
+                        if picks.len() + made >= MAX_OFFERS_PER_LOOK || given.len() == free.len() {
+                            break;
+                        }
+                    }
+                }
                 for name in board.queues_by_urgency(now_ms) {
                     let strategy = policies
                         .get(tenant)
@@ -633,6 +679,29 @@ impl Dispatcher {
             if made >= MAX_OFFERS_PER_LOOK {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the experts of the tenant's `hot` topics when they changed, and every
+    /// [`EXPERTS_EVERY`] while any is hot (forgets them when none is).
+    async fn read_experts(
+        &self,
+        tenant: &str,
+        queue: &mut TenantQueue,
+        hot: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), QueueError> {
+        if hot.is_empty() {
+            queue.experts.clear();
+            queue.experts_read = None;
+            return Ok(());
+        }
+        let fresh = queue.experts_read.as_ref().is_some_and(|(read, at)| read == hot && now - *at < EXPERTS_EVERY);
+        if !fresh {
+            queue.experts =
+                crate::trends::experts(self.queue.db(), tenant, hot).await.context("reading the topics' experts")?;
+            queue.experts_read = Some((hot.to_vec(), now));
         }
         Ok(())
     }

@@ -132,7 +132,7 @@ impl Routing {
             queue,
             relay,
             consumers,
-            dispatcher: dispatch::Dispatcher::new(workflows),
+            dispatcher: dispatch::Dispatcher::new(workflows, hot.clone()),
             feed,
             watches_stop,
             instance: context.instance.clone(),

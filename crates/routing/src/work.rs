@@ -42,6 +42,7 @@ pub fn item_of(tenant: &str, case: &v1::Case, now: DateTime<Utc>) -> item::Model
         relaxed: 0,
         overflowed_to: String::new(),
         updated_at: now,
+        topics: crate::trends::storage::topics_column(&case.topics),
     }
 }
 
@@ -113,6 +114,7 @@ pub fn board_item(row: &item::Model) -> board::Item {
         priority: u32::try_from(row.priority).unwrap_or(0),
         due_at: row.due_at.map(|at| at.timestamp_millis()),
         enqueued_at: row.waiting_since.timestamp_millis(),
+        topics: row.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect(),
     }
 }
 

@@ -22,6 +22,7 @@ tend_store::migrator!(
         // The queue's dispatcher runs on one replica at a time.
         tend_store::lease::CreateLeases,
         crate::trends::storage::AddTrends,
+        crate::trends::storage::AddExpertise,
     ]
 );
 

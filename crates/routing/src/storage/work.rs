@@ -58,6 +58,8 @@ pub mod item {
         pub overflowed_to: String,
         /// When the row last changed (the dispatcher reads changes from it).
         pub updated_at: ChronoDateTimeUtc,
+        /// The case's topics, as ",a,b," ("" for none): hot ones prefer experts.
+        pub topics: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -83,7 +85,8 @@ pub const ENDED_STATUSES: [i32; 2] =
 
 /// The projection's columns: what a newer case version overwrites. The hold's columns are not
 /// among them; a case that stops waiting drops its hold (see [`project`]).
-const PROJECTED: [item::Column; 11] = [
+const PROJECTED: [item::Column; 12] = [
+    item::Column::Topics,
     item::Column::CaseVersion,
     item::Column::Status,
     item::Column::Assignee,

@@ -137,6 +137,15 @@ impl HotTopics {
         Ok(())
     }
 
+    /// The tenant's hot topics now, sorted.
+    pub fn hot_in(&self, tenant: &str) -> Vec<String> {
+        let Ok(tenants) = self.tenants.read() else { return Vec::new() };
+        let mut hot: Vec<String> =
+            tenants.get(tenant).map(|known| known.hot.keys().cloned().collect()).unwrap_or_default();
+        hot.sort();
+        hot
+    }
+
     /// What hot-topic detection says about a post of `tenant` on `topics`.
     pub fn signals(&self, tenant: &str, topics: &[String]) -> Signals {
         let mut signals = Signals { sla_percent: self.sla_percent, ..Signals::default() };
@@ -545,4 +554,114 @@ pub async fn delete_threshold<C: ConnectionTrait>(
         .await
         .context("removing the threshold")?;
     Ok(threshold_to_proto(row))
+}
+
+/// How much of an expert an agent is on a topic, from their record on it: cases resolved and
+/// not reopened (a reopened one counts against them twice), worth less the longer they took
+/// on average (a day halves it). 0: no expert.
+pub fn expert_score(record: &storage::expertise::Model) -> f64 {
+    let good = record.resolved - 2 * record.reopened;
+    if good <= 0 || record.resolved <= 0 {
+        return 0.0;
+    }
+    let mean_hours = record.resolution_seconds as f64 / record.resolved as f64 / 3600.0;
+    good as f64 / (1.0 + mean_hours.max(0.0) / 24.0)
+}
+
+/// The experts of each of `topics` for `tenant`, best first (score above 0 only).
+pub async fn experts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    topics: &[String],
+) -> Result<HashMap<String, Vec<(String, f64)>>, DbErr> {
+    let mut experts: HashMap<String, Vec<(String, f64)>> = HashMap::new();
+    for record in storage::expertise_on(conn, tenant, topics).await? {
+        let score = expert_score(&record);
+        if score > 0.0 {
+            experts.entry(record.topic).or_default().push((record.agent, score));
+        }
+    }
+    for ranked in experts.values_mut() {
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+    Ok(experts)
+}
+
+/// What a case's resolution or reopening adds to its agent's record on its topics.
+pub fn expertise_of(tenant: &str, event: &v1::CaseEvent) -> Vec<storage::expertise::Model> {
+    let Some(case) = &event.case else { return Vec::new() };
+    if case.assignee.is_empty() || case.topics.is_empty() {
+        return Vec::new();
+    }
+    let (resolved, reopened, seconds) = match event.kind() {
+        v1::CaseEventKind::Resolved => {
+            let opened = case.opened_at.map_or(0, |at| at.seconds);
+            let resolved = case.resolved_at.map_or(opened, |at| at.seconds);
+            (1, 0, (resolved - opened).max(0))
+        }
+        v1::CaseEventKind::Reopened => (0, 1, 0),
+        _ => return Vec::new(),
+    };
+    let mut topics: Vec<&String> = case.topics.iter().filter(|topic| !topic.is_empty()).collect();
+    topics.sort();
+    topics.dedup();
+    topics
+        .into_iter()
+        .map(|topic| storage::expertise::Model {
+            tenant: tenant.to_owned(),
+            agent: case.assignee.clone(),
+            topic: topic.clone(),
+            resolved,
+            reopened,
+            resolution_seconds: seconds,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(resolved: i64, reopened: i64, hours: i64) -> storage::expertise::Model {
+        storage::expertise::Model {
+            tenant: "acme".into(),
+            agent: "ana".into(),
+            topic: "outage".into(),
+            resolved,
+            reopened,
+            resolution_seconds: resolved * hours * 3600,
+        }
+    }
+
+    #[test]
+    fn experts_resolve_well_and_fast() {
+        assert_eq!(expert_score(&record(0, 0, 1)), 0.0);
+        assert_eq!(expert_score(&record(4, 2, 1)), 0.0, "half reopened: no expert");
+        assert!(expert_score(&record(10, 0, 1)) > expert_score(&record(10, 1, 1)));
+        assert!(expert_score(&record(10, 0, 1)) > expert_score(&record(10, 0, 48)));
+        assert!(expert_score(&record(20, 0, 24)) > expert_score(&record(5, 0, 1)));
+    }
+
+    #[test]
+    fn a_resolution_counts_for_each_topic_of_the_assignee() {
+        let case = v1::Case {
+            assignee: "ana".into(),
+            topics: vec!["outage".into(), "billing".into(), "outage".into()],
+            opened_at: Some(prost_types::Timestamp { seconds: 1_000, nanos: 0 }),
+            resolved_at: Some(prost_types::Timestamp { seconds: 4_600, nanos: 0 }),
+            ..Default::default()
+        };
+        let event =
+            v1::CaseEvent { kind: v1::CaseEventKind::Resolved.into(), case: Some(case.clone()), ..Default::default() };
+        let added = expertise_of("acme", &event);
+        assert_eq!(
+            added.iter().map(|row| (row.topic.as_str(), row.resolved, row.resolution_seconds)).collect::<Vec<_>>(),
+            [("billing", 1, 3600), ("outage", 1, 3600)]
+        );
+        let reopened =
+            v1::CaseEvent { kind: v1::CaseEventKind::Reopened.into(), case: Some(case.clone()), ..Default::default() };
+        assert!(expertise_of("acme", &reopened).iter().all(|row| row.reopened == 1 && row.resolved == 0));
+        let unassigned = v1::CaseEvent { case: Some(v1::Case { assignee: String::new(), ..case }), ..event };
+        assert!(expertise_of("acme", &unassigned).is_empty());
+    }
 }

@@ -116,6 +116,119 @@ pub mod escalation {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The `agent_topic_stats` table: how each agent did on each topic (the experts of a hot topic).
+#[allow(missing_docs)]
+pub mod expertise {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_topic_stats")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub agent: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub topic: String,
+        /// Cases on the topic the agent resolved.
+        pub resolved: i64,
+        /// Of them, those the customer reopened.
+        pub reopened: i64,
+        /// Seconds from opening to resolution, summed over `resolved`.
+        pub resolution_seconds: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates `agent_topic_stats` and gives work items their topics.
+pub struct AddExpertise;
+
+impl MigrationName for AddExpertise {
+    fn name(&self) -> &str {
+        "m20261207_000400_add_expertise"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddExpertise {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("agent_topic_stats")
+                    .if_not_exists()
+                    .col(string("tenant"))
+                    .col(string("agent"))
+                    .col(string("topic"))
+                    .col(big_integer("resolved"))
+                    .col(big_integer("reopened"))
+                    .col(big_integer("resolution_seconds"))
+                    .primary_key(Index::create().col("tenant").col("agent").col("topic"))
+                    .to_owned(),
+            )
+            .await?;
+        tend_store::migration::create_indexes(
+            manager,
+            "agent_topic_stats",
+            &[("agent_topic_stats_topic", &["tenant", "topic"])],
+        )
+        .await?;
+        manager
+            .alter_table(Table::alter().table("routing_work_items").add_column(text("topics").default("")).to_owned())
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.alter_table(Table::alter().table("routing_work_items").drop_column("topics").to_owned()).await?;
+        manager.drop_table(Table::drop().table("agent_topic_stats").if_exists().to_owned()).await
+    }
+}
+
+/// Adds to the agents' record on topics: `rows` are increments (one per agent and topic).
+pub async fn add_expertise<C: ConnectionTrait>(conn: &C, mut rows: Vec<expertise::Model>) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One order for every writer, so two batches never wait on each other in a cycle.
+    rows.sort_by(|a, b| (&a.tenant, &a.agent, &a.topic).cmp(&(&b.tenant, &b.agent, &b.topic)));
+    for chunk in rows.chunks(300) {
+        let mut on_conflict =
+            OnConflict::columns([expertise::Column::Tenant, expertise::Column::Agent, expertise::Column::Topic]);
+        for (column, name) in [
+            (expertise::Column::Resolved, "excluded.resolved"),
+            (expertise::Column::Reopened, "excluded.reopened"),
+            (expertise::Column::ResolutionSeconds, "excluded.resolution_seconds"),
+        ] {
+            on_conflict.value(column, Expr::col((expertise::Entity, column)).add(Expr::cust(name)));
+        }
+        expertise::Entity::insert_many(chunk.iter().cloned().map(expertise::ActiveModel::from))
+            .on_conflict(on_conflict)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The tenant's record on `topics`, every agent's.
+pub async fn expertise_on<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    topics: &[String],
+) -> Result<Vec<expertise::Model>, DbErr> {
+    if topics.is_empty() {
+        return Ok(Vec::new());
+    }
+    expertise::Entity::find()
+        .filter(expertise::Column::Tenant.eq(tenant))
+        .filter(expertise::Column::Topic.is_in(topics.iter().map(String::as_str)))
+        .all(conn)
+        .await
+}
+
 /// Creates the tables of hot topics and escalations; gives decisions their topics.
 pub struct AddTrends;
 
