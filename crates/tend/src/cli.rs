@@ -33,6 +33,16 @@ pub enum Command {
     /// Cases.
     #[command(subcommand)]
     Cases(CasesCommand),
+    /// Incidents: one problem many customers wrote about, its cases answered and resolved at
+    /// once (see docs/CASES.md).
+    #[command(subcommand)]
+    Incidents(crate::incidents_cmd::IncidentsCommand),
+    /// The tenant's topics as the burst detector sees them now: hot ones first, with the
+    /// reason ("41 posts in 30 min, 9× the usual for a Tuesday morning"); --every to follow.
+    Topics(crate::topics_cmd::TopicsArgs),
+    /// Escalation thresholds: "20 posts on a topic within 2h" opens one incident per burst.
+    #[command(subcommand)]
+    Thresholds(crate::topics_cmd::ThresholdsCommand),
     /// Departments cases are escalated to (retention, billing, …), each with its contact and
     /// the time it has to answer.
     #[command(subcommand)]

@@ -411,7 +411,7 @@ async fn watch(args: cli::WatchArgs) -> anyhow::Result<()> {
 }
 
 /// One line per case, then the next page's token.
-fn print_case_lines(page: &v1::ListCasesResponse) {
+pub fn print_case_lines(page: &v1::ListCasesResponse) {
     for case in &page.cases {
         println!(
             "{}  {:<8}  p{:<3}  {:<9}  {}",

@@ -10,11 +10,13 @@ mod export_cmd;
 mod fuzz_support;
 mod guides_cmd;
 mod identity_cmd;
+mod incidents_cmd;
 mod keys_cmd;
 mod queue_cmd;
 mod rules_cmd;
 mod serve;
 mod text_cmd;
+mod topics_cmd;
 
 use std::process::ExitCode;
 
@@ -55,6 +57,9 @@ async fn run() -> ExitCode {
         Command::Post(args) => commands::post(args).await,
         Command::Interactions(command) => commands::interactions(command).await,
         Command::Cases(command) => commands::cases(command).await,
+        Command::Incidents(command) => incidents_cmd::incidents(command).await,
+        Command::Topics(args) => topics_cmd::topics(args).await,
+        Command::Thresholds(command) => topics_cmd::thresholds(command).await,
         Command::Profiles(command) => commands::profiles(command).await,
         Command::Decisions(command) => commands::decisions(command).await,
         Command::Rules(command) => rules_cmd::rules(command).await,
