@@ -152,6 +152,8 @@ const ACCESS: &[(&str, Access)] = &[
     ("RoutingService/PutEscalationThreshold", Admin),
     ("RoutingService/ListEscalationThresholds", Read),
     ("RoutingService/DeleteEscalationThreshold", Admin),
+    ("RoutingService/ListClusters", Read),
+    ("RoutingService/GetCluster", Read),
 ];
 
 const ACME_ADMIN: &str = "acme-admin-key-0001";

@@ -18,6 +18,7 @@ tend_tests::on_both_backends!(
     a_burst_turns_its_topic_hot_and_opens_one_incident,
     thresholds_are_checked_and_bounded,
     a_hot_topic_is_offered_to_its_experts_first,
+    similar_posts_cluster_and_raise_priority,
 );
 
 const TENANT: &str = "acme";
@@ -300,5 +301,62 @@ async fn a_hot_topic_is_offered_to_its_experts_first(backend: Backend) {
     // Other work still goes by the strategy: Bob, who has nothing yet.
     let other = open_on(&app, &[]).await;
     assert_eq!(next_offered(&mut bob).await, other.id);
+    app.stop().await;
+}
+
+/// Near-duplicates and a repost of one complaint form one cluster: each later one gets the
+/// `cluster` priority term, `ListClusters` shows it with its size and `GetCluster` its posts; an
+/// unrelated post stays out.
+async fn similar_posts_cluster_and_raise_priority(backend: Backend) {
+    let app = spawn(backend).await;
+    let original = "my order from the spring sale never arrived and nobody at support answers my emails about it";
+    let first = ingest(&app, "ann", original).await;
+    let mut echoes = Vec::new();
+    for (n, ending) in ["at all", "any more", "this week", "since monday", "for days"].iter().enumerate() {
+        let text =
+            format!("my order from the spring sale never arrived and nobody at support answers my emails {ending}");
+        echoes.push(ingest(&app, &format!("echo{n}"), &text).await);
+    }
+    echoes.push(ingest(&app, "fan", &format!("RT @ann: {original}")).await);
+    let unrelated = ingest(&app, "kim", "how do I change the delivery address of an order I placed yesterday?").await;
+
+    for echo in &echoes {
+        routed(&app, TENANT, &echo.id).await;
+    }
+    let last = routed(&app, TENANT, &echoes.last().unwrap().id).await;
+    let terms = last.outcome.as_ref().unwrap().priority_terms.clone();
+    let cluster =
+        terms.iter().find(|term| term.name == "cluster").unwrap_or_else(|| panic!("no cluster term: {terms:?}"));
+    assert!(cluster.points > 0 && cluster.detail.contains("similar posts"), "{cluster:?}");
+    routed(&app, TENANT, &unrelated.id).await;
+
+    let listed = app
+        .routing()
+        .list_clusters(as_tenant(TENANT, v1::ListClustersRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .clusters;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].id.as_str(), listed[0].size), (first.id.as_str(), 7));
+    assert_eq!(listed[0].growth.iter().map(|hour| hour.posts).sum::<u64>(), 7);
+
+    let request = v1::GetClusterRequest { cluster_id: first.id.clone(), page_size: 4, page_token: String::new() };
+    let page = app.routing().get_cluster(as_tenant(TENANT, request)).await.unwrap().into_inner();
+    assert_eq!((page.members.len(), page.cluster.unwrap().size), (4, 7));
+    let request =
+        v1::GetClusterRequest { cluster_id: first.id.clone(), page_size: 4, page_token: page.next_page_token };
+    let rest = app.routing().get_cluster(as_tenant(TENANT, request)).await.unwrap().into_inner();
+    let mut members: Vec<String> =
+        page.members.into_iter().chain(rest.members).map(|member| member.interaction_id).collect();
+    members.sort();
+    let mut expected: Vec<String> = std::iter::once(&first).chain(&echoes).map(|post| post.id.clone()).collect();
+    expected.sort();
+    assert_eq!(members, expected);
+    let request = v1::GetClusterRequest { cluster_id: unrelated.id.clone(), ..Default::default() };
+    let alone = app.routing().get_cluster(as_tenant(TENANT, request)).await.unwrap().into_inner();
+    assert_eq!(alone.cluster.unwrap().size, 1);
+    let request = v1::GetClusterRequest { cluster_id: uuid::Uuid::now_v7().to_string(), ..Default::default() };
+    assert_eq!(app.routing().get_cluster(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::NotFound);
     app.stop().await;
 }

@@ -1,6 +1,8 @@
 //! The gRPC face of the routing service: decisions, rule sets, SLA policies, calendars and
 //! simulations.
 
+use std::sync::Arc;
+
 use chrono::{Datelike as _, Utc};
 use prost::Message as _;
 use sea_orm::{DatabaseConnection, TransactionTrait as _};
@@ -30,12 +32,18 @@ pub const MAX_SLA_POLICIES: usize = 1_000;
 /// Implements `tend.v1.RoutingService` over the service's database.
 pub struct RoutingApi {
     db: DatabaseConnection,
+    clusters: Arc<crate::trends::clusters::Clusters>,
+    clock: Arc<dyn tend_kernel::ids::Clock>,
 }
 
 impl RoutingApi {
-    /// An API over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// An API over `db`, reading similar posts from `clusters`, on `clock`.
+    pub fn new(
+        db: DatabaseConnection,
+        clusters: Arc<crate::trends::clusters::Clusters>,
+        clock: Arc<dyn tend_kernel::ids::Clock>,
+    ) -> Self {
+        Self { db, clusters, clock }
     }
 }
 
@@ -131,6 +139,52 @@ impl RoutingApi {
 
 #[tonic::async_trait]
 impl v1::routing_service_server::RoutingService for RoutingApi {
+    async fn list_clusters(
+        &self,
+        request: Request<v1::ListClustersRequest>,
+    ) -> Result<Response<v1::ListClustersResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let page = tend_kernel::paging::Page::parse(request.page_size, "")?;
+        let min_size = if request.min_size == 0 { 2 } else { request.min_size };
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let views = self
+            .clusters
+            .largest(&self.db, caller.tenant.as_str(), min_size, limit, self.clock.now())
+            .await
+            .context("reading the similar posts")?;
+        Ok(Response::new(v1::ListClustersResponse { clusters: views.into_iter().map(cluster_to_proto).collect() }))
+    }
+
+    async fn get_cluster(
+        &self,
+        request: Request<v1::GetClusterRequest>,
+    ) -> Result<Response<v1::GetClusterResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let request = request.get_ref();
+        let cluster_id = tend_kernel::ids::parse_id("cluster_id", &request.cluster_id)?;
+        let page = tend_kernel::paging::Page::parse(request.page_size, &request.page_token)?;
+        let tenant = caller.tenant.as_str();
+        let view =
+            self.clusters.view(&self.db, tenant, &cluster_id, self.clock.now()).await.context("reading the cluster")?;
+        let view = view.ok_or_else(|| ApiError::not_found("cluster", &cluster_id))?;
+        let rows = crate::trends::clusters::members(&self.db, tenant, &cluster_id, page.after.as_deref(), page.limit)
+            .await
+            .context("reading the cluster's posts")?;
+        let members: Vec<v1::ClusterMember> = rows
+            .into_iter()
+            .map(|(interaction_id, case_id, decided_at)| v1::ClusterMember {
+                interaction_id,
+                case_id,
+                decided_at: Some(to_timestamp(decided_at)),
+            })
+            .collect();
+        let next_page_token = page.next_token(&members, |member| member.interaction_id.as_str());
+        Ok(Response::new(v1::GetClusterResponse { cluster: Some(cluster_to_proto(view)), members, next_page_token }))
+    }
+
     async fn list_hot_topics(
         &self,
         request: Request<v1::ListHotTopicsRequest>,
@@ -520,4 +574,19 @@ fn with_ical(calendar: Calendar, ics: &str, years: u32) -> Result<Calendar, ApiE
         }
     }
     Calendar::from_spec(&spec).map_err(|error| ApiError::invalid("ical", error.to_string()))
+}
+
+/// A cluster in the contract's terms.
+fn cluster_to_proto(view: tend_trends::cluster::ClusterView) -> v1::Cluster {
+    v1::Cluster {
+        id: view.id,
+        size: view.size,
+        first_at: Some(to_timestamp(view.first_at)),
+        last_at: Some(to_timestamp(view.last_at)),
+        growth: view
+            .growth
+            .into_iter()
+            .map(|bucket| v1::ClusterGrowth { start: Some(to_timestamp(bucket.start)), posts: bucket.members })
+            .collect(),
+    }
 }

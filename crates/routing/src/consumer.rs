@@ -29,20 +29,31 @@ use crate::config::Configs;
 use crate::decide::{Decision, decide, stored_input};
 use crate::storage::{self, decision};
 use crate::trends::HotTopics;
+use crate::trends::clusters::{Clusters, signature_bytes};
 
 /// Routes identified interactions into cases.
 pub struct RouteInteractions {
     cases: CaseClient,
     configs: Arc<Configs>,
     hot: Arc<HotTopics>,
+    clusters: Arc<Clusters>,
 }
 
 impl RouteInteractions {
-    /// A handler that opens cases through `cases`, deciding with `configs` and what `hot` says
-    /// of the posts' topics.
-    pub fn new(cases: CaseClient, configs: Arc<Configs>, hot: Arc<HotTopics>) -> Self {
-        Self { cases, configs, hot }
+    /// A handler that opens cases through `cases`, deciding with `configs`, what `hot` says of
+    /// the posts' topics and the clusters of similar posts they join.
+    pub fn new(cases: CaseClient, configs: Arc<Configs>, hot: Arc<HotTopics>, clusters: Arc<Clusters>) -> Self {
+        Self { cases, configs, hot, clusters }
     }
+}
+
+/// The near-duplicate signature enrichment computed for an identified interaction.
+fn signature_of(identified: &v1::InteractionIdentified) -> &[u32] {
+    identified
+        .interaction
+        .as_ref()
+        .and_then(|interaction| interaction.enrichment.as_ref())
+        .map_or(&[], |enrichment| enrichment.signature.as_slice())
 }
 
 /// The topics enrichment found in an identified interaction.
@@ -57,6 +68,8 @@ fn topics_of(identified: &v1::InteractionIdentified) -> &[String] {
 /// One event's decision, before its case is opened.
 struct Routed<'a> {
     event: &'a Event<v1::InteractionIdentified>,
+    /// The cluster of similar posts it joined, if it has a signature.
+    cluster_id: String,
     /// The escalation its case joins the incident of, if its topic's burst is escalated.
     escalation_key: Option<String>,
     decision: Decision,
@@ -89,6 +102,20 @@ impl EventHandler for RouteInteractions {
         let (mut deciding, mut opening) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
         for (tenant, events) in by_tenant {
             let config = self.configs.current(effects.db(), tenant.as_str()).await?;
+            // The clusters first: their size is a term of the priority.
+            let received = |event: &Event<v1::InteractionIdentified>| {
+                let interaction = event.payload.interaction.as_ref();
+                interaction.and_then(|interaction| crate::time_of(interaction.received_at.as_ref())).unwrap_or(now)
+            };
+            let posts: Vec<(&str, &[u32], chrono::DateTime<chrono::Utc>)> = events
+                .iter()
+                .map(|event| {
+                    let id = event.payload.interaction.as_ref().map_or("", |interaction| interaction.id.as_str());
+                    (id, signature_of(&event.payload), received(event))
+                })
+                .collect();
+            let assigned =
+                self.clusters.assign(effects.db(), tenant.as_str(), &posts, now).await.context("clustering posts")?;
             let started = std::time::Instant::now();
             let mut routed: Vec<Routed<'_>> = {
                 // One root context per tenant and batch: building it costs more than a condition.
@@ -96,11 +123,15 @@ impl EventHandler for RouteInteractions {
                 events
                     .iter()
                     .copied()
-                    .map(|event| {
-                        let signals = self.hot.signals(tenant.as_str(), topics_of(&event.payload));
+                    .zip(&assigned)
+                    .map(|(event, assignment)| {
+                        let mut signals = self.hot.signals(tenant.as_str(), topics_of(&event.payload));
+                        signals.cluster_size =
+                            assignment.as_ref().map_or(0, |joined| u32::try_from(joined.size).unwrap_or(u32::MAX));
                         let decision = decide(&config, &root, &event.payload, now, &signals);
                         Routed {
                             event,
+                            cluster_id: assignment.as_ref().map(|joined| joined.cluster_id.clone()).unwrap_or_default(),
                             escalation_key: signals.escalation_key,
                             outcome: decision.outcome(),
                             decision,
@@ -110,15 +141,9 @@ impl EventHandler for RouteInteractions {
                     .collect()
             };
             // Every post counts for its topics' trends, work or not, at the time ingest got it.
-            let posts: Vec<(chrono::DateTime<chrono::Utc>, &[String])> = events
-                .iter()
-                .map(|event| {
-                    let received =
-                        event.payload.interaction.as_ref().and_then(|i| crate::time_of(i.received_at.as_ref()));
-                    (received.unwrap_or(now), topics_of(&event.payload))
-                })
-                .collect();
-            crate::trends::count_posts(effects.db(), tenant.as_str(), &posts).await.context("counting topics")?;
+            let topics: Vec<(chrono::DateTime<chrono::Utc>, &[String])> =
+                events.iter().map(|event| (received(event), topics_of(&event.payload))).collect();
+            crate::trends::count_posts(effects.db(), tenant.as_str(), &topics).await.context("counting topics")?;
             let opened = std::time::Instant::now();
             deciding += opened - started;
             self.open_cases(tenant, &mut routed).await?;
@@ -184,6 +209,12 @@ impl EventHandler for RouteInteractions {
                     resolved_at: None,
                     first_response_at: None,
                     topics: crate::trends::storage::topics_column(topics_of(identified)),
+                    signature: if item.cluster_id.is_empty() {
+                        None
+                    } else {
+                        signature_bytes(signature_of(identified))
+                    },
+                    cluster_id: item.cluster_id,
                 });
             }
         }

@@ -69,6 +69,7 @@ pub struct Routing {
     clock: Arc<dyn tend_kernel::ids::Clock>,
     max_request_bytes: usize,
     hot: Arc<trends::HotTopics>,
+    clusters: Arc<trends::clusters::Clusters>,
     evaluator: trends::Evaluator,
     trends_config: TrendsConfig,
     db: sea_orm::DatabaseConnection,
@@ -95,7 +96,13 @@ impl Routing {
         );
         let hot = Arc::new(trends::HotTopics::new(trends_config.sla_percent));
         let evaluator = trends::Evaluator::new(db.clone(), relay.waker(), trends_config);
-        let handler = Arc::new(consumer::RouteInteractions::new(cases, Arc::new(Configs::default()), hot.clone()));
+        let clusters = Arc::new(trends::clusters::Clusters::new(trends_config.clusters()));
+        let handler = Arc::new(consumer::RouteInteractions::new(
+            cases,
+            Arc::new(Configs::default()),
+            hot.clone(),
+            clusters.clone(),
+        ));
         let mut consumers = context.consumers(streams::INTERACTIONS_IDENTIFIED, SERVICE, handler, &db, &relay.waker());
         consumers.extend(context.consumers(
             streams::CASES_EVENTS,
@@ -126,7 +133,7 @@ impl Routing {
         let watches_stop = CancellationToken::new();
         let heartbeat = queue_config.watch_heartbeat;
         let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone(), heartbeat));
-        let api = Arc::new(RoutingApi::new(db.clone()));
+        let api = Arc::new(RoutingApi::new(db.clone(), clusters.clone(), context.clock.clone()));
         Ok(Self {
             api,
             queue,
@@ -139,6 +146,7 @@ impl Routing {
             clock: context.clock.clone(),
             max_request_bytes: context.max_request_bytes,
             hot,
+            clusters,
             evaluator,
             trends_config: trends_config.clone(),
             db,
@@ -175,6 +183,7 @@ impl Component for Routing {
             instance,
             clock,
             hot,
+            clusters,
             evaluator,
             trends_config,
             db,
@@ -202,6 +211,7 @@ impl Component for Routing {
         }));
         let stop = shutdown.clone();
         let every = trends_config.refresh_every;
+        let refresh_clock = clock.clone();
         tasks.push(Box::pin(async move {
             let mut interval = tokio::time::interval(every);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -212,6 +222,9 @@ impl Component for Routing {
                 }
                 if let Err(error) = hot.refresh(&db).await {
                     tracing::warn!(%error, "reading the hot topics failed; the next refresh retries");
+                }
+                if let Err(error) = clusters.catch_up(&db, refresh_clock.now()).await {
+                    tracing::warn!(%error, "reading other replicas' posts into the similar-post index failed");
                 }
             }
         }));

@@ -378,12 +378,13 @@ fn main() {
         diff_n
     );
     println!(
-        "config: {} bands × {} rows, threshold {}, window {} h, max_bucket {}",
+        "config: {} bands × {} rows, threshold {}, window {} h, max_bucket {}, max_members {}",
         config.bands,
         config.rows,
         config.threshold,
         config.window.num_hours(),
-        config.max_bucket
+        config.max_bucket,
+        config.max_members
     );
 
     // Pass 1: throughput, only the inserts timed.
@@ -537,7 +538,8 @@ fn main() {
         clusters.len()
     );
     println!(
-        "memory: peak ≈ {:.1} MB for {peak_members} live members ≈ {bytes_per_member:.0} B per member (estimate from capacities)",
+        "memory: peak ≈ {:.1} MB for {peak_members} live members ≈ {bytes_per_member:.0} B per member \
+         (ClusterIndex::memory_bytes: the capacity of every container, not the allocator's overhead)",
         peak_bytes as f64 / 1e6
     );
     println!("replay identical: {replay_identical}");

@@ -15,7 +15,8 @@
 //!    default 32 × 2 gives 0.9999 at `s` = 0.5 and 0.9993 at 0.45 (16 × 4 would give only
 //!    0.64 at 0.5).
 //! 2. **Verification.** Each distinct candidate is compared on all 64 values (the estimated
-//!    Jaccard, the share of equal positions, as `tend_text::estimated_jaccard` computes it); only
+//!    Jaccard, the share of equal positions, as `tend_text::estimated_jaccard` computes it, on
+//!    16-bit fingerprints of the values: see [Memory](#memory)); only
 //!    candidates at or above [`ClusterConfig::threshold`] (default 0.45) count, so loose banding
 //!    costs time, not precision. On the benchmark corpus (`examples/cluster_bench.rs`) 99 % of
 //!    the injected near-duplicate pairs with true Jaccard ≥ 0.5 end in one cluster, and every
@@ -41,11 +42,16 @@
 //!
 //! Measured with `cargo run --release -p tend-trends --example cluster_bench` (200,000 posts
 //! over 48 h, 20 % near-duplicates in 300 families, one core of the shared 2-core development
-//! machine): 85,000–150,000 inserts/s, p50 3–4 µs, p99 70–110 µs per insert.
+//! machine): 54,000–60,000 inserts/s, p50 6 µs, p99 130–160 µs per insert. A band table that
+//! fills up is rebuilt whole (a few milliseconds at 100,000 members), so an insert now and then
+//! takes that long (the max).
 //!
 //! # The window
 //!
-//! A member is live while `now - at < window`. [`ClusterIndex::expire`] pops members whose age
+//! The window is `window` or the last [`ClusterConfig::max_members`] posts, whichever is
+//! shorter. A member is live while `now - at < window`, and while fewer than `max_members`
+//! members are newer than it: an insert or restore that would exceed the cap first drops the
+//! oldest members (by `at`, the order `expire` uses), exactly as if they had expired. [`ClusterIndex::expire`] pops members whose age
 //! reached the window from a time-ordered queue (a binary heap, so posts that arrive out of order
 //! are dropped at their own time), removes them from their buckets and from their cluster's size,
 //! and forgets a cluster when its last member leaves. [`ClusterIndex::insert`] calls
@@ -79,13 +85,24 @@
 //!
 //! # Memory
 //!
-//! Bounded by the live members (the posts of one window), about 1.2 KB per member with the
-//! defaults (the benchmark's estimate at 100,000 live members): the signature (256 B), 32 bucket
-//! entries (≈ 20 B each in the hash maps, more when a bucket holds several members), the member
-//! record and its id (≈ 100 B), the queue entry (24 B) and, for a member that opened a cluster,
-//! the cluster record (≈ 120 B). Containers keep their
-//! peak capacity; [`ClusterIndex::shrink_to_fit`] returns it after a burst.
-//! [`ClusterIndex::memory_bytes`] estimates the total.
+//! Bounded by the live members, at most [`ClusterConfig::max_members`]: about 460 bytes per
+//! member with the defaults (the benchmark's count of every container's capacity at 100,000
+//! live members; before this layout it was 1,200). A member is one 200-byte slot in a slab of
+//! pages: its signature as 64 16-bit fingerprints (128 B), its id inline up to 38 bytes (a UUID
+//! fits; a longer id goes to the heap), its time, insert sequence and cluster. Each of the 32
+//! bands is an open-addressing table of 4-byte entries (the slot in 24 bits, 8 bits of the
+//! key's hash) kept 55–75 % full: ≈ 200 B. The id table (≈ 7 B) and the expiry queue (24 B and
+//! its spare capacity) make the rest. A cluster of one, most clusters, has no record of its own:
+//! its id, times and growth are its member's; a record (≈ 100 B) exists only for a cluster that
+//! another post joined, or that a restore opened under another id. Tables and the queue keep
+//! their peak capacity; [`ClusterIndex::shrink_to_fit`] returns it after a burst.
+//! [`ClusterIndex::memory_bytes`] counts it all (the allocator's overhead comes on top).
+//!
+//! Verification compares the 16-bit fingerprints (b-bit MinHash): two different values count
+//! as equal with probability 2⁻¹⁶, so an estimate is high by one value in 64 about once in
+//! 2,000 comparisons of posts that share half their values. On the benchmark, every assignment
+//! (cluster, size, new or not) is the same as with the full 32-bit values; 10 of 200,000 report
+//! a similarity 1/64 higher.
 //!
 //! # Threads
 //!
@@ -93,18 +110,20 @@
 //! one per tenant in one task, or behind a mutex; inserts are a few microseconds.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Number of values in a signature (`tend_text::PERMUTATIONS`; a test checks they agree).
 pub const SIGNATURE_LEN: usize = 64;
 
-/// Seed of the bucket-key hash ("tendclus"), xored with the band index.
+/// Largest [`ClusterConfig::max_members`]: bucket entries hold a member's slot in 24 bits.
+const MAX_MEMBERS: usize = (1 << SLOT_BITS) - 2;
+
+/// Seed of the bucket-key hash ("tendclus"), mixed with the band index.
 const BAND_SEED: u64 = 0x7465_6e64_636c_7573;
 
 /// Why a configuration or an input was refused.
@@ -146,6 +165,14 @@ pub struct ClusterConfig {
     pub max_bucket: usize,
     /// Width of the time buckets of [`ClusterView::growth`] (default 1 hour).
     pub growth_bucket: Duration,
+    /// Most live members (default 200,000; at most 16,777,214): bounds the memory of one index
+    /// at about 400 bytes per member (80 MB with the default). When an insert or a restore
+    /// would exceed it, the oldest members (by their `at`, the order [`ClusterIndex::expire`]
+    /// uses) leave first, exactly as if they had expired; the new post itself is always placed.
+    /// The window is therefore `window` or the last `max_members` posts, whichever is shorter:
+    /// size it for the busiest tenant's posts per window (1,000 posts/s over 2 hours is
+    /// 7,200,000).
+    pub max_members: usize,
 }
 
 impl Default for ClusterConfig {
@@ -157,6 +184,7 @@ impl Default for ClusterConfig {
             window: Duration::hours(24),
             max_bucket: 32,
             growth_bucket: Duration::hours(1),
+            max_members: 200_000,
         }
     }
 }
@@ -185,6 +213,9 @@ impl ClusterConfig {
         }
         if self.max_bucket == 0 || self.max_bucket > u16::MAX as usize {
             return bad("max_bucket", format!("must be in 1..={}, got {}", u16::MAX, self.max_bucket));
+        }
+        if self.max_members == 0 || self.max_members > MAX_MEMBERS {
+            return bad("max_members", format!("must be in 1..={MAX_MEMBERS}, got {}", self.max_members));
         }
         match self.growth_bucket.num_microseconds() {
             Some(micros) if micros > 0 => Ok(()),
@@ -232,62 +263,359 @@ pub struct ClusterView {
     pub growth: Vec<GrowthBucket>,
 }
 
-/// Hasher for bucket keys, which are already uniform hashes: one multiply spreads them over
-/// the 64 bits the table uses (low bits for the slot, high bits for the control byte).
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher(u64);
+/// Longest id kept inline; longer ids go to the heap.
+const INLINE_ID: usize = 38;
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// A member or cluster id, stored once: inline up to [`INLINE_ID`] bytes (a UUID has 36), so
+/// most ids cost no allocation. 40 bytes.
+#[derive(Clone)]
+enum Id {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<str>),
+}
+
+impl Id {
+    const EMPTY: Id = Id::Inline { len: 0, bytes: [0; INLINE_ID] };
+
+    fn new(id: &str) -> Id {
+        if id.len() > INLINE_ID {
+            return Id::Heap(id.into());
+        }
+        let mut bytes = [0; INLINE_ID];
+        if let Some(dest) = bytes.get_mut(..id.len()) {
+            dest.copy_from_slice(id.as_bytes());
+        }
+        Id::Inline { len: id.len() as u8, bytes }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn as_str(&self) -> &str {
+        match self {
+            Id::Inline { len, bytes } => {
+                // Copied from a `&str` whole, so always valid.
+                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default()).unwrap_or_default()
+            }
+            Id::Heap(id) => id,
         }
     }
 
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    /// Bytes held on the heap.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Id::Inline { .. } => 0,
+            Id::Heap(id) => id.len(),
+        }
     }
 }
 
-type KeyMap = HashMap<u32, Bucket, BuildHasherDefault<KeyHasher>>;
-
-/// The members of one LSH bucket. Most buckets hold one member, kept inline; a bucket with more
-/// points into [`ClusterIndex::overflow`] (oldest first).
-#[derive(Debug, Clone, Copy)]
-enum Bucket {
-    One(u32),
-    Many(u32),
+fn id_hash(id: &str) -> u64 {
+    xxh3_64(id.as_bytes())
 }
 
-/// A live post.
-#[derive(Debug, Clone)]
-struct Member {
-    id: Box<str>,
+/// A member is kept as 16-bit fingerprints of its 64 signature values (b-bit MinHash with
+/// b = 16): two different values get the same fingerprint with probability 2⁻¹⁶.
+type Fingerprints = [u16; SIGNATURE_LEN];
+
+fn fingerprint(value: u32) -> u16 {
+    (u64::from(value).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as u16
+}
+
+/// `Slot::flags`: the slot holds a live member.
+const LIVE: u8 = 1;
+/// `Slot::flags`: the member opened its cluster (as first answered).
+const NEW_CLUSTER: u8 = 2;
+/// `Slot::flags`: the signature is not empty, so the member is in buckets.
+const INDEXED: u8 = 4;
+/// `Slot::cluster` of a member alone in a cluster that has no [`Cluster`] record: a cluster of
+/// one whose id, sequence and times are the member's own (most posts are such clusters).
+const SOLO: u32 = u32::MAX;
+
+/// A member (live when `flags & LIVE`), 200 bytes, in [`Slab`].
+#[derive(Clone)]
+struct Slot {
+    sig: Fingerprints,
+    id: Id,
     at: DateTime<Utc>,
-    /// Slot in [`ClusterIndex::clusters`].
+    /// Insert sequence: expiry order among equal `at`, bucket order, and, for a [`SOLO`]
+    /// member, its cluster's creation order.
+    seq: u64,
+    /// Slot in [`ClusterIndex::clusters`], or [`SOLO`].
     cluster: u32,
-    /// As first answered, for idempotent re-inserts.
-    similarity: f32,
-    new_cluster: bool,
-    /// False for an empty signature: in no bucket.
-    indexed: bool,
+    /// Insert number that last verified this member (dedupes candidates across bands).
+    stamp: u16,
+    /// Equal signature values with the member it matched, as first answered (64 = 1.0).
+    same: u8,
+    flags: u8,
 }
 
-/// A cluster with at least one live member.
+/// Members per slab page: pages never move, and a page is at most 200 KB of slack.
+const PAGE_BITS: u32 = 10;
+const PAGE: usize = 1 << PAGE_BITS;
+
+/// The members, addressed by slot (`u32`); freed slots are reused first.
+#[derive(Clone, Default)]
+struct Slab {
+    pages: Vec<Vec<Slot>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn get(&self, slot: u32) -> Option<&Slot> {
+        let slot = slot as usize;
+        self.pages.get(slot >> PAGE_BITS)?.get(slot & (PAGE - 1)).filter(|s| s.flags & LIVE != 0)
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Slot> {
+        let slot = slot as usize;
+        self.pages.get_mut(slot >> PAGE_BITS)?.get_mut(slot & (PAGE - 1)).filter(|s| s.flags & LIVE != 0)
+    }
+
+    fn alloc(&mut self, member: Slot) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            let index = slot as usize;
+            if let Some(entry) = self.pages.get_mut(index >> PAGE_BITS).and_then(|p| p.get_mut(index & (PAGE - 1))) {
+                *entry = member;
+            }
+            return slot;
+        }
+        let full = self.pages.last().is_none_or(|p| p.len() == PAGE);
+        if full {
+            self.pages.push(Vec::new());
+        }
+        let before = (self.pages.len() - 1) * PAGE;
+        let page = self.pages.last_mut().map_or(0, |p| {
+            p.push(member);
+            p.len() - 1
+        });
+        (before + page) as u32
+    }
+
+    fn free(&mut self, slot: u32) {
+        let index = slot as usize;
+        if let Some(entry) = self.pages.get_mut(index >> PAGE_BITS).and_then(|p| p.get_mut(index & (PAGE - 1))) {
+            entry.flags = 0;
+            entry.id = Id::EMPTY;
+            self.free.push(slot);
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = (u32, &Slot)> {
+        self.pages.iter().enumerate().flat_map(|(p, page)| {
+            page.iter().enumerate().filter(|(_, s)| s.flags & LIVE != 0).map(move |(i, s)| ((p * PAGE + i) as u32, s))
+        })
+    }
+}
+
+/// Bits of a table entry holding `slot + 1`; the 8 bits above hold a tag of the key's hash.
+const SLOT_BITS: u32 = 24;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+const TAG_MASK: u32 = !SLOT_MASK;
+const EMPTY: u32 = 0;
+/// A removed entry (slot bits zero, unlike any live entry); reused by later inserts.
+const TOMB: u32 = 1 << SLOT_BITS;
+const MIN_TABLE: usize = 16;
+
+fn tag_of(hash: u64) -> u32 {
+    (hash as u32) & TAG_MASK
+}
+
+fn entry_of(hash: u64, slot: u32) -> u32 {
+    tag_of(hash) | ((slot + 1) & SLOT_MASK)
+}
+
+/// An open-addressing multimap from a 64-bit key hash to slots, 4 bytes an entry: linear
+/// probing over any capacity (the home is `hash × capacity >> 64`), 8 bits of the hash kept as a
+/// tag so a probe rarely looks at a slot that is not a match, the key itself not kept (the
+/// caller checks it on the slot: the band values, the id). Removal leaves a tombstone unless it
+/// ends a run. Kept at most 75 % full, tombstones included; when full, the table is rebuilt at
+/// 55 % (growing) or at the same capacity (dropping tombstones), recomputing each entry's hash
+/// from its slot. Never shrinks on its own (see [`ClusterIndex::shrink_to_fit`]).
+#[derive(Clone, Default)]
+struct SlotTable {
+    entries: Vec<u32>,
+    live: usize,
+    tombs: usize,
+}
+
+impl SlotTable {
+    fn home(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.entries.len() as u64) >> 32) as usize
+    }
+
+    /// Call `found(position, slot)` for every entry whose tag matches `hash`, in probe order;
+    /// return where a new entry would go (the first tombstone, or the empty entry ending the
+    /// run), `None` for a table without capacity.
+    fn scan(&self, hash: u64, mut found: impl FnMut(usize, u32)) -> Option<usize> {
+        let capacity = self.entries.len();
+        if capacity == 0 {
+            return None;
+        }
+        let tag = tag_of(hash);
+        let mut pos = self.home(hash);
+        let mut free = None;
+        loop {
+            let entry = self.entries[pos];
+            if entry == EMPTY {
+                return Some(free.unwrap_or(pos));
+            }
+            if entry & SLOT_MASK == 0 {
+                free = free.or(Some(pos));
+            } else if entry & TAG_MASK == tag {
+                found(pos, (entry & SLOT_MASK) - 1);
+            }
+            pos += 1;
+            if pos == capacity {
+                pos = 0;
+            }
+        }
+    }
+
+    /// The first slot with a matching tag for which `is_key` holds.
+    fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut hit = None;
+        self.scan(hash, |_, slot| {
+            if hit.is_none() && is_key(slot) {
+                hit = Some(slot);
+            }
+        });
+        hit
+    }
+
+    /// Add `slot` under `hash` at `pos` (from [`SlotTable::scan`], nothing changed since), then
+    /// grow or clean up if the table is too full. `hash_of` gives the hash of any slot in it.
+    fn put(&mut self, pos: Option<usize>, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+        let pos = match pos {
+            Some(pos) => pos,
+            None => {
+                self.rebuild(MIN_TABLE, &hash_of);
+                match self.scan(hash, |_, _| {}) {
+                    Some(pos) => pos,
+                    None => return,
+                }
+            }
+        };
+        if let Some(entry) = self.entries.get_mut(pos) {
+            if *entry == TOMB {
+                self.tombs -= 1;
+            }
+            *entry = entry_of(hash, slot);
+            self.live += 1;
+        }
+        if (self.live + self.tombs) * 4 > self.entries.len() * 3 {
+            // Back to 55 % full, never smaller: growth, or a clean-up of tombstones.
+            let capacity = (self.live * 100 / 55 + 1).max(self.entries.len()).max(MIN_TABLE);
+            self.rebuild(capacity, &hash_of);
+        }
+    }
+
+    fn insert(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+        let pos = self.scan(hash, |_, _| {});
+        self.put(pos, hash, slot, hash_of);
+    }
+
+    /// Overwrite the entry at `pos` (from [`SlotTable::scan`]) with `slot` under `hash`.
+    fn replace(&mut self, pos: usize, hash: u64, slot: u32) {
+        if let Some(entry) = self.entries.get_mut(pos) {
+            *entry = entry_of(hash, slot);
+        }
+    }
+
+    /// Remove the entry of `slot` under `hash`, if there is one.
+    fn remove(&mut self, hash: u64, slot: u32) -> bool {
+        let capacity = self.entries.len();
+        let wanted = entry_of(hash, slot);
+        let mut at = None;
+        self.scan(hash, |pos, _| {
+            if at.is_none() && self.entries[pos] == wanted {
+                at = Some(pos);
+            }
+        });
+        let Some(pos) = at else {
+            return false;
+        };
+        self.live -= 1;
+        if self.entries[(pos + 1) % capacity] != EMPTY {
+            self.entries[pos] = TOMB;
+            self.tombs += 1;
+            return true;
+        }
+        // The run ends here: this entry and the tombstones just before it become empty.
+        self.entries[pos] = EMPTY;
+        let mut prev = (pos + capacity - 1) % capacity;
+        while self.entries[prev] == TOMB {
+            self.entries[prev] = EMPTY;
+            self.tombs -= 1;
+            prev = (prev + capacity - 1) % capacity;
+        }
+        true
+    }
+
+    fn rebuild(&mut self, capacity: usize, hash_of: impl Fn(u32) -> u64) {
+        let old = std::mem::replace(&mut self.entries, vec![EMPTY; capacity]);
+        self.tombs = 0;
+        if capacity == 0 {
+            return;
+        }
+        for entry in old {
+            if entry & SLOT_MASK == 0 {
+                continue;
+            }
+            let slot = (entry & SLOT_MASK) - 1;
+            let hash = hash_of(slot);
+            let mut pos = self.home(hash);
+            while self.entries[pos] != EMPTY {
+                pos += 1;
+                if pos == capacity {
+                    pos = 0;
+                }
+            }
+            self.entries[pos] = entry_of(hash, slot);
+        }
+    }
+
+    /// Rebuild at about 80 % full (empty when nothing is left).
+    fn shrink(&mut self, hash_of: impl Fn(u32) -> u64) {
+        let capacity = if self.live == 0 { 0 } else { (self.live * 5 / 4 + 1).max(MIN_TABLE) };
+        self.rebuild(capacity, hash_of);
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.capacity() * 4
+    }
+}
+
+/// A cluster with a record: more than one member joined it, or a restore opened it under an id
+/// that is not its member's.
 #[derive(Debug, Clone)]
 struct Cluster {
     id: Box<str>,
-    /// Creation order, for "ties go to the oldest cluster".
+    /// Creation order (the `seq` of the member that opened it), for "ties go to the oldest".
     seq: u64,
     size: u64,
     first_at: DateTime<Utc>,
     last_at: DateTime<Utc>,
     /// (time bucket index, live members that arrived in it), sorted by index.
     growth: Vec<(i64, u32)>,
+}
+
+/// Where a cluster lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClusterRef {
+    /// Its record, in [`ClusterIndex::clusters`].
+    Record(u32),
+    /// Its only member, a [`SOLO`] slot.
+    Solo(u32),
+}
+
+/// What one band's lookup found, for adding the new member afterwards.
+#[derive(Debug, Clone, Copy)]
+struct BandScan {
+    hash: u64,
+    /// Where a new entry goes.
+    free: Option<usize>,
+    /// Members in the bucket (same band values).
+    count: usize,
+    /// The bucket's oldest member: (seq, entry position).
+    oldest: Option<(u64, usize)>,
 }
 
 /// Incremental near-duplicate clusters of one tenant's recent posts (see the module docs).
@@ -297,31 +625,27 @@ pub struct ClusterIndex {
     /// `threshold` as a count of equal signature values.
     min_same: u32,
     growth_micros: i64,
-    /// Member slab; `None` slots are listed in `free_members`.
-    members: Vec<Option<Member>>,
-    free_members: Vec<u32>,
-    /// Signature of member slot `i` at `[i * SIGNATURE_LEN..][..SIGNATURE_LEN]`.
-    signatures: Vec<u32>,
-    /// Insert number that last looked at member slot `i` (dedupes candidates across bands).
-    stamps: Vec<u32>,
-    epoch: u32,
-    by_member: HashMap<Box<str>, u32>,
-    /// Cluster slab; `None` slots are listed in `free_clusters`.
+    slab: Slab,
+    /// Member id → slot.
+    by_member: SlotTable,
+    /// One table per band: band values → slots (up to `max_bucket` per key).
+    bands: Vec<SlotTable>,
+    /// Cluster records; `None` slots are listed in `free_clusters`.
     clusters: Vec<Option<Cluster>>,
     free_clusters: Vec<u32>,
-    by_cluster: HashMap<Box<str>, u32>,
-    next_cluster_seq: u64,
-    /// One map per band: bucket key → members.
-    bands: Vec<KeyMap>,
-    overflow: Vec<Vec<u32>>,
-    free_overflow: Vec<u32>,
+    /// Cluster id → record slot.
+    by_cluster: SlotTable,
+    /// Live [`SOLO`] clusters.
+    solo: usize,
     /// Expiry order: (at, insert sequence, member slot), oldest on top.
     queue: BinaryHeap<Reverse<(DateTime<Utc>, u64, u32)>>,
     next_seq: u64,
-    /// Scratch for bucket keys.
-    keys: Vec<u32>,
-    /// Bytes of member and cluster ids held, for [`ClusterIndex::memory_bytes`].
-    id_bytes: usize,
+    /// Stamp of the current insert.
+    epoch: u16,
+    /// Scratch for the band lookups of one insert.
+    scans: Vec<BandScan>,
+    /// Bytes of ids on the heap (longer than [`INLINE_ID`]), for [`ClusterIndex::memory_bytes`].
+    heap_id_bytes: usize,
 }
 
 impl fmt::Debug for ClusterIndex {
@@ -334,33 +658,58 @@ impl fmt::Debug for ClusterIndex {
     }
 }
 
+/// Hash of band `band` of fingerprints `sig` (`rows` values).
+fn band_hash(band: usize, rows: usize, sig: &Fingerprints) -> u64 {
+    let values = sig.get(band * rows..(band + 1) * rows).unwrap_or_default();
+    let mut h = BAND_SEED ^ (band as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for chunk in values.chunks(4) {
+        let word = chunk.iter().enumerate().fold(0u64, |w, (i, &v)| w | (u64::from(v) << (16 * i)));
+        h = (h ^ word).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 32;
+    }
+    mix64(h)
+}
+
+/// The SplitMix64 finaliser.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn band_hash_of(slab: &Slab, band: usize, rows: usize, slot: u32) -> u64 {
+    slab.get(slot).map_or(0, |m| band_hash(band, rows, &m.sig))
+}
+
+fn id_hash_of(slab: &Slab, slot: u32) -> u64 {
+    slab.get(slot).map_or(0, |m| id_hash(m.id.as_str()))
+}
+
+fn cluster_hash_of(clusters: &[Option<Cluster>], slot: u32) -> u64 {
+    clusters.get(slot as usize).and_then(Option::as_ref).map_or(0, |c| id_hash(&c.id))
+}
+
 impl ClusterIndex {
     /// An empty index; fails if the configuration does not [validate](ClusterConfig::validate).
     pub fn new(config: ClusterConfig) -> Result<Self, Error> {
         config.validate()?;
         let min_same = ((config.threshold * SIGNATURE_LEN as f64) - 1e-9).ceil().max(1.0) as u32;
         let growth_micros = config.growth_bucket.num_microseconds().unwrap_or(1).max(1);
-        let bands = (0..config.bands).map(|_| KeyMap::default()).collect();
         Ok(ClusterIndex {
             min_same,
             growth_micros,
-            members: Vec::new(),
-            free_members: Vec::new(),
-            signatures: Vec::new(),
-            stamps: Vec::new(),
-            epoch: 0,
-            by_member: HashMap::new(),
+            slab: Slab::default(),
+            by_member: SlotTable::default(),
+            bands: vec![SlotTable::default(); config.bands],
             clusters: Vec::new(),
             free_clusters: Vec::new(),
-            by_cluster: HashMap::new(),
-            next_cluster_seq: 0,
-            bands,
-            overflow: Vec::new(),
-            free_overflow: Vec::new(),
+            by_cluster: SlotTable::default(),
+            solo: 0,
             queue: BinaryHeap::new(),
             next_seq: 0,
-            keys: Vec::with_capacity(config.bands),
-            id_bytes: 0,
+            epoch: 0,
+            scans: Vec::with_capacity(config.bands),
+            heap_id_bytes: 0,
             config,
         })
     }
@@ -370,8 +719,9 @@ impl ClusterIndex {
         &self.config
     }
 
-    /// Place a post: expire members older than the window ending at `at`, then join the cluster
-    /// of the most similar verified candidate or open a new cluster named `member_id`.
+    /// Place a post: expire members older than the window ending at `at` (and the oldest
+    /// beyond [`ClusterConfig::max_members`]), then join the cluster of the most similar
+    /// verified candidate or open a new cluster named `member_id`.
     ///
     /// A `member_id` that is still live returns its first assignment (with the current size)
     /// and changes nothing. Fails only on a signature that does not have [`SIGNATURE_LEN`]
@@ -402,12 +752,11 @@ impl ClusterIndex {
             return 0;
         };
         let mut dropped = 0;
-        while let Some(&Reverse((at, _, slot))) = self.queue.peek() {
+        while let Some(&Reverse((at, _, _))) = self.queue.peek() {
             if at > cutoff {
                 break;
             }
-            self.queue.pop();
-            self.remove_member(slot);
+            self.drop_oldest();
             dropped += 1;
         }
         dropped
@@ -415,102 +764,132 @@ impl ClusterIndex {
 
     /// The live cluster with this id.
     pub fn cluster(&self, id: &str) -> Option<ClusterView> {
-        let slot = *self.by_cluster.get(id)?;
-        self.cluster_at(slot).map(|c| self.view(c))
+        self.find_cluster(id).map(|c| self.view(c))
     }
 
     /// The id of the cluster a live member is in.
     pub fn cluster_of(&self, member_id: &str) -> Option<&str> {
-        let slot = *self.by_member.get(member_id)?;
-        let member = self.member_at(slot)?;
-        self.cluster_at(member.cluster).map(|c| &*c.id)
+        let slot = self.member_slot(member_id)?;
+        let member = self.slab.get(slot)?;
+        if member.cluster == SOLO {
+            return Some(member.id.as_str());
+        }
+        self.record(member.cluster).map(|c| &*c.id)
     }
 
     /// The `n` largest live clusters, largest first (ties: oldest first). Scans all clusters.
     pub fn largest(&self, n: usize) -> Vec<ClusterView> {
-        let mut live: Vec<&Cluster> = self.clusters.iter().flatten().collect();
-        let order = |a: &&Cluster, b: &&Cluster| b.size.cmp(&a.size).then(a.seq.cmp(&b.seq));
+        // (size, creation order) of every live cluster; clusters of one only if needed.
+        let mut live: Vec<(u64, u64, ClusterRef)> = self
+            .clusters
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| c.as_ref().map(|c| (c.size, c.seq, ClusterRef::Record(slot as u32))))
+            .filter(|c| c.0 > 1)
+            .collect();
+        if live.len() < n {
+            live.extend(
+                self.clusters
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(slot, c)| c.as_ref().map(|c| (c.size, c.seq, ClusterRef::Record(slot as u32))))
+                    .filter(|c| c.0 == 1),
+            );
+            live.extend(
+                self.slab.live().filter(|(_, m)| m.cluster == SOLO).map(|(s, m)| (1, m.seq, ClusterRef::Solo(s))),
+            );
+        }
+        let order = |a: &(u64, u64, ClusterRef), b: &(u64, u64, ClusterRef)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
         if n < live.len() {
             live.select_nth_unstable_by(n, order);
             live.truncate(n);
         }
         live.sort_unstable_by(order);
-        live.into_iter().map(|c| self.view(c)).collect()
+        live.into_iter().map(|(_, _, c)| self.view(c)).collect()
     }
 
     /// Every live cluster, in no particular order.
     pub fn clusters(&self) -> impl Iterator<Item = ClusterView> + '_ {
-        self.clusters.iter().flatten().map(|c| self.view(c))
+        let records =
+            self.clusters.iter().enumerate().filter(|(_, c)| c.is_some()).map(|(s, _)| ClusterRef::Record(s as u32));
+        let solos = self.slab.live().filter(|(_, m)| m.cluster == SOLO).map(|(s, _)| ClusterRef::Solo(s));
+        records.chain(solos).map(|c| self.view(c))
     }
 
     /// Number of live clusters.
     pub fn len(&self) -> usize {
-        self.by_cluster.len()
+        self.by_cluster.live + self.solo
     }
 
     /// True when no member is live.
     pub fn is_empty(&self) -> bool {
-        self.by_member.is_empty()
+        self.by_member.live == 0
     }
 
     /// Number of live members (the sum of all cluster sizes).
     pub fn members(&self) -> usize {
-        self.by_member.len()
+        self.by_member.live
     }
 
-    /// Approximate heap bytes held (container capacities and ids), for capacity planning.
+    /// Heap bytes held (the capacity of every container, and ids too long to be kept inline),
+    /// for capacity planning; the allocator's own overhead comes on top.
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        // A hashbrown table holds one control byte per slot besides the entry.
-        let map = |cap: usize, entry: usize| cap * (entry + 1);
-        let id_map = map(self.by_member.capacity(), size_of::<(Box<str>, u32)>())
-            + map(self.by_cluster.capacity(), size_of::<(Box<str>, u32)>());
-        let bands: usize = self.bands.iter().map(|m| map(m.capacity(), size_of::<(u32, Bucket)>())).sum();
-        let overflow: usize = self.overflow.iter().map(|v| size_of::<Vec<u32>>() + v.capacity() * 4).sum();
-        let growth: usize = self.clusters.iter().flatten().map(|c| c.growth.capacity() * size_of::<(i64, u32)>()).sum();
-        self.members.capacity() * size_of::<Option<Member>>()
-            + self.signatures.capacity() * 4
-            + self.stamps.capacity() * 4
-            + self.clusters.capacity() * size_of::<Option<Cluster>>()
+        let slab = self.slab.pages.iter().map(|p| p.capacity() * size_of::<Slot>()).sum::<usize>()
+            + self.slab.pages.capacity() * size_of::<Vec<Slot>>()
+            + self.slab.free.capacity() * 4;
+        let tables = self.bands.iter().map(SlotTable::bytes).sum::<usize>()
+            + self.bands.capacity() * size_of::<SlotTable>()
+            + self.by_member.bytes()
+            + self.by_cluster.bytes();
+        let clusters = self.clusters.capacity() * size_of::<Option<Cluster>>()
+            + self.free_clusters.capacity() * 4
+            + self
+                .clusters
+                .iter()
+                .flatten()
+                .map(|c| c.growth.capacity() * size_of::<(i64, u32)>() + c.id.len())
+                .sum::<usize>();
+        slab + tables
+            + clusters
             + self.queue.capacity() * size_of::<Reverse<(DateTime<Utc>, u64, u32)>>()
-            + (self.free_members.capacity() + self.free_clusters.capacity() + self.free_overflow.capacity()) * 4
-            + id_map
-            + bands
-            + overflow
-            + growth
-            + self.id_bytes * 2
+            + self.scans.capacity() * size_of::<BandScan>()
+            + self.heap_id_bytes
     }
 
     /// Give back capacity kept from a past peak (after a burst has left the window).
     pub fn shrink_to_fit(&mut self) {
-        while let Some(None) = self.members.last() {
-            self.members.pop();
+        let pages = &mut self.slab.pages;
+        while let Some(page) = pages.last_mut() {
+            while page.last().is_some_and(|s| s.flags & LIVE == 0) {
+                page.pop();
+            }
+            if !page.is_empty() {
+                break;
+            }
+            pages.pop();
         }
-        let live_slots = self.members.len() as u32;
-        self.free_members.retain(|&s| s < live_slots);
-        self.members.shrink_to_fit();
-        self.free_members.shrink_to_fit();
-        self.signatures.truncate(self.members.len() * SIGNATURE_LEN);
-        self.signatures.shrink_to_fit();
-        self.stamps.truncate(self.members.len());
-        self.stamps.shrink_to_fit();
+        let slots = pages.iter().map(Vec::len).sum::<usize>();
+        if let Some(page) = pages.last_mut() {
+            page.shrink_to_fit();
+        }
+        pages.shrink_to_fit();
+        self.slab.free.retain(|&s| (s as usize) < slots);
+        self.slab.free.shrink_to_fit();
+        let rows = self.config.rows;
+        for (band, table) in self.bands.iter_mut().enumerate() {
+            let slab = &self.slab;
+            table.shrink(|s| band_hash_of(slab, band, rows, s));
+        }
+        self.by_member.shrink(|s| id_hash_of(&self.slab, s));
         while let Some(None) = self.clusters.last() {
             self.clusters.pop();
         }
-        let live_clusters = self.clusters.len() as u32;
-        self.free_clusters.retain(|&s| s < live_clusters);
+        let records = self.clusters.len() as u32;
+        self.free_clusters.retain(|&s| s < records);
         self.clusters.shrink_to_fit();
         self.free_clusters.shrink_to_fit();
-        self.by_member.shrink_to_fit();
-        self.by_cluster.shrink_to_fit();
-        for map in &mut self.bands {
-            map.shrink_to_fit();
-        }
-        for &i in &self.free_overflow {
-            if let Some(v) = self.overflow.get_mut(i as usize) {
-                *v = Vec::new();
-            }
-        }
+        self.by_cluster.shrink(|s| cluster_hash_of(&self.clusters, s));
         self.queue.shrink_to_fit();
     }
 
@@ -525,371 +904,381 @@ impl ClusterIndex {
             return Err(Error::SignatureLength { expected: SIGNATURE_LEN, got: signature.len() });
         }
         self.expire(at);
-        if let Some(&slot) = self.by_member.get(member_id)
+        if let Some(slot) = self.member_slot(member_id)
             && let Some(assignment) = self.assignment_of(slot)
         {
             return Ok(assignment);
         }
-        let indexed = !signature.iter().all(|&v| v == u32::MAX);
-        // Restoring: the cluster named by the caller, if live (only its members may match).
-        let target_slot = target.and_then(|id| self.by_cluster.get(id).copied());
+        // Room for one more: the oldest leave first.
+        while self.members() >= self.config.max_members && self.drop_oldest() {}
 
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        // Best verified candidate: (equal values, cluster seq, cluster slot).
-        let mut best: Option<(u32, u64, u32)> = None;
-        if indexed {
-            band_keys(self.config.bands, self.config.rows, signature, &mut keys);
+        let indexed = !signature.iter().all(|&v| v == u32::MAX);
+        let mut sig: Fingerprints = [0; SIGNATURE_LEN];
+        for (dest, &value) in sig.iter_mut().zip(signature) {
+            *dest = fingerprint(value);
         }
+        // Restoring: the cluster named by the caller, if live (only its members may match).
+        let target_ref = target.and_then(|id| self.find_cluster(id));
         // Restoring into a cluster that is not live: nothing to look for.
-        if indexed && (target.is_none() || target_slot.is_some()) {
+        let search = target.is_none() || target_ref.is_some();
+        // Best verified candidate: (equal values, cluster seq, cluster).
+        let mut best: Option<(u32, u64, ClusterRef)> = None;
+        let mut scans = std::mem::take(&mut self.scans);
+        scans.clear();
+        if indexed {
             self.epoch = self.epoch.wrapping_add(1);
             if self.epoch == 0 {
-                self.stamps.fill(0);
+                for page in &mut self.slab.pages {
+                    for member in page {
+                        member.stamp = 0;
+                    }
+                }
                 self.epoch = 1;
             }
-            for (band, key) in keys.iter().enumerate() {
-                let Some(bucket) = self.bands.get(band).and_then(|m| m.get(key)) else {
-                    continue;
-                };
-                let slots: &[u32] = match bucket {
-                    Bucket::One(s) => std::slice::from_ref(s),
-                    Bucket::Many(i) => self.overflow.get(*i as usize).map_or(&[], Vec::as_slice),
-                };
-                for &cand in slots {
-                    let Some(stamp) = self.stamps.get_mut(cand as usize) else {
-                        continue;
+            let (rows, min_same, epoch) = (self.config.rows, self.min_same, self.epoch);
+            let ClusterIndex { bands, slab, clusters, .. } = self;
+            for (band, table) in bands.iter().enumerate() {
+                let values = sig.get(band * rows..(band + 1) * rows).unwrap_or_default();
+                let hash = band_hash(band, rows, &sig);
+                let (mut count, mut oldest) = (0, None::<(u64, usize)>);
+                let free = table.scan(hash, |pos, cand| {
+                    let Some(other) = slab.get_mut(cand) else {
+                        return;
                     };
-                    if *stamp == self.epoch {
-                        continue;
+                    if other.sig.get(band * rows..(band + 1) * rows) != Some(values) {
+                        return;
                     }
-                    *stamp = self.epoch;
-                    let start = cand as usize * SIGNATURE_LEN;
-                    let Some(other) = self.signatures.get(start..start + SIGNATURE_LEN) else {
-                        continue;
-                    };
-                    let same = equal_values(signature, other);
-                    if same < self.min_same {
-                        continue;
+                    count += 1;
+                    if oldest.is_none_or(|(seq, _)| other.seq < seq) {
+                        oldest = Some((other.seq, pos));
                     }
-                    let Some(cluster_slot) =
-                        self.members.get(cand as usize).and_then(|m| m.as_ref()).map(|m| m.cluster)
-                    else {
-                        continue;
-                    };
-                    if target_slot.is_some_and(|t| t != cluster_slot) {
-                        continue;
+                    if !search || other.stamp == epoch {
+                        return;
                     }
-                    let Some(cluster) = self.cluster_at(cluster_slot) else {
-                        continue;
-                    };
-                    let better = match best {
-                        None => true,
-                        Some((best_same, best_seq, _)) => {
-                            same > best_same || (same == best_same && cluster.seq < best_seq)
+                    other.stamp = epoch;
+                    let same = equal_values(&sig, &other.sig);
+                    if same < min_same {
+                        return;
+                    }
+                    let (cluster, seq) = if other.cluster == SOLO {
+                        (ClusterRef::Solo(cand), other.seq)
+                    } else {
+                        match clusters.get(other.cluster as usize).and_then(Option::as_ref) {
+                            Some(c) => (ClusterRef::Record(other.cluster), c.seq),
+                            None => return,
                         }
                     };
-                    if better {
-                        best = Some((same, cluster.seq, cluster_slot));
+                    if target_ref.is_some_and(|t| t != cluster) {
+                        return;
                     }
+                    let better = match best {
+                        None => true,
+                        Some((best_same, best_seq, _)) => same > best_same || (same == best_same && seq < best_seq),
+                    };
+                    if better {
+                        best = Some((same, seq, cluster));
+                    }
+                });
+                scans.push(BandScan { hash, free, count, oldest });
+            }
+        }
+
+        // (cluster to join, or None for a new cluster of one; new cluster; equal values)
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let (join, new_cluster, same) = match (target, target_ref, best) {
+            (None, _, Some((same, _, cluster))) => (Some(cluster), false, same),
+            (Some(_), Some(cluster), found) => (Some(cluster), false, found.map_or(0, |b| b.0)),
+            // A live cluster named like the post (its first post, re-delivered after leaving).
+            (None, _, None) => match self.record_slot(member_id) {
+                Some(slot) => (Some(ClusterRef::Record(slot)), false, SIGNATURE_LEN as u32),
+                None => (None, true, SIGNATURE_LEN as u32),
+            },
+            (Some(id), None, _) if id == member_id => (None, true, SIGNATURE_LEN as u32),
+            (Some(id), None, _) => {
+                (Some(ClusterRef::Record(self.open_record(id, seq, at))), true, SIGNATURE_LEN as u32)
+            }
+        };
+        let cluster = match join {
+            None => SOLO,
+            Some(ClusterRef::Record(slot)) => slot,
+            Some(ClusterRef::Solo(founder)) => self.promote(founder),
+        };
+
+        let id = Id::new(member_id);
+        self.heap_id_bytes += id.heap_bytes();
+        let flags = LIVE | if new_cluster { NEW_CLUSTER } else { 0 } | if indexed { INDEXED } else { 0 };
+        let slot = self.slab.alloc(Slot { sig, id, at, seq, cluster, stamp: 0, same: same as u8, flags });
+        let rows = self.config.rows;
+        let max_bucket = self.config.max_bucket;
+        for (band, scan) in scans.iter().enumerate() {
+            let Some(table) = self.bands.get_mut(band) else {
+                continue;
+            };
+            match scan.oldest {
+                // A full bucket keeps its newest: the oldest's entry becomes this one's.
+                Some((_, pos)) if scan.count >= max_bucket => table.replace(pos, scan.hash, slot),
+                _ => {
+                    let slab = &self.slab;
+                    table.put(scan.free, scan.hash, slot, |s| band_hash_of(slab, band, rows, s));
                 }
             }
         }
+        self.scans = scans;
+        let slab = &self.slab;
+        self.by_member.insert(id_hash(member_id), slot, |s| id_hash_of(slab, s));
+        self.queue.push(Reverse((at, seq, slot)));
 
-        let (cluster_slot, new_cluster, similarity) = match (target, target_slot, best) {
-            (None, _, Some((same, _, slot))) => (slot, false, same as f64 / SIGNATURE_LEN as f64),
-            (Some(_), Some(slot), found) => {
-                (slot, false, found.map_or(0.0, |(same, _, _)| same as f64 / SIGNATURE_LEN as f64))
-            }
-            (None, _, None) => self.open_or_find(member_id, at),
-            (Some(id), None, _) => self.open_or_find(id, at),
-        };
-
-        let slot = self.alloc_member(Member {
-            id: member_id.into(),
-            at,
-            cluster: cluster_slot,
-            similarity: similarity as f32,
-            new_cluster,
-            indexed,
-        });
-        self.id_bytes += member_id.len();
-        let start = slot as usize * SIGNATURE_LEN;
-        if let Some(dest) = self.signatures.get_mut(start..start + SIGNATURE_LEN) {
-            dest.copy_from_slice(signature);
-        }
-        if indexed {
-            for (band, &key) in keys.iter().enumerate() {
-                self.bucket_push(band, key, slot);
-            }
-        }
-        self.keys = keys;
         let growth_micros = self.growth_micros;
-        if let Some(cluster) = self.clusters.get_mut(cluster_slot as usize).and_then(Option::as_mut) {
-            cluster.size += 1;
-            cluster.first_at = cluster.first_at.min(at);
-            cluster.last_at = cluster.last_at.max(at);
-            growth_add(&mut cluster.growth, growth_index(at, growth_micros));
-        }
-        self.queue.push(Reverse((at, self.next_seq, slot)));
-        self.next_seq += 1;
-        self.by_member.insert(member_id.into(), slot);
-        let size = self.cluster_at(cluster_slot).map_or(1, |c| c.size);
-        let cluster_id = self.cluster_at(cluster_slot).map_or_else(|| member_id.to_string(), |c| c.id.to_string());
-        Ok(Assignment { cluster_id, size, new_cluster, similarity })
+        let (cluster_id, size) = match self.clusters.get_mut(cluster as usize).and_then(Option::as_mut) {
+            Some(record) => {
+                record.size += 1;
+                record.first_at = record.first_at.min(at);
+                record.last_at = record.last_at.max(at);
+                growth_add(&mut record.growth, growth_index(at, growth_micros));
+                (record.id.to_string(), record.size)
+            }
+            None => {
+                self.solo += 1;
+                (member_id.to_string(), 1)
+            }
+        };
+        Ok(Assignment { cluster_id, size, new_cluster, similarity: f64::from(same) / SIGNATURE_LEN as f64 })
     }
 
-    /// Open a cluster named `id` (size 0, the caller adds the member), or, if a cluster with
-    /// that id is still live (its first post re-delivered after leaving the window), return it.
-    fn open_or_find(&mut self, id: &str, at: DateTime<Utc>) -> (u32, bool, f64) {
-        if let Some(&slot) = self.by_cluster.get(id) {
-            return (slot, false, 1.0);
-        }
-        let cluster = Cluster {
-            id: id.into(),
-            seq: self.next_cluster_seq,
-            size: 0,
-            first_at: at,
-            last_at: at,
-            growth: Vec::new(),
-        };
-        self.next_cluster_seq += 1;
-        self.id_bytes += id.len();
+    /// Open an empty cluster record named `id` (the caller adds the member).
+    fn open_record(&mut self, id: &str, seq: u64, at: DateTime<Utc>) -> u32 {
+        let record = Cluster { id: id.into(), seq, size: 0, first_at: at, last_at: at, growth: Vec::new() };
         let slot = match self.free_clusters.pop() {
             Some(slot) => {
                 if let Some(entry) = self.clusters.get_mut(slot as usize) {
-                    *entry = Some(cluster);
+                    *entry = Some(record);
                 }
                 slot
             }
             None => {
-                self.clusters.push(Some(cluster));
+                self.clusters.push(Some(record));
                 (self.clusters.len() - 1) as u32
             }
         };
-        self.by_cluster.insert(id.into(), slot);
-        (slot, true, 1.0)
+        let clusters = &self.clusters;
+        self.by_cluster.insert(id_hash(id), slot, |s| cluster_hash_of(clusters, s));
+        slot
     }
 
-    fn alloc_member(&mut self, member: Member) -> u32 {
-        if let Some(slot) = self.free_members.pop() {
-            if let Some(entry) = self.members.get_mut(slot as usize) {
-                *entry = Some(member);
-            }
-            return slot;
+    /// Give the cluster of one that `founder` is alone in a record (a second member joins it).
+    fn promote(&mut self, founder: u32) -> u32 {
+        let Some(member) = self.slab.get(founder) else {
+            return SOLO;
+        };
+        let (id, seq, at) = (member.id.as_str().to_string(), member.seq, member.at);
+        let slot = self.open_record(&id, seq, at);
+        if let Some(record) = self.clusters.get_mut(slot as usize).and_then(Option::as_mut) {
+            record.size = 1;
+            growth_add(&mut record.growth, growth_index(at, self.growth_micros));
         }
-        self.members.push(Some(member));
-        self.signatures.resize(self.members.len() * SIGNATURE_LEN, 0);
-        self.stamps.push(0);
-        (self.members.len() - 1) as u32
+        if let Some(member) = self.slab.get_mut(founder) {
+            member.cluster = slot;
+        }
+        self.solo -= 1;
+        slot
     }
 
-    fn bucket_push(&mut self, band: usize, key: u32, slot: u32) {
-        let max = self.config.max_bucket;
-        let Some(map) = self.bands.get_mut(band) else {
-            return;
+    /// Remove the oldest member; false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        let Some(Reverse((_, _, slot))) = self.queue.pop() else {
+            return false;
         };
-        let Some(bucket) = map.get_mut(&key) else {
-            map.insert(key, Bucket::One(slot));
-            return;
-        };
-        match *bucket {
-            Bucket::One(_) if max == 1 => *bucket = Bucket::One(slot),
-            Bucket::One(old) => {
-                let i = match self.free_overflow.pop() {
-                    Some(i) => i,
-                    None => {
-                        self.overflow.push(Vec::new());
-                        (self.overflow.len() - 1) as u32
-                    }
-                };
-                if let Some(list) = self.overflow.get_mut(i as usize) {
-                    list.clear();
-                    list.push(old);
-                    list.push(slot);
-                }
-                *bucket = Bucket::Many(i);
-            }
-            Bucket::Many(i) => {
-                if let Some(list) = self.overflow.get_mut(i as usize) {
-                    list.push(slot);
-                    if list.len() > max {
-                        list.remove(0);
-                    }
-                }
-            }
-        }
-    }
-
-    fn bucket_remove(&mut self, band: usize, key: u32, slot: u32) {
-        let Some(map) = self.bands.get_mut(band) else {
-            return;
-        };
-        let Some(bucket) = map.get_mut(&key) else {
-            return;
-        };
-        let remove_key = match *bucket {
-            Bucket::One(s) => s == slot,
-            Bucket::Many(i) => {
-                let Some(list) = self.overflow.get_mut(i as usize) else {
-                    return;
-                };
-                if let Some(pos) = list.iter().position(|&s| s == slot) {
-                    list.remove(pos);
-                }
-                match list.as_slice() {
-                    [] => {
-                        self.free_overflow.push(i);
-                        true
-                    }
-                    [only] => {
-                        *bucket = Bucket::One(*only);
-                        list.clear();
-                        self.free_overflow.push(i);
-                        false
-                    }
-                    _ => false,
-                }
-            }
-        };
-        if remove_key {
-            map.remove(&key);
-        }
+        self.remove_member(slot);
+        true
     }
 
     fn remove_member(&mut self, slot: u32) {
-        let Some(member) = self.members.get_mut(slot as usize).and_then(Option::take) else {
+        let Some(member) = self.slab.get(slot) else {
             return;
         };
-        self.free_members.push(slot);
-        self.by_member.remove(&member.id);
-        self.id_bytes = self.id_bytes.saturating_sub(member.id.len());
-        if member.indexed {
-            let start = slot as usize * SIGNATURE_LEN;
-            let mut signature = [0u32; SIGNATURE_LEN];
-            if let Some(stored) = self.signatures.get(start..start + SIGNATURE_LEN) {
-                signature.copy_from_slice(stored);
+        let (sig, cluster, at, indexed) = (member.sig, member.cluster, member.at, member.flags & INDEXED != 0);
+        let hash = id_hash(member.id.as_str());
+        self.heap_id_bytes -= member.id.heap_bytes();
+        self.by_member.remove(hash, slot);
+        if indexed {
+            let rows = self.config.rows;
+            for (band, table) in self.bands.iter_mut().enumerate() {
+                table.remove(band_hash(band, rows, &sig), slot);
             }
-            let mut keys = std::mem::take(&mut self.keys);
-            band_keys(self.config.bands, self.config.rows, &signature, &mut keys);
-            for (band, &key) in keys.iter().enumerate() {
-                self.bucket_remove(band, key, slot);
-            }
-            self.keys = keys;
+        }
+        self.slab.free(slot);
+        if cluster == SOLO {
+            self.solo -= 1;
+            return;
         }
         let growth_micros = self.growth_micros;
-        let Some(entry) = self.clusters.get_mut(member.cluster as usize) else {
+        let Some(entry) = self.clusters.get_mut(cluster as usize) else {
             return;
         };
-        let Some(cluster) = entry.as_mut() else {
+        let Some(record) = entry.as_mut() else {
             return;
         };
-        cluster.size = cluster.size.saturating_sub(1);
-        growth_remove(&mut cluster.growth, growth_index(member.at, growth_micros));
-        if cluster.size == 0
+        record.size = record.size.saturating_sub(1);
+        growth_remove(&mut record.growth, growth_index(at, growth_micros));
+        if record.size == 0
             && let Some(gone) = entry.take()
         {
-            self.by_cluster.remove(&gone.id);
-            self.id_bytes = self.id_bytes.saturating_sub(gone.id.len());
-            self.free_clusters.push(member.cluster);
+            self.by_cluster.remove(id_hash(&gone.id), cluster);
+            self.free_clusters.push(cluster);
         }
     }
 
-    fn member_at(&self, slot: u32) -> Option<&Member> {
-        self.members.get(slot as usize).and_then(Option::as_ref)
+    fn member_slot(&self, member_id: &str) -> Option<u32> {
+        let slab = &self.slab;
+        self.by_member.find(id_hash(member_id), |s| slab.get(s).is_some_and(|m| m.id.as_str() == member_id))
     }
 
-    fn cluster_at(&self, slot: u32) -> Option<&Cluster> {
+    fn record_slot(&self, id: &str) -> Option<u32> {
+        self.by_cluster.find(id_hash(id), |s| self.record(s).is_some_and(|c| &*c.id == id))
+    }
+
+    /// The live cluster named `id`: a record, or a member alone in its cluster.
+    fn find_cluster(&self, id: &str) -> Option<ClusterRef> {
+        if let Some(slot) = self.record_slot(id) {
+            return Some(ClusterRef::Record(slot));
+        }
+        let slot = self.member_slot(id)?;
+        self.slab.get(slot).filter(|m| m.cluster == SOLO).map(|_| ClusterRef::Solo(slot))
+    }
+
+    fn record(&self, slot: u32) -> Option<&Cluster> {
         self.clusters.get(slot as usize).and_then(Option::as_ref)
     }
 
     fn assignment_of(&self, slot: u32) -> Option<Assignment> {
-        let member = self.member_at(slot)?;
-        let cluster = self.cluster_at(member.cluster)?;
+        let member = self.slab.get(slot)?;
+        let (cluster_id, size) = if member.cluster == SOLO {
+            (member.id.as_str().to_string(), 1)
+        } else {
+            let record = self.record(member.cluster)?;
+            (record.id.to_string(), record.size)
+        };
         Some(Assignment {
-            cluster_id: cluster.id.to_string(),
-            size: cluster.size,
-            new_cluster: member.new_cluster,
-            similarity: f64::from(member.similarity),
+            cluster_id,
+            size,
+            new_cluster: member.flags & NEW_CLUSTER != 0,
+            similarity: f64::from(member.same) / SIGNATURE_LEN as f64,
         })
     }
 
-    fn view(&self, cluster: &Cluster) -> ClusterView {
-        let growth = cluster
-            .growth
-            .iter()
-            .filter_map(|&(index, members)| {
-                let start = DateTime::from_timestamp_micros(index.checked_mul(self.growth_micros)?)?;
-                Some(GrowthBucket { start, members: u64::from(members) })
-            })
-            .collect();
-        ClusterView {
-            id: cluster.id.to_string(),
-            size: cluster.size,
-            first_at: cluster.first_at,
-            last_at: cluster.last_at,
-            growth,
+    fn view(&self, cluster: ClusterRef) -> ClusterView {
+        let width = self.growth_micros;
+        let bucket = |&(index, members): &(i64, u32)| {
+            let start = DateTime::from_timestamp_micros(index.checked_mul(width)?)?;
+            Some(GrowthBucket { start, members: u64::from(members) })
+        };
+        match cluster {
+            ClusterRef::Record(slot) => match self.record(slot) {
+                Some(c) => ClusterView {
+                    id: c.id.to_string(),
+                    size: c.size,
+                    first_at: c.first_at,
+                    last_at: c.last_at,
+                    growth: c.growth.iter().filter_map(bucket).collect(),
+                },
+                None => ClusterView {
+                    id: String::new(),
+                    size: 0,
+                    first_at: DateTime::default(),
+                    last_at: DateTime::default(),
+                    growth: Vec::new(),
+                },
+            },
+            ClusterRef::Solo(slot) => match self.slab.get(slot) {
+                Some(m) => ClusterView {
+                    id: m.id.as_str().to_string(),
+                    size: 1,
+                    first_at: m.at,
+                    last_at: m.at,
+                    growth: bucket(&(growth_index(m.at, width), 1)).into_iter().collect(),
+                },
+                None => ClusterView {
+                    id: String::new(),
+                    size: 0,
+                    first_at: DateTime::default(),
+                    last_at: DateTime::default(),
+                    growth: Vec::new(),
+                },
+            },
         }
     }
 
     /// Check the internal invariants (tests only): sizes add up, every member is in exactly one
-    /// live cluster, buckets point only at live indexed members, maps agree with the slabs.
+    /// live cluster, buckets point only at live indexed members with those band values and hold
+    /// at most `max_bucket`, every table entry is reachable, the maps agree with the slabs.
     #[cfg(test)]
     fn check_invariants(&self) {
+        use std::collections::HashMap;
         let mut sizes: HashMap<u32, u64> = HashMap::new();
-        for (slot, member) in self.members.iter().enumerate() {
-            let Some(member) = member else { continue };
-            assert_eq!(self.by_member.get(&member.id), Some(&(slot as u32)));
-            assert!(self.cluster_at(member.cluster).is_some(), "member {} in a dead cluster", member.id);
-            *sizes.entry(member.cluster).or_default() += 1;
+        let mut solo = 0;
+        let mut live = 0;
+        for (slot, member) in self.slab.live() {
+            live += 1;
+            assert_eq!(self.member_slot(member.id.as_str()), Some(slot), "member {}", member.id.as_str());
+            if member.cluster == SOLO {
+                solo += 1;
+                assert_eq!(
+                    self.record_slot(member.id.as_str()),
+                    None,
+                    "a record shares the id of solo {}",
+                    member.id.as_str()
+                );
+            } else {
+                assert!(self.record(member.cluster).is_some(), "member {} in a dead cluster", member.id.as_str());
+                *sizes.entry(member.cluster).or_default() += 1;
+            }
         }
-        assert_eq!(self.by_member.len(), self.members.iter().flatten().count());
-        let mut total = 0;
+        assert_eq!(solo, self.solo);
+        assert_eq!(live, self.members());
+        assert_eq!(self.slab.free.len() + live, self.slab.pages.iter().map(Vec::len).sum::<usize>());
+        let mut records = 0;
+        let mut total = solo as u64;
         for (slot, cluster) in self.clusters.iter().enumerate() {
             let Some(cluster) = cluster else { continue };
+            records += 1;
             assert_eq!(sizes.get(&(slot as u32)).copied().unwrap_or(0), cluster.size, "size of {}", cluster.id);
             assert!(cluster.size > 0);
             assert_eq!(cluster.growth.iter().map(|g| u64::from(g.1)).sum::<u64>(), cluster.size);
-            assert_eq!(self.by_cluster.get(&cluster.id), Some(&(slot as u32)));
+            assert_eq!(self.record_slot(&cluster.id), Some(slot as u32));
             total += cluster.size;
         }
+        assert_eq!(records, self.by_cluster.live);
         assert_eq!(total as usize, self.members());
-        assert_eq!(self.by_cluster.len(), self.clusters.iter().flatten().count());
+        assert_eq!(self.len(), records + solo);
         assert_eq!(self.queue.len(), self.members());
-        for map in &self.bands {
-            for bucket in map.values() {
-                let slots: Vec<u32> = match *bucket {
-                    Bucket::One(s) => vec![s],
-                    Bucket::Many(i) => self.overflow[i as usize].clone(),
-                };
-                assert!(!slots.is_empty() && slots.len() <= self.config.max_bucket);
-                if let Bucket::Many(_) = bucket {
-                    assert!(slots.len() >= 2);
-                }
-                for s in slots {
-                    assert!(self.member_at(s).is_some_and(|m| m.indexed), "bucket points at dead slot {s}");
-                }
+        let rows = self.config.rows;
+        for (band, table) in self.bands.iter().enumerate() {
+            let entries: Vec<u32> = table.entries.iter().copied().filter(|e| e & SLOT_MASK != 0).collect();
+            assert_eq!(entries.len(), table.live);
+            assert_eq!(table.entries.iter().filter(|&&e| e == TOMB).count(), table.tombs);
+            for entry in entries {
+                let slot = (entry & SLOT_MASK) - 1;
+                let member = self.slab.get(slot).unwrap_or_else(|| panic!("bucket points at dead slot {slot}"));
+                assert!(member.flags & INDEXED != 0);
+                let hash = band_hash(band, rows, &member.sig);
+                let mut reachable = false;
+                let mut bucket = 0;
+                table.scan(hash, |_, s| {
+                    reachable |= s == slot;
+                    let same_key = self.slab.get(s).is_some_and(|m| band_hash(band, rows, &m.sig) == hash);
+                    bucket += usize::from(same_key);
+                });
+                assert!(reachable, "slot {slot} unreachable in band {band}");
+                assert!(bucket <= self.config.max_bucket);
             }
         }
     }
 }
 
 /// Number of positions where the two signatures agree.
-fn equal_values(a: &[u32], b: &[u32]) -> u32 {
+fn equal_values(a: &Fingerprints, b: &Fingerprints) -> u32 {
     a.iter().zip(b).map(|(x, y)| u32::from(x == y)).sum()
-}
-
-/// One bucket key per band: `xxh3` of the band's values (little-endian) seeded with the band.
-fn band_keys(bands: usize, rows: usize, signature: &[u32], out: &mut Vec<u32>) {
-    out.clear();
-    let mut bytes = [0u8; SIGNATURE_LEN * 4];
-    for (band, chunk) in signature.chunks_exact(rows).take(bands).enumerate() {
-        for (dest, v) in bytes.chunks_exact_mut(4).zip(chunk) {
-            dest.copy_from_slice(&v.to_le_bytes());
-        }
-        let hash = xxh3_64_with_seed(&bytes[..chunk.len() * 4], BAND_SEED ^ band as u64);
-        out.push((hash >> 32) as u32);
-    }
 }
 
 fn growth_index(at: DateTime<Utc>, width_micros: i64) -> i64 {
@@ -952,6 +1341,9 @@ mod tests {
         assert_eq!(field(ClusterConfig { threshold: 1.5, ..Default::default() }), "threshold");
         assert_eq!(field(ClusterConfig { window: Duration::zero(), ..Default::default() }), "window");
         assert_eq!(field(ClusterConfig { max_bucket: 0, ..Default::default() }), "max_bucket");
+        assert_eq!(field(ClusterConfig { max_members: 0, ..Default::default() }), "max_members");
+        assert_eq!(field(ClusterConfig { max_members: 1 << 24, ..Default::default() }), "max_members");
+        assert!(ClusterConfig { max_members: MAX_MEMBERS, ..Default::default() }.validate().is_ok());
         assert_eq!(
             field(ClusterConfig { growth_bucket: Duration::seconds(-1), ..Default::default() }),
             "growth_bucket"
@@ -1068,10 +1460,41 @@ mod tests {
         index.expire(t(100 + 24 * 60));
         assert!(index.is_empty());
         assert_eq!(index.len(), 0);
-        assert!(index.bands.iter().all(HashMap::is_empty));
+        assert!(index.bands.iter().all(|t| t.live == 0));
         index.check_invariants();
         index.shrink_to_fit();
         assert!(index.memory_bytes() < 10_000, "{}", index.memory_bytes());
+    }
+
+    #[test]
+    fn the_cap_drops_the_oldest_by_time() {
+        let mut index = ClusterIndex::new(ClusterConfig { max_members: 3, ..Default::default() }).unwrap();
+        let s = sig(21, &[]);
+        index.insert("c", &s, t(5)).unwrap();
+        // Out of order: "a" is older than "c".
+        assert_eq!(index.insert("a", &s, t(1)).unwrap().size, 2);
+        index.insert("lone", &sig(22, &[]), t(6)).unwrap();
+        index.check_invariants();
+        // A fourth post: "a" (t 1) leaves, not "c" (inserted first).
+        let d = index.insert("d", &s, t(7)).unwrap();
+        assert_eq!((d.cluster_id.as_str(), d.size), ("c", 2));
+        assert_eq!(index.cluster_of("a"), None);
+        assert_eq!(index.members(), 3);
+        index.check_invariants();
+        // Then "c": its cluster keeps its id and "d"; then "lone", whose cluster is forgotten.
+        index.insert("e", &sig(23, &[]), t(8)).unwrap();
+        assert_eq!(index.cluster("c").map(|c| (c.size, c.first_at)), Some((1, t(1))));
+        index.insert("f", &sig(24, &[]), t(9)).unwrap();
+        assert_eq!(index.cluster("lone"), None);
+        assert_eq!((index.members(), index.len()), (3, 3));
+        index.check_invariants();
+        // An old post is still placed; the oldest of the others ("d", the last of "c") leaves
+        // for it first, so it finds nothing to join.
+        let old = index.insert("old", &s, t(0)).unwrap();
+        assert_eq!((old.cluster_id.as_str(), old.size, old.new_cluster), ("old", 1, true));
+        assert_eq!(index.cluster("c"), None);
+        assert_eq!(index.cluster_of("e").map(str::to_owned), Some("e".to_owned()));
+        index.check_invariants();
     }
 
     #[derive(Debug, Clone)]
@@ -1109,6 +1532,7 @@ mod tests {
     }
 
     fn run(ops: &[Op], config: &ClusterConfig) -> (ClusterIndex, Vec<Option<Assignment>>) {
+        let cap = config.max_members;
         let mut index = ClusterIndex::new(config.clone()).unwrap();
         let mut out = Vec::new();
         for op in ops {
@@ -1123,6 +1547,8 @@ mod tests {
                     if *family == 0 && !known {
                         assert_eq!(assignment.size, 1, "an empty signature joined something");
                     }
+                    assert!(index.members() <= cap, "{} live members, max {cap}", index.members());
+                    assert!(index.len() <= cap);
                     out.push(Some(assignment));
                 }
                 Op::Expire { minute } => {
@@ -1142,16 +1568,19 @@ mod tests {
             ops in proptest::collection::vec(op(), 1..200),
             max_bucket in 1usize..6,
             window_minutes in 30i64..2000,
+            max_members in prop_oneof![1usize..8, Just(200_000)],
         ) {
             let config = ClusterConfig {
                 max_bucket,
                 window: Duration::minutes(window_minutes),
+                max_members,
                 ..Default::default()
             };
             let (index, first) = run(&ops, &config);
             index.check_invariants();
             let sum: u64 = index.clusters().map(|c| c.size).sum();
             prop_assert_eq!(sum as usize, index.members());
+            prop_assert!(index.members() <= max_members && index.len() <= max_members);
             prop_assert_eq!(index.clusters().count(), index.len());
             let largest = index.largest(3);
             prop_assert!(largest.windows(2).all(|w| w[0].size >= w[1].size));

@@ -252,3 +252,37 @@ fn restore_rebuilds_the_ids_routing_stored() {
     let after = newest + Duration::minutes(1);
     assert_eq!(original.insert("next", &next.0, after).unwrap(), rebuilt.insert("next", &next.0, after).unwrap());
 }
+
+#[test]
+fn max_members_drops_the_oldest_first() {
+    let config = ClusterConfig { max_members: 3, ..Default::default() };
+    let mut index = ClusterIndex::new(config).unwrap();
+    index.insert("orig", &signature(ORIGINAL).0, t(0)).unwrap();
+    index.insert("edit0", &signature(EDITS[0]).0, t(1)).unwrap();
+    index.insert("lone", &signature(UNRELATED[0]).0, t(2)).unwrap();
+    assert_eq!((index.members(), index.len()), (3, 2));
+    // A fourth post: the oldest ("orig") leaves as if it had expired; its cluster keeps its id.
+    let a = index.insert("edit1", &signature(EDITS[1]).0, t(3)).unwrap();
+    assert_eq!((a.cluster_id.as_str(), a.size), ("orig", 2));
+    assert_eq!(index.cluster_of("orig"), None);
+    assert_eq!(index.members(), 3);
+    assert_eq!(index.len(), 2);
+    let view = index.cluster("orig").unwrap();
+    assert_eq!((view.size, view.first_at), (2, t(0)));
+    assert_eq!(view.growth.iter().map(|g| g.members).sum::<u64>(), 2);
+    // Next "edit0", then "lone": a cluster whose last member leaves is forgotten.
+    index.insert("other", &signature(UNRELATED[1]).0, t(4)).unwrap();
+    index.insert("other2", &signature(UNRELATED[2]).0, t(5)).unwrap();
+    assert_eq!(index.cluster("lone"), None);
+    assert_eq!(index.cluster("orig").map(|c| c.size), Some(1));
+    assert_eq!((index.members(), index.len()), (3, 3));
+    let sum: u64 = index.clusters().map(|c| c.size).sum();
+    assert_eq!(sum, 3);
+    // A restore makes room the same way: "edit1", the last of "orig", leaves first, so the
+    // restore opens "orig" again under its recorded id.
+    let r = index.restore("edit2", &signature(EDITS[2]).0, t(6), "orig").unwrap();
+    assert_eq!((r.cluster_id.as_str(), r.size, r.new_cluster), ("orig", 1, true));
+    assert_eq!(index.cluster_of("edit1"), None);
+    assert_eq!(index.cluster("orig").map(|c| c.first_at), Some(t(6)));
+    assert_eq!(index.members(), 3);
+}

@@ -23,6 +23,7 @@ tend_store::migrator!(
         tend_store::lease::CreateLeases,
         crate::trends::storage::AddTrends,
         crate::trends::storage::AddExpertise,
+        crate::trends::storage::AddClusters,
     ]
 );
 

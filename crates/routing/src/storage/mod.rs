@@ -49,6 +49,10 @@ pub mod decision {
         pub first_response_at: Option<ChronoDateTimeUtc>,
         /// The tenant's topics it mentions, as ",a,b," ("" for none).
         pub topics: String,
+        /// The cluster of similar posts it joined ("" without a signature).
+        pub cluster_id: String,
+        /// Its near-duplicate signature, 64 little-endian `u32` (the index is rebuilt from it).
+        pub signature: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -219,6 +223,8 @@ mod tests {
             resolved_at: None,
             first_response_at: None,
             topics: String::new(),
+            cluster_id: String::new(),
+            signature: None,
         }
     }
 

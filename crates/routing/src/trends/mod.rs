@@ -15,6 +15,7 @@
 //! - [`HotTopics::refresh`] (every `trends.refresh_every`, on every replica) reads the hot topics
 //!   and active escalations into memory.
 
+pub mod clusters;
 pub mod storage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +65,13 @@ pub struct TrendsConfig {
     /// The burst detector: windows, significance, minimum posts and ratio (see
     /// `tend_trends::burst::DetectorConfig`).
     pub detector: DetectorConfig,
+    /// How long a post counts in its cluster of similar posts.
+    #[serde(with = "humantime_serde")]
+    pub cluster_window: Duration,
+    /// Most posts of one tenant each replica keeps for clustering (the window is
+    /// `cluster_window` or the last this-many posts, whichever is shorter): about 460 bytes
+    /// each, 92 MB at the default 200,000.
+    pub cluster_max_posts: usize,
 }
 
 impl Default for TrendsConfig {
@@ -74,6 +82,19 @@ impl Default for TrendsConfig {
             refresh_every: Duration::from_secs(5),
             sla_percent: 50,
             detector: DetectorConfig::default(),
+            cluster_window: Duration::from_secs(6 * 3600),
+            cluster_max_posts: 200_000,
+        }
+    }
+}
+
+impl TrendsConfig {
+    /// The similar-post index's settings.
+    pub fn clusters(&self) -> tend_trends::cluster::ClusterConfig {
+        tend_trends::cluster::ClusterConfig {
+            window: TimeDelta::from_std(self.cluster_window).unwrap_or(TimeDelta::hours(6)),
+            max_members: self.cluster_max_posts,
+            ..Default::default()
         }
     }
 }
@@ -94,6 +115,12 @@ impl Validate for TrendsConfig {
         }
         if !(1..=100).contains(&self.sla_percent) {
             return Err(ConfigError::invalid("trends.sla_percent", "must be between 1 and 100"));
+        }
+        if !(Duration::from_secs(60)..=Duration::from_secs(7 * 24 * 3600)).contains(&self.cluster_window) {
+            return Err(ConfigError::invalid("trends.cluster_window", "must be between 1m and 7d"));
+        }
+        if !(1_000..=10_000_000).contains(&self.cluster_max_posts) {
+            return Err(ConfigError::invalid("trends.cluster_max_posts", "must be between 1000 and 10000000"));
         }
         self.detector.validate().map_err(|error| ConfigError::invalid("trends.detector", error.to_string()))
     }

@@ -188,6 +188,44 @@ impl MigrationTrait for AddExpertise {
     }
 }
 
+/// Gives decisions their post's near-duplicate signature and cluster (the similar-post index
+/// is rebuilt from them).
+pub struct AddClusters;
+
+impl MigrationName for AddClusters {
+    fn name(&self) -> &str {
+        "m20261207_000500_add_clusters"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddClusters {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter().table("routing_decisions").add_column(string("cluster_id").default("")).to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(Table::alter().table("routing_decisions").add_column(binary_null("signature")).to_owned())
+            .await?;
+        tend_store::migration::create_indexes(
+            manager,
+            "routing_decisions",
+            &[("routing_decisions_tenant_cluster", &["tenant", "cluster_id"])],
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(Index::drop().name("routing_decisions_tenant_cluster").table("routing_decisions").to_owned())
+            .await?;
+        manager.alter_table(Table::alter().table("routing_decisions").drop_column("signature").to_owned()).await?;
+        manager.alter_table(Table::alter().table("routing_decisions").drop_column("cluster_id").to_owned()).await
+    }
+}
+
 /// Adds to the agents' record on topics: `rows` are increments (one per agent and topic).
 pub async fn add_expertise<C: ConnectionTrait>(conn: &C, mut rows: Vec<expertise::Model>) -> Result<(), DbErr> {
     if rows.is_empty() {
