@@ -16,6 +16,9 @@
 #             sentiment macro-F1 and a trained model's accuracy on Twitter US Airline Sentiment,
 #             churn-risk precision and recall (scripts/bench/text.sh)
 #   rules     routing decisions/s on one core with 1, 11, 51 and 201 rules (scripts/bench/rules.sh)
+#   trends    hot topics and similar posts on one core: near-duplicate clustering (inserts/s,
+#             recall, precision, memory per post) and burst detection (false hot topics on normal
+#             days, delay to detect a planted outage, assessments/s) (scripts/bench/trends.sh)
 #   queue     the universal queue's pick of an agent's next item, p50/p99 with 100,000 items and
 #             1,000 agents and with 1,000,000 items and 15,000 agents, and its memory
 #             (scripts/bench/queue.sh)
@@ -44,7 +47,7 @@ cd "$root"
 
 quick="${BENCH_QUICK:-0}"
 [[ "$quick" == 0 || "$quick" == "" ]] && quick=0 || quick=1
-only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text,rules,queue}"
+only="${BENCH_ONLY:-raw,ingest,pipeline,sustain,latency,identity,text,rules,trends,queue}"
 seed="${BENCH_SEED:-42}"
 database_url="${BENCH_DATABASE_URL:-${TEND_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}"
 redis_url="${BENCH_REDIS_URL:-${TEND_TEST_REDIS_URL:-redis://127.0.0.1:6379}}"
@@ -57,8 +60,8 @@ tend="${BENCH_TEND:-$target_dir/release/tend}"
 
 for section in ${only//,/ }; do
     case "$section" in
-        raw | ingest | pipeline | sustain | latency | identity | text | rules | queue) ;;
-        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text, rules, queue)" >&2; exit 2 ;;
+        raw | ingest | pipeline | sustain | latency | identity | text | rules | trends | queue) ;;
+        *) echo "bench: unknown section '$section' in BENCH_ONLY (raw, ingest, pipeline, sustain, latency, identity, text, rules, trends, queue)" >&2; exit 2 ;;
     esac
 done
 on() { [[ ",$only," == *",$1,"* ]]; }
@@ -357,6 +360,12 @@ fi
 if on rules; then
     say "rules: routing decisions on one core, 1 to 201 rules"
     bash scripts/bench/rules.sh "$results/rules.jsonl" "$([[ $quick == 1 ]] && echo 0.5 || echo 3)"
+fi
+
+# ---- trends: hot topics and similar posts --------------------------------------------------------
+if on trends; then
+    say "trends: near-duplicate clustering and burst detection on one core"
+    bash scripts/bench/trends.sh "$results/trends.jsonl" "$([[ $quick == 1 ]] && echo quick || echo)"
 fi
 
 # ---- queue: the universal queue's pick of the next item -----------------------------------------

@@ -263,6 +263,16 @@ def build(results, previous, now):
     else:
         report["rules"] = old.get("rules")
 
+    # Hot topics and similar posts.
+    if "trends" in ran:
+        path = os.path.join(results, "trends.jsonl")
+        if os.path.exists(path):
+            with open(path) as lines:
+                figures = {f.get("bench"): f for f in (json.loads(line) for line in lines if line.strip())}
+            report["trends"] = {"cluster": figures.get("cluster"), "burst": figures.get("burst"), "measured_at": now}
+    else:
+        report["trends"] = old.get("trends")
+
     # The universal queue's pick of the next item.
     if "queue" in ran:
         path = os.path.join(results, "queue.jsonl")
@@ -420,6 +430,37 @@ def targets(report):
             entry.update(run=None, value=None, detail="not measured", met=None)
         out.append(entry)
 
+    trends = report.get("trends") or {}
+    cluster = trends.get("cluster")
+    entry = {"target": "clustering >= 50,000 posts/s on one core, recall >= 0.98 on near-duplicates (Jaccard >= 0.5)", "threshold": 50_000}
+    if cluster:
+        ok = cluster["posts_per_s"] >= 50_000 and cluster["recall"] >= 0.98
+        entry.update(
+            run="trends",
+            value=cluster["posts_per_s"],
+            detail=f"{fmt(cluster['posts_per_s'])} posts/s, recall {cluster['recall']:.4f}, precision {cluster['precision']:.5f}, "
+            f"{fmt(cluster['bytes_per_member'])} bytes per post in memory",
+            met=verdict(report, ok),
+        )
+    else:
+        entry.update(run=None, value=None, detail="not measured", met=None)
+    out.append(entry)
+    burst = trends.get("burst")
+    entry = {"target": "burst detection: a planted outage hot within 5 minutes, no false hot topic on normal days", "threshold": 300}
+    if burst:
+        ok = burst["detect_delay_s_max"] <= 300 and burst["false_hot_per_topic_day"] == 0
+        entry.update(
+            run="trends",
+            value=burst["detect_delay_s_max"],
+            detail=f"10x outage hot after {fmt(burst['detect_delay_s_median'])} s median, {fmt(burst['detect_delay_s_max'])} s at worst "
+            f"({burst['detect_within_5min_share'] * 100:.0f}% within 5 min; {burst['detect_within_5min_share_ge4_per_min'] * 100:.0f}% "
+            f"when it brings >= 4 posts/min); {burst['false_hot_per_topic_day']:.4f} false hot topics per topic-day",
+            met=verdict(report, ok),
+        )
+    else:
+        entry.update(run=None, value=None, detail="not measured", met=None)
+    out.append(entry)
+
     followed = {name: run["figures"] for name, run in report["runs"].items() if run.get("figures", {}).get("expected") is not None}
     entry = {"target": "0 posts lost, 0 duplicated cases (every run followed to cases)", "threshold": 0}
     if followed:
@@ -478,6 +519,46 @@ def rules_section(report):
             f"| {figure['rules']} | {fmt(figure['decisions_per_s'])} | {figure['us_per_decision']:.1f} | "
             f"{figure['rules_fired_per_decision']:.2f} | {figure['compile_ms']:.1f} ms |"
         )
+    lines.append("")
+    return lines
+
+
+def trends_section(report):
+    lines = ["## Hot topics and similar posts", ""]
+    trends = report.get("trends") or {}
+    cluster, burst = trends.get("cluster"), trends.get("burst")
+    if not cluster and not burst:
+        return lines + ["Not measured.", ""]
+    lines.append(f"One core (pinned), `scripts/bench/trends.sh`{stamp(report, trends)}.")
+    lines.append("")
+    lines.append("| figure | value | detail |")
+    lines.append("|---|---|---|")
+    if cluster:
+        lines.append(
+            f"| near-duplicate clustering | {fmt(cluster['posts_per_s'])} posts/s | p50 {cluster['p50_us']:.1f} µs, "
+            f"p99 {cluster['p99_us']:.1f} µs per post; `examples/cluster_bench.rs` |"
+        )
+        lines.append(
+            f"| recall, precision | {cluster['recall']:.4f}, {cluster['precision']:.5f} | {fmt(cluster['recall_pairs'])} injected "
+            f"near-duplicate pairs (Jaccard >= 0.5, exact), {fmt(cluster['precision_pairs'])} pairs clustered together |"
+        )
+        lines.append(
+            f"| memory | {fmt(cluster['bytes_per_member'])} bytes per post | {fmt(cluster['peak_members'])} posts in the window at peak |"
+        )
+    if burst:
+        lines.append(
+            f"| planted 10x outage turns hot | {fmt(burst['detect_delay_s_median'])} s median, {fmt(burst['detect_delay_s_max'])} s max | "
+            f"{burst['detect_within_5min_share'] * 100:.0f}% within 5 min; "
+            f"{burst['detect_within_5min_share_ge4_per_min'] * 100:.0f}% when the burst brings >= 4 posts/min "
+            f"(max {fmt(burst['detect_delay_s_max_ge4_per_min'])} s) |"
+        )
+        lines.append(
+            f"| planted 4x burst turns hot | {fmt(burst['detect_delay_4x_s_median'])} s median, {fmt(burst['detect_delay_4x_s_max'])} s max | |"
+        )
+        lines.append(
+            f"| false hot topics, normal days | {burst['false_hot_per_topic_day']:.4f} per topic-day | weekly rhythm and noise, evaluated every minute |"
+        )
+        lines.append(f"| assessments | {fmt(burst['assess_per_s'])} /s | one topic's window against its baseline |")
     lines.append("")
     return lines
 
@@ -700,6 +781,7 @@ def markdown(report):
 
     lines.extend(text_section(report))
     lines.extend(rules_section(report))
+    lines.extend(trends_section(report))
     lines.extend(queue_section(report))
 
     identity = report.get("identity")
