@@ -19,6 +19,7 @@ tend_tests::on_both_backends!(
     thresholds_are_checked_and_bounded,
     a_hot_topic_is_offered_to_its_experts_first,
     similar_posts_cluster_and_raise_priority,
+    a_cluster_threshold_opens_one_incident_that_later_echoes_join,
 );
 
 const TENANT: &str = "acme";
@@ -76,6 +77,7 @@ async fn a_burst_turns_its_topic_hot_and_opens_one_incident(backend: Backend) {
         window_seconds: 7200,
         department: String::new(),
         updated_at: None,
+        cluster_size: 0,
     };
     let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
     app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap();
@@ -157,6 +159,7 @@ async fn thresholds_are_checked_and_bounded(backend: Backend) {
             window_seconds,
             department: "billing".into(),
             updated_at: None,
+            cluster_size: 0,
         }),
     };
     let saved = app.routing().put_escalation_threshold(as_tenant(TENANT, threshold("b", 20, 3600))).await.unwrap();
@@ -358,5 +361,47 @@ async fn similar_posts_cluster_and_raise_priority(backend: Backend) {
     assert_eq!(alone.cluster.unwrap().size, 1);
     let request = v1::GetClusterRequest { cluster_id: uuid::Uuid::now_v7().to_string(), ..Default::default() };
     assert_eq!(app.routing().get_cluster(as_tenant(TENANT, request)).await.unwrap_err().code(), Code::NotFound);
+    app.stop().await;
+}
+
+/// "A cluster of 5": five near-duplicates open one incident with their cases; a sixth echo's
+/// case joins it.
+async fn a_cluster_threshold_opens_one_incident_that_later_echoes_join(backend: Backend) {
+    let app = spawn(backend).await;
+    let threshold = v1::EscalationThreshold { name: "echo-5".into(), cluster_size: 5, ..Default::default() };
+    let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
+    let saved = app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap().into_inner();
+    assert_eq!((saved.cluster_size, saved.posts), (5, 0));
+    let mixed = v1::EscalationThreshold { name: "bad".into(), cluster_size: 5, posts: 20, ..Default::default() };
+    let request = v1::PutEscalationThresholdRequest { threshold: Some(mixed) };
+    let status = app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap_err();
+    assert!(status.message().contains("threshold.posts"), "{status:?}");
+
+    let text = |n: usize| {
+        format!("my order from the spring sale never arrived and nobody at support answers my emails, day {n}")
+    };
+    let mut echoes = Vec::new();
+    for n in 0..5 {
+        echoes.push(ingest(&app, &format!("router{n}"), &text(n)).await);
+    }
+    for echo in &echoes {
+        case_of(&app, &echo.id).await;
+    }
+    let incident = eventually("the cluster's incident", Duration::from_secs(30), || async {
+        let request = v1::ListIncidentsRequest::default();
+        let listed = app.cases().list_incidents(as_tenant(TENANT, request)).await.ok()?.into_inner().incidents;
+        listed.into_iter().find(|incident| incident.members == 5)
+    })
+    .await;
+    assert_eq!(incident.cluster_id, echoes[0].id);
+    assert!(incident.escalation_key.starts_with("echo-5:cluster:"), "{incident:?}");
+    assert!(incident.trigger.contains("a cluster of 5 similar posts"), "{incident:?}");
+    // Every replica knows it within a refresh; then the next echo's case joins it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let late = ingest(&app, "router-late", &text(6)).await;
+    assert_eq!(case_of(&app, &late.id).await.incident_id, incident.id);
+    let request = v1::ListIncidentsRequest::default();
+    let incidents = app.cases().list_incidents(as_tenant(TENANT, request)).await.unwrap().into_inner().incidents;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
     app.stop().await;
 }

@@ -157,6 +157,65 @@ impl IngestService for Fake {
 
 #[tonic::async_trait]
 impl CaseService for Fake {
+    async fn open_incident(&self, _: Request<v1::OpenIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_incident(&self, _: Request<v1::GetIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_incidents(
+        &self,
+        _: Request<v1::ListIncidentsRequest>,
+    ) -> Result<Response<v1::ListIncidentsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn update_incident(&self, _: Request<v1::UpdateIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn add_to_incident(&self, _: Request<v1::AddToIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn remove_from_incident(
+        &self,
+        _: Request<v1::RemoveFromIncidentRequest>,
+    ) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn merge_incidents(&self, _: Request<v1::MergeIncidentsRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_incident_members(
+        &self,
+        _: Request<v1::ListIncidentMembersRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn answer_incident(
+        &self,
+        _: Request<v1::AnswerIncidentRequest>,
+    ) -> Result<Response<v1::IncidentAnswer>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_incident_answer(
+        &self,
+        _: Request<v1::GetIncidentAnswerRequest>,
+    ) -> Result<Response<v1::IncidentAnswer>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn resolve_incident(&self, _: Request<v1::ResolveIncidentRequest>) -> Result<Response<v1::Incident>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn export_subject_data(
         &self,
         _: Request<v1::ExportSubjectDataRequest>,

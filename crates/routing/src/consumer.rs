@@ -128,6 +128,12 @@ impl EventHandler for RouteInteractions {
                         let mut signals = self.hot.signals(tenant.as_str(), topics_of(&event.payload));
                         signals.cluster_size =
                             assignment.as_ref().map_or(0, |joined| u32::try_from(joined.size).unwrap_or(u32::MAX));
+                        if signals.escalation_key.is_none()
+                            && let Some(joined) = assignment
+                        {
+                            // Its cluster crossed a cluster threshold: its case joins that incident.
+                            signals.escalation_key = self.hot.cluster_escalation(tenant.as_str(), &joined.cluster_id);
+                        }
                         let decision = decide(&config, &root, &event.payload, now, &signals);
                         Routed {
                             event,

@@ -95,8 +95,8 @@ impl Routing {
             context.clock.clone(),
         );
         let hot = Arc::new(trends::HotTopics::new(trends_config.sla_percent));
-        let evaluator = trends::Evaluator::new(db.clone(), relay.waker(), trends_config);
         let clusters = Arc::new(trends::clusters::Clusters::new(trends_config.clusters()));
+        let evaluator = trends::Evaluator::new(db.clone(), relay.waker(), trends_config, clusters.clone());
         let handler = Arc::new(consumer::RouteInteractions::new(
             cases,
             Arc::new(Configs::default()),

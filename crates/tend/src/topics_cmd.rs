@@ -24,8 +24,8 @@ pub struct TopicsArgs {
 /// `tend thresholds …`.
 #[derive(Debug, Subcommand)]
 pub enum ThresholdsCommand {
-    /// Save a threshold (needs an admin key): "POSTS posts on TOPIC within WINDOW" opens an
-    /// incident once per burst.
+    /// Save a threshold (needs an admin key): "--posts N on --topic T --within WINDOW", or
+    /// "--cluster-size N similar posts", opens an incident once per burst.
     Put(PutThresholdArgs),
     /// The tenant's thresholds.
     List(Connection),
@@ -40,12 +40,15 @@ pub struct PutThresholdArgs {
     pub connection: Connection,
     /// Its name (a-z, 0-9, '-', '_', '.'); saving the same name replaces it.
     pub name: String,
-    /// How many posts cross it.
-    #[arg(long)]
-    pub posts: u32,
+    /// How many posts on the topic cross it.
+    #[arg(long, required_unless_present = "cluster_size")]
+    pub posts: Option<u32>,
     /// Within how long, in whole minutes (e.g. 2h, 30m).
-    #[arg(long)]
-    pub within: humantime::Duration,
+    #[arg(long, required_unless_present = "cluster_size")]
+    pub within: Option<humantime::Duration>,
+    /// Instead: a cluster of this many similar posts crosses it.
+    #[arg(long, conflicts_with_all = ["posts", "within", "topic"])]
+    pub cluster_size: Option<u32>,
     /// The topic it watches; none: every topic, each on its own.
     #[arg(long, default_value = "")]
     pub topic: String,
@@ -83,14 +86,15 @@ pub async fn thresholds(command: ThresholdsCommand) -> anyhow::Result<()> {
     match command {
         ThresholdsCommand::Put(args) => {
             let client = connect(&args.connection).await?;
-            let window = std::time::Duration::from(args.within).as_secs();
+            let window = args.within.map_or(0, |within| std::time::Duration::from(within).as_secs());
             let threshold = v1::EscalationThreshold {
                 name: args.name,
                 topic: args.topic,
-                posts: args.posts,
+                posts: args.posts.unwrap_or(0),
                 window_seconds: u32::try_from(window).map_err(|_| anyhow::anyhow!("--within is too long"))?,
                 department: args.department,
                 updated_at: None,
+                cluster_size: args.cluster_size.unwrap_or(0),
             };
             let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
             let saved = client.routing().put_escalation_threshold(request).await.map_err(failed)?.into_inner();
@@ -128,6 +132,9 @@ fn threshold_line(threshold: &v1::EscalationThreshold) -> String {
     let topic = if threshold.topic.is_empty() { "any topic" } else { threshold.topic.as_str() };
     let department =
         if threshold.department.is_empty() { String::new() } else { format!("  -> {}", threshold.department) };
+    if threshold.cluster_size > 0 {
+        return format!("{:<24}  a cluster of {} similar posts{department}", threshold.name, threshold.cluster_size);
+    }
     format!(
         "{:<24}  {} posts on {topic} within {}{department}",
         threshold.name,
@@ -187,8 +194,11 @@ mod tests {
             window_seconds: 7200,
             department: "it".into(),
             updated_at: None,
+            cluster_size: 0,
         };
         assert!(threshold_line(&threshold).ends_with("20 posts on outage within 2h  -> it"));
+        let cluster = v1::EscalationThreshold { cluster_size: 50, department: String::new(), ..threshold };
+        assert!(threshold_line(&cluster).ends_with("a cluster of 50 similar posts"), "{}", threshold_line(&cluster));
         let topic = v1::HotTopic {
             topic: "outage".into(),
             hot: true,

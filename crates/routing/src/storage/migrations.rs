@@ -24,6 +24,7 @@ tend_store::migrator!(
         crate::trends::storage::AddTrends,
         crate::trends::storage::AddExpertise,
         crate::trends::storage::AddClusters,
+        crate::trends::storage::AddClusterThresholds,
     ]
 );
 

@@ -133,6 +133,8 @@ struct TenantSignals {
     hot: HashMap<String, f64>,
     /// Active escalations by topic.
     escalated: HashMap<String, String>,
+    /// Active escalations by cluster.
+    escalated_clusters: HashMap<String, String>,
 }
 
 /// The hot topics and active escalations of every tenant, read from the database every
@@ -156,12 +158,23 @@ impl HotTopics {
             tenants.entry(row.tenant).or_default().hot.insert(row.topic, f64::from(row.heat) / 1000.0);
         }
         for row in storage::active_escalations(conn).await? {
-            tenants.entry(row.tenant).or_default().escalated.insert(row.topic, row.key);
+            let known = tenants.entry(row.tenant).or_default();
+            if row.cluster_id.is_empty() {
+                known.escalated.insert(row.topic, row.key);
+            } else {
+                known.escalated_clusters.insert(row.cluster_id, row.key);
+            }
         }
         if let Ok(mut held) = self.tenants.write() {
             *held = tenants;
         }
         Ok(())
+    }
+
+    /// The escalation key of the tenant's cluster `cluster_id`, while it is escalated.
+    pub fn cluster_escalation(&self, tenant: &str, cluster_id: &str) -> Option<String> {
+        let tenants = self.tenants.read().ok()?;
+        tenants.get(tenant)?.escalated_clusters.get(cluster_id).cloned()
     }
 
     /// The tenant's hot topics now, sorted.
@@ -238,6 +251,8 @@ fn fold_from(detector: &Detector, baselines: &HashMap<String, Baseline>, now: Da
 pub struct Evaluator {
     db: DatabaseConnection,
     relay: OutboxWaker,
+    /// This replica's similar posts (cluster thresholds watch them).
+    clusters: std::sync::Arc<clusters::Clusters>,
     /// `None` only with a configuration that did not validate.
     detector: Option<Detector>,
 }
@@ -245,7 +260,12 @@ pub struct Evaluator {
 impl Evaluator {
     /// An evaluator over `db`, publishing through its outbox (waking `relay`). Baselines are
     /// kept per hour of the week in UTC.
-    pub fn new(db: DatabaseConnection, relay: OutboxWaker, config: &TrendsConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        relay: OutboxWaker,
+        config: &TrendsConfig,
+        clusters: std::sync::Arc<clusters::Clusters>,
+    ) -> Self {
         let utc = chrono::FixedOffset::east_opt(0);
         // The configuration was validated when it was loaded (TrendsConfig::validate).
         let detector = utc.and_then(|utc| match Detector::new(config.detector.clone(), utc) {
@@ -255,7 +275,7 @@ impl Evaluator {
                 None
             }
         });
-        Self { db, relay, detector }
+        Self { db, relay, clusters, detector }
     }
 
     /// One round at `now`: every tenant with recent posts, then the old minutes forgotten.
@@ -264,7 +284,10 @@ impl Evaluator {
             return Err(ApiError::FailedPrecondition("trends.detector is invalid: fix the configuration".into()));
         };
         let since = now - KEEP_MINUTES;
-        let tenants = storage::active_tenants(&self.db, since).await.context("reading the active tenants")?;
+        let mut tenants = storage::active_tenants(&self.db, since).await.context("reading the active tenants")?;
+        tenants.extend(storage::tenants_watching_clusters(&self.db).await.context("reading the thresholds")?);
+        tenants.sort();
+        tenants.dedup();
         for tenant in tenants {
             if let Err(error) = self.assess_tenant(detector, &tenant, now).await {
                 tracing::warn!(%tenant, %error, "assessing the tenant's topics failed; next round retries");
@@ -307,13 +330,15 @@ impl Evaluator {
         for topic in by_topic.keys() {
             baselines.entry(topic.clone()).or_default();
         }
-        let escalated: HashMap<(String, String), escalation::Model> = storage::active_escalations(&txn)
-            .await
-            .context("reading the escalations")?
-            .into_iter()
-            .filter(|row| row.tenant == tenant)
-            .map(|row| ((row.threshold.clone(), row.topic.clone()), row))
-            .collect();
+        let (by_cluster, by_topic_rows): (Vec<escalation::Model>, Vec<escalation::Model>) =
+            storage::active_escalations(&txn)
+                .await
+                .context("reading the escalations")?
+                .into_iter()
+                .filter(|row| row.tenant == tenant)
+                .partition(|row| !row.cluster_id.is_empty());
+        let escalated: HashMap<(String, String), escalation::Model> =
+            by_topic_rows.into_iter().map(|row| ((row.threshold.clone(), row.topic.clone()), row)).collect();
 
         let mut saved = Vec::with_capacity(baselines.len());
         let mut hot = HashMap::new();
@@ -336,7 +361,8 @@ impl Evaluator {
             saved.push(self.row(tenant, &topic, &baseline, &heat, &escalated, now)?);
         }
         storage::save_trends(&txn, saved).await.context("saving the topics")?;
-        let published = self.check_thresholds(&txn, tenant, &thresholds, &by_topic, &hot, &escalated, now).await?;
+        let mut published = self.check_thresholds(&txn, tenant, &thresholds, &by_topic, &hot, &escalated, now).await?;
+        published += self.check_cluster_thresholds(&txn, tenant, &thresholds, &by_cluster, now).await?;
         txn.commit().await.context("committing the topics")?;
         if published > 0 {
             self.relay.wake();
@@ -353,8 +379,11 @@ impl Evaluator {
         escalated: &HashMap<(String, String), escalation::Model>,
         now: DateTime<Utc>,
     ) -> Result<topic_trend::Model, ApiError> {
-        let escalation_key =
-            escalated.values().find(|row| row.topic == topic).map(|row| row.key.clone()).unwrap_or_default();
+        let escalation_key = escalated
+            .values()
+            .find(|row| row.topic == topic && row.cluster_id.is_empty())
+            .map(|row| row.key.clone())
+            .unwrap_or_default();
         let assessment = v1::HotTopic {
             topic: topic.to_owned(),
             hot: heat.hot,
@@ -396,7 +425,7 @@ impl Evaluator {
     ) -> Result<usize, ApiError> {
         let tenant_id = TenantId::parse(tenant).map_err(ApiError::internal)?;
         let mut published = 0;
-        for threshold in thresholds {
+        for threshold in thresholds.iter().filter(|threshold| threshold.cluster_size == 0) {
             let since = now - TimeDelta::seconds(threshold.window_seconds);
             for (topic, counts) in by_topic {
                 if !threshold.topic.is_empty() && threshold.topic != *topic {
@@ -441,6 +470,7 @@ impl Evaluator {
                                 key: key.clone(),
                                 threshold: threshold.name.clone(),
                                 topic: topic.clone(),
+                                cluster_id: String::new(),
                                 crossed_at: now,
                                 active: true,
                                 ended_at: None,
@@ -455,6 +485,90 @@ impl Evaluator {
                     }
                     _ => {}
                 }
+            }
+        }
+        Ok(published)
+    }
+}
+
+impl Evaluator {
+    /// Opens an escalation for every cluster at or over a cluster threshold that has none
+    /// active (publishing `topics.escalated` with the cluster's posts), and ends those whose
+    /// cluster fell back under it (its posts left the window). Returns how many it published.
+    async fn check_cluster_thresholds<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &str,
+        thresholds: &[threshold::Model],
+        active: &[escalation::Model],
+        now: DateTime<Utc>,
+    ) -> Result<usize, ApiError> {
+        let watching: Vec<&threshold::Model> =
+            thresholds.iter().filter(|threshold| threshold.cluster_size > 0).collect();
+        if watching.is_empty() && active.is_empty() {
+            return Ok(0);
+        }
+        let tenant_id = TenantId::parse(tenant).map_err(ApiError::internal)?;
+        let smallest = watching.iter().map(|threshold| threshold.cluster_size).min().unwrap_or(2);
+        let large = self
+            .clusters
+            .largest(conn, tenant, u64::try_from(smallest).unwrap_or(2), MAX_LISTED, now)
+            .await
+            .context("reading the clusters")?;
+        for row in active {
+            let size = self.clusters.view(conn, tenant, &row.cluster_id, now).await.context("reading the cluster")?;
+            let threshold = thresholds.iter().find(|threshold| threshold.name == row.threshold);
+            let needed = threshold.map_or(i64::MAX, |threshold| threshold.cluster_size);
+            if size.is_none_or(|view| i64::try_from(view.size).unwrap_or(i64::MAX) < needed) {
+                storage::end_escalation(conn, tenant, &row.key, now).await.context("ending the escalation")?;
+                tracing::info!(tenant, cluster_id = %row.cluster_id, key = %row.key, "escalation over");
+            }
+        }
+        let mut published = 0;
+        for threshold in watching {
+            for view in
+                large.iter().filter(|view| i64::try_from(view.size).unwrap_or(i64::MAX) >= threshold.cluster_size)
+            {
+                if active.iter().any(|row| row.threshold == threshold.name && row.cluster_id == view.id) {
+                    continue;
+                }
+                let key = format!("{}:cluster:{}", threshold.name, view.id);
+                // A cluster escalates once: one that fell back under and grew again is the same
+                // problem, and its posts find the same incident through cases.
+                if storage::escalation_exists(conn, tenant, &key).await.context("reading the escalation")? {
+                    continue;
+                }
+                let members = clusters::members(conn, tenant, &view.id, None, MAX_ESCALATED_POSTS as u64)
+                    .await
+                    .context("reading the cluster's posts")?;
+                let event = v1::TopicEscalated {
+                    escalation_key: key.clone(),
+                    threshold: threshold.name.clone(),
+                    topic: String::new(),
+                    cluster_id: view.id.clone(),
+                    department: threshold.department.clone(),
+                    reason: format!(
+                        "a cluster of {} similar posts (threshold {:?}: {})",
+                        view.size, threshold.name, threshold.cluster_size
+                    ),
+                    count: view.size,
+                    interaction_ids: members.into_iter().map(|(interaction_id, _, _)| interaction_id).collect(),
+                    crossed_at: Some(to_timestamp(now)),
+                };
+                let row = escalation::Model {
+                    tenant: tenant.to_owned(),
+                    key: key.clone(),
+                    threshold: threshold.name.clone(),
+                    topic: String::new(),
+                    cluster_id: view.id.clone(),
+                    crossed_at: now,
+                    active: true,
+                    ended_at: None,
+                };
+                storage::insert_escalation(conn, row).await.context("recording the escalation")?;
+                outbox::enqueue(conn, streams::TOPICS_ESCALATED, &envelope(crate::SERVICE, &tenant_id, &event)).await?;
+                tracing::info!(tenant, cluster_id = %view.id, key, size = view.size, "cluster threshold crossed");
+                published += 1;
             }
         }
         Ok(published)
@@ -497,6 +611,7 @@ pub fn threshold_to_proto(row: threshold::Model) -> v1::EscalationThreshold {
         window_seconds: u32::try_from(row.window_seconds).unwrap_or(u32::MAX),
         department: row.department,
         updated_at: Some(to_timestamp(row.updated_at)),
+        cluster_size: u32::try_from(row.cluster_size).unwrap_or(u32::MAX),
     }
 }
 
@@ -515,14 +630,30 @@ pub async fn put_threshold<C: ConnectionTrait>(
     if topic.contains(',') {
         return Err(ApiError::invalid("threshold.topic", "a topic has no comma"));
     }
-    if !THRESHOLD_POSTS.contains(&given.posts) {
-        return Err(ApiError::invalid("threshold.posts", "must be between 2 and 1000000"));
-    }
-    if !THRESHOLD_WINDOW.contains(&given.window_seconds) || !given.window_seconds.is_multiple_of(60) {
-        return Err(ApiError::invalid(
-            "threshold.window_seconds",
-            "must be whole minutes between 60 (a minute) and 604800 (7 days)",
-        ));
+    if given.cluster_size > 0 {
+        // A cluster's size counts within the cluster window: nothing else to give.
+        if !THRESHOLD_POSTS.contains(&given.cluster_size) {
+            return Err(ApiError::invalid("threshold.cluster_size", "must be between 2 and 1000000"));
+        }
+        for (field, set) in [
+            ("threshold.topic", !topic.is_empty()),
+            ("threshold.posts", given.posts != 0),
+            ("threshold.window_seconds", given.window_seconds != 0),
+        ] {
+            if set {
+                return Err(ApiError::invalid(field, "must be empty with cluster_size (a cluster threshold)"));
+            }
+        }
+    } else {
+        if !THRESHOLD_POSTS.contains(&given.posts) {
+            return Err(ApiError::invalid("threshold.posts", "must be between 2 and 1000000 (or give cluster_size)"));
+        }
+        if !THRESHOLD_WINDOW.contains(&given.window_seconds) || !given.window_seconds.is_multiple_of(60) {
+            return Err(ApiError::invalid(
+                "threshold.window_seconds",
+                "must be whole minutes between 60 (a minute) and 604800 (7 days)",
+            ));
+        }
     }
     let department = given.department.trim();
     if !department.is_empty() {
@@ -541,9 +672,11 @@ pub async fn put_threshold<C: ConnectionTrait>(
         window_seconds: i64::from(given.window_seconds),
         department: department.to_owned(),
         updated_at: now,
+        cluster_size: i64::from(given.cluster_size),
     };
     let upsert = sea_orm::sea_query::OnConflict::columns([threshold::Column::Tenant, threshold::Column::Name])
         .update_columns([
+            threshold::Column::ClusterSize,
             threshold::Column::Topic,
             threshold::Column::Posts,
             threshold::Column::WindowSeconds,

@@ -82,6 +82,8 @@ pub mod threshold {
         pub window_seconds: i64,
         pub department: String,
         pub updated_at: ChronoDateTimeUtc,
+        /// A cluster of this many similar posts crosses it; 0 for a topic threshold.
+        pub cluster_size: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -104,6 +106,8 @@ pub mod escalation {
         pub key: String,
         pub threshold: String,
         pub topic: String,
+        /// The cluster that crossed a cluster threshold ("" for a topic's).
+        pub cluster_id: String,
         pub crossed_at: ChronoDateTimeUtc,
         /// Still going: its topic's posts join its incident.
         pub active: bool,
@@ -223,6 +227,38 @@ impl MigrationTrait for AddClusters {
             .await?;
         manager.alter_table(Table::alter().table("routing_decisions").drop_column("signature").to_owned()).await?;
         manager.alter_table(Table::alter().table("routing_decisions").drop_column("cluster_id").to_owned()).await
+    }
+}
+
+/// Thresholds on clusters of similar posts ("a cluster of 50"), and the cluster an escalation
+/// is about.
+pub struct AddClusterThresholds;
+
+impl MigrationName for AddClusterThresholds {
+    fn name(&self) -> &str {
+        "m20261207_000600_add_cluster_thresholds"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddClusterThresholds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("escalation_thresholds")
+                    .add_column(big_integer("cluster_size").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(Table::alter().table("escalations").add_column(string("cluster_id").default("")).to_owned())
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.alter_table(Table::alter().table("escalations").drop_column("cluster_id").to_owned()).await?;
+        manager.alter_table(Table::alter().table("escalation_thresholds").drop_column("cluster_size").to_owned()).await
     }
 }
 
@@ -425,6 +461,18 @@ pub async fn active_tenants<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) 
     Ok(rows.into_iter().map(|row| row.tenant).collect())
 }
 
+/// The tenants with a threshold on clusters (assessed whether or not they have topics).
+pub async fn tenants_watching_clusters<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, DbErr> {
+    threshold::Entity::find()
+        .select_only()
+        .column(threshold::Column::Tenant)
+        .filter(threshold::Column::ClusterSize.gt(0))
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// Forgets the minutes before `before` (every tenant's).
 pub async fn forget_minutes<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<u64, DbErr> {
     let deleted =
@@ -517,6 +565,11 @@ pub fn topics_column(topics: &[String]) -> String {
 pub async fn insert_escalation<C: ConnectionTrait>(conn: &C, row: escalation::Model) -> Result<(), DbErr> {
     escalation::Entity::insert(escalation::ActiveModel::from(row)).exec_without_returning(conn).await?;
     Ok(())
+}
+
+/// Whether the tenant has (or had) escalation `key`.
+pub async fn escalation_exists<C: ConnectionTrait>(conn: &C, tenant: &str, key: &str) -> Result<bool, DbErr> {
+    Ok(escalation::Entity::find_by_id((tenant.to_owned(), key.to_owned())).one(conn).await?.is_some())
 }
 
 /// Ends escalation `key` of `tenant` at `at`.
