@@ -180,6 +180,9 @@ pub async fn erase_inputs<C: ConnectionTrait>(
     }
     let result = decision::Entity::update_many()
         .col_expr(decision::Column::Input, Expr::value(Option::<Vec<u8>>::None))
+        // A signature is a fingerprint of what they wrote: it goes too (the post leaves the
+        // similar-post index when it next leaves the window or the replica restarts).
+        .col_expr(decision::Column::Signature, Expr::value(Option::<Vec<u8>>::None))
         .col_expr(decision::Column::CustomerId, Expr::value(""))
         .col_expr(decision::Column::ProfileId, Expr::value(""))
         .filter(decision::Column::Tenant.eq(tenant))
@@ -223,8 +226,8 @@ mod tests {
             resolved_at: None,
             first_response_at: None,
             topics: String::new(),
-            cluster_id: String::new(),
-            signature: None,
+            cluster_id: interaction_id.to_owned(),
+            signature: Some(vec![7; 256]),
         }
     }
 
@@ -265,6 +268,7 @@ mod tests {
         assert_eq!(erase_inputs(&db, "acme", None, &[]).await.unwrap(), 0);
         let row = find_by_interaction(&db, "acme", "i2").await.unwrap().unwrap();
         assert_eq!((row.input, row.customer_id.as_str(), row.profile_id.as_str()), (None, "", ""));
+        assert_eq!(row.signature, None, "the fingerprint of what they wrote goes too");
         assert_eq!(row.priority, 40, "the decision itself stands");
         store.cleanup().await;
     }
