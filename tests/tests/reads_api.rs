@@ -147,7 +147,13 @@ async fn routing_decisions_explain_the_priority_and_page_newest_first(backend: B
     let app = TestApp::spawn(backend).await;
     let author = |handle: &str, followers: u64, verified: bool| {
         // A question: actionable, neutral, +5 whoever asks.
-        let mut request = post(handle, "where is my parcel");
+        // Different words, so the posts are not near-duplicates (no `cluster` term).
+        let text = match handle {
+            "nobody" => "where is my parcel",
+            "some" => "where is my order",
+            _ => "where is my package",
+        };
+        let mut request = post(handle, text);
         if let Some(author) = request.author.as_mut() {
             author.followers = followers;
             author.verified = verified;

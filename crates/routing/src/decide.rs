@@ -48,6 +48,22 @@ pub struct Signals {
     pub escalation_key: Option<String>,
 }
 
+impl Signals {
+    /// What hot-topic detection said when `outcome` was decided, read back from its priority
+    /// terms and tags: a simulation replays a decision with them, so that only the draft's
+    /// rules make a difference (the SLA overlay of a hot topic is not replayed).
+    pub fn of_outcome(outcome: &v1::RoutingOutcome) -> Self {
+        let term = |name: &str| outcome.priority_terms.iter().find(|term| term.name == name);
+        Signals {
+            hot_topic: outcome.tags.iter().find_map(|tag| tag.strip_prefix("hot-topic:")).map(str::to_owned),
+            topic_heat: term("topic_heat").and_then(|term| term.detail.parse().ok()).unwrap_or(0.0),
+            cluster_size: term("cluster").and_then(|term| crate::domain::cluster_size_of(&term.detail)).unwrap_or(0),
+            sla_percent: 100,
+            escalation_key: None,
+        }
+    }
+}
+
 /// Decides for `identified` with `config`, each rule's condition evaluated in a scope of `root`
 /// (see [`crate::rules::evaluate`]); `now` is the time of the decision, which a condition sees as
 /// `now`. Deadlines count from when ingest received the interaction; a post on a hot topic
@@ -100,7 +116,9 @@ pub fn decide(
                 }
             });
     let mut evaluation = evaluation;
-    if let Some(topic) = &signals.hot_topic {
+    if let Some(topic) = &signals.hot_topic
+        && !evaluation.tags.iter().any(|tag| tag.starts_with("hot-topic:"))
+    {
         // Said on the case and the decision, so an agent sees why its clock runs faster.
         evaluation.tags.push(format!("hot-topic:{topic}"));
     }

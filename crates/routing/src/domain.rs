@@ -41,6 +41,16 @@ pub struct Reading {
     pub sentiment: f64,
 }
 
+/// The detail of the `cluster` term: "N similar posts".
+pub fn cluster_detail(size: u32) -> String {
+    format!("{size} similar posts")
+}
+
+/// The cluster size a `cluster` term's detail says ([`cluster_detail`]).
+pub fn cluster_size_of(detail: &str) -> Option<u32> {
+    detail.strip_suffix(" similar posts")?.parse().ok()
+}
+
 /// One term of a priority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
@@ -173,7 +183,7 @@ pub fn priority(input: &PriorityInput) -> Priority {
         add(
             "cluster",
             doublings.saturating_mul(PER_CLUSTER_DOUBLING).min(MAX_CLUSTER),
-            format!("{} similar posts", input.cluster_size),
+            cluster_detail(input.cluster_size),
         );
     }
     #[allow(clippy::cast_possible_truncation)]

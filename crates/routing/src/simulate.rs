@@ -85,7 +85,8 @@ pub fn simulate(draft: &TenantRouting, window: &[Recorded], now: DateTime<Utc>) 
 
     for recorded in window {
         let Some(input) = &recorded.input else { continue };
-        let after = decide(draft, &root, input, recorded.decided_at, &Default::default());
+        let signals = crate::decide::Signals::of_outcome(&recorded.outcome);
+        let after = decide(draft, &root, input, recorded.decided_at, &signals);
         report.decisions += 1;
         oldest = Some(oldest.map_or(recorded.decided_at, |at| at.min(recorded.decided_at)));
         newest = Some(newest.map_or(recorded.decided_at, |at| at.max(recorded.decided_at)));
