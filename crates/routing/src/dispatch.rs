@@ -46,8 +46,9 @@ const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
 const PRUNE_BATCH: u64 = 5_000;
 /// How often the queues' policies are applied to the cases that waited too long.
 const RELAX_EVERY: chrono::Duration = chrono::Duration::seconds(1);
-/// How often the experts of hot topics are read again while a topic is hot.
-const EXPERTS_EVERY: chrono::Duration = chrono::Duration::seconds(30);
+/// How often the experts of hot topics are read again while a topic is hot (a query per tenant
+/// with hot topics; records change with every resolution).
+const EXPERTS_EVERY: chrono::Duration = chrono::Duration::seconds(5);
 /// How often agents' presence is checked against their working hours.
 const HOURS_EVERY: chrono::Duration = chrono::Duration::seconds(10);
 /// The reason of a presence set offline by working hours; only such a presence is set
