@@ -667,7 +667,7 @@ def markdown(report):
         lines.append("**Smoke run (`BENCH_QUICK=1`): a few seconds per figure at low rates. The figures show the script works, not what Tend can do; targets are not judged.**")
     lines.append("")
 
-    lines.append("## Targets (issues 6, 8 and 10)")
+    lines.append("## Targets (issues 6, 8, 10 and 12)")
     lines.append("")
     lines.append("| target | measured | run | |")
     lines.append("|---|---|---|---|")
