@@ -40,7 +40,7 @@ pub fn signature_bytes(signature: &[u32]) -> Option<Vec<u8>> {
     (signature.len() == SIGNATURE_LEN).then(|| signature.iter().flat_map(|value| value.to_le_bytes()).collect())
 }
 
-fn signature_of(bytes: &[u8]) -> Option<Vec<u32>> {
+fn signature_from_bytes(bytes: &[u8]) -> Option<Vec<u32>> {
     (bytes.len() == SIGNATURE_LEN * 4).then(|| {
         bytes.chunks_exact(4).map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])).collect()
     })
@@ -86,7 +86,7 @@ impl Clusters {
     /// Reads `rows` into `index`, keeping the cluster ids they were answered with.
     fn restore(index: &mut ClusterIndex, rows: &[Stored]) {
         for (member, signature, cluster_id, at) in rows {
-            let Some(signature) = signature.as_deref().and_then(signature_of) else { continue };
+            let Some(signature) = signature.as_deref().and_then(signature_from_bytes) else { continue };
             if let Err(error) = index.restore(member, &signature, *at, cluster_id) {
                 tracing::debug!(%error, "a stored signature was not restored");
             }
@@ -212,8 +212,8 @@ mod tests {
         let signature: Vec<u32> = (0..64).map(|n| n * 7919).collect();
         let bytes = signature_bytes(&signature).unwrap();
         assert_eq!(bytes.len(), 256);
-        assert_eq!(signature_of(&bytes).unwrap(), signature);
+        assert_eq!(signature_from_bytes(&bytes).unwrap(), signature);
         assert!(signature_bytes(&signature[..10]).is_none());
-        assert!(signature_of(&bytes[..10]).is_none());
+        assert!(signature_from_bytes(&bytes[..10]).is_none());
     }
 }

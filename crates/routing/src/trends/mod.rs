@@ -331,11 +331,10 @@ impl Evaluator {
             baselines.entry(topic.clone()).or_default();
         }
         let (by_cluster, by_topic_rows): (Vec<escalation::Model>, Vec<escalation::Model>) =
-            storage::active_escalations(&txn)
+            storage::active_escalations_of(&txn, tenant)
                 .await
                 .context("reading the escalations")?
                 .into_iter()
-                .filter(|row| row.tenant == tenant)
                 .partition(|row| !row.cluster_id.is_empty());
         let escalated: HashMap<(String, String), escalation::Model> =
             by_topic_rows.into_iter().map(|row| ((row.threshold.clone(), row.topic.clone()), row)).collect();

@@ -519,6 +519,18 @@ pub async fn active_escalations<C: ConnectionTrait>(conn: &C) -> Result<Vec<esca
     escalation::Entity::find().filter(escalation::Column::Active.eq(true)).all(conn).await
 }
 
+/// One tenant's active escalations.
+pub async fn active_escalations_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+) -> Result<Vec<escalation::Model>, DbErr> {
+    escalation::Entity::find()
+        .filter(escalation::Column::Active.eq(true))
+        .filter(escalation::Column::Tenant.eq(tenant))
+        .all(conn)
+        .await
+}
+
 /// Most recent decisions an escalation reads to find its posts.
 const SCAN_FOR_POSTS: u64 = 20_000;
 
