@@ -154,6 +154,8 @@ const ACCESS: &[(&str, Access)] = &[
     ("RoutingService/DeleteEscalationThreshold", Admin),
     ("RoutingService/ListClusters", Read),
     ("RoutingService/GetCluster", Read),
+    ("RoutingService/GetTipSheet", Read),
+    ("RoutingService/PutCareStandards", Admin),
 ];
 
 const ACME_ADMIN: &str = "acme-admin-key-0001";

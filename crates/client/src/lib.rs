@@ -407,6 +407,8 @@ service_client! {
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
         /// Assigns a case to an agent (or unassigns it).
         assign_case(v1::AssignCaseRequest) -> v1::Case;
+        /// Lists the tenant's departments.
+        list_departments(v1::ListDepartmentsRequest) -> v1::ListDepartmentsResponse;
         @on_behalf_of_a_person {
             /// What cases holds about a person (subject access, admin only).
             export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;

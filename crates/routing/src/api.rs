@@ -34,16 +34,19 @@ pub struct RoutingApi {
     db: DatabaseConnection,
     clusters: Arc<crate::trends::clusters::Clusters>,
     clock: Arc<dyn tend_kernel::ids::Clock>,
+    tip_sheet: crate::tipsheet::Sources,
 }
 
 impl RoutingApi {
-    /// An API over `db`, reading similar posts from `clusters`, on `clock`.
+    /// An API over `db`, reading similar posts from `clusters`, on `clock`, assembling the tip
+    /// sheet with `tip_sheet`.
     pub fn new(
         db: DatabaseConnection,
         clusters: Arc<crate::trends::clusters::Clusters>,
         clock: Arc<dyn tend_kernel::ids::Clock>,
+        tip_sheet: crate::tipsheet::Sources,
     ) -> Self {
-        Self { db, clusters, clock }
+        Self { db, clusters, clock, tip_sheet }
     }
 }
 
@@ -183,6 +186,29 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
             .collect();
         let next_page_token = page.next_token(&members, |member| member.interaction_id.as_str());
         Ok(Response::new(v1::GetClusterResponse { cluster: Some(cluster_to_proto(view)), members, next_page_token }))
+    }
+
+    async fn get_tip_sheet(&self, request: Request<v1::GetTipSheetRequest>) -> Result<Response<v1::TipSheet>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let sheet = crate::tipsheet::assemble(&self.db, &caller.tenant, &self.tip_sheet, self.clock.now()).await?;
+        Ok(Response::new(sheet))
+    }
+
+    async fn put_care_standards(
+        &self,
+        request: Request<v1::PutCareStandardsRequest>,
+    ) -> Result<Response<v1::CareStandards>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let given = request.into_inner().standards.ok_or_else(|| ApiError::invalid("standards", "required"))?;
+        let now = tend_kernel::ids::now();
+        let standards = crate::tipsheet::checked_standards(given, now)?;
+        crate::tipsheet::storage::put_standards(&self.db, caller.tenant.as_str(), standards.encode_to_vec(), now)
+            .await
+            .context("saving the care standards")?;
+        tracing::info!(actor = %caller.actor, standards = standards.quality_standards.len(), "care standards saved");
+        Ok(Response::new(standards))
     }
 
     async fn list_hot_topics(

@@ -10,7 +10,7 @@
 //! [`FollowCases`] consumes `cases.events` for the queue's work items and the times a
 //! simulation compares deadlines with;
 //! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations;
-//! [`KeepAccountHours`] consumes `channels.accounts` for the accounts' hours.
+//! [`KeepAccounts`] consumes `channels.accounts` for the accounts and their hours.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -402,13 +402,13 @@ impl EventHandler for EraseCustomers {
     }
 }
 
-/// Keeps each monitored account's hours (`channels.accounts`, from ingest) as the calendar
-/// `account.{id}`, which SLA policies naming the calendar "account" count on. An account
-/// without hours (or disabled) has none: its posts are counted around the clock.
-pub struct KeepAccountHours;
+/// Keeps each monitored account (`channels.accounts`, from ingest) for the tip sheet, and its
+/// hours as the calendar `account.{id}`, which SLA policies naming the calendar "account" count
+/// on. An account without hours (or disabled) has none: its posts are counted around the clock.
+pub struct KeepAccounts;
 
 #[async_trait]
-impl EventHandler for KeepAccountHours {
+impl EventHandler for KeepAccounts {
     type Payload = v1::AccountChanged;
 
     async fn handle(
@@ -419,6 +419,15 @@ impl EventHandler for KeepAccountHours {
         for event in events {
             let changed = &event.payload;
             let tenant = event.tenant.as_str();
+            let account = crate::tipsheet::storage::account::Model {
+                tenant: tenant.to_owned(),
+                account: changed.account.clone(),
+                channel: changed.channel,
+                display_name: changed.display_name.clone(),
+                enabled: changed.enabled,
+                updated_at: tend_kernel::ids::now(),
+            };
+            crate::tipsheet::storage::put_account(effects.db(), account).await.context("saving the account")?;
             let name = format!("{}{}", tend_kernel::names::ACCOUNT_CALENDAR_PREFIX, changed.account);
             let hours = changed.hours.as_ref().filter(|_| changed.enabled);
             let checked = hours.map(|hours| tend_calendar::contract::from_contract(hours).map(|_| hours));

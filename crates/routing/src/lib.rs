@@ -24,6 +24,7 @@ pub mod rules;
 pub mod simulate;
 pub mod sla;
 mod storage;
+pub mod tipsheet;
 pub mod trends;
 mod work;
 
@@ -98,7 +99,7 @@ impl Routing {
         let clusters = Arc::new(trends::clusters::Clusters::new(trends_config.clusters()));
         let evaluator = trends::Evaluator::new(db.clone(), relay.waker(), trends_config, clusters.clone());
         let handler = Arc::new(consumer::RouteInteractions::new(
-            cases,
+            cases.clone(),
             Arc::new(Configs::default()),
             hot.clone(),
             clusters.clone(),
@@ -121,7 +122,7 @@ impl Routing {
         consumers.extend(context.consumers(
             streams::CHANNELS_ACCOUNTS,
             SERVICE,
-            Arc::new(consumer::KeepAccountHours),
+            Arc::new(consumer::KeepAccounts),
             &db,
             &relay.waker(),
         ));
@@ -133,7 +134,8 @@ impl Routing {
         let watches_stop = CancellationToken::new();
         let heartbeat = queue_config.watch_heartbeat;
         let queue = Arc::new(QueueApi::new(workflows.clone(), feed.clone(), watches_stop.clone(), heartbeat));
-        let api = Arc::new(RoutingApi::new(db.clone(), clusters.clone(), context.clock.clone()));
+        let tip_sheet = tipsheet::Sources { cases: cases.clone(), hot_topic_sla_percent: trends_config.sla_percent };
+        let api = Arc::new(RoutingApi::new(db.clone(), clusters.clone(), context.clock.clone(), tip_sheet));
         Ok(Self {
             api,
             queue,

@@ -43,6 +43,9 @@ pub enum Command {
     /// Escalation thresholds: "20 posts on a topic within 2h" opens one incident per burst.
     #[command(subcommand)]
     Thresholds(crate::topics_cmd::ThresholdsCommand),
+    /// The desk's quick reference from live configuration, as Markdown: mission and quality
+    /// standards, priorities, channels and hours, SLAs, thresholds, departments, hot topics.
+    Tipsheet(crate::tipsheet_cmd::TipsheetArgs),
     /// Departments cases are escalated to (retention, billing, …), each with its contact and
     /// the time it has to answer.
     #[command(subcommand)]

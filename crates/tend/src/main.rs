@@ -16,6 +16,7 @@ mod queue_cmd;
 mod rules_cmd;
 mod serve;
 mod text_cmd;
+mod tipsheet_cmd;
 mod topics_cmd;
 
 use std::process::ExitCode;
@@ -60,6 +61,7 @@ async fn run() -> ExitCode {
         Command::Incidents(command) => incidents_cmd::incidents(command).await,
         Command::Topics(args) => topics_cmd::topics(args).await,
         Command::Thresholds(command) => topics_cmd::thresholds(command).await,
+        Command::Tipsheet(args) => tipsheet_cmd::tipsheet(args).await,
         Command::Profiles(command) => commands::profiles(command).await,
         Command::Decisions(command) => commands::decisions(command).await,
         Command::Rules(command) => rules_cmd::rules(command).await,

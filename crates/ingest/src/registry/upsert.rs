@@ -338,7 +338,9 @@ pub async fn upsert_account(
             .await
             .context("unmarking the other default")?;
     }
-    announce(&txn, tenant, &saved.id, channel, saved.enabled, request.hours.as_ref()).await?;
+    let announced =
+        Announced { account: &saved.id, channel, enabled: saved.enabled, display_name: &saved.display_name };
+    announce(&txn, tenant, announced, request.hours.as_ref()).await?;
     txn.commit().await.context("committing the account")?;
     channels.reload().await?;
     tracing::info!(tenant = tenant.as_str(), account = %saved.id, channel = channel.as_str_name(), ?change, "channel account saved");
@@ -348,19 +350,29 @@ pub async fn upsert_account(
     Ok((account_to_proto(&registry, account), change))
 }
 
+/// What `channels.accounts` tells of an account.
+struct Announced<'a> {
+    account: &'a str,
+    channel: v1::Channel,
+    enabled: bool,
+    display_name: &'a str,
+}
+
+/// Publishes the account as it now is on `channels.accounts` (routing keeps its hours and, for
+/// the tip sheet, its name), in the transaction that saved it.
 async fn announce(
     txn: &sea_orm::DatabaseTransaction,
     tenant: &TenantId,
-    account: &str,
-    channel: v1::Channel,
-    enabled: bool,
+    announced: Announced<'_>,
     hours: Option<&v1::AccountHours>,
 ) -> Result<(), ApiError> {
+    let Announced { account, channel, enabled, display_name } = announced;
     let changed = v1::AccountChanged {
         account: account.to_owned(),
         channel: channel.into(),
         enabled,
         hours: hours.map(|hours| hours_calendar(account, hours)),
+        display_name: display_name.to_owned(),
     };
     outbox::enqueue(txn, streams::CHANNELS_ACCOUNTS, &envelope(SERVICE, tenant, &changed)).await?;
     Ok(())
@@ -377,11 +389,13 @@ pub async fn disable_account(channels: &Channels, tenant: &TenantId, id: &str) -
     if row.enabled {
         let hours = row.hours.as_deref().map(v1::AccountHours::decode).transpose().map_err(ApiError::internal)?;
         let channel = v1::Channel::try_from(row.channel).unwrap_or(v1::Channel::Unspecified);
+        let display_name = row.display_name.clone();
         let mut active = row.into_active_model();
         active.enabled = Set(false);
         active.updated_at = Set(tend_kernel::ids::now());
         active.update(&txn).await.context("disabling the account")?;
-        announce(&txn, tenant, id, channel, false, hours.as_ref()).await?;
+        let announced = Announced { account: id, channel, enabled: false, display_name: &display_name };
+        announce(&txn, tenant, announced, hours.as_ref()).await?;
         tracing::info!(tenant = tenant.as_str(), account = id, "channel account disabled");
     }
     txn.commit().await.context("committing the account")?;

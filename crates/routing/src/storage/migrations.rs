@@ -25,6 +25,7 @@ tend_store::migrator!(
         crate::trends::storage::AddExpertise,
         crate::trends::storage::AddClusters,
         crate::trends::storage::AddClusterThresholds,
+        crate::tipsheet::storage::AddTipSheet,
     ]
 );
 
