@@ -54,12 +54,24 @@ impl Page {
     /// as [`Page::next_token`] otherwise. A page of large items is then shorter than asked for,
     /// and the next one goes on after it.
     pub fn fit<T: prost::Message>(&self, items: Vec<T>, id_of: impl Fn(&T) -> &str) -> (Vec<T>, String) {
-        self.fit_within(items, id_of, MAX_PAGE_BYTES)
+        self.fit_within(items, T::encoded_len, id_of, MAX_PAGE_BYTES)
     }
 
-    fn fit_within<T: prost::Message>(
+    /// As [`Page::fit`], for items whose token is not in their message: `encoded_len` gives the
+    /// size of what the response carries of each.
+    pub fn fit_by<T>(
+        &self,
+        items: Vec<T>,
+        encoded_len: impl Fn(&T) -> usize,
+        id_of: impl Fn(&T) -> &str,
+    ) -> (Vec<T>, String) {
+        self.fit_within(items, encoded_len, id_of, MAX_PAGE_BYTES)
+    }
+
+    fn fit_within<T>(
         &self,
         mut items: Vec<T>,
+        encoded_len: impl Fn(&T) -> usize,
         id_of: impl Fn(&T) -> &str,
         max_bytes: usize,
     ) -> (Vec<T>, String) {
@@ -67,7 +79,7 @@ impl Page {
         let mut keep = items.len();
         for (index, item) in items.iter().enumerate() {
             // The item, its length prefix and its field tag, as the response encodes it.
-            bytes += item.encoded_len() + 16;
+            bytes += encoded_len(item) + 16;
             if bytes > max_bytes && index > 0 {
                 keep = index;
                 break;
@@ -109,14 +121,14 @@ mod tests {
     fn fit_cuts_a_page_by_size_and_continues_after_it() {
         let page = Page::parse(4, "").unwrap();
         let items: Vec<String> = ["a", "b", "c", "d"].iter().map(|id| id.repeat(40)).collect();
-        let (kept, token) = page.fit_within(items.clone(), |s| s, 100);
+        let (kept, token) = page.fit_within(items.clone(), String::len, |s| s, 100);
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert_eq!(token, items[0]);
-        let (kept, token) = page.fit_within(items.clone(), |s| s, 1_000);
+        let (kept, token) = page.fit_within(items.clone(), String::len, |s| s, 1_000);
         assert_eq!((kept.len(), token), (4, items[3].clone()), "a full page that fits: as before");
-        let (kept, token) = page.fit_within(items[..2].to_vec(), |s| s, 1_000);
+        let (kept, token) = page.fit_within(items[..2].to_vec(), String::len, |s| s, 1_000);
         assert_eq!((kept.len(), token.as_str()), (2, ""), "a short page that fits: the last");
-        let (kept, token) = page.fit_within(vec!["x".repeat(500)], |s| s, 100);
+        let (kept, token) = page.fit_within(vec!["x".repeat(500)], String::len, |s| s, 100);
         assert_eq!((kept.len(), token.as_str()), (1, ""), "one item always goes out");
     }
 }

@@ -283,9 +283,13 @@ impl v1::routing_service_server::RoutingService for RoutingApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let rows = storage::list(&self.db, caller.tenant.as_str(), &page).await.context("listing decisions")?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        // The token is the row's id (the decision's own), which the proto does not carry.
+        let pairs: Vec<(String, v1::RoutingDecision)> =
+            rows.into_iter().map(|row| (row.id.clone(), to_proto(row))).collect();
+        let (pairs, next_page_token) =
+            page.fit_by(pairs, |(_, decision)| decision.encoded_len(), |(id, _)| id.as_str());
         Ok(Response::new(v1::ListRoutingDecisionsResponse {
-            decisions: rows.into_iter().map(to_proto).collect(),
+            decisions: pairs.into_iter().map(|(_, decision)| decision).collect(),
             next_page_token,
         }))
     }

@@ -257,11 +257,10 @@ impl v1::queue_service_server::QueueService for QueueApi {
         let rows = stored::list(&self.db, caller.tenant.as_str(), &filter, after.as_deref(), limit)
             .await
             .context("listing agents")?;
-        let next_page_token = match rows.last() {
-            Some(last) if rows.len() as u64 == limit => last.id.clone(),
-            _ => String::new(),
-        };
         let agents = rows.into_iter().map(agents::agent_to_proto).collect::<Result<Vec<_>, _>>()?;
+        // Agents' ids are names, not time-ordered ids: the same keyset page, bounded in bytes.
+        let page = tend_kernel::paging::Page { limit, after };
+        let (agents, next_page_token) = page.fit(agents, |agent| agent.id.as_str());
         Ok(Response::new(v1::ListAgentsResponse { agents, next_page_token }))
     }
 
