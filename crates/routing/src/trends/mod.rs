@@ -32,7 +32,7 @@ use tend_kernel::{ApiError, TenantId};
 use tend_proto::v1;
 use tend_store::events::{envelope, streams};
 use tend_store::{DbContext as _, OutboxWaker, outbox};
-use tend_trends::burst::{Baseline, Detector, DetectorConfig, Heat, Trend};
+use tend_trends::burst::{Baseline, Detector, DetectorConfig, Heat, LocalOffset, Trend};
 
 use crate::decide::Signals;
 use storage::{escalation, threshold, topic_trend};
@@ -239,12 +239,42 @@ fn trend_number(trend: Trend) -> i32 {
 }
 
 /// The oldest hour any baseline still has to fold (now when none has).
-fn fold_from(detector: &Detector, baselines: &HashMap<String, Baseline>, now: DateTime<Utc>) -> DateTime<Utc> {
+fn fold_from(detector: &TenantDetector, baselines: &HashMap<String, Baseline>, now: DateTime<Utc>) -> DateTime<Utc> {
     baselines
         .values()
         .filter_map(|baseline| detector.hours_to_fold(baseline, now).first().copied())
         .min()
         .unwrap_or(now)
+}
+
+/// A tenant's time zone, daylight saving included, as the burst detector reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantZone(pub chrono_tz::Tz);
+
+impl LocalOffset for TenantZone {
+    fn offset_at(&self, at: DateTime<Utc>) -> chrono::FixedOffset {
+        use chrono::{Offset as _, TimeZone as _};
+        self.0.offset_from_utc_datetime(&at.naive_utc()).fix()
+    }
+}
+
+/// A detector on a tenant's clocks.
+type TenantDetector = Detector<TenantZone>;
+
+/// The zone a tenant's hours of the week are counted in: the one most of its calendars (its
+/// business hours and its accounts' hours) name, the first by name on a tie; UTC when none
+/// names a zone Tend knows.
+pub fn tenant_zone<'a>(zones: impl IntoIterator<Item = &'a str>) -> chrono_tz::Tz {
+    // By the zone's canonical name, so that a tie goes to the first by name.
+    let mut counts: std::collections::BTreeMap<&'static str, (chrono_tz::Tz, usize)> =
+        std::collections::BTreeMap::new();
+    for zone in zones {
+        if let Ok(zone) = zone.parse::<chrono_tz::Tz>() {
+            counts.entry(zone.name()).or_insert((zone, 0)).1 += 1;
+        }
+    }
+    let most = counts.values().map(|(_, count)| *count).max().unwrap_or(0);
+    counts.into_values().find(|(_, count)| *count == most).map_or(chrono_tz::UTC, |(zone, _)| zone)
 }
 
 /// Assesses topics and checks thresholds; one replica at a time runs it.
@@ -254,33 +284,32 @@ pub struct Evaluator {
     /// This replica's similar posts (cluster thresholds watch them).
     clusters: std::sync::Arc<clusters::Clusters>,
     /// `None` only with a configuration that did not validate.
-    detector: Option<Detector>,
+    detector: Option<DetectorConfig>,
 }
 
 impl Evaluator {
     /// An evaluator over `db`, publishing through its outbox (waking `relay`). Baselines are
-    /// kept per hour of the week in UTC.
+    /// kept per hour of the week in each tenant's zone ([`tenant_zone`]).
     pub fn new(
         db: DatabaseConnection,
         relay: OutboxWaker,
         config: &TrendsConfig,
         clusters: std::sync::Arc<clusters::Clusters>,
     ) -> Self {
-        let utc = chrono::FixedOffset::east_opt(0);
         // The configuration was validated when it was loaded (TrendsConfig::validate).
-        let detector = utc.and_then(|utc| match Detector::new(config.detector.clone(), utc) {
-            Ok(detector) => Some(detector),
+        let detector = match config.detector.validate() {
+            Ok(()) => Some(config.detector.clone()),
             Err(error) => {
                 tracing::error!(%error, "trends.detector is invalid; topics are not assessed");
                 None
             }
-        });
+        };
         Self { db, relay, clusters, detector }
     }
 
     /// One round at `now`: every tenant with recent posts, then the old minutes forgotten.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
-        let Some(detector) = &self.detector else {
+        let Some(config) = &self.detector else {
             return Err(ApiError::FailedPrecondition("trends.detector is invalid: fix the configuration".into()));
         };
         let since = now - KEEP_MINUTES;
@@ -289,7 +318,7 @@ impl Evaluator {
         tenants.sort();
         tenants.dedup();
         for tenant in tenants {
-            if let Err(error) = self.assess_tenant(detector, &tenant, now).await {
+            if let Err(error) = self.assess_tenant(config, &tenant, now).await {
                 tracing::warn!(%tenant, %error, "assessing the tenant's topics failed; next round retries");
             }
         }
@@ -297,12 +326,25 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The detector on `tenant`'s clocks.
+    async fn detector_of<C: sea_orm::ConnectionTrait>(
+        conn: &C,
+        config: &DetectorConfig,
+        tenant: &str,
+    ) -> Result<TenantDetector, ApiError> {
+        let calendars = crate::storage::config::calendars(conn, tenant).await.context("reading the calendars")?;
+        let calendars: Vec<v1::Calendar> =
+            calendars.iter().filter_map(|row| v1::Calendar::decode(row.body.as_slice()).ok()).collect();
+        let zone = tenant_zone(calendars.iter().map(|calendar| calendar.time_zone.as_str()));
+        Detector::new(config.clone(), TenantZone(zone)).map_err(ApiError::internal)
+    }
+
     /// Folds, assesses and saves one tenant's topics, and checks its thresholds, in one
     /// transaction.
-    async fn assess_tenant(&self, detector: &Detector, tenant: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
-        let config = detector.config();
+    async fn assess_tenant(&self, config: &DetectorConfig, tenant: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         let window = TimeDelta::minutes(i64::from(config.window_minutes.max(config.short_window_minutes)) + 1);
         let txn = self.db.begin().await.context("starting a transaction")?;
+        let detector = &Self::detector_of(&txn, config, tenant).await?;
         let stored: HashMap<String, topic_trend::Model> = storage::trends(&txn, tenant)
             .await
             .context("reading the topics")?
@@ -780,6 +822,21 @@ pub fn expertise_of(tenant: &str, event: &v1::CaseEvent) -> Vec<storage::experti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_counts_hours_in_the_zone_most_of_its_calendars_name() {
+        assert_eq!(tenant_zone([]), chrono_tz::UTC);
+        assert_eq!(tenant_zone(["", "Mars/Olympus"]), chrono_tz::UTC, "no zone Tend knows");
+        let zones = ["America/New_York", "Europe/London", "America/New_York", "bogus"];
+        assert_eq!(tenant_zone(zones), chrono_tz::America::New_York);
+        assert_eq!(tenant_zone(["Europe/Paris", "Europe/London"]), chrono_tz::Europe::London, "a tie: first by name");
+        // Daylight saving moves the offset, and the detector's local hours with it.
+        let zone = TenantZone(chrono_tz::Europe::London);
+        let winter = DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().with_timezone(&Utc);
+        let summer = DateTime::parse_from_rfc3339("2026-07-15T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(zone.offset_at(winter).local_minus_utc(), 0);
+        assert_eq!(zone.offset_at(summer).local_minus_utc(), 3600);
+    }
 
     fn record(resolved: i64, reopened: i64, hours: i64) -> storage::expertise::Model {
         storage::expertise::Model {
