@@ -20,6 +20,7 @@ tend_tests::on_both_backends!(
     a_hot_topic_is_offered_to_its_experts_first,
     similar_posts_cluster_and_raise_priority,
     a_cluster_threshold_opens_one_incident_that_later_echoes_join,
+    loadgen_traffic_with_a_planted_outage_runs_the_whole_course,
 );
 
 const TENANT: &str = "acme";
@@ -405,5 +406,133 @@ async fn a_cluster_threshold_opens_one_incident_that_later_echoes_join(backend: 
     let request = v1::ListIncidentsRequest::default();
     let incidents = app.cases().list_incidents(as_tenant(TENANT, request)).await.unwrap().into_inner().incidents;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
+    app.stop().await;
+}
+
+/// Sends posts `range` of `traffic` in batches, and returns the stored interactions of the
+/// posts that were new.
+async fn send(
+    app: &TestApp,
+    traffic: &tend_loadgen::traffic::Traffic,
+    range: std::ops::Range<u64>,
+) -> Vec<(tend_loadgen::traffic::Post, v1::Interaction)> {
+    let seed = traffic.config().seed;
+    let mut sent = Vec::new();
+    let indices: Vec<u64> = range.collect();
+    for chunk in indices.chunks(100) {
+        let posts: Vec<_> = chunk.iter().map(|&index| traffic.post(index)).collect();
+        let interactions = posts.iter().map(|post| post.request(seed, None)).collect();
+        let request = v1::IngestBatchRequest { interactions };
+        let results = app.ingest().ingest_batch(as_tenant(TENANT, request)).await.unwrap().into_inner().results;
+        for (post, result) in posts.into_iter().zip(results) {
+            match result.outcome {
+                Some(v1::ingest_batch_result::Outcome::Ok(ok)) if !ok.duplicate => {
+                    sent.push((post, ok.interaction.unwrap()))
+                }
+                Some(v1::ingest_batch_result::Outcome::Ok(_)) => {}
+                other => panic!("post {} refused: {other:?}", post.index),
+            }
+        }
+    }
+    sent
+}
+
+/// Issue 12's course on `tend loadgen`'s own traffic (its generator, seeded): calm traffic,
+/// then a planted outage burst of posts, near-duplicates and reposts of one viral complaint in
+/// five languages. The outage turns hot, its posts' SLA tightens and their priority rises with
+/// the cluster they echo, the threshold opens exactly one incident that later posts join, and
+/// three hours after the burst the topic has cooled.
+async fn loadgen_traffic_with_a_planted_outage_runs_the_whole_course(backend: Backend) {
+    use tend_loadgen::traffic::{Kind, Traffic, TrafficConfig};
+    let app = spawn(backend).await;
+    let keywords = ["down", "outage", "503", "caído", "caída", "panne", "inaccessible", "störung", "baixo", "service"];
+    let topics =
+        vec![v1::Topic { name: "outage".into(), keywords: keywords.iter().map(|k| (*k).to_owned()).collect() }];
+    app.enrichment().put_topics(as_tenant(TENANT, v1::PutTopicsRequest { topics })).await.unwrap();
+    let policy = v1::SlaPolicy {
+        name: "social".into(),
+        first_response: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
+        ..Default::default()
+    };
+    app.routing().put_sla_policy(as_tenant(TENANT, v1::PutSlaPolicyRequest { policy: Some(policy) })).await.unwrap();
+    let threshold = v1::EscalationThreshold {
+        name: "outage-burst".into(),
+        topic: "outage".into(),
+        posts: 20,
+        window_seconds: 7200,
+        ..Default::default()
+    };
+    let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
+    app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap();
+
+    let mut config = TrafficConfig::new(12, "burst");
+    config.burst = Some(100..480);
+    config.burst_share = 0.9;
+    let traffic = Traffic::new(config);
+
+    // Calm: nothing is hot.
+    let calm = send(&app, &traffic, 0..100).await;
+    eventually("the calm posts routed", Duration::from_secs(60), || async {
+        let request = v1::ListRoutingDecisionsRequest { page_size: 200, ..Default::default() };
+        let listed = app.routing().list_routing_decisions(as_tenant(TENANT, request)).await.ok()?.into_inner();
+        (listed.decisions.len() >= calm.len()).then_some(())
+    })
+    .await;
+    assert!(hot_topics(&app).await.iter().all(|topic| !topic.hot), "nothing hot before the burst");
+
+    // The burst.
+    let burst = send(&app, &traffic, 100..400).await;
+    let outage_posts = burst.iter().filter(|(post, _)| post.kind == Kind::Outage).count();
+    assert!(outage_posts > 200, "the planted burst: {outage_posts} outage posts");
+    let hot = eventually("the outage turns hot", Duration::from_secs(60), || async {
+        hot_topics(&app).await.into_iter().find(|topic| topic.topic == "outage" && topic.hot)
+    })
+    .await;
+    assert!(hot.heat > 0.5 && hot.reason.contains('×'), "{hot:?}");
+    let incident = eventually("the burst's incident", Duration::from_secs(60), || async {
+        let request = v1::ListIncidentsRequest::default();
+        let listed = app.cases().list_incidents(as_tenant(TENANT, request)).await.ok()?.into_inner().incidents;
+        listed.into_iter().find(|incident| incident.members >= 20)
+    })
+    .await;
+    assert_eq!(incident.topic, "outage");
+
+    // Later posts of the burst: they join the incident, on a tightened SLA, and an echo of the
+    // viral complaint carries the cluster's weight in its priority.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = send(&app, &traffic, 400..480).await;
+    let (mut cases, mut joined, mut clustered) = (0, 0, 0);
+    for (post, interaction) in later.iter().filter(|(post, _)| post.kind == Kind::Outage) {
+        let decision = routed(&app, TENANT, &interaction.id).await;
+        if decision.case_id.is_empty() {
+            continue;
+        }
+        let case = case_of(&app, &interaction.id).await;
+        // An echo that lost the topic's words in the copying is in the cluster, not on the topic.
+        if !case.topics.contains(&"outage".to_owned()) {
+            continue;
+        }
+        cases += 1;
+        if case.incident_id == incident.id {
+            joined += 1;
+            assert_eq!(first_response_minutes(interaction, &case), 30, "50% of the policy while hot: {post:?}");
+        }
+        let terms = &case.routing.as_ref().unwrap().priority_terms;
+        if terms.iter().any(|term| term.name == "cluster" && term.points > 0) {
+            clustered += 1;
+        }
+    }
+    assert!(cases > 10 && joined == cases, "every later post on the outage joins the incident: {joined} of {cases}");
+    assert!(clustered > 0, "echoes of the viral complaint rank by their cluster");
+    let request = v1::ListIncidentsRequest::default();
+    let incidents = app.cases().list_incidents(as_tenant(TENANT, request)).await.unwrap().into_inner().incidents;
+    assert_eq!(incidents.len(), 1, "exactly one incident for the burst: {incidents:?}");
+
+    // Three hours on, the burst over: the topic cools.
+    app.clock.advance(3 * HOUR);
+    eventually("the outage cools", Duration::from_secs(30), || async {
+        hot_topics(&app).await.into_iter().find(|topic| topic.topic == "outage" && !topic.hot)
+    })
+    .await;
     app.stop().await;
 }
