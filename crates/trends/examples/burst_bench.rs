@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p tend-trends --example burst_bench -- [--seed N] [--weeks N] [--days N] [--bursts N]`
 //! (and, to explore other settings than the defaults: `--short-window MIN`, `--significance P`,
-//! `--margin-sigmas Z`)
+//! `--shortest-window MIN`, `--margin-sigmas Z`, `--min-posts N`)
 //!
 //! Deterministic for a seed. Several topics with a daily rhythm (busy mornings, quiet nights), a
 //! weekly one (busy Mondays, quiet weekends), day-to-day variation of about ±10 % and Poisson
@@ -50,11 +50,22 @@ struct Args {
     short_window: Option<u32>,
     significance: Option<f64>,
     margin_sigmas: Option<f64>,
+    min_posts: Option<u32>,
+    shortest_window: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { seed: 42, weeks: 4, days: 7, bursts: 25, short_window: None, significance: None, margin_sigmas: None };
+    let mut args = Args {
+        seed: 42,
+        weeks: 4,
+        days: 7,
+        bursts: 25,
+        short_window: None,
+        significance: None,
+        margin_sigmas: None,
+        min_posts: None,
+        shortest_window: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -66,11 +77,16 @@ fn parse_args() -> Result<Args, String> {
             "--days" => args.days = value.parse().map_err(bad)?,
             "--bursts" => args.bursts = value.parse().map_err(bad)?,
             "--short-window" => args.short_window = Some(value.parse().map_err(bad)?),
+            "--shortest-window" => args.shortest_window = Some(value.parse().map_err(bad)?),
             "--significance" => args.significance = Some(value.parse().map_err(bad_float)?),
             "--margin-sigmas" => args.margin_sigmas = Some(value.parse().map_err(bad_float)?),
+            "--min-posts" => {
+                args.min_posts =
+                    Some(value.parse().map_err(|e: std::num::ParseIntError| format!("{flag} {value}: {e}"))?)
+            }
             _ => {
                 return Err(format!(
-                    "unknown flag {flag} (--seed, --weeks, --days, --bursts, --short-window, --significance, --margin-sigmas)"
+                    "unknown flag {flag} (--seed, --weeks, --days, --bursts, --short-window, --shortest-window, --significance, --margin-sigmas, --min-posts)"
                 ));
             }
         }
@@ -301,8 +317,10 @@ fn main() {
     let defaults = DetectorConfig::default();
     let config = DetectorConfig {
         short_window_minutes: args.short_window.unwrap_or(defaults.short_window_minutes),
+        shortest_window_minutes: args.shortest_window.unwrap_or(defaults.shortest_window_minutes),
         significance: args.significance.unwrap_or(defaults.significance),
         margin_sigmas: args.margin_sigmas.unwrap_or(defaults.margin_sigmas),
+        min_posts: args.min_posts.unwrap_or(defaults.min_posts),
         ..defaults
     };
     let detector = match Detector::new(config.clone(), zone) {
@@ -332,9 +350,10 @@ fn main() {
         args.seed
     );
     println!(
-        "config: window {} min + short {} min, min_posts {}, min_ratio {}, significance {}, cool_ratio {}, floor {}/h",
+        "config: window {} min + short {} min + shortest {} min, min_posts {}, min_ratio {}, significance {}, cool_ratio {}, floor {}/h",
         config.window_minutes,
         config.short_window_minutes,
+        config.shortest_window_minutes,
         config.min_posts,
         config.min_ratio,
         config.significance,

@@ -25,20 +25,22 @@
 //!   per hour. A slot with few observations is blended with the topic's overall mean; a topic
 //!   with none expects [`DetectorConfig::floor_per_hour`], which is also the least any topic is
 //!   expected to have. The expected count of a window sums the slots it spans, pro rata.
-//! - **Hot**: in the main window (30 min) or a short one (10 min), at least `min_posts` posts,
-//!   at least `min_ratio` × expected, and a one-sided Poisson tail `P(X ≥ count | λ)` below
-//!   `significance` (10⁻⁴, split between the two windows), `λ` being the expected count plus a
-//!   margin for the baseline's own uncertainty (`margin_sigmas`).
+//! - **Hot**: in the main window (30 min), a short one (10 min) or the shortest (5 min), at least
+//!   `min_posts` posts, at least `min_ratio` × expected, and a one-sided Poisson tail
+//!   `P(X ≥ count | λ)` below `significance` (5·10⁻⁵, split between the three windows), `λ`
+//!   being the expected count plus a margin for the baseline's own uncertainty
+//!   (`margin_sigmas`).
 //! - **Hysteresis**: hot stays hot while a window holds `cool_ratio` × expected.
 //! - **Learning** ignores most of a burst: a folded hour counts at most `fold_cap_ratio` × what
 //!   was expected of it.
 //!
 //! On generated traffic (`examples/burst_bench.rs`: five topics from 2 to 40 posts an hour with
 //! daily and weekly rhythm, ±10 % days, Poisson noise, 4 weeks learned, assessed every minute)
-//! a normal week has no false hot topic (about 0.003 per topic-day over 28-day runs); a 10×
-//! burst that brings 4 posts a minute or more is hot within 5 minutes 97 % of the time (median
-//! 3 minutes), one bringing 2–4 a minute in about 5 minutes; below that, waiting for
-//! `min_posts` posts is what takes the time. One assessment takes about 1.5–2 µs.
+//! a normal week has no false hot topic (about 0.004 per topic-day over 28-day runs); a 10×
+//! burst that brings 4 posts a minute or more is hot within 5 minutes 99–100 % of the time
+//! (median 2–3 minutes), one bringing 2–4 a minute mostly within 5 minutes; below that, too few
+//! posts have arrived in 5 minutes to tell a burst from chance (a 10× burst on a topic that
+//! usually sees 4 posts an hour brings about 3 in 5 minutes). One assessment takes about 2 µs.
 
 mod baseline;
 mod detector;

@@ -110,12 +110,20 @@ fn the_short_window_catches_a_sharp_burst_first() {
     counts.extend(spread(10, 5, now));
     let heat = detector.assess(&baseline, None, &counts, now);
     assert!(heat.hot, "{heat:?}");
-    assert_eq!(heat.window_minutes, 10);
+    // The least likely window decides: the 5 minutes of the burst itself.
+    assert_eq!(heat.window_minutes, 5);
     assert_eq!(heat.trend, Trend::Rising);
-    assert!(heat.reason.starts_with("11 posts in 10 min, 7× the usual"), "{}", heat.reason);
+    assert!(heat.reason.starts_with("10 posts in 5 min, 12× the usual"), "{}", heat.reason);
 
-    // Without the short window, the same counts are not (yet) hot.
-    let config = DetectorConfig { short_window_minutes: 0, ..DetectorConfig::default() };
+    // With two windows (and their significance, 10⁻⁴), the 10-minute one catches it.
+    let config = DetectorConfig { shortest_window_minutes: 0, significance: 0.0001, ..DetectorConfig::default() };
+    let ten = Detector::new(config, zone()).unwrap().assess(&baseline, None, &counts, now);
+    assert!(ten.hot, "{ten:?}");
+    assert_eq!(ten.window_minutes, 10);
+    assert!(ten.reason.starts_with("11 posts in 10 min, 7× the usual"), "{}", ten.reason);
+
+    // Without the shorter windows, the same counts are not (yet) hot.
+    let config = DetectorConfig { short_window_minutes: 0, shortest_window_minutes: 0, ..DetectorConfig::default() };
     let slow = Detector::new(config, zone()).unwrap();
     assert!(!slow.assess(&baseline, None, &counts, now).hot);
 }
@@ -242,9 +250,14 @@ fn baselines_round_trip_through_json() {
 #[test]
 fn configs_are_validated_by_field() {
     assert_eq!(DetectorConfig::default().validate(), Ok(()));
-    let cases: [(DetectorConfig, &str); 6] = [
+    let cases: [(DetectorConfig, &str); 8] = [
         (DetectorConfig { window_minutes: 1, ..DetectorConfig::default() }, "window_minutes"),
         (DetectorConfig { short_window_minutes: 30, ..DetectorConfig::default() }, "short_window_minutes"),
+        (DetectorConfig { shortest_window_minutes: 10, ..DetectorConfig::default() }, "shortest_window_minutes"),
+        (
+            DetectorConfig { short_window_minutes: 0, shortest_window_minutes: 30, ..DetectorConfig::default() },
+            "shortest_window_minutes",
+        ),
         (DetectorConfig { min_ratio: 1.0, ..DetectorConfig::default() }, "min_ratio"),
         (DetectorConfig { significance: 0.0, ..DetectorConfig::default() }, "significance"),
         (DetectorConfig { cool_ratio: 4.0, ..DetectorConfig::default() }, "cool_ratio"),
@@ -365,9 +378,12 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let short = if with_short { (window / 3).max(2) } else { 0 };
+        // A third window below the short one when there is room for it.
+        let shortest = if short > 2 { (short / 2).max(2) } else { 0 };
         let config = DetectorConfig {
             window_minutes: window,
             short_window_minutes: short,
+            shortest_window_minutes: shortest,
             significance: 0.001,
             margin_sigmas: 0.0,
             ..DetectorConfig::default()
@@ -375,7 +391,7 @@ proptest! {
         let trials = 2_000;
         let (hot, heat) = false_hot(rate, config, seed, trials);
         // Expected ≤ 2 (0.001 × 2000); 12 or more has probability ~1e-5.
-        prop_assert!(hot < 12, "rate {rate}/h, window {window}, short {short}: {hot} hot; last {heat:?}");
+        prop_assert!(hot < 12, "rate {rate}/h, window {window}, short {short}, shortest {shortest}: {hot} hot; last {heat:?}");
     }
 
     #[test]

@@ -342,7 +342,8 @@ impl Evaluator {
     /// Folds, assesses and saves one tenant's topics, and checks its thresholds, in one
     /// transaction.
     async fn assess_tenant(&self, config: &DetectorConfig, tenant: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
-        let window = TimeDelta::minutes(i64::from(config.window_minutes.max(config.short_window_minutes)) + 1);
+        let longest = config.window_minutes.max(config.short_window_minutes).max(config.shortest_window_minutes);
+        let window = TimeDelta::minutes(i64::from(longest) + 1);
         let txn = self.db.begin().await.context("starting a transaction")?;
         let detector = &Self::detector_of(&txn, config, tenant).await?;
         let stored: HashMap<String, topic_trend::Model> = storage::trends(&txn, tenant)
