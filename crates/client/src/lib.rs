@@ -407,6 +407,8 @@ service_client! {
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
         /// Assigns a case to an agent (or unassigns it).
         assign_case(v1::AssignCaseRequest) -> v1::Case;
+        /// The member cases of an incident (identity pages them for a proactive notice).
+        list_incident_members(v1::ListIncidentMembersRequest) -> v1::ListCasesResponse;
         @on_behalf_of_a_person {
             /// What cases holds about a person (subject access, admin only).
             export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
