@@ -79,7 +79,7 @@ async fn customer(app: &TestApp, name: &str, region: &str, handle: Option<&str>)
 async fn writes(app: &TestApp, handle: &str) -> v1::Case {
     let ingested = app
         .ingest()
-        .ingest_interaction(as_tenant(TENANT, post(handle, "my router keeps dropping the connection, help")))
+        .ingest_interaction(as_tenant(TENANT, post(handle, "my order 1234 never arrived")))
         .await
         .unwrap()
         .into_inner();
