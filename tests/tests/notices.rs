@@ -34,6 +34,7 @@ async fn spawn(backend: Backend, fake: &FakePlatform) -> TestApp {
         config.channels.meta_api_base = base;
         config.channels.retry_base = Duration::from_millis(50);
         config.channels.delivery_poll = Duration::from_millis(100);
+        config.channels.registry_refresh = Duration::from_millis(300);
     })
     .await
 }
@@ -58,9 +59,50 @@ async fn x_account(app: &TestApp) {
     app.channels().upsert_account(as_tenant(TENANT, request)).await.unwrap();
 }
 
+/// The tenant's mailbox: an email account over the test IMAP and SMTP servers.
+async fn mail_account(app: &TestApp, support: &tend_mailbox::testing::TestFolder) {
+    use tend_mailbox::testing;
+    let settings = [
+        ("imap_host", testing::host()),
+        ("imap_port", "10993".to_owned()),
+        ("imap_security", "tls".to_owned()),
+        ("smtp_host", testing::host()),
+        ("smtp_port", "10465".to_owned()),
+        ("smtp_security", "tls".to_owned()),
+        ("username", testing::user()),
+        ("ca_file", testing::ca_file().display().to_string()),
+        ("from_name", "Acme Support".to_owned()),
+    ];
+    let request = v1::UpsertAppRequest {
+        name: "mail".into(),
+        platform: v1::Platform::Email.into(),
+        settings: settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        secrets: [("password".to_owned(), value(&testing::password()))].into(),
+    };
+    app.channels().upsert_app(as_tenant(TENANT, request)).await.unwrap();
+    let request = v1::UpsertAccountRequest {
+        app: "mail".into(),
+        channel: v1::Channel::Email.into(),
+        platform_account_id: support.address(),
+        settings: [("folder".to_owned(), support.name.clone())].into(),
+        ..Default::default()
+    };
+    app.channels().upsert_account(as_tenant(TENANT, request)).await.unwrap();
+}
+
 /// A customer in `region` with `product`, known by the X handle `handle` (when given).
 async fn customer(app: &TestApp, name: &str, region: &str, handle: Option<&str>) -> v1::Customer {
-    let input = v1::CustomerInput {
+    customer_with(app, name, region, handle, |_| {}).await
+}
+
+async fn customer_with(
+    app: &TestApp,
+    name: &str,
+    region: &str,
+    handle: Option<&str>,
+    adjust: impl FnOnce(&mut v1::CustomerInput),
+) -> v1::Customer {
+    let mut input = v1::CustomerInput {
         crm_id: format!("CRM-{name}"),
         given_name: name.into(),
         family_name: "Lee".into(),
@@ -71,6 +113,7 @@ async fn customer(app: &TestApp, name: &str, region: &str, handle: Option<&str>)
         attributes: [("product".to_owned(), "router-x".to_owned())].into(),
         ..Default::default()
     };
+    adjust(&mut input);
     let request = as_tenant(TENANT, v1::UpsertCustomerRequest { customer: Some(input) });
     app.identity().upsert_customer(request).await.unwrap().into_inner().customer.unwrap()
 }
@@ -121,14 +164,24 @@ async fn a_notice_reaches_only_customers_in_scope_who_did_not_write_or_opt_out(b
     let fake = FakePlatform::start(Answer::new(201, created)).await;
     let app = spawn(backend, &fake).await;
     x_account(&app).await;
+    let support = tend_mailbox::testing::TestFolder::create("notices-support").await;
+    let eves = tend_mailbox::testing::TestFolder::create("notices-eve").await;
+    mail_account(&app, &support).await;
 
-    // In scope (north): Ann and Bea, who never wrote about the incident; Max, who did (a
-    // member); Ola, who opted out; Nia, with no channel at all. Out of scope: Sam (south).
+    // In scope (north): Ann and Bea, who never wrote about the incident; Eve, who prefers
+    // email and reads Spanish; Max, who wrote (a member); Ola, who opted out; Nia, with no
+    // channel at all. Out of scope: Sam (south).
     let ann = customer(&app, "Ann", "north", Some("ann")).await;
     let bea = customer(&app, "Bea", "north", Some("bea")).await;
     let max = customer(&app, "Max", "north", Some("max")).await;
     let ola = customer(&app, "Ola", "north", Some("ola")).await;
     let _nia = customer(&app, "Nia", "north", None).await;
+    let _eve = customer_with(&app, "Eve", "north", None, |input| {
+        input.emails = vec![eves.address()];
+        input.attributes.insert("preferred_channel".into(), "email".into());
+        input.attributes.insert("language".into(), "es".into());
+    })
+    .await;
     let sam = customer(&app, "Sam", "south", Some("sam")).await;
     // Each with an X profile linked by their handle (an earlier post, its case not the incident's).
     for (handle, who) in [("ann", &ann), ("bea", &bea), ("max", &max), ("ola", &ola), ("sam", &sam)] {
@@ -164,12 +217,12 @@ async fn a_notice_reaches_only_customers_in_scope_who_did_not_write_or_opt_out(b
 
     let progress = eventually("the notice delivered", Duration::from_secs(30), || async {
         let progress = get_incident(&app, &incident.id).await.notice_progress.unwrap_or_default();
-        (progress.reported_at.is_some() && progress.delivered == 2).then_some(progress)
+        (progress.reported_at.is_some() && progress.delivered == 3).then_some(progress)
     })
     .await;
     assert_eq!(
         (progress.in_scope, progress.requested, progress.skipped_members, progress.skipped_opted_out),
-        (5, 2, 1, 1),
+        (6, 3, 1, 1),
         "{progress:?}"
     );
     assert_eq!((progress.skipped_no_channel, progress.failed), (1, 0), "{progress:?}");
@@ -180,9 +233,22 @@ async fn a_notice_reaches_only_customers_in_scope_who_did_not_write_or_opt_out(b
     assert_eq!(sent[1].0, "id-bea");
     assert_eq!(sent[0].1, "Hi Ann, the router-x outage in your area is fixed.\n\nReply STOP to get no more notices.");
 
+    // Eve's notice is a new email, in Spanish, with the incident's title as its subject.
+    let email = eventually("the notice in Eve's mailbox", Duration::from_secs(30), || async {
+        let mut mailbox = eves.connect().await;
+        let batch = mailbox.fetch_new(None, 10).await.unwrap();
+        mailbox.logout().await;
+        batch.messages.into_iter().next().map(|message| String::from_utf8_lossy(&message.raw).into_owned())
+    })
+    .await;
+    assert!(email.contains("Subject: Router-x outage in the north"), "{email}");
+    assert!(email.contains("Hola Eve, ya funciona."), "{email}");
+    assert!(email.contains("Reply STOP to get no more notices."), "{email}");
+    assert!(!email.contains("In-Reply-To:"), "a new email answers nothing: {email}");
+
     // Redeliveries: the same request again, and every message request again, send nothing more.
     let again = app.cases().resolve_incident(as_tenant(TENANT, resolve)).await.unwrap().into_inner();
-    assert_eq!(again.notice_progress.unwrap().requested, 2);
+    assert_eq!(again.notice_progress.unwrap().requested, 3);
     let stream = app.event_stream().await;
     for name in [streams::NOTICE_REQUESTED, streams::REPLIES_REQUESTED] {
         for mut envelope in envelopes(stream.as_ref(), name).await {
@@ -197,8 +263,14 @@ async fn a_notice_reaches_only_customers_in_scope_who_did_not_write_or_opt_out(b
         .into_iter()
         .filter(|envelope| envelope.source == "identity")
         .count();
-    assert_eq!(notified, 4, "two requests, each republished once by this test");
+    assert_eq!(notified, 6, "three requests, each republished once by this test");
+    let mut mailbox = eves.connect().await;
+    let batch = mailbox.fetch_new(None, 10).await.unwrap();
+    mailbox.logout().await;
+    assert_eq!(batch.messages.len(), 1, "one email, however often it was asked for");
     app.stop().await;
+    support.remove().await;
+    eves.remove().await;
 }
 
 async fn a_notice_scope_is_checked(backend: Backend) {
