@@ -135,12 +135,19 @@ pub struct NoticeWorker {
     relay: OutboxWaker,
     cases: Option<CaseClient>,
     wake: Arc<Notify>,
+    page: u32,
 }
 
 impl NoticeWorker {
     /// A worker over `db`, reading members through `cases` (none: runs wait, with a warning).
     pub fn new(db: DatabaseConnection, relay: OutboxWaker, cases: Option<CaseClient>, wake: Arc<Notify>) -> Self {
-        Self { db, relay, cases, wake }
+        Self { db, relay, cases, wake, page: PAGE }
+    }
+
+    /// The same worker taking `page` members or customers per step (tests use small pages).
+    #[cfg(test)]
+    pub fn with_page(self, page: u32) -> Self {
+        Self { page, ..self }
     }
 
     /// Runs until `shutdown`.
@@ -188,7 +195,7 @@ impl NoticeWorker {
         let tenant = TenantId::parse(&seen.tenant).map_err(|error| Error::Unexpected(error.to_string()))?;
         let request = v1::ListIncidentMembersRequest {
             incident_id: seen.incident_id.clone(),
-            page_size: PAGE,
+            page_size: self.page,
             page_token: seen.members_token.clone(),
         };
         let page = cases
@@ -221,7 +228,7 @@ impl NoticeWorker {
     async fn notify_customers(&self, seen: run::Model) -> Result<(), Error> {
         let tenant = TenantId::parse(&seen.tenant).map_err(|error| Error::Unexpected(error.to_string()))?;
         let txn = self.db.begin().await.context("starting a transaction")?;
-        let customers = notices::customers_after(&txn, &seen.tenant, &seen.after, u64::from(PAGE)).await?;
+        let customers = notices::customers_after(&txn, &seen.tenant, &seen.after, u64::from(self.page)).await?;
         let mut next = seen.clone();
         next.updated_at = Utc::now();
         let mut envelopes = Vec::new();
@@ -454,6 +461,113 @@ mod tests {
         assert_eq!(recipient(&input, &[]).unwrap().email, "ann@example.com");
         input.emails.clear();
         assert!(recipient(&input, &[]).is_none());
+    }
+
+    mod resume {
+        use sea_orm::{EntityTrait, QueryOrder};
+
+        use super::*;
+        use crate::testing::{TestDb, tenant};
+
+        on_both_backends!(a_notice_run_resumes_from_its_checkpoint_and_sends_each_customer_one_request);
+
+        fn input(crm_id: &str, region: &str) -> v1::CustomerInput {
+            v1::CustomerInput {
+                crm_id: crm_id.into(),
+                given_name: crm_id.into(),
+                emails: vec![format!("{}@example.com", crm_id.to_lowercase())],
+                address: Some(v1::PostalAddress { region: region.into(), ..Default::default() }),
+                ..Default::default()
+            }
+        }
+
+        /// The outbox's requests (reply ids) and reports.
+        async fn published(db: &TestDb) -> (Vec<String>, Vec<v1::NoticeReported>) {
+            let rows = tend_store::outbox::entity::Entity::find()
+                .order_by_asc(tend_store::outbox::entity::Column::Id)
+                .all(&db.db)
+                .await
+                .unwrap();
+            let mut requests = Vec::new();
+            let mut reports = Vec::new();
+            for row in rows {
+                let envelope = v1::EventEnvelope::decode(row.payload.as_slice()).unwrap();
+                if row.stream == streams::REPLIES_REQUESTED {
+                    let request = v1::ReplyRequested::decode(envelope.payload.as_slice()).unwrap();
+                    assert!(request.recipient.is_some());
+                    requests.push(request.reply_id);
+                } else if row.stream == streams::NOTICE_REPORTED {
+                    reports.push(v1::NoticeReported::decode(envelope.payload.as_slice()).unwrap());
+                }
+            }
+            (requests, reports)
+        }
+
+        async fn a_notice_run_resumes_from_its_checkpoint_and_sends_each_customer_one_request(db: &TestDb) {
+            let app = db.app();
+            let acme = tenant("acme");
+            let mut ids = Vec::new();
+            for (crm_id, region) in
+                [("C1", "north"), ("C2", "north"), ("C3", "north"), ("C4", "south"), ("C5", "north"), ("C6", "north")]
+            {
+                ids.push(app.upsert_customer(&acme, input(crm_id, region)).await.unwrap().customer.id);
+            }
+            let caller = crate::testing::person("acme");
+            app.set_notice_opt_out(&caller, &ids[1], true).await.unwrap();
+            let now = Utc::now();
+            let run = run::Model {
+                tenant: "acme".into(),
+                incident_id: "incident-1".into(),
+                title: "Outage".into(),
+                scope: "customer.region == 'north'".into(),
+                text: "Fixed, {first_name}.".into(),
+                translations: "{}".into(),
+                subject: String::new(),
+                opt_out_text: "Reply STOP.".into(),
+                // Members are read from cases first; here they are given.
+                phase: phase::CUSTOMERS.into(),
+                members_token: String::new(),
+                after: String::new(),
+                in_scope: 0,
+                requested: 0,
+                skipped_members: 0,
+                skipped_opted_out: 0,
+                skipped_no_channel: 0,
+                created_at: now,
+                updated_at: now,
+            };
+            assert!(notices::start(&db.db, run.clone()).await.unwrap());
+            assert!(!notices::start(&db.db, run.clone()).await.unwrap(), "a redelivered request starts nothing");
+            notices::add_members(&db.db, "acme", "incident-1", std::slice::from_ref(&ids[2])).await.unwrap();
+
+            let wake = Arc::new(Notify::new());
+            let worker = NoticeWorker::new(db.db.clone(), OutboxWaker::default(), None, wake.clone()).with_page(2);
+            let before = notices::next_run(&db.db).await.unwrap().unwrap();
+            assert!(worker.step().await.unwrap());
+            let first = published(db).await.0.len();
+            assert!(first <= 2, "one page of two customers: {first} requests");
+            assert!(notices::next_run(&db.db).await.unwrap().unwrap().after > String::new(), "a checkpoint");
+            // A worker that read the run before that step and does it again commits nothing.
+            worker.notify_customers(before).await.unwrap();
+            assert_eq!(published(db).await.0.len(), first);
+            // A restart: a new worker goes on from the checkpoint.
+            drop(worker);
+            let worker = NoticeWorker::new(db.db.clone(), OutboxWaker::default(), None, wake).with_page(2);
+            while worker.step().await.unwrap() {}
+            let (mut requests, reports) = published(db).await;
+            requests.sort();
+            let mut expected: Vec<String> =
+                [&ids[0], &ids[4], &ids[5]].iter().map(|id| format!("notice.incident-1.{id}")).collect();
+            expected.sort();
+            assert_eq!(requests, expected, "each customer in scope, not a member, not opted out, once");
+            assert_eq!(reports.len(), 1);
+            let report = &reports[0];
+            assert_eq!(
+                (report.in_scope, report.requested, report.skipped_members, report.skipped_opted_out),
+                (5, 3, 1, 1)
+            );
+            assert!(notices::members(&db.db, "acme", "incident-1", &[ids[2].as_str()]).await.unwrap().is_empty());
+        }
     }
 
     #[test]
