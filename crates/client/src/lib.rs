@@ -399,6 +399,8 @@ service_client! {
         open_case(v1::OpenCaseRequest) -> v1::OpenCaseResponse;
         /// Opens several cases in one call (each idempotent on its key).
         open_cases(v1::OpenCasesRequest) -> v1::OpenCasesResponse;
+        /// The member cases of an incident (identity pages them for a proactive notice).
+        list_incident_members(v1::ListIncidentMembersRequest) -> v1::ListCasesResponse;
         /// Reads one case.
         get_case(v1::GetCaseRequest) -> v1::Case;
         /// Lists cases.
@@ -407,8 +409,6 @@ service_client! {
         resolve_case(v1::ResolveCaseRequest) -> v1::Case;
         /// Assigns a case to an agent (or unassigns it).
         assign_case(v1::AssignCaseRequest) -> v1::Case;
-        /// The member cases of an incident (identity pages them for a proactive notice).
-        list_incident_members(v1::ListIncidentMembersRequest) -> v1::ListCasesResponse;
         @on_behalf_of_a_person {
             /// What cases holds about a person (subject access, admin only).
             export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;
