@@ -108,6 +108,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("IdentityService/MergeCustomers", Write),
     ("IdentityService/UndoMerge", Write),
     ("IdentityService/ForgetCustomer", Admin),
+    ("IdentityService/SetNoticeOptOut", Write),
     ("IdentityService/ExportCustomerData", Admin),
     ("IdentityService/TrainMatcher", Admin),
     ("IdentityService/SetMatchThresholds", Admin),

@@ -362,9 +362,13 @@ async fn resolving_an_incident_resolves_its_members(backend: Backend) {
     let incident_id = members[0].incident_id.clone();
     assert_eq!(members[1].incident_id, incident_id);
 
-    let request = v1::ResolveIncidentRequest { incident_id: incident_id.clone(), note: String::new() };
+    let request = v1::ResolveIncidentRequest { incident_id: incident_id.clone(), note: String::new(), notify: false };
     assert_invalid(&app.cases().resolve_incident(by(ANA, request)).await.unwrap_err(), "note");
-    let request = v1::ResolveIncidentRequest { incident_id: incident_id.clone(), note: "provider fixed it".into() };
+    let request = v1::ResolveIncidentRequest {
+        incident_id: incident_id.clone(),
+        note: "provider fixed it".into(),
+        notify: false,
+    };
     let resolved = app.cases().resolve_incident(by(ANA, request.clone())).await.unwrap().into_inner();
     assert_eq!((resolved.status(), resolved.members, resolved.open_members), (I::Resolved, 2, 0));
     assert_eq!(resolved.resolution_note, "provider fixed it");

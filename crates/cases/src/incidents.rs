@@ -256,6 +256,8 @@ fn to_proto(row: incident::Model, counts: Counts) -> v1::Incident {
         resolution_note: row.resolution_note,
         merged_into: row.merged_into,
         escalation_key: row.escalation_key.unwrap_or_default(),
+        notice: None,
+        notice_progress: None,
     }
 }
 
@@ -532,7 +534,14 @@ impl Incidents {
     async fn with_counts(&self, tenant: &str, row: incident::Model) -> Result<v1::Incident, ApiError> {
         let mut counts = counts(&self.db, tenant, &[row.id.as_str()]).await.context("counting the members")?;
         let count = counts.remove(&row.id).unwrap_or_default();
-        Ok(to_proto(row, count))
+        let notice = crate::notice::find(&self.db, tenant, &row.id).await.context("reading the notice")?;
+        let mut incident = to_proto(row, count);
+        if let Some(notice) = notice {
+            let (given, progress) = crate::notice::to_proto(&notice);
+            incident.notice = Some(given);
+            incident.notice_progress = progress;
+        }
+        Ok(incident)
     }
 
     /// Commits `txn` with `events` published, and wakes the relay.
@@ -569,6 +578,7 @@ impl Incidents {
             key: Some(check_key("escalation_key", &request.escalation_key)?).filter(|key| !key.is_empty()),
         };
         let case_ids = check_case_ids(&request.case_ids, false)?;
+        let notice = request.notice.as_ref().map(crate::notice::check).transpose()?;
         let tenant = &caller.tenant;
         let now = self.clock.now();
         let txn = self.db.begin().await.context("starting a transaction")?;
@@ -576,6 +586,9 @@ impl Incidents {
         let row = insert_or_find(&txn, opening.into_row(tenant.as_str(), &caller.actor, now))
             .await
             .context("opening the incident")?;
+        if let Some(notice) = notice {
+            crate::notice::save(&txn, tenant.as_str(), &row.id, notice).await?;
+        }
         let events = if is_open(&row) {
             move_cases(&txn, tenant, &caller.actor, &case_ids, Move::Join { incident: &row, from: None }, "", now)
                 .await?
@@ -645,11 +658,16 @@ impl Incidents {
             "" => String::new(),
             given => crate::departments::check_name("department", given)?,
         };
+        let notice = request.notice.as_ref().map(crate::notice::check).transpose()?;
         let tenant = caller.tenant.as_str();
         let txn = self.db.begin().await.context("starting a transaction")?;
         self.check_department(&txn, tenant, &department).await?;
         let mut row = existing(&txn, tenant, &id).await?;
         let mut changed = false;
+        if let Some(notice) = notice {
+            crate::notice::save(&txn, tenant, &id, notice).await?;
+            changed = true;
+        }
         for (value, column) in
             [(title, &mut row.title), (root_cause, &mut row.root_cause), (department, &mut row.department)]
         {
@@ -806,6 +824,24 @@ impl Incidents {
         }
         let tenant = &caller.tenant;
         let row = existing(&self.db, tenant.as_str(), &id).await?;
+        if request.notify
+            && crate::notice::find(&self.db, tenant.as_str(), &id).await.context("reading the notice")?.is_none()
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "incident {id} has no notice to send: give one with UpdateIncident first"
+            )));
+        }
+        if request.notify && row.status == status_number(v1::IncidentStatus::Resolved) {
+            // Resolved before (a retry, or notify asked later): only the notice is left to ask.
+            let txn = self.db.begin().await.context("starting a transaction")?;
+            let requested = crate::notice::request(&txn, tenant, &id, &row.title, self.clock.now()).await?;
+            txn.commit().await.context("committing the notice")?;
+            if requested {
+                self.relay.wake();
+                tracing::info!(incident_id = %id, actor = %caller.actor, "incident notice requested");
+            }
+            return self.with_counts(tenant.as_str(), row).await;
+        }
         if !is_open(&row) {
             return Err(ApiError::FailedPrecondition(format!("incident {id} is not open")));
         }
@@ -847,11 +883,17 @@ impl Incidents {
             updated_at: now,
             ..row
         };
+        let txn = self.db.begin().await.context("starting a transaction")?;
         incident::Entity::update(incident::ActiveModel::from(done.clone()).reset_all())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .context("resolving the incident")?;
-        tracing::info!(incident_id = %id, actor = %caller.actor, resolved, "incident resolved");
+        let notified = request.notify && crate::notice::request(&txn, tenant, &id, &done.title, now).await?;
+        txn.commit().await.context("committing the incident")?;
+        if notified {
+            self.relay.wake();
+        }
+        tracing::info!(incident_id = %id, actor = %caller.actor, resolved, notified, "incident resolved");
         self.with_counts(tenant.as_str(), done).await
     }
 
@@ -964,6 +1006,7 @@ impl Incidents {
                 requested_by: caller.actor.clone(),
                 subject: incident.title.clone(),
                 personalize: true,
+                recipient: None,
             };
             envelopes.push((streams::REPLIES_REQUESTED, envelope(SERVICE, tenant, &requested)));
             rows.push(row);

@@ -22,6 +22,7 @@ mod export;
 mod guides;
 mod incidents;
 mod lifecycle;
+mod notice;
 mod posts;
 mod promises;
 mod replies;
@@ -81,6 +82,8 @@ impl Cases {
         consumers.extend(context.consumers(streams::INTERACTIONS_DELETED, SERVICE, deleted, &db, &relay.waker()));
         let escalated = Arc::new(incidents::Escalated { clock: clock.clone() });
         consumers.extend(context.consumers(streams::TOPICS_ESCALATED, SERVICE, escalated, &db, &relay.waker()));
+        let reported = Arc::new(notice::Reported { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::NOTICE_REPORTED, SERVICE, reported, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
         let watches_stop = CancellationToken::new();
         let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());

@@ -227,6 +227,7 @@ pub async fn reply_to_case(
         requested_by: caller.actor.clone(),
         subject: saved.subject.clone(),
         personalize: false,
+        recipient: None,
     };
     outbox::enqueue(&txn, streams::REPLIES_REQUESTED, &envelope(SERVICE, tenant, &requested)).await?;
     txn.commit().await.context("committing the reply")?;
@@ -395,6 +396,9 @@ impl EventHandler for Delivered {
             )
             .await
             .context("recording the delivery")?;
+            crate::notice::count_outcome(effects.db(), event.tenant.as_str(), &delivered.reply_id, true)
+                .await
+                .context("counting the notice's delivery")?;
             let Some(reply) = settled else { continue };
             for kept in keep_promises(effects.db(), &event.tenant, &reply, now).await? {
                 effects.publish(streams::CASES_EVENTS, event, &kept);
@@ -430,6 +434,9 @@ impl EventHandler for Failed {
             )
             .await
             .context("recording the failure")?;
+            crate::notice::count_outcome(effects.db(), event.tenant.as_str(), &failed.reply_id, false)
+                .await
+                .context("counting the notice's failure")?;
         }
         Ok(())
     }

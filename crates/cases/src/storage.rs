@@ -124,6 +124,7 @@ tend_store::migrator!(
         crate::guides::CreateGuides,
         IndexCasesByTenantAndId,
         crate::incidents::AddIncidents,
+        crate::notice::AddNotices,
     ]
 );
 

@@ -399,6 +399,8 @@ service_client! {
         open_case(v1::OpenCaseRequest) -> v1::OpenCaseResponse;
         /// Opens several cases in one call (each idempotent on its key).
         open_cases(v1::OpenCasesRequest) -> v1::OpenCasesResponse;
+        /// The member cases of an incident (identity pages them for a proactive notice).
+        list_incident_members(v1::ListIncidentMembersRequest) -> v1::ListCasesResponse;
         /// Reads one case.
         get_case(v1::GetCaseRequest) -> v1::Case;
         /// Lists cases.

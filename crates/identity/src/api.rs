@@ -341,7 +341,19 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
         let row = self.app.customer(&caller.tenant, &request.get_ref().id).await?;
-        Ok(Response::new(customer_to_proto(row)?))
+        let opted_out = self.app.notices_opted_out(&caller.tenant, &row.id).await?;
+        Ok(Response::new(v1::Customer { notices_opted_out: opted_out, ..customer_to_proto(row)? }))
+    }
+
+    async fn set_notice_opt_out(
+        &self,
+        request: Request<v1::SetNoticeOptOutRequest>,
+    ) -> Result<Response<v1::Customer>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Write)?;
+        let v1::SetNoticeOptOutRequest { customer_id, opted_out } = request.into_inner();
+        let row = self.app.set_notice_opt_out(&caller, &customer_id, opted_out).await?;
+        Ok(Response::new(v1::Customer { notices_opted_out: opted_out, ..customer_to_proto(row)? }))
     }
 
     async fn list_customers(

@@ -57,6 +57,7 @@ pub fn customer_to_proto(row: customer::Model) -> Result<v1::Customer, Error> {
         normalized,
         created_at: Some(to_timestamp(row.created_at)),
         updated_at: Some(to_timestamp(row.updated_at)),
+        notices_opted_out: false,
     })
 }
 

@@ -22,6 +22,12 @@ pub const MAX_ADDRESS_LINE: usize = 200;
 pub const MAX_POSTCODE: usize = 32;
 /// Longest country, in bytes (an ISO 3166 code, or a name).
 pub const MAX_COUNTRY: usize = 64;
+/// Most free attributes of a customer.
+const MAX_ATTRIBUTES: usize = 32;
+/// Longest attribute name, in bytes.
+const MAX_ATTRIBUTE_KEY: usize = 64;
+/// Longest attribute value, in bytes.
+const MAX_ATTRIBUTE_VALUE: usize = 256;
 /// Longest segment or tier, in bytes.
 pub const MAX_LABEL: usize = 64;
 /// Longest default region, in bytes (an ISO 3166 code such as "GB").
@@ -78,6 +84,19 @@ fn check_sizes(input: &v1::CustomerInput) -> Result<(), Invalid> {
     validate::text("customer.segment", &input.segment, MAX_LABEL)?;
     validate::text("customer.tier", &input.tier, MAX_LABEL)?;
     validate::text("customer.default_region", &input.default_region, MAX_REGION)?;
+    validate::count("customer.attributes", input.attributes.len(), MAX_ATTRIBUTES)?;
+    for (key, value) in &input.attributes {
+        if key.is_empty()
+            || key.len() > MAX_ATTRIBUTE_KEY
+            || !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(Invalid::new(
+                "customer.attributes",
+                format!("{} is not an attribute name: 1 to {MAX_ATTRIBUTE_KEY} of a-z, 0-9, _", validate::quote(key)),
+            ));
+        }
+        validate::text(&format!("customer.attributes[{key}]"), value, MAX_ATTRIBUTE_VALUE)?;
+    }
     Ok(())
 }
 

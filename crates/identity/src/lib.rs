@@ -45,6 +45,7 @@ pub struct Identity {
     api: Arc<IdentityApi>,
     relay: OutboxRelay,
     consumers: Vec<Consumer>,
+    notices: app::notice::NoticeWorker,
     max_request_bytes: usize,
 }
 
@@ -59,9 +60,14 @@ impl Identity {
         // One application, shared by both adapters (and so one matcher cache).
         let app = Arc::new(app::App::new(db.clone(), waker.clone(), Arc::new(matcher::Matchers::default())));
         let handler = Arc::new(consumer::IdentifyAuthors::new(app.clone()));
-        let consumers = context.consumers(streams::INTERACTIONS_RECEIVED, SERVICE, handler, &db, &waker);
+        let mut consumers = context.consumers(streams::INTERACTIONS_RECEIVED, SERVICE, handler, &db, &waker);
+        // Proactive notices: the consumer records each, the worker goes through the customers.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let start = Arc::new(app::notice::StartNotices { wake: wake.clone() });
+        consumers.extend(context.consumers(streams::NOTICE_REQUESTED, SERVICE, start, &db, &waker));
+        let notices = app::notice::NoticeWorker::new(db.clone(), waker.clone(), peers.cases.clone(), wake);
         let api = Arc::new(IdentityApi::new(app, peers));
-        Ok(Self { api, relay, consumers, max_request_bytes: context.max_request_bytes })
+        Ok(Self { api, relay, consumers, notices, max_request_bytes: context.max_request_bytes })
     }
 
     /// The implementation, for in-process clients.
@@ -82,8 +88,9 @@ impl Component for Identity {
     }
 
     fn background(self: Box<Self>, shutdown: CancellationToken) -> Vec<BackgroundTask> {
-        let Identity { relay, consumers, .. } = *self;
+        let Identity { relay, consumers, notices, .. } = *self;
         let mut tasks = vec![relay_task(relay, shutdown.clone())];
+        tasks.push(Box::pin(notices.run(shutdown.clone())));
         tasks.extend(consumer_tasks(consumers, &shutdown));
         tasks
     }

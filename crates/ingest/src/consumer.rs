@@ -29,8 +29,13 @@ impl EventHandler for EraseAuthors {
                         .context("anonymising interactions")?,
                 );
             }
+            // Notices still queued for them are given up on (a notice never reaches the erased).
+            let notices =
+                crate::replies::erase_notices(effects.db(), event.tenant.as_str(), &event.payload.customer_id)
+                    .await
+                    .context("erasing notices")?;
             // Counts only: nothing about the person is logged.
-            tracing::info!(event_id = %event.id, profiles = authors.len(), interactions = interactions.len(), "erased customer: interactions anonymised");
+            tracing::info!(event_id = %event.id, profiles = authors.len(), interactions = interactions.len(), notices, "erased customer: interactions anonymised");
             // The events that carried these interactions go from the streams too.
             effects.erased(event, interactions);
         }

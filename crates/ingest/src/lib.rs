@@ -102,7 +102,7 @@ impl Ingest {
             &db,
             &relay.waker(),
         );
-        let requests = Arc::new(replies::RequestReplies { wake: wake.clone() });
+        let requests = Arc::new(replies::RequestReplies { wake: wake.clone(), channels: channels.clone() });
         consumers.extend(context.consumers(streams::REPLIES_REQUESTED, SERVICE, requests, &db, &relay.waker()));
         let http = platform_http::platform_client(config.request_timeout)
             .map_err(|error| BuildError::Http(error.to_string()))?;

@@ -35,6 +35,10 @@ pub mod streams {
     pub const REPLIES_DELAYED: &str = "replies.delayed";
     /// Offers of work to agents as they are made and end, from routing (WatchOffers tails it).
     pub const QUEUE_OFFERS: &str = "queue.offers";
+    /// Incidents resolved with their proactive notice asked for (`NoticeRequested`), from cases.
+    pub const NOTICE_REQUESTED: &str = "incidents.notice_requested";
+    /// What came of an incident's notice in identity (`NoticeReported`), from identity.
+    pub const NOTICE_REPORTED: &str = "incidents.notice_reported";
     /// The ids each service erased, for the stream janitor (`tend_store::erasure`); no consumer
     /// group reads it.
     pub const ERASURES: &str = "erasures";

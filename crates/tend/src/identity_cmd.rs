@@ -31,7 +31,7 @@ impl Many {
 }
 
 /// One customer as a CSV row or a JSON line. Handles are written `channel:handle`
-/// (e.g. `x:jane_doe`).
+/// (e.g. `x:jane_doe`), free attributes `name=value` (e.g. `product=router-x`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Record {
@@ -51,6 +51,7 @@ struct Record {
     tier: String,
     lifetime_value: Option<f64>,
     default_region: String,
+    attributes: Many,
 }
 
 fn channel(name: &str) -> Option<v1::Channel> {
@@ -74,6 +75,13 @@ impl Record {
             };
             let channel = channel(name).with_context(|| format!("unknown channel {name:?} in handle {handle:?}"))?;
             handles.push(v1::KnownHandle { channel: channel.into(), handle: value.to_owned() });
+        }
+        let mut attributes = std::collections::HashMap::new();
+        for attribute in self.attributes.values() {
+            let Some((name, value)) = attribute.split_once('=') else {
+                bail!("attribute {attribute:?} must be written name=value, e.g. product=router-x");
+            };
+            attributes.insert(name.trim().to_owned(), value.trim().to_owned());
         }
         let has_address =
             [&self.street, &self.city, &self.region, &self.postcode, &self.country].iter().any(|v| !v.is_empty());
@@ -101,6 +109,7 @@ impl Record {
             } else {
                 self.default_region
             },
+            attributes,
         })
     }
 }

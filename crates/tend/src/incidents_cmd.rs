@@ -111,6 +111,42 @@ pub struct OpenIncidentArgs {
     pub key: String,
     /// Cases to put in it at once.
     pub case_ids: Vec<String>,
+    #[command(flatten)]
+    pub notice: NoticeArgs,
+}
+
+/// A proactive notice, sent on resolution with `tend incidents resolve --notify`.
+#[derive(Debug, Args)]
+pub struct NoticeArgs {
+    /// Who the notice is for: a CEL condition over customer, e.g.
+    /// `customer.region == "north" && customer.attributes.product == "router-x"`.
+    #[arg(long = "notice-scope", requires_all = ["notice_text", "notice_opt_out"])]
+    pub notice_scope: Option<String>,
+    /// The notice; {name} and {first_name} become each customer's.
+    #[arg(long = "notice-text", requires = "notice_scope")]
+    pub notice_text: Option<String>,
+    /// The notice in a language, LANG=TEXT (repeatable), by the customer's `language` attribute.
+    #[arg(long = "notice-translation", requires = "notice_scope")]
+    pub notice_translations: Vec<String>,
+    /// The subject of emails (default: the incident's title).
+    #[arg(long = "notice-subject", default_value = "", requires = "notice_scope")]
+    pub notice_subject: String,
+    /// How to opt out, appended to every notice, e.g. "Reply STOP to get no more notices".
+    #[arg(long = "notice-opt-out", requires = "notice_scope")]
+    pub notice_opt_out: Option<String>,
+}
+
+impl NoticeArgs {
+    fn to_proto(&self) -> anyhow::Result<Option<v1::IncidentNotice>> {
+        let Some(scope) = &self.notice_scope else { return Ok(None) };
+        Ok(Some(v1::IncidentNotice {
+            scope: scope.clone(),
+            text: self.notice_text.clone().unwrap_or_default(),
+            translations: translations(&self.notice_translations)?,
+            subject: self.notice_subject.clone(),
+            opt_out_text: self.notice_opt_out.clone().unwrap_or_default(),
+        }))
+    }
 }
 
 /// `tend incidents update`.
@@ -129,6 +165,8 @@ pub struct UpdateIncidentArgs {
     /// A new department working on it.
     #[arg(long, default_value = "")]
     pub department: String,
+    #[command(flatten)]
+    pub notice: NoticeArgs,
 }
 
 /// `tend incidents add`.
@@ -217,6 +255,9 @@ pub struct ResolveIncidentArgs {
     /// What was done; kept on the incident and on each case resolved with it.
     #[arg(long)]
     pub note: String,
+    /// Send the incident's notice to the customers in its scope who did not write.
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// Runs one `tend incidents` command.
@@ -264,12 +305,14 @@ pub async fn incidents(command: IncidentsCommand) -> anyhow::Result<()> {
                 trigger: args.reason,
                 escalation_key: args.key,
                 case_ids: args.case_ids,
+                notice: args.notice.to_proto()?,
             };
             print_incident(&client.cases().open_incident(request).await.map_err(failed)?.into_inner());
         }
         IncidentsCommand::Update(args) => {
-            if args.title.is_empty() && args.root_cause.is_empty() && args.department.is_empty() {
-                bail!("nothing to change: give --title, --root-cause or --department");
+            let notice = args.notice.to_proto()?;
+            if args.title.is_empty() && args.root_cause.is_empty() && args.department.is_empty() && notice.is_none() {
+                bail!("nothing to change: give --title, --root-cause, --department or --notice-scope");
             }
             let client = connect(&args.connection).await?;
             let request = v1::UpdateIncidentRequest {
@@ -277,6 +320,7 @@ pub async fn incidents(command: IncidentsCommand) -> anyhow::Result<()> {
                 title: args.title,
                 root_cause: args.root_cause,
                 department: args.department,
+                notice,
             };
             print_incident(&client.cases().update_incident(request).await.map_err(failed)?.into_inner());
         }
@@ -336,7 +380,7 @@ pub async fn incidents(command: IncidentsCommand) -> anyhow::Result<()> {
         }
         IncidentsCommand::Resolve(args) => {
             let client = connect(&args.connection).await?;
-            let request = v1::ResolveIncidentRequest { incident_id: args.id, note: args.note };
+            let request = v1::ResolveIncidentRequest { incident_id: args.id, note: args.note, notify: args.notify };
             print_incident(&client.cases().resolve_incident(request).await.map_err(failed)?.into_inner());
         }
     }
@@ -402,6 +446,22 @@ fn print_incident(incident: &v1::Incident) {
     }
     if !incident.merged_into.is_empty() {
         println!("merged into: {}", incident.merged_into);
+    }
+    if let Some(notice) = &incident.notice {
+        println!("notice for:  {}", notice.scope);
+    }
+    if let Some(progress) = &incident.notice_progress {
+        let state = if progress.reported_at.is_some() { "reported" } else { "in progress" };
+        println!(
+            "notices:     {state}: {} in scope, {} requested, {} delivered, {} failed; skipped {} members, {} opted out, {} unreachable",
+            progress.in_scope,
+            progress.requested,
+            progress.delivered,
+            progress.failed,
+            progress.skipped_members,
+            progress.skipped_opted_out,
+            progress.skipped_no_channel
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`erasure`] | forget a customer |
 //! | [`matching`] | train the matcher, set its thresholds, explain a pair |
 //! | [`identify`] | automatic linking of a batch of authors (the consumer's) |
+//! | [`notice`] | notice opt-outs; an incident's proactive notice going through the customers |
 //!
 //! Each workflow that changes something runs in one transaction with its audit entries and the
 //! events it publishes. Failures are an [`Error`], which the adapters translate (the API into a
@@ -21,6 +22,7 @@ pub mod export;
 pub mod identify;
 pub mod matching;
 pub mod merges;
+pub mod notice;
 
 #[cfg(test)]
 mod tests;

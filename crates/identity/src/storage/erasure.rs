@@ -13,8 +13,11 @@
 //! | `rejected_pairs` | which profiles a person said were not the customer | pairs of the customer or its profiles deleted |
 //! | `customer_merges` | the identifiers a merge moved, and its reason | merges naming the customer deleted (they can no longer be undone: one side is gone) |
 //! | `matcher_models` | the trained model's term-frequency tables (names, cities) | the model dropped (thresholds kept); matching resumes after the next training |
+//! | `notice_opt_outs` | that the customer opted out of proactive notices | row deleted |
+//! | `notice_members` | that the customer wrote about an incident being notified | rows deleted |
 //!
-//! Not personal: `processed_events` (event ids), `identity_migrations`, and `outbox`, which
+//! Not personal: `processed_events` (event ids), `identity_migrations`, `notice_runs` (an
+//! incident's notice, its counts and the last customer id gone through), and `outbox`, which
 //! holds events until the relay publishes them (within moments): the erasure's own
 //! `customers.erased` (ids and channel ids, so that other services find their copies), and
 //! possibly `interactions.identified` events of the customer written just before, which are
@@ -28,7 +31,7 @@ use super::{ROWS_PER_STATEMENT, candidate, customer, identifier, link_event, mer
 
 /// The tables that hold personal data, each erased by [`erase`].
 #[allow(dead_code)] // The list is read by the test that holds every table of the schema to it.
-pub const PERSONAL: [&str; 8] = [
+pub const PERSONAL: [&str; 10] = [
     "customers",
     "customer_identifiers",
     "profiles",
@@ -37,11 +40,13 @@ pub const PERSONAL: [&str; 8] = [
     "rejected_pairs",
     "customer_merges",
     "matcher_models",
+    "notice_opt_outs",
+    "notice_members",
 ];
 
 /// The tables that hold no personal data of their own (see the module docs).
 #[allow(dead_code)] // Read by the same test.
-pub const NOT_PERSONAL: [&str; 3] = ["outbox", "processed_events", "identity_migrations"];
+pub const NOT_PERSONAL: [&str; 4] = ["outbox", "processed_events", "identity_migrations", "notice_runs"];
 
 /// What replaces erased evidence in the audit log.
 pub const ERASED: &str = "[erased]";
@@ -98,6 +103,18 @@ pub async fn erase<C: ConnectionTrait>(
             .exec(conn)
             .await
             .context("erasing customers' merges")?;
+        super::notices::opt_out::Entity::delete_many()
+            .filter(super::notices::opt_out::Column::Tenant.eq(tenant))
+            .filter(super::notices::opt_out::Column::CustomerId.is_in(ids()))
+            .exec(conn)
+            .await
+            .context("erasing customers' notice opt-outs")?;
+        super::notices::member::Entity::delete_many()
+            .filter(super::notices::member::Column::Tenant.eq(tenant))
+            .filter(super::notices::member::Column::CustomerId.is_in(ids()))
+            .exec(conn)
+            .await
+            .context("erasing customers' incident memberships")?;
     }
     // What is keyed by their profiles, which may name other customers (a candidate for someone
     // else, a pair rejected with someone else).

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateCustomers),
             Box::new(CreateDecisions),
             Box::new(CreateMatcher),
+            Box::new(super::notices::CreateNotices),
         ]
     }
 

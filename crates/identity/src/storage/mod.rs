@@ -10,6 +10,7 @@
 //! | [`review`] | `review_candidates`, `rejected_pairs` | likely links waiting for a person, and pairs a person rejected |
 //! | [`merges`] | `customer_merges` | what each merge moved, so that it can be undone |
 //! | [`model`] | `matcher_models` | each tenant's trained matcher and thresholds |
+//! | [`notices`] | `notice_opt_outs`, `notice_runs`, `notice_members` | who opted out of proactive notices; each incident's notice going through the customers |
 //! | [`erasure`] | all of the above | the one place that knows where a person's data is, and erases it |
 //! | [`export`] | all of the above but `matcher_models` | a person's rows, for a subject access export |
 //!
@@ -22,6 +23,7 @@ pub mod export;
 pub mod merges;
 mod migrations;
 pub mod model;
+pub mod notices;
 pub mod profiles;
 pub mod review;
 

@@ -31,6 +31,7 @@ fn migrations_keep_their_names_and_order() {
             "m20261123_000200_create_customers",
             "m20261123_000300_create_decisions",
             "m20261123_000400_create_matcher",
+            "m20261207_000100_create_notices",
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! Consumes `replies.requested`: each new reply id becomes a queued row of the delivery log,
 //! aimed at the interaction's account, channel and thread; a request that cannot be sent (no
 //! such interaction, no account, an empty text) is logged failed and `replies.failed` published.
+//! A request with a `recipient` answers no interaction: it is aimed by [`super::direct`].
 
 use async_trait::async_trait;
 use sea_orm::ActiveModelTrait;
@@ -19,6 +20,8 @@ const MAX_REPLY_BYTES: usize = 64 * 1024;
 pub struct RequestReplies {
     /// Woken after a batch queued something.
     pub wake: std::sync::Arc<Notify>,
+    /// The registry, for the account a direct message goes from.
+    pub channels: std::sync::Arc<crate::registry::Channels>,
 }
 
 #[async_trait]
@@ -45,9 +48,12 @@ impl EventHandler for RequestReplies {
                 continue;
             }
             let now = tend_kernel::ids::now();
-            let interaction = interactions::find(effects.db(), tenant, request.interaction_id.trim())
-                .await
-                .context("reading the interaction answered")?;
+            let interaction = match &request.recipient {
+                Some(_) => None,
+                None => interactions::find(effects.db(), tenant, request.interaction_id.trim())
+                    .await
+                    .context("reading the interaction answered")?,
+            };
             let mut row = reply::Model {
                 tenant: tenant.to_owned(),
                 reply_id: reply_id.to_owned(),
@@ -72,6 +78,21 @@ impl EventHandler for RequestReplies {
                 updated_at: now,
             };
             let problem = match &interaction {
+                None if request.recipient.is_some() => {
+                    let recipient = request.recipient.as_ref().unwrap_or(&v1::ReplyRecipient::default()).clone();
+                    let registry = self.channels.snapshot();
+                    match super::direct::aim(effects.db(), &registry, tenant, &recipient, &mut row)
+                        .await
+                        .context("aiming the message")?
+                    {
+                        Some(problem) => Some(problem),
+                        None if row.text.is_empty() => Some("the message's text is empty".into()),
+                        None if row.text.len() > MAX_REPLY_BYTES => {
+                            Some(format!("the text is over {MAX_REPLY_BYTES} bytes"))
+                        }
+                        None => None,
+                    }
+                }
                 None => Some(format!("interaction {:?} is not known to ingest", request.interaction_id)),
                 Some(found) if found.account.is_empty() => {
                     Some("the interaction came in on no registered account, so there is nowhere to reply from".into())

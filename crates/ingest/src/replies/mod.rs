@@ -12,6 +12,7 @@
 //! key; the generic callback gets the reply id as `Idempotency-Key`.
 
 mod consumer;
+mod direct;
 mod send;
 pub mod storage;
 mod worker;
@@ -24,6 +25,7 @@ use tend_proto::v1;
 use tend_store::DbContext as _;
 
 pub use consumer::RequestReplies;
+pub use direct::erase_notices;
 pub use worker::Worker;
 
 /// Reads the delivery log.
