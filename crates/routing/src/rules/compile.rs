@@ -14,15 +14,9 @@ use super::{Problem, bind};
 pub const MAX_RULES: usize = 500;
 /// Longest condition, in bytes.
 pub const MAX_CONDITION_BYTES: usize = 4096;
-/// Deepest nesting of brackets in a condition: CEL's parser recurses per level and a deep
-/// enough input overflows its stack (cel-rust #212). Fuzzing found 13 levels enough to overflow
-/// a 2 MiB thread's stack in a debug build.
-pub const MAX_NESTING: usize = 8;
-/// Most operators in a condition (`+`, `==`, `&&`, `!`, `.`, `(`, `?`, …, each counted once): the
-/// parser nests a chain of them, and the interpreter and the tree's drop recurse through it;
-/// fuzzing found `1 + 1 + …` of 64 terms enough to overflow a 2 MiB thread's stack in a debug
-/// build.
-pub const MAX_OPERATORS: usize = 48;
+// The bounds on a condition's shape are CEL's, shared with incident scopes (tend-scope).
+use tend_scope::shape;
+pub use tend_scope::{MAX_NESTING, MAX_OPERATORS};
 /// Bound of one rule's priority adjustment, and of all rules' together.
 pub const MAX_ADJUSTMENT: i32 = 50;
 /// Most tags one rule adds.
@@ -337,96 +331,5 @@ fn type_name(value: &Value) -> &'static str {
         Value::Map(_) => "a map",
         Value::Null => "null",
         _ => "a value",
-    }
-}
-
-/// How deep and how long a condition is.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Shape {
-    /// The deepest nesting of (), [] and {}, inside string literals too.
-    nesting: usize,
-    /// Operators outside string literals: `&&`, `==`, `!`, `.`, `(` and the like each count one.
-    operators: usize,
-}
-
-/// The [`Shape`] of `source`. String literals are told apart as CEL reads them: quoted with ' or ",
-/// tripled or not, raw (`r'…'`, no escapes) or not; what follows an unclosed quote is all string.
-fn shape(source: &str) -> Shape {
-    let mut shape = Shape::default();
-    let mut depth = 0usize;
-    let mut previous = ' ';
-    let chars: Vec<char> = source.chars().collect();
-    let mut at = 0;
-    while at < chars.len() {
-        let ch = chars[at];
-        if ch == '"' || ch == '\'' {
-            let raw = at > 0 && matches!(chars[at - 1], 'r' | 'R');
-            let triple = chars.get(at + 1) == Some(&ch) && chars.get(at + 2) == Some(&ch);
-            at += if triple { 3 } else { 1 };
-            while at < chars.len() {
-                // Brackets count inside strings too: CEL's lexer gives up on a string with a bad
-                // escape and the parser reads on, nesting on each `{` it sees.
-                match chars[at] {
-                    '(' | '[' | '{' => {
-                        depth += 1;
-                        shape.nesting = shape.nesting.max(depth);
-                    }
-                    ')' | ']' | '}' => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-                if chars[at] == '\\' && !raw {
-                    at += 2;
-                } else if chars[at] == ch
-                    && (!triple || (chars.get(at + 1) == Some(&ch) && chars.get(at + 2) == Some(&ch)))
-                {
-                    at += if triple { 3 } else { 1 };
-                    break;
-                } else {
-                    at += 1;
-                }
-            }
-            previous = ' ';
-            continue;
-        }
-        // An opening bracket counts too: `f()()()` and `a[0][0]` nest as a chain of `.` does.
-        let operator = matches!(
-            ch,
-            '+' | '-' | '*' | '/' | '%' | '!' | '<' | '>' | '=' | '&' | '|' | '?' | ':' | '.' | '(' | '[' | '{'
-        );
-        // The second character of `&&`, `||`, `==`, `!=`, `<=`, `>=` is the same operator.
-        let second = matches!((previous, ch), ('&', '&') | ('|', '|') | ('=' | '!' | '<' | '>', '='));
-        if operator && !second {
-            shape.operators += 1;
-        }
-        previous = if second { ' ' } else { ch };
-        match ch {
-            '(' | '[' | '{' => {
-                depth += 1;
-                shape.nesting = shape.nesting.max(depth);
-            }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        at += 1;
-    }
-    shape
-}
-
-#[cfg(test)]
-mod shape_tests {
-    use super::{Shape, shape};
-
-    #[test]
-    fn counts_brackets_everywhere_and_operators_outside_strings() {
-        assert_eq!(shape("customer.tier == 'vip' && !x"), Shape { nesting: 0, operators: 4 });
-        assert_eq!(shape("size([1, (2)]) >= 1 || a != b"), Shape { nesting: 3, operators: 6 });
-        assert_eq!(shape("interaction.text.matches('(?i)(refund|chargeback)+')"), Shape { nesting: 2, operators: 3 });
-        assert_eq!(shape(r#""a \" ((( + " + 'b'"#), Shape { nesting: 3, operators: 1 });
-        // A raw string has no escapes: what follows it is not string.
-        assert_eq!(shape(r"r'\' + ((1))"), Shape { nesting: 2, operators: 3 });
-        // A triple-quoted string ends at the triple, not at a lone quote inside it.
-        assert_eq!(shape("'''it's''' + (1 + 1)"), Shape { nesting: 1, operators: 3 });
-        // An unclosed string runs to the end.
-        assert_eq!(shape("1 + 'a ((( + +"), Shape { nesting: 3, operators: 1 });
     }
 }
