@@ -100,6 +100,19 @@ async fn at_least(stream: &dyn EventStream, kind: E, count: usize) -> Vec<v1::Ca
     .await
 }
 
+/// The `incidents.events` published so far, as (kind, incident id), once at least `count` are.
+async fn incident_events(stream: &dyn EventStream, count: usize) -> Vec<v1::IncidentEvent> {
+    eventually(&format!("{count} incident event(s)"), Duration::from_secs(10), || async {
+        let events: Vec<v1::IncidentEvent> = envelopes(stream, streams::INCIDENTS_EVENTS)
+            .await
+            .iter()
+            .map(|envelope| v1::IncidentEvent::decode(envelope.payload.as_slice()).unwrap())
+            .collect();
+        (events.len() >= count).then_some(events)
+    })
+    .await
+}
+
 fn assert_invalid(status: &tonic::Status, field: &str) {
     assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
     assert!(status.message().contains(&format!("`{field}`")), "should name `{field}`: {:?}", status.message());
@@ -188,6 +201,26 @@ async fn incidents_group_cases_and_move_them_between_each_other(backend: Backend
     let first = app.cases().open_incident(by(ANA, keyed.clone())).await.unwrap().into_inner();
     let again = app.cases().open_incident(by(ANA, keyed)).await.unwrap().into_inner();
     assert_eq!(first.id, again.id);
+
+    // Each change went out on `incidents.events` for the department's tools, once: the retried
+    // open announced nothing more.
+    let events = incident_events(stream.as_ref(), 5).await;
+    let seen: Vec<(v1::IncidentEventKind, &str)> =
+        events.iter().map(|event| (event.kind(), event.incident.as_ref().unwrap().id.as_str())).collect();
+    use v1::IncidentEventKind as K;
+    assert_eq!(
+        seen,
+        [
+            (K::Opened, outage.id.as_str()),
+            (K::Opened, other.id.as_str()),
+            (K::Merged, other.id.as_str()),
+            (K::Updated, outage.id.as_str()),
+            (K::Opened, first.id.as_str()),
+        ]
+    );
+    let updated_event = events[3].incident.as_ref().unwrap();
+    assert_eq!((updated_event.root_cause.as_str(), updated_event.members), ("payment-provider", 2));
+    assert_eq!(events[2].incident.as_ref().unwrap().merged_into, outage.id);
 
     // Bad input names what to fix; foreign or unknown ids are NOT_FOUND.
     let status = app.cases().open_incident(by(ANA, v1::OpenIncidentRequest::default())).await.unwrap_err();
@@ -379,6 +412,16 @@ async fn resolving_an_incident_resolves_its_members(backend: Backend) {
     at_least(stream.as_ref(), E::Resolved, 2).await;
     let again = app.cases().resolve_incident(by(ANA, request)).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+    // The department's tools hear of it: opened by the burst's key, then resolved with the note.
+    let events = incident_events(stream.as_ref(), 2).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!((events[0].kind(), events[0].actor.as_str()), (v1::IncidentEventKind::Opened, "routing"));
+    assert_eq!(events[1].kind(), v1::IncidentEventKind::Resolved);
+    let told = events[1].incident.as_ref().unwrap();
+    assert_eq!(
+        (told.id.as_str(), told.resolution_note.as_str(), told.members),
+        (incident_id.as_str(), "provider fixed it", 2)
+    );
 
     // A post of the same burst after the resolution opens a case outside it.
     let late = open_with(&app, "en", "burst-9").await;

@@ -128,9 +128,7 @@ impl CaseApi {
         let keys: Vec<&str> =
             opening.iter().map(|(_, new)| new.incident_key.as_str()).filter(|key| !key.is_empty()).collect();
         if !keys.is_empty() {
-            let incidents = incidents::open_for_keys(&txn, tenant.as_str(), &keys, now)
-                .await
-                .context("opening the escalations' incidents")?;
+            let incidents = incidents::open_for_keys(&txn, tenant, &keys, now).await?;
             for (_, new) in &mut opening {
                 if let Some(incident_id) = incidents.get(&new.incident_key) {
                     new.row.incident_id.clone_from(incident_id);

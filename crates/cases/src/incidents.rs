@@ -395,21 +395,22 @@ impl Opening {
 
 /// Inserts `row` unless an incident of the tenant has its escalation key, and returns the
 /// incident stored under the key (this one, or the one opened first).
-async fn insert_or_find<C: ConnectionTrait>(conn: &C, row: incident::Model) -> Result<incident::Model, DbErr> {
+async fn insert_or_find<C: ConnectionTrait>(conn: &C, row: incident::Model) -> Result<(incident::Model, bool), DbErr> {
     let Some(key) = row.escalation_key.clone() else {
         incident::Entity::insert(incident::ActiveModel::from(row.clone())).exec_without_returning(conn).await?;
-        return Ok(row);
+        return Ok((row, true));
     };
     let tenant = row.tenant.clone();
-    tend_store::query::insert_new(
+    let inserted = tend_store::query::insert_new(
         conn,
         vec![incident::ActiveModel::from(row)],
         [incident::Column::Tenant, incident::Column::EscalationKey],
     )
     .await?;
-    find_by_key(conn, &tenant, &key)
+    let found = find_by_key(conn, &tenant, &key)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("incident with key {key:?} neither inserted nor found")))
+        .ok_or_else(|| DbErr::RecordNotFound(format!("incident with key {key:?} neither inserted nor found")))?;
+    Ok((found, !inserted.is_empty()))
 }
 
 /// The incidents of escalation keys `keys` (opening those none has yet, as routing's), each
@@ -417,10 +418,12 @@ async fn insert_or_find<C: ConnectionTrait>(conn: &C, row: incident::Model) -> R
 /// a resolved incident. Runs in the caller's transaction (opening cases).
 pub async fn open_for_keys<C: ConnectionTrait>(
     conn: &C,
-    tenant: &str,
+    tenant: &TenantId,
     keys: &[&str],
     now: DateTime<Utc>,
-) -> Result<HashMap<String, String>, DbErr> {
+) -> Result<HashMap<String, String>, ApiError> {
+    let tenant_id = tenant;
+    let tenant = tenant_id.as_str();
     let mut found = HashMap::new();
     for key in keys {
         if key.is_empty() || found.contains_key(*key) {
@@ -434,8 +437,12 @@ pub async fn open_for_keys<C: ConnectionTrait>(
             trigger: String::new(),
             key: Some((*key).to_owned()),
         };
-        let row = insert_or_find(conn, opening.into_row(tenant, ROUTING, now)).await?;
-        let row = surviving(conn, tenant, row).await?;
+        let (row, opened) =
+            insert_or_find(conn, opening.into_row(tenant, ROUTING, now)).await.context("opening the incident")?;
+        if opened {
+            announce(conn, tenant_id, v1::IncidentEventKind::Opened, &row, ROUTING).await?;
+        }
+        let row = surviving(conn, tenant, row).await.context("reading the incident")?;
         if is_open(&row) {
             found.insert((*key).to_owned(), row.id);
         }
@@ -518,6 +525,22 @@ async fn enqueue<C: ConnectionTrait>(conn: &C, tenant: &TenantId, events: &[v1::
     Ok(())
 }
 
+/// Publishes on `incidents.events`, in `conn`'s transaction, that `row` went through `kind`.
+async fn announce<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &TenantId,
+    kind: v1::IncidentEventKind,
+    row: &incident::Model,
+    actor: &str,
+) -> Result<(), ApiError> {
+    let mut counts = counts(conn, tenant.as_str(), &[row.id.as_str()]).await.context("counting the members")?;
+    let count = counts.remove(&row.id).unwrap_or_default();
+    let event =
+        v1::IncidentEvent { kind: kind.into(), incident: Some(to_proto(row.clone(), count)), actor: actor.to_owned() };
+    outbox::enqueue_many(conn, &[(streams::INCIDENTS_EVENTS, envelope(SERVICE, tenant, &event))]).await?;
+    Ok(())
+}
+
 /// The incident workflows, over the service's database.
 pub struct Incidents {
     db: DatabaseConnection,
@@ -583,9 +606,12 @@ impl Incidents {
         let now = self.clock.now();
         let txn = self.db.begin().await.context("starting a transaction")?;
         self.check_department(&txn, tenant.as_str(), &opening.department).await?;
-        let row = insert_or_find(&txn, opening.into_row(tenant.as_str(), &caller.actor, now))
+        let (row, opened) = insert_or_find(&txn, opening.into_row(tenant.as_str(), &caller.actor, now))
             .await
             .context("opening the incident")?;
+        if opened {
+            announce(&txn, tenant, v1::IncidentEventKind::Opened, &row, &caller.actor).await?;
+        }
         if let Some(notice) = notice {
             crate::notice::save(&txn, tenant.as_str(), &row.id, notice).await?;
         }
@@ -596,6 +622,9 @@ impl Incidents {
             Vec::new()
         };
         self.commit(txn, tenant, &events).await?;
+        if opened {
+            self.relay.wake();
+        }
         tracing::info!(incident_id = %row.id, actor = %caller.actor, joined = events.len(), "incident opened");
         self.with_counts(tenant.as_str(), row).await
     }
@@ -682,7 +711,9 @@ impl Incidents {
                 .exec(&txn)
                 .await
                 .context("saving the incident")?;
+            announce(&txn, &caller.tenant, v1::IncidentEventKind::Updated, &row, &caller.actor).await?;
             txn.commit().await.context("committing the incident")?;
+            self.relay.wake();
             tracing::info!(incident_id = %row.id, actor = %caller.actor, "incident updated");
         }
         self.with_counts(tenant, row).await
@@ -781,10 +812,14 @@ impl Incidents {
             updated_at: now,
             ..source
         };
-        incident::Entity::update(incident::ActiveModel::from(merged).reset_all())
-            .exec(&self.db)
+        let txn = self.db.begin().await.context("starting a transaction")?;
+        incident::Entity::update(incident::ActiveModel::from(merged.clone()).reset_all())
+            .exec(&txn)
             .await
             .context("marking the incident merged")?;
+        announce(&txn, tenant, v1::IncidentEventKind::Merged, &merged, &caller.actor).await?;
+        txn.commit().await.context("committing the merge")?;
+        self.relay.wake();
         tracing::info!(source_id = %source_id, target_id = %target_id, actor = %caller.actor, "incidents merged");
         self.with_counts(tenant.as_str(), target).await
     }
@@ -889,10 +924,9 @@ impl Incidents {
             .await
             .context("resolving the incident")?;
         let notified = request.notify && crate::notice::request(&txn, tenant, &id, &done.title, now).await?;
+        announce(&txn, tenant, v1::IncidentEventKind::Resolved, &done, &caller.actor).await?;
         txn.commit().await.context("committing the incident")?;
-        if notified {
-            self.relay.wake();
-        }
+        self.relay.wake();
         tracing::info!(incident_id = %id, actor = %caller.actor, resolved, notified, "incident resolved");
         self.with_counts(tenant.as_str(), done).await
     }
@@ -1195,7 +1229,8 @@ impl EventHandler for Escalated {
                 key: Some(key.to_owned()),
             };
             let details = opening.into_row(tenant, ROUTING, now);
-            let mut row = insert_or_find(conn, details.clone()).await.context("opening the incident")?;
+            let (mut row, opened) = insert_or_find(conn, details.clone()).await.context("opening the incident")?;
+            let mut change = opened.then_some(v1::IncidentEventKind::Opened);
             if row.id != details.id && row.opened_by == ROUTING && row.trigger_reason.is_empty() {
                 // Opened by a case that carried the key before this event came: fill it in.
                 row = incident::Model {
@@ -1211,6 +1246,10 @@ impl EventHandler for Escalated {
                     .exec(conn)
                     .await
                     .context("completing the incident")?;
+                change = Some(v1::IncidentEventKind::Updated);
+            }
+            if let Some(kind) = change {
+                announce(conn, &event.tenant, kind, &row, ROUTING).await.map_err(HandleError::retry)?;
             }
             let row = surviving(conn, tenant, row).await.context("following merges")?;
             if !is_open(&row) {

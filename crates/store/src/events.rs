@@ -35,6 +35,9 @@ pub mod streams {
     pub const REPLIES_DELAYED: &str = "replies.delayed";
     /// Offers of work to agents as they are made and end, from routing (WatchOffers tails it).
     pub const QUEUE_OFFERS: &str = "queue.offers";
+    /// Incidents opened, changed, merged and resolved (`IncidentEvent`), from cases: what the
+    /// department working on one follows.
+    pub const INCIDENTS_EVENTS: &str = "incidents.events";
     /// Incidents resolved with their proactive notice asked for (`NoticeRequested`), from cases.
     pub const NOTICE_REQUESTED: &str = "incidents.notice_requested";
     /// What came of an incident's notice in identity (`NoticeReported`), from identity.
