@@ -188,9 +188,12 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let rows = self.app.link_events(&caller.tenant, &request.profile_id, &request.customer_id, &page).await?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        // Bounded in bytes too; the token is the row's id.
+        let pairs = rows.into_iter().map(|row| (row.id.clone(), link_event_to_proto(row))).collect();
+        let (pairs, next_page_token) =
+            page.fit_by(pairs, |(_, item): &(String, _)| prost::Message::encoded_len(item), |(id, _)| id.as_str());
         Ok(Response::new(v1::ListLinkEventsResponse {
-            events: rows.into_iter().map(link_event_to_proto).collect(),
+            events: pairs.into_iter().map(|(_, item)| item).collect(),
             next_page_token,
         }))
     }
@@ -308,9 +311,12 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let rows = self.app.review_queue(&caller.tenant, &page).await?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        // Bounded in bytes too; the token is the row's id.
+        let pairs = rows.into_iter().map(|row| (row.id.clone(), candidate_to_proto(row))).collect();
+        let (pairs, next_page_token) =
+            page.fit_by(pairs, |(_, item): &(String, _)| prost::Message::encoded_len(item), |(id, _)| id.as_str());
         Ok(Response::new(v1::ListReviewQueueResponse {
-            candidates: rows.into_iter().map(candidate_to_proto).collect(),
+            candidates: pairs.into_iter().map(|(_, item)| item).collect(),
             next_page_token,
         }))
     }
@@ -387,9 +393,12 @@ impl v1::identity_service_server::IdentityService for IdentityApi {
         let request = request.into_inner();
         let page = Page::parse(request.page_size, &request.page_token)?;
         let rows = self.app.profiles(&caller.tenant, &page).await?;
-        let next_page_token = page.next_token(&rows, |row| row.id.as_str());
+        // Bounded in bytes too; the token is the row's id.
+        let pairs = rows.into_iter().map(|row| (row.id.clone(), profile_to_proto(row))).collect();
+        let (pairs, next_page_token) =
+            page.fit_by(pairs, |(_, item): &(String, _)| prost::Message::encoded_len(item), |(id, _)| id.as_str());
         Ok(Response::new(v1::ListProfilesResponse {
-            profiles: rows.into_iter().map(profile_to_proto).collect(),
+            profiles: pairs.into_iter().map(|(_, item)| item).collect(),
             next_page_token,
         }))
     }
