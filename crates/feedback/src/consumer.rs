@@ -158,8 +158,10 @@ fn routed_row(event: &Event<v1::InteractionRouted>) -> Result<Routed, HandleErro
 /// interactions, labels and times only, so there is nothing else to erase. A redelivered
 /// erasure finds nothing more to delete.
 ///
-/// **Whoever adds personal data to feedback erases it here** too: survey invitations and
-/// responses (recipient address, free-text answers), testimonials (author name, handle, quote,
+/// Surveys sent to them, their opt-outs and frequency-cap rows are deleted (their links answer
+/// NOT_FOUND); their responses stay for the reports with the comment and their ids blanked.
+///
+/// **Whoever adds personal data to feedback erases it here** too: testimonials (author name, handle, quote,
 /// consent record) and anything keyed by the erased `customer_id` or one of the erased profiles'
 /// `profile_id`s.
 pub struct EraseCustomers;
@@ -179,8 +181,14 @@ impl EventHandler for EraseCustomers {
             .collect();
         let candidates =
             routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;
+        let surveys = crate::surveys::storage::erase(effects.db(), &erased).await.context("erasing surveys")?;
         // Counts only: nothing about the person is logged.
-        tracing::info!(events = events.len(), candidates, "erased customers: testimonial candidates deleted");
+        tracing::info!(
+            events = events.len(),
+            candidates,
+            surveys,
+            "erased customers: testimonial candidates and surveys erased"
+        );
         // Lets the database go of the deleted bytes; the ids are recorded by the services that
         // publish events about them.
         if let Some(first) = events.first() {

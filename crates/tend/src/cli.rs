@@ -1624,4 +1624,6 @@ pub enum KeyRole {
     Service,
     /// Read only.
     Viewer,
+    /// A tenant's public website or survey page: published testimonials and survey answers only.
+    Website,
 }
