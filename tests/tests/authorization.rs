@@ -109,6 +109,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("FeedbackService/OpenSurvey", Public),
     ("FeedbackService/SubmitResponse", Public),
     ("FeedbackService/ListSurveyResponses", Read),
+    ("FeedbackService/ListSurveys", Read),
     ("IdentityService/UpsertCustomer", Write),
     ("IdentityService/ImportCustomers", Write),
     ("IdentityService/GetCustomer", Read),

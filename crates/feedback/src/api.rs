@@ -170,7 +170,14 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
                 })
             })
             .collect();
-        let document = tend_kernel::proto_json::json!({ "testimonial_candidates": candidates });
+        let surveys =
+            surveys::storage::of_person(&self.db, caller.tenant.as_str(), &subject.customer_id, &subject.profile_ids)
+                .await
+                .context("reading surveys")?;
+        let document = tend_kernel::proto_json::json!({
+            "testimonial_candidates": candidates,
+            "surveys": surveys::api::export(&surveys),
+        });
         Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
     }
 
@@ -235,5 +242,13 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
     ) -> Result<Response<v1::ListSurveyResponsesResponse>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(surveys::api::list_responses(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_surveys(
+        &self,
+        request: Request<v1::ListSurveysRequest>,
+    ) -> Result<Response<v1::ListSurveysResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::list_surveys(&self.db, &caller, request.into_inner()).await?))
     }
 }

@@ -472,6 +472,13 @@ impl FeedbackService for Fake {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn list_surveys(
+        &self,
+        _: Request<v1::ListSurveysRequest>,
+    ) -> Result<Response<v1::ListSurveysResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn list_survey_responses(
         &self,
         _: Request<v1::ListSurveyResponsesRequest>,

@@ -326,3 +326,69 @@ pub async fn list_responses(
     let (responses, next_page_token) = page.fit(responses, |response| response.survey_id.as_str());
     Ok(v1::ListSurveyResponsesResponse { responses, next_page_token })
 }
+
+/// `ListSurveys` (read access).
+pub async fn list_surveys(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    request: v1::ListSurveysRequest,
+) -> Result<v1::ListSurveysResponse, ApiError> {
+    caller.require(Access::Read)?;
+    let page = Page::parse(request.page_size, &request.page_token)?;
+    let case_id = request.case_id.trim();
+    let case_id = if case_id.is_empty() { None } else { Some(tend_kernel::ids::parse_id("case_id", case_id)?) };
+    let rows = storage::list_surveys(db, caller.tenant.as_str(), case_id.as_deref(), &page)
+        .await
+        .context("listing surveys")?;
+    let surveys = rows
+        .into_iter()
+        .map(|row| v1::Survey {
+            reply_id: super::consumer::reply_id(&row.survey_id),
+            survey_id: row.survey_id,
+            case_id: row.case_id,
+            template: row.template,
+            kind: row.kind,
+            channel: row.channel,
+            language: row.language,
+            sent_at: Some(to_timestamp(row.sent_at)),
+            expires_at: Some(to_timestamp(row.expires_at)),
+            state: row.state,
+            answered_at: row.answered_at.map(to_timestamp),
+        })
+        .collect();
+    let (surveys, next_page_token) = page.fit(surveys, |survey| survey.survey_id.as_str());
+    Ok(v1::ListSurveysResponse { surveys, next_page_token })
+}
+
+/// What the surveys hold of a person, for a subject access export: the surveys sent to them
+/// (never the links' tokens), their answers and their opt-outs.
+pub fn export(held: &storage::OfPerson) -> serde_json::Value {
+    let time = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let surveys: Vec<serde_json::Value> = held
+        .surveys
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "survey_id": row.survey_id, "case_id": row.case_id, "template": row.template,
+                "language": row.language, "sent_at": time(row.sent_at), "expires_at": time(row.expires_at),
+                "state": row.state, "answered_at": row.answered_at.map(time),
+            })
+        })
+        .collect();
+    let responses: Vec<serde_json::Value> = held
+        .responses
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "survey_id": row.survey_id, "case_id": row.case_id, "kind": row.kind, "score": row.score,
+                "comment": row.comment, "responded_at": time(row.responded_at),
+            })
+        })
+        .collect();
+    let opt_outs: Vec<serde_json::Value> = held
+        .opt_outs
+        .iter()
+        .map(|row| serde_json::json!({ "opted_out_at": time(row.opted_out_at), "source": row.source }))
+        .collect();
+    serde_json::json!({ "sent": surveys, "responses": responses, "opt_outs": opt_outs })
+}

@@ -19,6 +19,11 @@ pub const GROUP: &str = "feedback-surveys";
 /// The stream `SurveyAnswered` is published on.
 pub const SURVEYS_ANSWERED: &str = "surveys.answered";
 
+/// The reply id of a survey's invitation.
+pub fn reply_id(survey_id: &str) -> String {
+    format!("survey.{survey_id}")
+}
+
 /// Who the invitations are requested by, in ingest's delivery log.
 const REQUESTED_BY: &str = "feedback";
 
@@ -160,7 +165,7 @@ impl SendSurveys {
             return Ok(Err(Skipped::AlreadySurveyed));
         }
         let requested = v1::ReplyRequested {
-            reply_id: format!("survey.{survey_id}"),
+            reply_id: reply_id(&survey_id),
             case_id: case.id.clone(),
             interaction_id: interaction_id.clone(),
             text: texts.invitation.replace("{link}", &link),

@@ -519,6 +519,20 @@ pub async fn list_responses<C: ConnectionTrait>(
     tend_store::query::newest_first(query, response::Column::SurveyId, page).all(conn).await
 }
 
+/// One page of the tenant's surveys, newest first by id; only the case's with `case_id`.
+pub async fn list_surveys<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    case_id: Option<&str>,
+    page: &Page,
+) -> Result<Vec<survey::Model>, DbErr> {
+    let mut query = survey::Entity::find().filter(survey::Column::Tenant.eq(tenant));
+    if let Some(case_id) = case_id {
+        query = query.filter(survey::Column::CaseId.eq(case_id));
+    }
+    tend_store::query::newest_first(query, survey::Column::SurveyId, page).all(conn).await
+}
+
 /// What the surveys held of a person (subject access).
 #[derive(Debug, Default)]
 pub struct OfPerson {
