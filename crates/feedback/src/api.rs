@@ -11,6 +11,7 @@ use tend_store::{DbContext as _, OutboxWaker};
 use tonic::{Request, Response, Status};
 
 use crate::surveys::{self, Surveys};
+use crate::testimonials;
 
 use crate::storage;
 use crate::storage::routed::{self, testimonial_candidate};
@@ -170,13 +171,26 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
                 })
             })
             .collect();
-        let surveys =
+        let surveys_held =
             surveys::storage::of_person(&self.db, caller.tenant.as_str(), &subject.customer_id, &subject.profile_ids)
                 .await
                 .context("reading surveys")?;
+        let testimonials_held = testimonials::storage::of_person(
+            &self.db,
+            caller.tenant.as_str(),
+            &subject.customer_id,
+            &subject.profile_ids,
+        )
+        .await
+        .context("reading testimonials")?;
+        let given: Vec<_> = testimonials_held
+            .iter()
+            .map(|row| tend_client::export::record("Testimonial", &testimonials::to_proto(row)))
+            .collect();
         let document = tend_kernel::proto_json::json!({
             "testimonial_candidates": candidates,
-            "surveys": surveys::api::export(&surveys),
+            "surveys": surveys::api::export(&surveys_held),
+            "testimonials": given,
         });
         Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
     }
@@ -250,5 +264,65 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
     ) -> Result<Response<v1::ListSurveysResponse>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(surveys::api::list_surveys(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn give_testimonial(
+        &self,
+        request: Request<v1::GiveTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            testimonials::api::give_testimonial(&self.db, &self.surveys, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn propose_testimonial(
+        &self,
+        request: Request<v1::ProposeTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::propose(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn record_testimonial_consent(
+        &self,
+        request: Request<v1::RecordTestimonialConsentRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            testimonials::api::record_consent(&self.db, &self.surveys, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn moderate_testimonial(
+        &self,
+        request: Request<v1::ModerateTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::moderate(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn withdraw_testimonial(
+        &self,
+        request: Request<v1::WithdrawTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::withdraw(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_testimonials(
+        &self,
+        request: Request<v1::ListTestimonialsRequest>,
+    ) -> Result<Response<v1::ListTestimonialsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::list(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_published_testimonials(
+        &self,
+        request: Request<v1::ListPublishedTestimonialsRequest>,
+    ) -> Result<Response<v1::ListPublishedTestimonialsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::list_published(&self.db, &caller, request.into_inner()).await?))
     }
 }

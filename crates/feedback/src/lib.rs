@@ -8,13 +8,15 @@
 //! this.
 //!
 //! Surveys after resolution are in [`surveys`]: templates, the sender on `cases.events`, the
-//! survey page's signed single-use links and the responses.
+//! survey page's signed single-use links and the responses. Testimonials with consent,
+//! moderation and a public list are in [`testimonials`].
 
 mod api;
 pub mod config;
 mod consumer;
 mod storage;
 pub mod surveys;
+pub mod testimonials;
 #[cfg(test)]
 mod tests;
 

@@ -42,6 +42,7 @@ tend_store::migrator!(
         tend_store::migration::CreateOutbox,
         routed::CreateRoutedFacts,
         crate::surveys::storage::CreateSurveys,
+        crate::testimonials::storage::CreateTestimonials,
     ]
 );
 

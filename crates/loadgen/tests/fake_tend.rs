@@ -472,6 +472,55 @@ impl FeedbackService for Fake {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn give_testimonial(
+        &self,
+        _: Request<v1::GiveTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn propose_testimonial(
+        &self,
+        _: Request<v1::ProposeTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn record_testimonial_consent(
+        &self,
+        _: Request<v1::RecordTestimonialConsentRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn moderate_testimonial(
+        &self,
+        _: Request<v1::ModerateTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn withdraw_testimonial(
+        &self,
+        _: Request<v1::WithdrawTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_testimonials(
+        &self,
+        _: Request<v1::ListTestimonialsRequest>,
+    ) -> Result<Response<v1::ListTestimonialsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_published_testimonials(
+        &self,
+        _: Request<v1::ListPublishedTestimonialsRequest>,
+    ) -> Result<Response<v1::ListPublishedTestimonialsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn list_surveys(
         &self,
         _: Request<v1::ListSurveysRequest>,

@@ -285,8 +285,29 @@ pub async fn submit_response(
     }
     txn.commit().await.context("committing the response")?;
     waker.wake();
+    let testimonial_token = match request.score {
+        Some(score) if asks_for_testimonial(&row, score, &request.comment) => {
+            surveys.signer.sign(tenant, Purpose::Testimonial, &row.survey_id, now + surveys.expires_after)
+        }
+        _ => String::new(),
+    };
     tracing::info!(survey_id = %row.survey_id, case_id = %row.case_id, low_score, opted_out = request.opt_out, "survey answered");
-    Ok(v1::SubmitResponseResponse { recorded: request.score.is_some(), opted_out: request.opt_out, low_score })
+    Ok(v1::SubmitResponseResponse {
+        recorded: request.score.is_some(),
+        opted_out: request.opt_out,
+        low_score,
+        testimonial_token,
+    })
+}
+
+/// Whether an answer of `score` with `comment` to `survey` earns a testimonial request: the
+/// template asks for one at this score, and the comment, if any, does not read negative.
+fn asks_for_testimonial(survey: &survey::Model, score: u32, comment: &str) -> bool {
+    let min = u32::try_from(survey.testimonial_min_score).unwrap_or(0);
+    if min == 0 || score < min {
+        return false;
+    }
+    comment.trim().is_empty() || tend_text::sentiment(comment).label != tend_text::SentimentLabel::Negative
 }
 
 /// A stored response on the wire.

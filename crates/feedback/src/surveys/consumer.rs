@@ -160,6 +160,7 @@ impl SendSurveys {
             expires_at,
             state: storage::SENT.to_owned(),
             answered_at: None,
+            testimonial_min_score: template.testimonial_min_score,
         };
         if !storage::insert_survey(db, row).await.context("recording the survey")? {
             return Ok(Err(Skipped::AlreadySurveyed));

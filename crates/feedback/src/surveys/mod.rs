@@ -14,7 +14,7 @@ pub mod api;
 pub mod consumer;
 pub mod storage;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod token;
 
 use std::collections::HashSet;
@@ -209,6 +209,12 @@ pub fn template_row(
             format!("must be within the scale of {} (at most {max})", kind_name(kind)),
         ));
     }
+    if template.testimonial_min_score > max {
+        return Err(ApiError::invalid(
+            "template.testimonial_min_score",
+            format!("must be within the scale of {} (at most {max}); 0 never asks", kind_name(kind)),
+        ));
+    }
     if v1::LowScoreAction::try_from(template.low_score_action).is_err() {
         return Err(ApiError::invalid("template.low_score_action", "must be a defined LowScoreAction"));
     }
@@ -236,6 +242,7 @@ pub fn template_row(
         survey_url: survey_url.to_owned(),
         version: 1,
         updated_at: now,
+        testimonial_min_score: i32::try_from(template.testimonial_min_score).unwrap_or(0),
     })
 }
 
@@ -270,6 +277,7 @@ pub fn template_to_proto(row: &storage::template::Model) -> v1::SurveyTemplate {
         survey_url: row.survey_url.clone(),
         version: u32::try_from(row.version).unwrap_or(0),
         updated_at: Some(tend_kernel::ids::to_timestamp(row.updated_at)),
+        testimonial_min_score: u32::try_from(row.testimonial_min_score).unwrap_or(0),
     }
 }
 

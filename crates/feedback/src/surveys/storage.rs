@@ -65,6 +65,8 @@ pub mod template {
         pub survey_url: String,
         pub version: i32,
         pub updated_at: ChronoDateTimeUtc,
+        /// 0: never ask for a testimonial.
+        pub testimonial_min_score: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -113,6 +115,8 @@ pub mod survey {
         /// [`SENT`](super::SENT), [`ANSWERED`](super::ANSWERED) or [`OPTED_OUT`](super::OPTED_OUT).
         pub state: String,
         pub answered_at: Option<ChronoDateTimeUtc>,
+        /// The template's, when it was sent.
+        pub testimonial_min_score: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -240,6 +244,7 @@ impl MigrationTrait for CreateSurveys {
                     .col(text("survey_url"))
                     .col(integer("version"))
                     .col(timestamp_with_time_zone("updated_at"))
+                    .col(integer("testimonial_min_score"))
                     .primary_key(Index::create().col("tenant").col("name"))
                     .to_owned(),
             )
@@ -272,6 +277,7 @@ impl MigrationTrait for CreateSurveys {
                     .col(timestamp_with_time_zone("expires_at"))
                     .col(string("state"))
                     .col(timestamp_with_time_zone_null("answered_at"))
+                    .col(integer("testimonial_min_score"))
                     .primary_key(Index::create().col("tenant").col("survey_id"))
                     .to_owned(),
             )

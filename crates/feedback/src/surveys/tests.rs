@@ -33,16 +33,16 @@ tend_store::on_both_backends!(
 
 const X: i32 = v1::Channel::X as i32;
 
-struct Setup {
-    store: TestStore,
-    db: DatabaseConnection,
-    clock: Arc<ShiftedClock>,
-    api: FeedbackApi,
-    sender: BatchConsumer<SendSurveys>,
-    eraser: BatchConsumer<EraseCustomers>,
+pub(crate) struct Setup {
+    pub(crate) store: TestStore,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) clock: Arc<ShiftedClock>,
+    pub(crate) api: FeedbackApi,
+    pub(crate) sender: BatchConsumer<SendSurveys>,
+    pub(crate) eraser: BatchConsumer<EraseCustomers>,
 }
 
-async fn setup(backend: Backend) -> Setup {
+pub(crate) async fn setup(backend: Backend) -> Setup {
     let store = TestStore::create(backend).await;
     let db = store.connect::<Migrator>(SERVICE).await;
     let clock = Arc::new(ShiftedClock::default());
@@ -58,11 +58,11 @@ async fn setup(backend: Backend) -> Setup {
     Setup { store, db, clock, api, sender, eraser }
 }
 
-fn caller(tenant: &str, role: Role) -> Caller {
+pub(crate) fn caller(tenant: &str, role: Role) -> Caller {
     Caller { tenant: TenantId::parse(tenant).unwrap(), role, actor: format!("{role:?}"), agent: None }
 }
 
-fn request<T>(caller: Caller, message: T) -> Request<T> {
+pub(crate) fn request<T>(caller: Caller, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.extensions_mut().insert(caller);
     request
@@ -70,7 +70,7 @@ fn request<T>(caller: Caller, message: T) -> Request<T> {
 
 /// The CSAT template the tests use: on X, English and French, 30 days' cap, a low score at 2
 /// alerts a supervisor, no survey during an incident.
-fn template() -> v1::SurveyTemplate {
+pub(crate) fn template() -> v1::SurveyTemplate {
     v1::SurveyTemplate {
         name: "after-care".into(),
         kind: v1::SurveyKind::Csat as i32,
@@ -102,7 +102,7 @@ fn template() -> v1::SurveyTemplate {
 
 /// A case of `customer_id` on X, in English, assigned to agent-7, tagged with a segment and a
 /// team.
-fn case(customer_id: &str) -> v1::Case {
+pub(crate) fn case(customer_id: &str) -> v1::Case {
     let at = to_timestamp(tend_kernel::ids::now());
     v1::Case {
         id: new_id(),
@@ -122,22 +122,22 @@ fn case(customer_id: &str) -> v1::Case {
     }
 }
 
-fn delivery<M: prost::Message + prost::Name>(tenant: &str, message: &M) -> Delivery {
+pub(crate) fn delivery<M: prost::Message + prost::Name>(tenant: &str, message: &M) -> Delivery {
     let envelope = tend_store::events::envelope("cases", &TenantId::parse(tenant).unwrap(), message);
     Delivery { id: new_id(), payload: envelope.encode_to_vec(), deliveries: 1 }
 }
 
-fn resolved(case: &v1::Case) -> v1::CaseEvent {
+pub(crate) fn resolved(case: &v1::Case) -> v1::CaseEvent {
     v1::CaseEvent { kind: v1::CaseEventKind::Resolved as i32, case: Some(case.clone()), ..Default::default() }
 }
 
-async fn send(setup: &Setup, deliveries: &[Delivery]) {
+pub(crate) async fn send(setup: &Setup, deliveries: &[Delivery]) {
     let results = setup.sender.handle_batch(deliveries).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 
 /// The invitations in the outbox, oldest first.
-async fn invitations(db: &DatabaseConnection) -> Vec<v1::ReplyRequested> {
+pub(crate) async fn invitations(db: &DatabaseConnection) -> Vec<v1::ReplyRequested> {
     outbox(db, tend_store::events::streams::REPLIES_REQUESTED)
         .await
         .iter()
@@ -145,7 +145,7 @@ async fn invitations(db: &DatabaseConnection) -> Vec<v1::ReplyRequested> {
         .collect()
 }
 
-async fn outbox(db: &DatabaseConnection, stream: &str) -> Vec<Vec<u8>> {
+pub(crate) async fn outbox(db: &DatabaseConnection, stream: &str) -> Vec<Vec<u8>> {
     let rows = tend_store::outbox::entity::Entity::find()
         .filter(tend_store::outbox::entity::Column::Stream.eq(stream))
         .all(db)
@@ -157,12 +157,12 @@ async fn outbox(db: &DatabaseConnection, stream: &str) -> Vec<Vec<u8>> {
 }
 
 /// The token in an invitation's link.
-fn token_of(invitation: &v1::ReplyRequested) -> String {
+pub(crate) fn token_of(invitation: &v1::ReplyRequested) -> String {
     let start = invitation.text.find("/s/").unwrap() + 3;
     invitation.text[start..].split_whitespace().next().unwrap().to_owned()
 }
 
-async fn submit(
+pub(crate) async fn submit(
     setup: &Setup,
     tenant: &str,
     token: &str,
@@ -181,7 +181,7 @@ async fn responses(db: &DatabaseConnection) -> Vec<response::Model> {
     response::Entity::find().all(db).await.unwrap()
 }
 
-async fn put_template(setup: &Setup, template: v1::SurveyTemplate) -> v1::SurveyTemplate {
+pub(crate) async fn put_template(setup: &Setup, template: v1::SurveyTemplate) -> v1::SurveyTemplate {
     let message = v1::PutSurveyTemplateRequest { template: Some(template) };
     setup.api.put_survey_template(request(caller("acme", Role::Admin), message)).await.unwrap().into_inner()
 }
