@@ -19,6 +19,8 @@ pub enum SurveysCommand {
     Put(PutTemplateArgs),
     /// The tenant's survey templates.
     List(Connection),
+    /// Surveys sent, newest first, and where each stands (sent, answered, opted out).
+    Sent(SentArgs),
     /// Surveys answered, newest first.
     Responses(ListArgs),
     /// Send a customer no more surveys (or, with --allow, again).
@@ -96,6 +98,16 @@ pub struct PutTemplateArgs {
     /// Keep it, but send nothing.
     #[arg(long)]
     pub disabled: bool,
+}
+
+/// `tend surveys sent`.
+#[derive(Debug, Args)]
+pub struct SentArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Only the survey of this case.
+    #[arg(long, default_value = "")]
+    pub case: String,
 }
 
 /// `tend surveys opt-out`.
@@ -227,6 +239,34 @@ pub async fn surveys(command: SurveysCommand) -> anyhow::Result<()> {
                 println!(
                     "no survey templates yet: `tend surveys put after-care --invitation \"How did we do? {{link}}\" --question \"How satisfied are you?\"`"
                 );
+            }
+        }
+        SurveysCommand::Sent(args) => {
+            let client = connect(&args.list.connection).await?;
+            let request = v1::ListSurveysRequest {
+                case_id: args.case,
+                page_size: args.list.limit,
+                page_token: args.list.page_token,
+            };
+            let page = client.feedback().list_surveys(request).await.map_err(failed)?.into_inner();
+            for survey in &page.surveys {
+                let channel = v1::Channel::try_from(survey.channel).map_or("?", |channel| channel.as_str_name());
+                println!(
+                    "{}  {}  case {}  {} {}  {:<9} reply {}",
+                    survey.survey_id,
+                    time(survey.sent_at.as_ref()),
+                    survey.case_id,
+                    survey.template,
+                    channel.trim_start_matches("CHANNEL_").to_lowercase(),
+                    survey.state,
+                    survey.reply_id,
+                );
+            }
+            if page.surveys.is_empty() {
+                println!("no surveys sent");
+            }
+            if !page.next_page_token.is_empty() {
+                println!("more: --page-token {}", page.next_page_token);
             }
         }
         SurveysCommand::Responses(args) => {
