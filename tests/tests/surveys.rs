@@ -12,7 +12,10 @@ use tend_proto::v1;
 use tend_tests::{Backend, TestApp, as_tenant, envelopes, eventually, post, routed};
 use tonic::Code;
 
-tend_tests::on_both_backends!(a_resolved_case_is_surveyed_on_its_channel_and_answered_once);
+tend_tests::on_both_backends!(
+    a_resolved_case_is_surveyed_on_its_channel_and_answered_once,
+    a_low_score_reopens_the_case_when_the_template_says_so,
+);
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -105,5 +108,79 @@ async fn a_resolved_case_is_surveyed_on_its_channel_and_answered_once(backend: B
     assert_eq!(responses.len(), 1);
     assert_eq!((responses[0].case_id.as_str(), responses[0].score), (decision.case_id.as_str(), 5));
     assert_eq!(responses[0].channel, v1::Channel::X as i32);
+    app.stop().await;
+}
+
+async fn a_low_score_reopens_the_case_when_the_template_says_so(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let template = v1::SurveyTemplate {
+        name: "csat".into(),
+        kind: v1::SurveyKind::Csat as i32,
+        default_language: "en".into(),
+        texts: vec![v1::SurveyText {
+            language: "en".into(),
+            invitation: "How did we do? {link}".into(),
+            question: "How satisfied are you?".into(),
+            free_text_question: String::new(),
+        }],
+        enabled: true,
+        low_score_threshold: 2,
+        low_score_action: v1::LowScoreAction::ReopenCase as i32,
+        ..Default::default()
+    };
+    let request = v1::PutSurveyTemplateRequest { template: Some(template) };
+    app.feedback().put_survey_template(as_tenant("acme", request)).await.unwrap();
+    let interaction = app
+        .ingest()
+        .ingest_interaction(as_tenant("acme", post("sam", "Still no refund for order #77, this is a joke")))
+        .await
+        .unwrap()
+        .into_inner()
+        .interaction
+        .unwrap();
+    let decision = routed(&app, "acme", &interaction.id).await;
+    let resolve =
+        v1::ResolveCaseRequest { id: decision.case_id.clone(), note: "refunded".into(), ..Default::default() };
+    app.cases().resolve_case(as_tenant("acme", resolve)).await.unwrap();
+    let survey = eventually("the survey", WAIT, || async {
+        let request = v1::ListSurveysRequest { case_id: decision.case_id.clone(), ..Default::default() };
+        app.feedback().list_surveys(as_tenant("acme", request)).await.unwrap().into_inner().surveys.into_iter().next()
+    })
+    .await;
+    let stream = app.event_stream().await;
+    let token = eventually("the invitation", WAIT, || async {
+        envelopes(stream.as_ref(), "replies.requested")
+            .await
+            .iter()
+            .filter_map(|envelope| v1::ReplyRequested::decode(envelope.payload.as_slice()).ok())
+            .find(|reply| reply.reply_id == survey.reply_id)
+            .map(|reply| reply.text.split("token=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned())
+    })
+    .await;
+    let answer = v1::SubmitResponseRequest { token, score: Some(1), comment: String::new(), opt_out: false };
+    let submitted = app.feedback().submit_response(as_tenant("acme", answer)).await.unwrap().into_inner();
+    assert!(submitted.low_score);
+    let reopened = eventually("the case reopened", WAIT, || async {
+        let case = app
+            .cases()
+            .get_case(as_tenant("acme", v1::GetCaseRequest { id: decision.case_id.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        (case.status == v1::CaseStatus::Reopened as i32).then_some(case)
+    })
+    .await;
+    assert!(reopened.resolved_at.is_none());
+    let timeline = app
+        .cases()
+        .list_case_timeline(as_tenant(
+            "acme",
+            v1::ListCaseTimelineRequest { case_id: decision.case_id.clone(), ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let entry = format!("{timeline:?}");
+    assert!(entry.contains("low score (1)") && entry.contains("feedback"), "{entry}");
     app.stop().await;
 }

@@ -26,6 +26,7 @@ mod posts;
 mod promises;
 mod replies;
 mod storage;
+mod surveys;
 mod timeline;
 pub mod timers;
 mod watch;
@@ -64,7 +65,7 @@ pub struct Cases {
 impl Cases {
     /// Connects to the service's database (migrating it) and prepares the API, the relay, the
     /// timers and the consumers of `customers.erased`, `replies.delivered`, `replies.failed`,
-    /// `interactions.updated` and `interactions.deleted`.
+    /// `interactions.updated`, `interactions.deleted`, `topics.escalated` and `surveys.answered`.
     pub async fn build(context: &ServiceContext, config: &CasesConfig) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
@@ -81,6 +82,9 @@ impl Cases {
         consumers.extend(context.consumers(streams::INTERACTIONS_DELETED, SERVICE, deleted, &db, &relay.waker()));
         let escalated = Arc::new(incidents::Escalated { clock: clock.clone() });
         consumers.extend(context.consumers(streams::TOPICS_ESCALATED, SERVICE, escalated, &db, &relay.waker()));
+        // Feedback's answer to a low survey score, when its template says to reopen the case.
+        let low_scores = Arc::new(surveys::LowScores { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::SURVEYS_ANSWERED, SERVICE, low_scores, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
         let watches_stop = CancellationToken::new();
         let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());

@@ -17,7 +17,7 @@ use super::{Surveys, fits, pick_texts, tagged, texts_of};
 pub const GROUP: &str = "feedback-surveys";
 
 /// The stream `SurveyAnswered` is published on.
-pub const SURVEYS_ANSWERED: &str = "surveys.answered";
+pub const SURVEYS_ANSWERED: &str = streams::SURVEYS_ANSWERED;
 
 /// The reply id of a survey's invitation.
 pub fn reply_id(survey_id: &str) -> String {
