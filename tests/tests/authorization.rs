@@ -5,7 +5,7 @@
 //!
 //! - no key or an unknown key: UNAUTHENTICATED;
 //! - a role without the access the RPC needs: PERMISSION_DENIED, before anything else is
-//!   looked at;
+//!   looked at (a `website` key has public access only, which every role has);
 //! - a role with it: anything but UNAUTHENTICATED, PERMISSION_DENIED, INTERNAL, UNKNOWN or
 //!   UNIMPLEMENTED (an empty request is usually INVALID_ARGUMENT);
 //! - globex's admin calling with acme's ids (every top-level `id` / `…_id` / `…_ids` field):
@@ -28,11 +28,14 @@ use tend_tests::raw::{self, Streaming};
 use tend_tests::{Backend, TestApp, post, routed_with, with_key};
 use tonic::Code;
 
-use Access::{Admin, Read, Write};
+use Access::{Admin, Public, Read, Write};
 
 /// What an RPC needs, as its handler checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
+    /// A tenant's public website (published testimonials, survey pages with a link's token):
+    /// every role.
+    Public,
     Read,
     Write,
     Admin,
@@ -98,6 +101,22 @@ const ACCESS: &[(&str, Access)] = &[
     ("FeedbackService/GetServiceReport", Read),
     ("FeedbackService/ListTestimonialCandidates", Read),
     ("FeedbackService/ExportSubjectData", Admin),
+    ("FeedbackService/PutSurveyTemplate", Admin),
+    ("FeedbackService/GetSurveyTemplate", Read),
+    ("FeedbackService/ListSurveyTemplates", Read),
+    ("FeedbackService/DeleteSurveyTemplate", Admin),
+    ("FeedbackService/SetSurveyOptOut", Write),
+    ("FeedbackService/OpenSurvey", Public),
+    ("FeedbackService/SubmitResponse", Public),
+    ("FeedbackService/ListSurveyResponses", Read),
+    ("FeedbackService/ListSurveys", Read),
+    ("FeedbackService/GiveTestimonial", Public),
+    ("FeedbackService/ProposeTestimonial", Write),
+    ("FeedbackService/RecordTestimonialConsent", Write),
+    ("FeedbackService/ModerateTestimonial", Write),
+    ("FeedbackService/WithdrawTestimonial", Write),
+    ("FeedbackService/ListTestimonials", Read),
+    ("FeedbackService/ListPublishedTestimonials", Public),
     ("IdentityService/UpsertCustomer", Write),
     ("IdentityService/ImportCustomers", Write),
     ("IdentityService/GetCustomer", Read),
@@ -162,6 +181,7 @@ const ACCESS: &[(&str, Access)] = &[
 const ACME_ADMIN: &str = "acme-admin-key-0001";
 const ACME_AGENT: &str = "acme-agent-key-0001";
 const ACME_VIEWER: &str = "acme-viewer-key-001";
+const ACME_WEBSITE: &str = "acme-website-key-01";
 const GLOBEX_ADMIN: &str = "globex-admin-key-01";
 const SERVICE: &str = "internal-service-key";
 
@@ -228,6 +248,7 @@ fn keys() -> Vec<ApiKeyConfig> {
         ApiKeyConfig::plain("acme admin", ACME_ADMIN, Some("acme"), Role::Admin),
         ApiKeyConfig::plain("acme agent", ACME_AGENT, Some("acme"), Role::Agent),
         ApiKeyConfig::plain("acme viewer", ACME_VIEWER, Some("acme"), Role::Viewer),
+        ApiKeyConfig::plain("acme website", ACME_WEBSITE, Some("acme"), Role::Website),
         ApiKeyConfig::plain("globex admin", GLOBEX_ADMIN, Some("globex"), Role::Admin),
         ApiKeyConfig::plain("services", SERVICE, None, Role::Service),
     ]
@@ -297,8 +318,15 @@ async fn credentials_and_roles(backend: Backend) {
             call(&app, &rpc, request(empty(), Some(SERVICE), None)).await,
             &|c| c == Code::InvalidArgument,
         );
-        for (key, role) in [(ACME_VIEWER, Role::Viewer), (ACME_AGENT, Role::Agent), (ACME_ADMIN, Role::Admin)] {
+        for (key, role) in [
+            (ACME_WEBSITE, Role::Website),
+            (ACME_VIEWER, Role::Viewer),
+            (ACME_AGENT, Role::Agent),
+            (ACME_ADMIN, Role::Admin),
+        ] {
             let allowed = match rpc.access() {
+                Public => true,
+                _ if role == Role::Website => false,
                 Read => true,
                 Write => role != Role::Viewer,
                 Admin => role == Role::Admin,

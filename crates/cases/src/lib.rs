@@ -27,6 +27,7 @@ mod posts;
 mod promises;
 mod replies;
 mod storage;
+mod surveys;
 mod timeline;
 pub mod timers;
 mod watch;
@@ -65,7 +66,7 @@ pub struct Cases {
 impl Cases {
     /// Connects to the service's database (migrating it) and prepares the API, the relay, the
     /// timers and the consumers of `customers.erased`, `replies.delivered`, `replies.failed`,
-    /// `interactions.updated` and `interactions.deleted`.
+    /// `interactions.updated`, `interactions.deleted`, `topics.escalated` and `surveys.answered`.
     pub async fn build(context: &ServiceContext, config: &CasesConfig) -> Result<Self, tend_store::Error> {
         let db = context.database::<Migrator>(SERVICE).await?;
         let relay = context.relay(db.clone());
@@ -84,6 +85,9 @@ impl Cases {
         consumers.extend(context.consumers(streams::TOPICS_ESCALATED, SERVICE, escalated, &db, &relay.waker()));
         let reported = Arc::new(notice::Reported { clock: clock.clone() });
         consumers.extend(context.consumers(streams::NOTICE_REPORTED, SERVICE, reported, &db, &relay.waker()));
+        // Feedback's answer to a low survey score, when its template says to reopen the case.
+        let low_scores = Arc::new(surveys::LowScores { clock: clock.clone() });
+        consumers.extend(context.consumers(streams::SURVEYS_ANSWERED, SERVICE, low_scores, &db, &relay.waker()));
         let timers = timers::Timers::new(db.clone(), relay.waker(), config);
         let watches_stop = CancellationToken::new();
         let watches = watch::Watches::new(context.stream.clone(), config, watches_stop.clone());

@@ -7,8 +7,11 @@ use tend_kernel::auth::{Access, caller};
 use tend_kernel::ids::{from_timestamp, to_timestamp};
 use tend_kernel::paging::Page;
 use tend_proto::v1;
-use tend_store::DbContext as _;
+use tend_store::{DbContext as _, OutboxWaker};
 use tonic::{Request, Response, Status};
+
+use crate::surveys::{self, Surveys};
+use crate::testimonials;
 
 use crate::storage;
 use crate::storage::routed::{self, testimonial_candidate};
@@ -16,12 +19,25 @@ use crate::storage::routed::{self, testimonial_candidate};
 /// Implements `tend.v1.FeedbackService` over the service's database.
 pub struct FeedbackApi {
     db: DatabaseConnection,
+    surveys: Surveys,
+    waker: OutboxWaker,
 }
 
 impl FeedbackApi {
-    /// An API over `db`.
+    /// An API over `db`, with the default survey settings and links signed with a random
+    /// secret (tests).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let surveys = Surveys::new(
+            &crate::FeedbackConfig::default(),
+            crate::surveys::token::Signer::random(),
+            std::sync::Arc::new(tend_kernel::ids::SystemClock),
+        );
+        Self::with_surveys(db, surveys, OutboxWaker::default())
+    }
+
+    /// An API over `db` with `surveys`' settings, waking `waker` when it publishes.
+    pub fn with_surveys(db: DatabaseConnection, surveys: Surveys, waker: OutboxWaker) -> Self {
+        Self { db, surveys, waker }
     }
 }
 
@@ -155,7 +171,158 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
                 })
             })
             .collect();
-        let document = tend_kernel::proto_json::json!({ "testimonial_candidates": candidates });
+        let surveys_held =
+            surveys::storage::of_person(&self.db, caller.tenant.as_str(), &subject.customer_id, &subject.profile_ids)
+                .await
+                .context("reading surveys")?;
+        let testimonials_held = testimonials::storage::of_person(
+            &self.db,
+            caller.tenant.as_str(),
+            &subject.customer_id,
+            &subject.profile_ids,
+        )
+        .await
+        .context("reading testimonials")?;
+        let given: Vec<_> = testimonials_held
+            .iter()
+            .map(|row| tend_client::export::record("Testimonial", &testimonials::to_proto(row)))
+            .collect();
+        let document = tend_kernel::proto_json::json!({
+            "testimonial_candidates": candidates,
+            "surveys": surveys::api::export(&surveys_held),
+            "testimonials": given,
+        });
         Ok(Response::new(tend_client::export::answer(crate::SERVICE, &document)?))
+    }
+
+    async fn put_survey_template(
+        &self,
+        request: Request<v1::PutSurveyTemplateRequest>,
+    ) -> Result<Response<v1::SurveyTemplate>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::put_template(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn get_survey_template(
+        &self,
+        request: Request<v1::GetSurveyTemplateRequest>,
+    ) -> Result<Response<v1::SurveyTemplate>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::get_template(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_survey_templates(
+        &self,
+        request: Request<v1::ListSurveyTemplatesRequest>,
+    ) -> Result<Response<v1::ListSurveyTemplatesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::list_templates(&self.db, &caller).await?))
+    }
+
+    async fn delete_survey_template(
+        &self,
+        request: Request<v1::DeleteSurveyTemplateRequest>,
+    ) -> Result<Response<v1::DeleteSurveyTemplateResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::delete_template(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn set_survey_opt_out(
+        &self,
+        request: Request<v1::SetSurveyOptOutRequest>,
+    ) -> Result<Response<v1::SurveyOptOut>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::set_opt_out(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn open_survey(&self, request: Request<v1::OpenSurveyRequest>) -> Result<Response<v1::SurveyForm>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::open_survey(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn submit_response(
+        &self,
+        request: Request<v1::SubmitResponseRequest>,
+    ) -> Result<Response<v1::SubmitResponseResponse>, Status> {
+        let caller = caller(&request)?;
+        let answer =
+            surveys::api::submit_response(&self.db, &self.surveys, &self.waker, &caller, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_survey_responses(
+        &self,
+        request: Request<v1::ListSurveyResponsesRequest>,
+    ) -> Result<Response<v1::ListSurveyResponsesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::list_responses(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_surveys(
+        &self,
+        request: Request<v1::ListSurveysRequest>,
+    ) -> Result<Response<v1::ListSurveysResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(surveys::api::list_surveys(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn give_testimonial(
+        &self,
+        request: Request<v1::GiveTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            testimonials::api::give_testimonial(&self.db, &self.surveys, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn propose_testimonial(
+        &self,
+        request: Request<v1::ProposeTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::propose(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn record_testimonial_consent(
+        &self,
+        request: Request<v1::RecordTestimonialConsentRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            testimonials::api::record_consent(&self.db, &self.surveys, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn moderate_testimonial(
+        &self,
+        request: Request<v1::ModerateTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::moderate(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn withdraw_testimonial(
+        &self,
+        request: Request<v1::WithdrawTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::withdraw(&self.db, &self.surveys, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_testimonials(
+        &self,
+        request: Request<v1::ListTestimonialsRequest>,
+    ) -> Result<Response<v1::ListTestimonialsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::list(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    async fn list_published_testimonials(
+        &self,
+        request: Request<v1::ListPublishedTestimonialsRequest>,
+    ) -> Result<Response<v1::ListPublishedTestimonialsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(testimonials::api::list_published(&self.db, &caller, request.into_inner()).await?))
     }
 }

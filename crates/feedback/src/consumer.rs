@@ -158,10 +158,14 @@ fn routed_row(event: &Event<v1::InteractionRouted>) -> Result<Routed, HandleErro
 /// interactions, labels and times only, so there is nothing else to erase. A redelivered
 /// erasure finds nothing more to delete.
 ///
-/// **Whoever adds personal data to feedback erases it here** too: survey invitations and
-/// responses (recipient address, free-text answers), testimonials (author name, handle, quote,
-/// consent record) and anything keyed by the erased `customer_id` or one of the erased profiles'
-/// `profile_id`s.
+/// Surveys sent to them, their opt-outs and frequency-cap rows are deleted (their links answer
+/// NOT_FOUND); their responses stay for the reports with the comment and their ids blanked.
+///
+/// Their testimonials (quote, names, consent) are deleted, which takes them out of every
+/// published output at once (the published version moves, so cached lists are refreshed).
+///
+/// **Whoever adds personal data to feedback erases it here** too: anything keyed by the erased
+/// `customer_id` or one of the erased profiles' `profile_id`s.
 pub struct EraseCustomers;
 
 #[async_trait]
@@ -179,8 +183,17 @@ impl EventHandler for EraseCustomers {
             .collect();
         let candidates =
             routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;
+        let surveys = crate::surveys::storage::erase(effects.db(), &erased).await.context("erasing surveys")?;
+        let testimonials =
+            crate::testimonials::storage::erase(effects.db(), &erased).await.context("erasing testimonials")?;
         // Counts only: nothing about the person is logged.
-        tracing::info!(events = events.len(), candidates, "erased customers: testimonial candidates deleted");
+        tracing::info!(
+            events = events.len(),
+            candidates,
+            surveys,
+            testimonials,
+            "erased customers: testimonial candidates, surveys and testimonials erased"
+        );
         // Lets the database go of the deleted bytes; the ids are recorded by the services that
         // publish events about them.
         if let Some(first) = events.first() {

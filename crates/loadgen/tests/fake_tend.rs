@@ -425,6 +425,115 @@ impl FeedbackService for Fake {
     ) -> Result<Response<v1::ListTestimonialCandidatesResponse>, Status> {
         Err(Status::unimplemented("the fake keeps no testimonial candidates"))
     }
+
+    async fn put_survey_template(
+        &self,
+        _: Request<v1::PutSurveyTemplateRequest>,
+    ) -> Result<Response<v1::SurveyTemplate>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_survey_template(
+        &self,
+        _: Request<v1::GetSurveyTemplateRequest>,
+    ) -> Result<Response<v1::SurveyTemplate>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_survey_templates(
+        &self,
+        _: Request<v1::ListSurveyTemplatesRequest>,
+    ) -> Result<Response<v1::ListSurveyTemplatesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn delete_survey_template(
+        &self,
+        _: Request<v1::DeleteSurveyTemplateRequest>,
+    ) -> Result<Response<v1::DeleteSurveyTemplateResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn set_survey_opt_out(
+        &self,
+        _: Request<v1::SetSurveyOptOutRequest>,
+    ) -> Result<Response<v1::SurveyOptOut>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn open_survey(&self, _: Request<v1::OpenSurveyRequest>) -> Result<Response<v1::SurveyForm>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn submit_response(
+        &self,
+        _: Request<v1::SubmitResponseRequest>,
+    ) -> Result<Response<v1::SubmitResponseResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn give_testimonial(
+        &self,
+        _: Request<v1::GiveTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn propose_testimonial(
+        &self,
+        _: Request<v1::ProposeTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn record_testimonial_consent(
+        &self,
+        _: Request<v1::RecordTestimonialConsentRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn moderate_testimonial(
+        &self,
+        _: Request<v1::ModerateTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn withdraw_testimonial(
+        &self,
+        _: Request<v1::WithdrawTestimonialRequest>,
+    ) -> Result<Response<v1::Testimonial>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_testimonials(
+        &self,
+        _: Request<v1::ListTestimonialsRequest>,
+    ) -> Result<Response<v1::ListTestimonialsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_published_testimonials(
+        &self,
+        _: Request<v1::ListPublishedTestimonialsRequest>,
+    ) -> Result<Response<v1::ListPublishedTestimonialsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_surveys(
+        &self,
+        _: Request<v1::ListSurveysRequest>,
+    ) -> Result<Response<v1::ListSurveysResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_survey_responses(
+        &self,
+        _: Request<v1::ListSurveyResponsesRequest>,
+    ) -> Result<Response<v1::ListSurveyResponsesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// Serves the fake on a fresh port; `full` adds cases and feedback to ingest.

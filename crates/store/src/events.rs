@@ -33,6 +33,8 @@ pub mod streams {
     pub const REPLIES_FAILED: &str = "replies.failed";
     /// Replies waiting for a quota or a rate limit, from ingest.
     pub const REPLIES_DELAYED: &str = "replies.delayed";
+    /// `SurveyAnswered`, published by feedback (a low score may ask cases to reopen).
+    pub const SURVEYS_ANSWERED: &str = "surveys.answered";
     /// Offers of work to agents as they are made and end, from routing (WatchOffers tails it).
     pub const QUEUE_OFFERS: &str = "queue.offers";
     /// Incidents opened, changed, merged and resolved (`IncidentEvent`), from cases: what the

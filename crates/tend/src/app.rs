@@ -89,6 +89,9 @@ pub enum StartError {
     /// A client could not be made.
     #[error(transparent)]
     Client(#[from] tend_client::Error),
+    /// Feedback could not be built.
+    #[error(transparent)]
+    Feedback(#[from] tend_feedback::BuildError),
     /// The server failed.
     #[error(transparent)]
     Server(#[from] tend_kernel::server::ServerError),
@@ -144,7 +147,7 @@ pub async fn build(
         components.push(Box::new(routing));
     }
     if wants(ServiceName::Feedback) {
-        let feedback = tend_feedback::Feedback::build(&context).await?;
+        let feedback = tend_feedback::Feedback::build(&context, &config.feedback).await?;
         peers.feedback = Some(FeedbackClient::local(feedback.service(), tend_identity::SERVICE));
         components.push(Box::new(feedback));
     }

@@ -84,6 +84,13 @@ pub enum Command {
     /// docs/CHANNELS.md).
     #[command(subcommand)]
     Channels(ChannelsCommand),
+    /// Surveys after resolution: templates, responses, opt-outs (see docs/FEEDBACK.md).
+    #[command(subcommand)]
+    Surveys(crate::feedback_cmd::SurveysCommand),
+    /// Testimonials: moderation, withdrawal, and the published ones as a JSON Feed or an HTML
+    /// snippet (see docs/FEEDBACK.md).
+    #[command(subcommand)]
+    Testimonials(crate::feedback_cmd::TestimonialsCommand),
     /// Cases opened and resolved, from feedback.
     Report(ReportArgs),
     /// Identity tasks: bring CRM customers in.
@@ -1627,4 +1634,6 @@ pub enum KeyRole {
     Service,
     /// Read only.
     Viewer,
+    /// A tenant's public website or survey page: published testimonials and survey answers only.
+    Website,
 }

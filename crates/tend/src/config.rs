@@ -34,6 +34,8 @@ pub struct TendConfig {
     pub trends: tend_routing::TrendsConfig,
     /// `[retention]`: how long what people wrote is kept, per tenant.
     pub retention: tend_store::RetentionConfig,
+    /// `[feedback]`: survey links (their signing secret, address and lifetime).
+    pub feedback: tend_feedback::FeedbackConfig,
 }
 
 /// `[clients]`: endpoints of the services this process calls when they are not in it.
@@ -103,6 +105,7 @@ impl Validate for TendConfig {
         self.queue.validate()?;
         self.trends.validate()?;
         self.retention.validate()?;
+        self.feedback.validate()?;
         self.clients.validate()
     }
 }

@@ -30,6 +30,7 @@ fn new_key(args: NewKeyArgs) -> anyhow::Result<()> {
         KeyRole::Agent => Role::Agent,
         KeyRole::Service => Role::Service,
         KeyRole::Viewer => Role::Viewer,
+        KeyRole::Website => Role::Website,
     };
     let key = generate_key();
     let mut entry = ApiKeyConfig::plain(&args.name, "", args.tenant.as_deref(), role);

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod departments_cmd;
 mod export_cmd;
+mod feedback_cmd;
 #[cfg(test)]
 mod fuzz_support;
 mod guides_cmd;
@@ -73,6 +74,8 @@ async fn run() -> ExitCode {
         Command::Queue(command) => queue_cmd::queue(command).await,
         Command::Departments(command) => departments_cmd::departments(command).await,
         Command::Guides(command) => guides_cmd::guides(command).await,
+        Command::Surveys(command) => feedback_cmd::surveys(command).await,
+        Command::Testimonials(command) => feedback_cmd::testimonials(command).await,
         Command::Report(args) => commands::report(args).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),

@@ -28,6 +28,9 @@ pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
     if config.channels.secrets_key.is_empty() {
         config.channels.secrets_key = dev_secrets_key(&config.storage.data_dir)?;
     }
+    if config.feedback.token_secret.is_empty() {
+        config.feedback.token_secret = dev_secret_file(&config.storage.data_dir, "token.secret", &token_secret)?;
+    }
     let services = if args.only.is_empty() { ServiceName::ALL.to_vec() } else { args.only };
     run(config, &services, "tend", false).await
 }
@@ -36,7 +39,18 @@ pub async fn dev(args: cli::DevArgs) -> anyhow::Result<()> {
 /// directory (readable by its owner only), so channel secrets can be given by value on a
 /// laptop. `tend serve` never makes one: production names its key.
 fn dev_secrets_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
-    let path = data_dir.join("secrets.key");
+    dev_secret_file(data_dir, "secrets.key", &tend_ingest::registry::secrets::generate_key)
+}
+
+/// A new secret for `feedback.token_secret`: 256 random bits as 64 hex digits.
+fn token_secret() -> String {
+    tend_kernel::auth::generate_key()
+}
+
+/// A reference (`file:/absolute/path`) to the secret in `name` in the data directory, made with
+/// `generate` the first time (readable by its owner only).
+fn dev_secret_file(data_dir: &std::path::Path, name: &str, generate: &dyn Fn() -> String) -> anyhow::Result<String> {
+    let path = data_dir.join(name);
     if !path.exists() {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         let mut options = std::fs::OpenOptions::new();
@@ -44,7 +58,7 @@ fn dev_secrets_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        std::io::Write::write_all(&mut file, tend_ingest::registry::secrets::generate_key().as_bytes())
+        std::io::Write::write_all(&mut file, generate().as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     // A reference needs an absolute path (the data directory may be given relative).
@@ -55,6 +69,13 @@ fn dev_secrets_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
 /// `tend serve <service>…`: the given services, as deployed.
 pub async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     let config = load(&args.config)?;
+    if args.services.contains(&ServiceName::Feedback) && config.feedback.token_secret.is_empty() {
+        anyhow::bail!(
+            "invalid configuration: `feedback.token_secret` is required to serve feedback: survey links are signed \
+             with it, the same on every replica (at least 32 bytes, e.g. `openssl rand -base64 32`, or env:NAME / \
+             file:/path; TEND__FEEDBACK__TOKEN_SECRET)"
+        );
+    }
     let name = match args.services.as_slice() {
         [one] => format!("tend-{one}"),
         _ => "tend".to_owned(),

@@ -185,6 +185,7 @@ impl JwtVerifier {
             Some("agent") => Role::Agent,
             Some("service") => Role::Service,
             Some("viewer") => Role::Viewer,
+            Some("website") => Role::Website,
             _ => return Err(refused(&format!("claim `{}` must be a role", self.config.role_claim))),
         };
         let tenant = match (claim(&self.config.tenant_claim), role) {

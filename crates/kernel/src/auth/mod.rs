@@ -111,6 +111,9 @@ pub enum Role {
     Service,
     /// Read only.
     Viewer,
+    /// A tenant's public website or survey page: the public RPCs only (published
+    /// testimonials, survey pages answering with a survey link's token), nothing else.
+    Website,
 }
 
 /// The kind of access an operation needs.
@@ -122,6 +125,9 @@ pub enum Access {
     Write,
     /// Configuration, erasure and other administration.
     Admin,
+    /// What a tenant's public website may do (read published testimonials, answer a survey
+    /// with its link's token): every role has it, and a `website` key has only it.
+    Public,
 }
 
 impl Role {
@@ -130,7 +136,8 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Agent | Role::Service => access != Access::Admin,
-            Role::Viewer => access == Access::Read,
+            Role::Viewer => matches!(access, Access::Read | Access::Public),
+            Role::Website => access == Access::Public,
         }
     }
 }
