@@ -9,6 +9,8 @@
 
 mod api;
 mod consumer;
+pub mod initiatives;
+pub mod report;
 mod storage;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,8 @@ tend_store::migrator!(
         // Feedback publishes too (survey invitations) through the same outbox.
         tend_store::migration::CreateOutbox,
         routed::CreateRoutedFacts,
+        crate::report::storage::CreateReportRollups,
+        crate::initiatives::CreateInitiatives,
     ]
 );
 
