@@ -33,7 +33,7 @@ fn event(n: u64, kind: v1::CaseEventKind, at: DateTime<Utc>, age: Duration) -> E
     let resolved = kind == v1::CaseEventKind::Resolved;
     let case = v1::Case {
         id: format!("case-{n}"),
-        channel: if n % 3 == 0 { v1::Channel::Email } else { v1::Channel::X } as i32,
+        channel: if n.is_multiple_of(3) { v1::Channel::Email } else { v1::Channel::X } as i32,
         interaction_ids: vec![new_id()],
         opened_at: Some(to_timestamp(opened)),
         updated_at: Some(to_timestamp(at)),
@@ -123,7 +123,12 @@ async fn run(backend: Backend) {
         for index in 0..24 {
             n += 1;
             events.push(event(n, v1::CaseEventKind::Opened, at + Duration::minutes(index * 2), Duration::zero()));
-            events.push(event(n, v1::CaseEventKind::Resolved, at + Duration::minutes(index * 2 + 1), Duration::hours(3)));
+            events.push(event(
+                n,
+                v1::CaseEventKind::Resolved,
+                at + Duration::minutes(index * 2 + 1),
+                Duration::hours(3),
+            ));
         }
         if events.len() >= 2_000 {
             batch(&db, &events).await;

@@ -13,7 +13,7 @@
 //! after the batch's contributions are summed in memory. Each table has its primary key and no
 //! other index: reads go by (tenant, grain, dimension, bucket) ranges.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait as _, Index, OnConflict, Query};
@@ -331,30 +331,31 @@ impl Hours {
         Self { from, to: Ord::max(to, from) }
     }
 
-    /// The condition that picks its rows: daily rows for the whole days inside, hourly rows for
-    /// the hours at either end.
-    fn condition(self) -> Cond {
-        let hours = |from: i64, to: i64| {
-            Cond::all()
-                .add(Expr::col("grain").eq(HOUR))
-                .add(Expr::col("bucket").gte(from))
-                .add(Expr::col("bucket").lt(to))
-        };
+    /// The row ranges that cover it, each `(grain, from, to)`: daily rows for the whole days
+    /// inside, hourly rows for the hours at either end. Each is read with its own statement, a
+    /// range of the primary key (an `OR` of them would scan the table).
+    fn ranges(self) -> Vec<(i32, i64, i64)> {
         let first_day = (self.from + 86_399).div_euclid(86_400) * 86_400;
         let last_day = self.to.div_euclid(86_400) * 86_400;
         if first_day >= last_day {
-            return hours(self.from, self.to);
+            return vec![(HOUR, self.from, self.to)];
         }
-        Cond::any()
-            .add(hours(self.from, first_day))
-            .add(
-                Cond::all()
-                    .add(Expr::col("grain").eq(DAY))
-                    .add(Expr::col("bucket").gte(first_day))
-                    .add(Expr::col("bucket").lt(last_day)),
-            )
-            .add(hours(last_day, self.to))
+        [(HOUR, self.from, first_day), (DAY, first_day, last_day), (HOUR, last_day, self.to)]
+            .into_iter()
+            .filter(|(_, from, to)| from < to)
+            .collect()
     }
+}
+
+/// The rows of one range of `tenant`'s `dimension` (only `values` when given).
+fn range_condition(tenant: &str, dimension: i32, (grain, from, to): (i32, i64, i64), values: &[String]) -> Cond {
+    Cond::all()
+        .add(Expr::col("tenant").eq(tenant))
+        .add(Expr::col("grain").eq(grain))
+        .add(Expr::col("dimension").eq(dimension))
+        .add(Expr::col("bucket").gte(from))
+        .add(Expr::col("bucket").lt(to))
+        .add_option((!values.is_empty()).then(|| Expr::col("value").is_in(values.iter().cloned())))
 }
 
 /// The counters of `tenant`'s `dimension` summed over `hours`, by value (only `values` when
@@ -366,31 +367,23 @@ pub async fn sum_counts<C: ConnectionTrait>(
     hours: Hours,
     values: &[String],
 ) -> Result<Vec<(String, Counts)>, DbErr> {
-    let mut select = Query::select();
-    select.from(Alias::new("report_counts")).column(Alias::new("value"));
-    for counter in COUNTERS {
-        select.expr(Expr::cust(format!("CAST(SUM({}) AS BIGINT)", counter.column())));
-    }
-    select
-        .cond_where(
-            Cond::all()
-                .add(Expr::col("tenant").eq(tenant))
-                .add(Expr::col("dimension").eq(dimension))
-                .add(hours.condition())
-                .add_option((!values.is_empty()).then(|| Expr::col("value").is_in(values.iter().cloned()))),
-        )
-        .group_by_col(Alias::new("value"));
-    let rows = conn.query_all(&select).await?;
-    let mut sums = Vec::with_capacity(rows.len());
-    for row in rows {
-        let value: String = row.try_get_by_index(0)?;
-        let mut counts = [0; COUNTERS.len()];
-        for (index, count) in counts.iter_mut().enumerate() {
-            *count = row.try_get_by_index::<Option<i64>>(index + 1)?.unwrap_or(0);
+    let mut sums: BTreeMap<String, Counts> = BTreeMap::new();
+    for range in hours.ranges() {
+        let mut select = Query::select();
+        select.from(Alias::new("report_counts")).column(Alias::new("value"));
+        for counter in COUNTERS {
+            select.expr(Expr::cust(format!("CAST(SUM({}) AS BIGINT)", counter.column())));
         }
-        sums.push((value, counts));
+        select.cond_where(range_condition(tenant, dimension, range, values)).group_by_col(Alias::new("value"));
+        for row in conn.query_all(&select).await? {
+            let value: String = row.try_get_by_index(0)?;
+            let sum = sums.entry(value).or_insert([0; COUNTERS.len()]);
+            for (index, count) in sum.iter_mut().enumerate() {
+                *count += row.try_get_by_index::<Option<i64>>(index + 1)?.unwrap_or(0);
+            }
+        }
     }
-    Ok(sums)
+    Ok(sums.into_iter().collect())
 }
 
 /// The histograms of `tenant`'s `dimension` summed over `hours`: (value, metric, slot, count).
@@ -401,34 +394,26 @@ pub async fn sum_histograms<C: ConnectionTrait>(
     hours: Hours,
     values: &[String],
 ) -> Result<Vec<(String, i32, i32, i64)>, DbErr> {
-    let mut select = Query::select();
-    select
-        .from(Alias::new("report_histograms"))
-        .column(Alias::new("value"))
-        .column(Alias::new("metric"))
-        .column(Alias::new("slot"))
-        .expr(Expr::cust("CAST(SUM(n) AS BIGINT)"))
-        .cond_where(
-            Cond::all()
-                .add(Expr::col("tenant").eq(tenant))
-                .add(Expr::col("dimension").eq(dimension))
-                .add(hours.condition())
-                .add_option((!values.is_empty()).then(|| Expr::col("value").is_in(values.iter().cloned()))),
-        )
-        .group_by_col(Alias::new("value"))
-        .group_by_col(Alias::new("metric"))
-        .group_by_col(Alias::new("slot"));
-    let rows = conn.query_all(&select).await?;
-    let mut sums = Vec::with_capacity(rows.len());
-    for row in rows {
-        sums.push((
-            row.try_get_by_index::<String>(0)?,
-            row.try_get_by_index::<i32>(1)?,
-            row.try_get_by_index::<i32>(2)?,
-            row.try_get_by_index::<Option<i64>>(3)?.unwrap_or(0),
-        ));
+    let mut sums: BTreeMap<(String, i32, i32), i64> = BTreeMap::new();
+    for range in hours.ranges() {
+        let mut select = Query::select();
+        select
+            .from(Alias::new("report_histograms"))
+            .column(Alias::new("value"))
+            .column(Alias::new("metric"))
+            .column(Alias::new("slot"))
+            .expr(Expr::cust("CAST(SUM(n) AS BIGINT)"))
+            .cond_where(range_condition(tenant, dimension, range, values))
+            .group_by_col(Alias::new("value"))
+            .group_by_col(Alias::new("metric"))
+            .group_by_col(Alias::new("slot"));
+        for row in conn.query_all(&select).await? {
+            let key =
+                (row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i32>(1)?, row.try_get_by_index::<i32>(2)?);
+            *sums.entry(key).or_default() += row.try_get_by_index::<Option<i64>>(3)?.unwrap_or(0);
+        }
     }
-    Ok(sums)
+    Ok(sums.into_iter().map(|((value, metric, slot), n)| (value, metric, slot, n)).collect())
 }
 
 /// The tenant's cases open now by the hour they were opened in: (hour, count), the hours with
