@@ -174,8 +174,11 @@ fn dimension_name(report: &v1::ServiceReport) -> String {
 /// The report as tables.
 pub fn tables(report: &v1::ServiceReport) -> String {
     let mut out = String::new();
-    let _ =
-        writeln!(out, "service report  {} .. {}", time(report.rollup_from.as_ref()), time(report.rollup_to.as_ref()));
+    let from = match &report.rollup_from {
+        Some(from) if from.seconds > 0 => time(Some(from)),
+        _ => "the beginning".to_owned(),
+    };
+    let _ = writeln!(out, "service report  {from} .. {}", time(report.rollup_to.as_ref()));
     if let Some(backlog) = &report.backlog {
         let _ = writeln!(
             out,
