@@ -28,6 +28,7 @@ tend_store::on_both_backends!(
     the_report_matches_the_history_whatever_is_delivered_again,
     one_event_changes_the_roll_ups_by_its_contribution_alone,
     the_initiative_report_compares_equal_windows_in_scope,
+    survey_scores_join_the_roll_ups_once_each,
 );
 
 pub(crate) async fn database(backend: Backend) -> (TestStore, DatabaseConnection) {
@@ -767,4 +768,52 @@ async fn one_event_changes_the_roll_ups_by_its_contribution_alone(backend: Backe
 
 async fn the_initiative_report_compares_equal_windows_in_scope(backend: Backend) {
     crate::initiatives::tests::initiative_report(backend).await;
+}
+
+async fn survey_scores_join_the_roll_ups_once_each(backend: Backend) {
+    use super::{Dims, SurveyKind, SurveyScore, record_survey_scores};
+    let (store, db) = database(backend).await;
+    let api = FeedbackApi::new(db.clone());
+    let at = t0() + Duration::hours(5);
+    let dims = |channel: &str| Dims {
+        channel: channel.into(),
+        segment: "enterprise".into(),
+        queue: "default".into(),
+        agent: "ana".into(),
+        topics: vec!["billing".into()],
+        department: None,
+        incident: None,
+    };
+    let score = |id: &str, channel: &str, score: SurveyKind| SurveyScore {
+        tenant: "acme".into(),
+        response_id: id.into(),
+        received_at: at,
+        dims: dims(channel),
+        score,
+    };
+    let scores = vec![
+        score("r1", "x", SurveyKind::Csat(5)),
+        score("r2", "x", SurveyKind::Csat(2)),
+        score("r3", "email", SurveyKind::Csat(4)),
+        score("r4", "x", SurveyKind::Nps(10)),
+        score("r5", "x", SurveyKind::Nps(8)),
+        score("r6", "x", SurveyKind::Nps(3)),
+        score("r7", "x", SurveyKind::Nps(9)),
+        score("r8", "x", SurveyKind::Ces(2)),
+        score("r9", "x", SurveyKind::Ces(5)),
+    ];
+    assert_eq!(record_survey_scores(&db, &scores).await.unwrap(), 9);
+    // The same responses again (a retried transaction, a replay): nothing more.
+    assert_eq!(record_survey_scores(&db, &scores[..4]).await.unwrap(), 0);
+    let whole = report(&api, t0(), t0() + Duration::days(1), v1::ReportDimension::Channel).await;
+    let surveys = whole.overall.unwrap().surveys.unwrap();
+    // CSAT: 2 of 3 satisfied; NPS: (2 promoters - 1 detractor) / 4; CES: (2 + 5) / 2.
+    assert_eq!(surveys.csat_responses, 3);
+    assert!((surveys.csat_percent - 200.0 / 3.0).abs() < 1e-9);
+    assert_eq!((surveys.nps_responses, surveys.nps), (4, 25.0));
+    assert_eq!((surveys.ces_responses, surveys.ces_mean), (2, 3.5));
+    let email = whole.breakdown.iter().find(|entry| entry.value == "email").unwrap();
+    let email = email.figures.unwrap().surveys.unwrap();
+    assert_eq!((email.csat_responses, email.csat_percent), (1, 100.0));
+    store.cleanup().await;
 }
