@@ -146,7 +146,7 @@ async fn backlog<C: ConnectionTrait>(
     let since_ever = Hours { from: 0, to: hours.to };
     let total = figures_by_value(conn, tenant, ALL, since_ever, &[], false).await?.remove("").unwrap_or_default();
     let at_window_end = total.get(Counter::Opened) - total.get(Counter::Resolved) + total.get(Counter::Reopened);
-    let mut open = storage::open_by_hour(conn, tenant).await?;
+    let mut open = storage::open_by_opening(conn, tenant, now).await?;
     open.retain(|(_, n)| *n > 0);
     open.sort_unstable();
     let open_now: i64 = open.iter().map(|(_, n)| n).sum();

@@ -416,17 +416,37 @@ pub async fn sum_histograms<C: ConnectionTrait>(
     Ok(sums.into_iter().map(|((value, metric, slot), n)| (value, metric, slot, n)).collect())
 }
 
-/// The tenant's cases open now by the hour they were opened in: (hour, count), the hours with
-/// any.
-pub async fn open_by_hour<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Vec<(i64, i64)>, DbErr> {
-    let mut select = Query::select();
-    select.from(Alias::new("report_counts")).column(Alias::new("bucket")).column(Alias::new("still_open")).cond_where(
-        Cond::all()
-            .add(Expr::col("tenant").eq(tenant))
-            .add(Expr::col("grain").eq(HOUR))
-            .add(Expr::col("dimension").eq(ALL))
-            .add(Expr::col("still_open").ne(0)),
-    );
-    let rows = conn.query_all(&select).await?;
-    rows.into_iter().map(|row| Ok((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
+/// Days of hourly rows the backlog's ages read; before them, daily rows.
+pub const BACKLOG_HOURLY_DAYS: i64 = 7;
+
+/// The tenant's cases open now by when they were opened: `(start, count)` of the hours of the
+/// last [`BACKLOG_HOURLY_DAYS`] whole days (and today) and of the days before, those with any.
+/// Two range reads of the primary key: at most 192 hourly rows and one daily row a day.
+pub async fn open_by_opening<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let split = bucket(DAY, now) - BACKLOG_HOURLY_DAYS * 86_400;
+    let mut open = Vec::new();
+    for (grain, from, to) in [(DAY, i64::MIN, split), (HOUR, split, i64::MAX)] {
+        let mut select = Query::select();
+        select
+            .from(Alias::new("report_counts"))
+            .column(Alias::new("bucket"))
+            .column(Alias::new("still_open"))
+            .cond_where(
+                Cond::all()
+                    .add(Expr::col("tenant").eq(tenant))
+                    .add(Expr::col("grain").eq(grain))
+                    .add(Expr::col("dimension").eq(ALL))
+                    .add(Expr::col("bucket").gte(from))
+                    .add(Expr::col("bucket").lt(to))
+                    .add(Expr::col("still_open").ne(0)),
+            );
+        for row in conn.query_all(&select).await? {
+            open.push((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?));
+        }
+    }
+    Ok(open)
 }
