@@ -221,7 +221,7 @@ async fn report(
     from: Option<tend_proto::Timestamp>,
     to: Option<tend_proto::Timestamp>,
 ) -> Result<v1::ServiceReport, tonic::Status> {
-    let request = as_tenant(tenant, v1::GetServiceReportRequest { from, to });
+    let request = as_tenant(tenant, v1::GetServiceReportRequest { from, to, ..Default::default() });
     app.feedback().get_service_report(request).await.map(tonic::Response::into_inner)
 }
 

@@ -107,6 +107,11 @@ async fn a_resolved_case_is_surveyed_on_its_channel_and_answered_once(backend: B
         .responses;
     assert_eq!(responses.len(), 1);
     assert_eq!((responses[0].case_id.as_str(), responses[0].score), (decision.case_id.as_str(), 5));
+    // The service report counts it, once, from the roll-ups kept with the response.
+    let request = v1::GetServiceReportRequest { detailed: true, ..Default::default() };
+    let report = app.feedback().get_service_report(as_tenant("acme", request)).await.unwrap().into_inner();
+    let surveys = report.overall.unwrap().surveys.unwrap();
+    assert_eq!((surveys.csat_responses, surveys.csat_percent), (1, 100.0), "{surveys:?}");
     assert_eq!(responses[0].channel, v1::Channel::X as i32);
     app.stop().await;
 }

@@ -10,6 +10,7 @@ use tend_proto::v1;
 use tend_store::{DbContext as _, OutboxWaker};
 use tonic::{Request, Response, Status};
 
+use crate::initiatives;
 use crate::surveys::{self, Surveys};
 use crate::testimonials;
 
@@ -85,7 +86,7 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
             resolved.iter().filter_map(|fact| fact.resolved_at.map(|at| (at - fact.opened_at).as_seconds_f64())).sum();
         let mean_seconds_to_resolve = if resolved.is_empty() { 0.0 } else { total_seconds / resolved.len() as f64 };
         let routed = routed::tally(&self.db, tenant, from, to).await.context("counting routed interactions")?;
-        Ok(Response::new(v1::ServiceReport {
+        let mut report = v1::ServiceReport {
             cases_opened,
             cases_resolved: resolved.len() as u64,
             mean_seconds_to_resolve,
@@ -106,7 +107,69 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
                 .map(|(queue, interactions)| v1::QueueCount { queue, interactions })
                 .collect(),
             testimonial_candidates: routed.testimonial_candidates,
-        }))
+            ..Default::default()
+        };
+        if request.get_ref().detailed {
+            crate::report::detailed(&self.db, tenant, request.get_ref(), from, to, &mut report).await?;
+        }
+        Ok(Response::new(report))
+    }
+
+    async fn create_initiative(
+        &self,
+        request: Request<v1::CreateInitiativeRequest>,
+    ) -> Result<Response<v1::Initiative>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        Ok(Response::new(initiatives::create(&self.db, caller.tenant.as_str(), request.get_ref()).await?))
+    }
+
+    async fn get_initiative(
+        &self,
+        request: Request<v1::GetInitiativeRequest>,
+    ) -> Result<Response<v1::Initiative>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let row = initiatives::find(&self.db, caller.tenant.as_str(), &request.get_ref().id).await?;
+        Ok(Response::new(initiatives::to_proto(&row)))
+    }
+
+    async fn list_initiatives(
+        &self,
+        request: Request<v1::ListInitiativesRequest>,
+    ) -> Result<Response<v1::ListInitiativesResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        Ok(Response::new(initiatives::list(&self.db, caller.tenant.as_str(), request.get_ref()).await?))
+    }
+
+    async fn update_initiative(
+        &self,
+        request: Request<v1::UpdateInitiativeRequest>,
+    ) -> Result<Response<v1::Initiative>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        Ok(Response::new(initiatives::update(&self.db, caller.tenant.as_str(), request.get_ref()).await?))
+    }
+
+    async fn delete_initiative(
+        &self,
+        request: Request<v1::DeleteInitiativeRequest>,
+    ) -> Result<Response<v1::DeleteInitiativeResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Admin)?;
+        let deleted = initiatives::delete(&self.db, caller.tenant.as_str(), &request.get_ref().id).await?;
+        Ok(Response::new(v1::DeleteInitiativeResponse { deleted }))
+    }
+
+    async fn get_initiative_report(
+        &self,
+        request: Request<v1::GetInitiativeReportRequest>,
+    ) -> Result<Response<v1::InitiativeReport>, Status> {
+        let caller = caller(&request)?;
+        caller.require(Access::Read)?;
+        let report = initiatives::report(&self.db, caller.tenant.as_str(), request.get_ref(), Utc::now()).await?;
+        Ok(Response::new(report))
     }
 
     async fn list_testimonial_candidates(

@@ -8,6 +8,7 @@ use tend_proto::v1;
 use tend_store::events::ErasedPeople;
 use tend_store::{DbContext as _, Effects, Event, EventHandler, HandleError};
 
+use crate::report;
 use crate::storage::routed::{self, Erased, Routed, routed_fact, testimonial_candidate};
 use crate::storage::{self, case_fact};
 
@@ -23,19 +24,26 @@ impl EventHandler for RecordCaseFacts {
     async fn handle(&self, effects: &mut Effects<'_>, events: &[&Event<v1::CaseEvent>]) -> Result<(), HandleError> {
         let mut rows = Vec::with_capacity(events.len());
         let mut routed_rows = Vec::new();
+        let mut interactions = Vec::new();
         for event in events {
             let row = case_fact(event)?;
             if event.payload.kind() == v1::CaseEventKind::Opened
                 && let Some(routed) = opened_fact(event, &row)
             {
+                if let Some(case) = &event.payload.case {
+                    let fact = report::opening_interaction(&row.tenant, case, row.opened_at);
+                    interactions.push((routed.fact.interaction_id.clone(), fact));
+                }
                 routed_rows.push(routed);
             }
             rows.push(row);
         }
         storage::record(effects.db(), rows).await.context("recording case facts")?;
         if !routed_rows.is_empty() {
-            routed::record(effects.db(), routed_rows).await.context("recording routed facts")?;
+            let fresh = routed::record(effects.db(), routed_rows).await.context("recording routed facts")?;
+            report::record_interactions(effects.db(), interactions, &fresh).await.context("rolling up interactions")?;
         }
+        report::record_case_events(effects.db(), events).await.context("rolling up case facts")?;
         Ok(())
     }
 }
@@ -98,11 +106,16 @@ impl EventHandler for RecordRoutedFacts {
         events: &[&Event<v1::InteractionRouted>],
     ) -> Result<(), HandleError> {
         let mut rows = Vec::with_capacity(events.len());
+        let mut interactions = Vec::with_capacity(events.len());
         for event in events {
-            rows.push(routed_row(event)?);
+            let row = routed_row(event)?;
+            let fact = report::routed_interaction(&row.fact.tenant, &event.payload, row.fact.decided_at);
+            interactions.push((row.fact.interaction_id.clone(), fact));
+            rows.push(row);
         }
-        let recorded = routed::record(effects.db(), rows).await.context("recording routed facts")?;
-        tracing::debug!(events = events.len(), recorded, "routed facts recorded");
+        let fresh = routed::record(effects.db(), rows).await.context("recording routed facts")?;
+        report::record_interactions(effects.db(), interactions, &fresh).await.context("rolling up interactions")?;
+        tracing::debug!(events = events.len(), recorded = fresh.len(), "routed facts recorded");
         Ok(())
     }
 }

@@ -14,6 +14,8 @@
 mod api;
 pub mod config;
 mod consumer;
+pub mod initiatives;
+pub mod report;
 mod storage;
 pub mod surveys;
 pub mod testimonials;

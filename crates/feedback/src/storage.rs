@@ -43,6 +43,8 @@ tend_store::migrator!(
         routed::CreateRoutedFacts,
         crate::surveys::storage::CreateSurveys,
         crate::testimonials::storage::CreateTestimonials,
+        crate::report::storage::CreateReportRollups,
+        crate::initiatives::CreateInitiatives,
     ]
 );
 

@@ -190,9 +190,10 @@ async fn the_consumer_records_each_interaction_once_whatever_is_delivered_again(
 
     statements.store(0, Ordering::Relaxed);
     handle_all(&consumer, &deliveries).await;
-    // Inbox, facts, topics, candidates (plus BEGIN and COMMIT): per batch, not per event.
+    // Inbox, facts, topics, candidates, roll-up counts (plus BEGIN and COMMIT): per batch, not
+    // per event.
     let count = statements.load(Ordering::Relaxed);
-    assert_eq!(count, 4, "{count} statements for {EVENTS} events");
+    assert_eq!(count, 5, "{count} statements for {EVENTS} events");
 
     let stored = facts(&db).await;
     assert_eq!(stored.len(), EVENTS);
@@ -270,7 +271,11 @@ async fn the_report_counts_routed_interactions_in_the_window(backend: Backend) {
     // Another tenant's interactions, in the window, count for it alone.
     handle_all(&consumer, &routed("globex", &[praise(inside, "p9", "c9").about(&["billing"])])).await;
 
-    let window = v1::GetServiceReportRequest { from: Some(to_timestamp(from)), to: Some(to_timestamp(to)) };
+    let window = v1::GetServiceReportRequest {
+        from: Some(to_timestamp(from)),
+        to: Some(to_timestamp(to)),
+        ..Default::default()
+    };
     let report = api.get_service_report(request(viewer("acme"), window)).await.unwrap().into_inner();
     assert_eq!((report.interactions_routed, report.not_actionable), (6, 3));
     assert_eq!(

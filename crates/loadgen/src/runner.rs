@@ -352,7 +352,7 @@ async fn caller(shared: Arc<Shared>, channel: Channel) -> CallerOutput {
 /// Asks feedback how many cases it has seen opened since the start.
 async fn feedback_cases(feedback: &mut FeedbackServiceClient<Channel>, shared: &Shared) -> Result<u64, tonic::Status> {
     let from = shared.t0_sys.checked_sub(Duration::from_secs(1)).unwrap_or(shared.t0_sys);
-    let request = v1::GetServiceReportRequest { from: Some(from.into()), to: None };
+    let request = v1::GetServiceReportRequest { from: Some(from.into()), ..Default::default() };
     let call = feedback.get_service_report(shared.headers.request(request));
     match tokio::time::timeout(Duration::from_millis(900), call).await {
         Ok(answer) => Ok(answer?.into_inner().cases_opened),

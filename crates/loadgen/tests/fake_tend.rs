@@ -534,6 +534,45 @@ impl FeedbackService for Fake {
     ) -> Result<Response<v1::ListSurveyResponsesResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn create_initiative(
+        &self,
+        _: Request<v1::CreateInitiativeRequest>,
+    ) -> Result<Response<v1::Initiative>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_initiative(&self, _: Request<v1::GetInitiativeRequest>) -> Result<Response<v1::Initiative>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_initiatives(
+        &self,
+        _: Request<v1::ListInitiativesRequest>,
+    ) -> Result<Response<v1::ListInitiativesResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn update_initiative(
+        &self,
+        _: Request<v1::UpdateInitiativeRequest>,
+    ) -> Result<Response<v1::Initiative>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn delete_initiative(
+        &self,
+        _: Request<v1::DeleteInitiativeRequest>,
+    ) -> Result<Response<v1::DeleteInitiativeResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_initiative_report(
+        &self,
+        _: Request<v1::GetInitiativeReportRequest>,
+    ) -> Result<Response<v1::InitiativeReport>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// Serves the fake on a fresh port; `full` adds cases and feedback to ingest.

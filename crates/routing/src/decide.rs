@@ -29,6 +29,8 @@ pub struct Decision {
     pub deadlines: Option<Deadlines>,
     /// The rule-set version.
     pub rule_set_version: u32,
+    /// The linked customer's CRM segment ("" when none), carried on the outcome for reports.
+    pub segment: String,
 }
 
 /// What hot-topic detection says about one interaction when it is decided: how hot its
@@ -130,6 +132,7 @@ pub fn decide(
         not_actionable_reason,
         deadlines,
         rule_set_version: config.rules.version,
+        segment: facts.customer.segment.clone(),
     }
 }
 
@@ -182,6 +185,7 @@ impl Decision {
                 .collect(),
             rule_set_version: self.rule_set_version,
             rules_fired: evaluation.fired.clone(),
+            segment: self.segment.clone(),
         }
     }
 

@@ -91,8 +91,14 @@ pub enum Command {
     /// snippet (see docs/FEEDBACK.md).
     #[command(subcommand)]
     Testimonials(crate::feedback_cmd::TestimonialsCommand),
-    /// Cases opened and resolved, from feedback.
-    Report(ReportArgs),
+    /// The service report from feedback: SLA attainment, response and resolution times,
+    /// backlog, promises, escalations, incidents, retention and surveys, by a dimension if
+    /// asked; as tables, CSV or JSON.
+    Report(crate::report_cmd::ReportArgs),
+    /// Initiatives (campaigns, product fixes, process changes) and their before-vs-after
+    /// reports.
+    #[command(subcommand)]
+    Initiatives(crate::initiatives_cmd::InitiativesCommand),
     /// Identity tasks: bring CRM customers in.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -1207,19 +1213,6 @@ pub struct ReplyArgs {
     /// The open promise this reply keeps, once delivered.
     #[arg(long, default_value = "")]
     pub keeps_promise: String,
-}
-
-/// `tend report`.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    #[command(flatten)]
-    pub connection: Connection,
-    /// Start of the window, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
-    #[arg(long)]
-    pub from: Option<chrono::DateTime<chrono::Utc>>,
-    /// End of the window, RFC 3339.
-    #[arg(long)]
-    pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `tend dead-letters …`: works on the event stream directly, so it reads the configuration.

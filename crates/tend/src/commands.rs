@@ -618,20 +618,6 @@ fn field(out: &mut String, label: &str, value: &str) {
     let _ = writeln!(out, "{:<15}{value}", format!("{label}:"));
 }
 
-/// `tend report`.
-pub async fn report(args: cli::ReportArgs) -> anyhow::Result<()> {
-    let client = connect(&args.connection).await?;
-    let request = v1::GetServiceReportRequest {
-        from: args.from.map(tend_kernel::ids::to_timestamp),
-        to: args.to.map(tend_kernel::ids::to_timestamp),
-    };
-    let report = client.feedback().get_service_report(request).await.map_err(failed)?.into_inner();
-    println!("cases opened:    {}", report.cases_opened);
-    println!("cases resolved:  {}", report.cases_resolved);
-    println!("mean to resolve: {:.1}s", report.mean_seconds_to_resolve);
-    Ok(())
-}
-
 /// `tend health`: the status of the server and each Tend service.
 pub async fn health(connection: Connection) -> anyhow::Result<()> {
     let client = connect(&connection).await?;
@@ -830,6 +816,7 @@ mod tests {
                 ],
                 rule_set_version: 4,
                 rules_fired: vec!["vip-tier".into(), "churn-to-retention".into()],
+                segment: "enterprise".into(),
             }),
             actionable: true,
             not_actionable_reason: String::new(),

@@ -12,8 +12,10 @@ mod fuzz_support;
 mod guides_cmd;
 mod identity_cmd;
 mod incidents_cmd;
+mod initiatives_cmd;
 mod keys_cmd;
 mod queue_cmd;
+mod report_cmd;
 mod rules_cmd;
 mod serve;
 mod text_cmd;
@@ -76,7 +78,8 @@ async fn run() -> ExitCode {
         Command::Guides(command) => guides_cmd::guides(command).await,
         Command::Surveys(command) => feedback_cmd::surveys(command).await,
         Command::Testimonials(command) => feedback_cmd::testimonials(command).await,
-        Command::Report(args) => commands::report(args).await,
+        Command::Report(args) => report_cmd::report(args).await,
+        Command::Initiatives(command) => initiatives_cmd::initiatives(command).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),
         Command::Customers(command) => identity_cmd::customers(command).await,

@@ -241,15 +241,15 @@ fn topics_of(fact: &routed_fact::Model) -> Vec<&str> {
 /// Records `routed` with a few statements per [`ROWS_PER_STATEMENT`] interactions: the facts of
 /// the interactions not recorded before (the first of a batch wins), then their topics and their
 /// testimonial candidates. An interaction recorded before (a replayed decision) is left as it
-/// is, and so gets no candidate again: one erased since stays erased. Returns how many
-/// interactions were new.
-pub async fn record<C: ConnectionTrait>(conn: &C, routed: Vec<Routed>) -> Result<usize, DbErr> {
+/// is, and so gets no candidate again: one erased since stays erased. Returns the (tenant,
+/// interaction id) of the interactions that were new.
+pub async fn record<C: ConnectionTrait>(conn: &C, routed: Vec<Routed>) -> Result<HashSet<(String, String)>, DbErr> {
     let mut seen = HashSet::with_capacity(routed.len());
     let routed: Vec<Routed> = routed
         .into_iter()
         .filter(|item| seen.insert((item.fact.tenant.clone(), item.fact.interaction_id.clone())))
         .collect();
-    let mut recorded = 0;
+    let mut recorded = HashSet::new();
     for chunk in routed.chunks(ROWS_PER_STATEMENT) {
         let facts = chunk.iter().map(|item| routed_fact::ActiveModel::from(item.fact.clone())).collect();
         let new = tend_store::query::insert_new(
@@ -262,7 +262,7 @@ pub async fn record<C: ConnectionTrait>(conn: &C, routed: Vec<Routed>) -> Result
             .iter()
             .filter(|item| new.contains(&(item.fact.tenant.clone(), item.fact.interaction_id.clone())))
             .collect();
-        recorded += fresh.len();
+        recorded.extend(fresh.iter().map(|item| (item.fact.tenant.clone(), item.fact.interaction_id.clone())));
         let topics: Vec<routed_topic::ActiveModel> = fresh
             .iter()
             .flat_map(|item| {

@@ -256,7 +256,25 @@ pub async fn submit_response(
             customer_id: row.customer_id.clone(),
             profile_id: row.profile_id.clone(),
         };
+        let topics: Vec<String> =
+            answer.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect();
+        let dims =
+            crate::report::Dims::of_survey(answer.channel, &answer.segment, &answer.team, &answer.agent, &topics);
+        let scale_score = u8::try_from(score).unwrap_or(u8::MAX);
+        let scored = crate::report::SurveyScore {
+            tenant: tenant.to_owned(),
+            response_id: answer.survey_id.clone(),
+            received_at: now,
+            dims,
+            score: match kind {
+                v1::SurveyKind::Nps => crate::report::SurveyKind::Nps(scale_score),
+                v1::SurveyKind::Ces => crate::report::SurveyKind::Ces(scale_score),
+                _ => crate::report::SurveyKind::Csat(scale_score),
+            },
+        };
         response::ActiveModel::from(answer).insert(&txn).await.context("recording the response")?;
+        // The service report's CSAT, NPS and CES, in the same transaction.
+        crate::report::record_survey_scores(&txn, &[scored]).await.context("adding the score to the report")?;
         let action = if low_score { row.low_score_action } else { v1::LowScoreAction::Unspecified as i32 };
         let answered = v1::SurveyAnswered {
             survey_id: row.survey_id.clone(),

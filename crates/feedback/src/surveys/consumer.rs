@@ -104,7 +104,10 @@ impl SendSurveys {
     ) -> Result<Result<(), Skipped>, HandleError> {
         let Some(case) = &event.payload.case else { return Ok(Err(Skipped::NoRecipient)) };
         let tenant = event.tenant.as_str();
-        let segment = tagged(&case.tags, "segment");
+        // The CRM's segment routing saw, else a `segment:<x>` tag an agent or a rule added.
+        let routing = case.routing.as_ref();
+        let segment = routing.map(|routing| routing.segment.clone()).filter(|segment| !segment.is_empty());
+        let segment = segment.unwrap_or_else(|| tagged(&case.tags, "segment"));
         let Some(template) = templates.iter().find(|row| fits(row, case.channel, &segment)) else {
             return Ok(Err(Skipped::NoTemplate));
         };
@@ -153,7 +156,12 @@ impl SendSurveys {
             interaction_id: interaction_id.clone(),
             channel: case.channel,
             segment,
-            team: tagged(&case.tags, "team"),
+            // The team is the queue the case waited in (as the service report has it), else a
+            // `team:<x>` tag.
+            team: routing
+                .map(|routing| routing.queue.clone())
+                .filter(|queue| !queue.is_empty())
+                .unwrap_or_else(|| tagged(&case.tags, "team")),
             agent: case.assignee.clone(),
             topics: case.topics.join(","),
             sent_at: now,
