@@ -10,7 +10,8 @@
 //! [`FollowCases`] consumes `cases.events` for the queue's work items and the times a
 //! simulation compares deadlines with;
 //! [`EraseCustomers`] consumes `customers.erased` and blanks the inputs kept for simulations;
-//! [`KeepAccounts`] consumes `channels.accounts` for the accounts and their hours.
+//! [`KeepAccounts`] consumes `channels.accounts` for the accounts and their hours;
+//! [`KeepSatisfaction`] consumes `surveys.answered` for the agents' records on topics.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -370,6 +371,29 @@ impl EventHandler for FollowCases {
             let withdrawn = v1::OfferEvent { offer: Some(crate::work::offer(row, v1::OfferState::Withdrawn)) };
             effects.publish(streams::QUEUE_OFFERS, cause, &withdrawn);
         }
+        Ok(())
+    }
+}
+
+/// Keeps customers' satisfaction in the agents' records on topics (`surveys.answered`, from
+/// feedback): each CSAT answer counts for the agent who had the case, on each of its topics, so
+/// that a hot topic's experts are those whose customers were satisfied too.
+pub struct KeepSatisfaction;
+
+#[async_trait]
+impl EventHandler for KeepSatisfaction {
+    type Payload = v1::SurveyAnswered;
+
+    async fn handle(
+        &self,
+        effects: &mut Effects<'_>,
+        events: &[&Event<v1::SurveyAnswered>],
+    ) -> Result<(), HandleError> {
+        let rows: Vec<_> = events
+            .iter()
+            .flat_map(|event| crate::trends::satisfaction_of(event.tenant.as_str(), &event.payload))
+            .collect();
+        crate::trends::storage::add_expertise(effects.db(), rows).await.context("keeping agents' satisfaction")?;
         Ok(())
     }
 }

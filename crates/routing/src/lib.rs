@@ -120,6 +120,13 @@ impl Routing {
             &relay.waker(),
         ));
         consumers.extend(context.consumers(
+            streams::SURVEYS_ANSWERED,
+            SERVICE,
+            Arc::new(consumer::KeepSatisfaction),
+            &db,
+            &relay.waker(),
+        ));
+        consumers.extend(context.consumers(
             streams::CHANNELS_ACCOUNTS,
             SERVICE,
             Arc::new(consumer::KeepAccounts),

@@ -287,6 +287,7 @@ pub async fn submit_response(
             action,
             agent: row.agent.clone(),
             channel: row.channel,
+            topics: row.topics.split(',').filter(|topic| !topic.is_empty()).map(str::to_owned).collect(),
         };
         outbox::enqueue(&txn, SURVEYS_ANSWERED, &envelope(crate::SERVICE, &caller.tenant, &answered)).await?;
     }

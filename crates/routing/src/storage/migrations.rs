@@ -26,6 +26,7 @@ tend_store::migrator!(
         crate::trends::storage::AddClusters,
         crate::trends::storage::AddClusterThresholds,
         crate::tipsheet::storage::AddTipSheet,
+        crate::trends::storage::AddExpertiseCsat,
     ]
 );
 

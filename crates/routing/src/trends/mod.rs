@@ -767,7 +767,42 @@ pub fn expert_score(record: &storage::expertise::Model) -> f64 {
         return 0.0;
     }
     let mean_hours = record.resolution_seconds as f64 / record.resolved as f64 / 3600.0;
-    good as f64 / (1.0 + mean_hours.max(0.0) / 24.0)
+    // Customers' satisfaction once a few have answered: from half the score (none satisfied)
+    // to one and a half (all satisfied); a record without answers is neither helped nor hurt.
+    let satisfaction = if record.csat_responses >= MIN_CSAT_ANSWERS {
+        0.5 + record.csat_satisfied.clamp(0, record.csat_responses) as f64 / record.csat_responses as f64
+    } else {
+        1.0
+    };
+    good as f64 / (1.0 + mean_hours.max(0.0) / 24.0) * satisfaction
+}
+
+/// CSAT answers an agent's record on a topic needs before they weigh on it.
+const MIN_CSAT_ANSWERS: i64 = 3;
+
+/// What a CSAT answer adds to its agent's record on its case's topics (nothing for NPS and CES,
+/// or a case that had no agent or topic).
+pub fn satisfaction_of(tenant: &str, answered: &v1::SurveyAnswered) -> Vec<storage::expertise::Model> {
+    if answered.kind() != v1::SurveyKind::Csat || answered.agent.is_empty() {
+        return Vec::new();
+    }
+    let satisfied = i64::from(answered.score >= 4);
+    let mut topics: Vec<&String> = answered.topics.iter().filter(|topic| !topic.is_empty()).collect();
+    topics.sort();
+    topics.dedup();
+    topics
+        .into_iter()
+        .map(|topic| storage::expertise::Model {
+            tenant: tenant.to_owned(),
+            agent: answered.agent.clone(),
+            topic: topic.clone(),
+            resolved: 0,
+            reopened: 0,
+            resolution_seconds: 0,
+            csat_responses: 1,
+            csat_satisfied: satisfied,
+        })
+        .collect()
 }
 
 /// The experts of each of `topics` for `tenant`, best first (score above 0 only).
@@ -816,6 +851,8 @@ pub fn expertise_of(tenant: &str, event: &v1::CaseEvent) -> Vec<storage::experti
             resolved,
             reopened,
             resolution_seconds: seconds,
+            csat_responses: 0,
+            csat_satisfied: 0,
         })
         .collect()
 }
@@ -847,7 +884,36 @@ mod tests {
             resolved,
             reopened,
             resolution_seconds: resolved * hours * 3600,
+            csat_responses: 0,
+            csat_satisfied: 0,
         }
+    }
+
+    #[test]
+    fn satisfied_customers_raise_an_expert_and_unhappy_ones_lower_them() {
+        let plain = expert_score(&record(10, 0, 1));
+        let with = |responses, satisfied| storage::expertise::Model {
+            csat_responses: responses,
+            csat_satisfied: satisfied,
+            ..record(10, 0, 1)
+        };
+        assert_eq!(expert_score(&with(2, 0)), plain, "too few answers to weigh");
+        assert!(expert_score(&with(10, 10)) > plain);
+        assert!(expert_score(&with(10, 1)) < plain);
+        let answered = v1::SurveyAnswered {
+            kind: v1::SurveyKind::Csat.into(),
+            score: 5,
+            agent: "ana".into(),
+            topics: vec!["billing".into(), "billing".into(), "outage".into()],
+            ..Default::default()
+        };
+        let rows = satisfaction_of("acme", &answered);
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|row| (row.csat_responses, row.csat_satisfied, row.resolved) == (1, 1, 0)));
+        let nps = v1::SurveyAnswered { kind: v1::SurveyKind::Nps.into(), ..answered.clone() };
+        assert!(satisfaction_of("acme", &nps).is_empty());
+        let unassigned = v1::SurveyAnswered { agent: String::new(), ..answered };
+        assert!(satisfaction_of("acme", &unassigned).is_empty());
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub mod expertise {
         pub reopened: i64,
         /// Seconds from opening to resolution, summed over `resolved`.
         pub resolution_seconds: i64,
+        /// CSAT answers about the agent's cases on the topic (from `surveys.answered`).
+        pub csat_responses: i64,
+        /// Of them, the satisfied ones (4 or 5 of 5).
+        pub csat_satisfied: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -262,6 +266,37 @@ impl MigrationTrait for AddClusterThresholds {
     }
 }
 
+/// Gives the agents' record on topics its customers' satisfaction (CSAT answers).
+pub struct AddExpertiseCsat;
+
+impl MigrationName for AddExpertiseCsat {
+    fn name(&self) -> &str {
+        "m20261208_000100_add_expertise_csat"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddExpertiseCsat {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        for column in ["csat_responses", "csat_satisfied"] {
+            manager
+                .alter_table(
+                    Table::alter().table("agent_topic_stats").add_column(big_integer(column).default(0)).to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["csat_satisfied", "csat_responses"] {
+            manager.alter_table(Table::alter().table("agent_topic_stats").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Adds to the agents' record on topics: `rows` are increments (one per agent and topic).
 pub async fn add_expertise<C: ConnectionTrait>(conn: &C, mut rows: Vec<expertise::Model>) -> Result<(), DbErr> {
     if rows.is_empty() {
@@ -276,6 +311,8 @@ pub async fn add_expertise<C: ConnectionTrait>(conn: &C, mut rows: Vec<expertise
             (expertise::Column::Resolved, "excluded.resolved"),
             (expertise::Column::Reopened, "excluded.reopened"),
             (expertise::Column::ResolutionSeconds, "excluded.resolution_seconds"),
+            (expertise::Column::CsatResponses, "excluded.csat_responses"),
+            (expertise::Column::CsatSatisfied, "excluded.csat_satisfied"),
         ] {
             on_conflict.value(column, Expr::col((expertise::Entity, column)).add(Expr::cust(name)));
         }
