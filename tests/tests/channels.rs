@@ -659,7 +659,7 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     assert_eq!(cases.reply_to_case(as_tenant(TENANT, unknown)).await.unwrap_err().code(), tonic::Code::NotFound);
 
     let delivered = tend_tests::eventually("the reply delivered on the case", Duration::from_secs(20), || async {
-        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone() };
+        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone(), ..Default::default() };
         let replies = app.cases().list_case_replies(as_tenant(TENANT, list)).await.ok()?.into_inner().replies;
         replies.into_iter().find(|reply| reply.status == i32::from(v1::CaseReplyStatus::Delivered))
     })
@@ -706,7 +706,7 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     refused.keeps_promise_id = promised.id.clone();
     cases.reply_to_case(as_tenant(TENANT, refused)).await.unwrap();
     let failed = tend_tests::eventually("the reply failed on the case", Duration::from_secs(20), || async {
-        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone() };
+        let list = v1::ListCaseRepliesRequest { case_id: case.id.clone(), ..Default::default() };
         let replies = app.cases().list_case_replies(as_tenant(TENANT, list)).await.ok()?.into_inner().replies;
         replies.into_iter().find(|reply| reply.status == i32::from(v1::CaseReplyStatus::Failed))
     })
@@ -721,6 +721,23 @@ async fn an_agent_replies_on_a_case_and_sees_it_delivered(backend: Backend) {
     let open: Vec<_> = promises.iter().filter(|p| p.state() == v1::PromiseState::Open).collect();
     assert_eq!(open.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [promised.id.as_str()]);
     assert_eq!(cases.get_case(as_tenant(TENANT, get)).await.unwrap().into_inner().open_promises, 1);
+
+    // The case's replies come in pages, oldest first, each going on where the last stopped.
+    let page = |page_size: u32, page_token: String| v1::ListCaseRepliesRequest {
+        case_id: case.id.clone(),
+        page_size,
+        page_token,
+    };
+    let first = cases.list_case_replies(as_tenant(TENANT, page(1, String::new()))).await.unwrap().into_inner();
+    assert_eq!(first.replies.iter().map(|r| r.reply_id.as_str()).collect::<Vec<_>>(), ["agent-reply-1"]);
+    assert!(!first.next_page_token.is_empty());
+    let rest = cases.list_case_replies(as_tenant(TENANT, page(5, first.next_page_token))).await.unwrap().into_inner();
+    assert_eq!(rest.replies.iter().map(|r| r.reply_id.as_str()).collect::<Vec<_>>(), ["agent-reply-2"]);
+    assert_eq!(rest.next_page_token, "", "the last page");
+    for (size, token) in [(501, String::new()), (10, "garbage".to_owned()), (10, "12.zz".to_owned())] {
+        let refused = cases.list_case_replies(as_tenant(TENANT, page(size, token))).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
     app.stop().await;
 }
 

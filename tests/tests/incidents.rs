@@ -359,7 +359,7 @@ async fn one_answer_reaches_every_member_in_its_language_once(backend: Backend) 
     assert_eq!((status.pending, status.failed, status.replies.len()), (1, 0, 2));
     let replies = app
         .cases()
-        .list_case_replies(by(ANA, v1::ListCaseRepliesRequest { case_id: spanish.id.clone() }))
+        .list_case_replies(by(ANA, v1::ListCaseRepliesRequest { case_id: spanish.id.clone(), ..Default::default() }))
         .await
         .unwrap()
         .into_inner()

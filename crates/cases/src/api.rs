@@ -663,8 +663,8 @@ impl v1::case_service_server::CaseService for CaseApi {
     ) -> Result<Response<v1::ListCaseRepliesResponse>, Status> {
         let caller = caller(&request)?;
         caller.require(Access::Read)?;
-        let replies = crate::replies::list(&self.db, caller.tenant.as_str(), &request.get_ref().case_id).await?;
-        Ok(Response::new(v1::ListCaseRepliesResponse { replies }))
+        let page = crate::replies::list(&self.db, caller.tenant.as_str(), request.get_ref()).await?;
+        Ok(Response::new(page))
     }
 
     async fn promise_follow_up(

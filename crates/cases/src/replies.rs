@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::Index;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect as _, Set, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{integer, string, text, timestamp_with_time_zone};
@@ -268,20 +268,87 @@ async fn promise_to_keep<C: ConnectionTrait>(
 }
 
 /// The replies of a case, oldest first.
-pub async fn list(db: &DatabaseConnection, tenant: &str, case_id: &str) -> Result<Vec<v1::CaseReply>, ApiError> {
-    let case_id = parse_id("case_id", case_id)?;
+pub async fn list(
+    db: &DatabaseConnection,
+    tenant: &str,
+    request: &v1::ListCaseRepliesRequest,
+) -> Result<v1::ListCaseRepliesResponse, ApiError> {
+    let case_id = parse_id("case_id", &request.case_id)?;
+    let limit = match request.page_size {
+        0 => tend_kernel::paging::DEFAULT_PAGE_SIZE,
+        size @ 1..=tend_kernel::paging::MAX_PAGE_SIZE => size,
+        _ => {
+            let max = tend_kernel::paging::MAX_PAGE_SIZE;
+            return Err(ApiError::invalid("page_size", format!("must be at most {max}")));
+        }
+    };
+    let after = match request.page_token.as_str() {
+        "" => None,
+        token => Some(ReplyCursor::parse(token)?),
+    };
     if storage::find(db, tenant, &case_id).await.context("reading the case")?.is_none() {
         return Err(ApiError::not_found("case", case_id));
     }
-    let rows = reply::Entity::find()
+    let mut query = reply::Entity::find()
         .filter(reply::Column::Tenant.eq(tenant))
-        .filter(reply::Column::CaseId.eq(case_id.as_str()))
+        .filter(reply::Column::CaseId.eq(case_id.as_str()));
+    if let Some(after) = &after {
+        query = query.filter(
+            sea_orm::Condition::any().add(reply::Column::RequestedAt.gt(after.requested_at)).add(
+                sea_orm::Condition::all()
+                    .add(reply::Column::RequestedAt.eq(after.requested_at))
+                    .add(reply::Column::ReplyId.gt(after.reply_id.as_str())),
+            ),
+        );
+    }
+    let rows = query
         .order_by_asc(reply::Column::RequestedAt)
         .order_by_asc(reply::Column::ReplyId)
+        .limit(u64::from(limit))
         .all(db)
         .await
         .context("reading the replies")?;
-    Ok(rows.into_iter().map(to_proto).collect())
+    let full = rows.len() as u64 == u64::from(limit);
+    let replies: Vec<(String, v1::CaseReply)> =
+        rows.into_iter().map(|row| (ReplyCursor::of(&row).token(), to_proto(row))).collect();
+    // Bounded in bytes too; a short page that was cut goes on after its last reply.
+    let page = tend_kernel::paging::Page { limit: if full { replies.len() as u64 } else { u64::MAX }, after: None };
+    let (replies, next_page_token) =
+        page.fit_by(replies, |(_, reply)| prost::Message::encoded_len(reply), |(token, _)| token.as_str());
+    Ok(v1::ListCaseRepliesResponse { replies: replies.into_iter().map(|(_, reply)| reply).collect(), next_page_token })
+}
+
+/// Where a page of a case's replies ends: replies are ordered by when they were requested,
+/// then by id (which the caller chose, so not time-ordered).
+struct ReplyCursor {
+    requested_at: chrono::DateTime<chrono::Utc>,
+    reply_id: String,
+}
+
+impl ReplyCursor {
+    fn of(row: &reply::Model) -> Self {
+        Self { requested_at: row.requested_at, reply_id: row.reply_id.clone() }
+    }
+
+    /// `<microseconds>.<reply id in hex>`: opaque to callers, safe in any transport.
+    fn token(&self) -> String {
+        let hex: String = self.reply_id.bytes().map(|byte| format!("{byte:02x}")).collect();
+        format!("{}.{hex}", self.requested_at.timestamp_micros())
+    }
+
+    fn parse(token: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::invalid("page_token", "is not a token from a previous response");
+        let (micros, hex) = token.split_once('.').ok_or_else(bad)?;
+        let micros: i64 = micros.parse().map_err(|_| bad())?;
+        let requested_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        if hex.len() % 2 != 0 || hex.len() > 2 * 256 {
+            return Err(bad());
+        }
+        let bytes: Result<Vec<u8>, _> =
+            (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16)).collect();
+        let reply_id = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
+        Ok(Self { requested_at, reply_id })
+    }
 }
 
 /// Sets what came of a reply and puts it on the case's timeline, and returns the reply; a

@@ -206,8 +206,17 @@ pub async fn cases(command: cli::CasesCommand) -> anyhow::Result<()> {
         }
         cli::CasesCommand::Replies(args) => {
             let client = connect(&args.connection).await?;
-            let request = v1::ListCaseRepliesRequest { case_id: args.id };
-            let replies = client.cases().list_case_replies(request).await.map_err(failed)?.into_inner().replies;
+            let mut replies = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = v1::ListCaseRepliesRequest { case_id: args.id.clone(), page_size: 500, page_token };
+                let page = client.cases().list_case_replies(request).await.map_err(failed)?.into_inner();
+                replies.extend(page.replies);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
             for reply in &replies {
                 let status = v1::CaseReplyStatus::try_from(reply.status)
                     .map(|status| status.as_str_name().trim_start_matches("CASE_REPLY_STATUS_").to_lowercase())
