@@ -74,10 +74,11 @@ pub async fn assemble<C: ConnectionTrait>(
         None => None,
     };
     let (rule_set_version, rules) = rules_in_force(conn, name).await?;
+    // Accounts before calendars: an account and its hours are saved in one transaction, so an
+    // account read is never missing hours saved with it.
+    let account_rows = storage::accounts(conn, name).await.context("reading the accounts")?;
     let calendars = decoded_calendars(conn, name).await?;
-    let accounts = storage::accounts(conn, name)
-        .await
-        .context("reading the accounts")?
+    let accounts = account_rows
         .into_iter()
         .map(|row| {
             let hours = calendars.iter().find(|calendar| calendar.name == account_calendar(&row.account)).cloned();
