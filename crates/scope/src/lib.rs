@@ -246,12 +246,14 @@ fn without_strings(source: &str) -> String {
     out
 }
 
-/// Longest parser message carried, in bytes.
-const MAX_MESSAGE: usize = 200;
+/// Longest message of the CEL parser a problem carries, in bytes.
+pub const MAX_PARSER_MESSAGE: usize = 200;
 
-fn short(mut message: String) -> String {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
+/// `message` cut to [`MAX_PARSER_MESSAGE`] bytes on a character boundary, marked "…" when cut:
+/// the parser quotes the input, which must not come back whole in an error.
+pub fn short(mut message: String) -> String {
+    if message.len() > MAX_PARSER_MESSAGE {
+        let mut end = MAX_PARSER_MESSAGE;
         while !message.is_char_boundary(end) {
             end -= 1;
         }

@@ -15,8 +15,8 @@ pub const MAX_RULES: usize = 500;
 /// Longest condition, in bytes.
 pub const MAX_CONDITION_BYTES: usize = 4096;
 // The bounds on a condition's shape are CEL's, shared with incident scopes (tend-scope).
-use tend_scope::shape;
 pub use tend_scope::{MAX_NESTING, MAX_OPERATORS};
+use tend_scope::{shape, short};
 /// Bound of one rule's priority adjustment, and of all rules' together.
 pub const MAX_ADJUSTMENT: i32 = 50;
 /// Most tags one rule adds.
@@ -303,22 +303,6 @@ fn condition(env: &Env, rule: &str, when: &str, problems: &mut Vec<Problem>) -> 
         }
     }
     Some(program)
-}
-
-/// Longest message of the CEL parser a problem carries, in bytes.
-const MAX_PARSER_MESSAGE: usize = 200;
-
-/// `message` cut to [`MAX_PARSER_MESSAGE`] bytes on a character boundary, marked "…" when cut.
-fn short(mut message: String) -> String {
-    if message.len() > MAX_PARSER_MESSAGE {
-        let mut end = MAX_PARSER_MESSAGE;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    message
 }
 
 fn type_name(value: &Value) -> &'static str {
