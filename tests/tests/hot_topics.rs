@@ -61,9 +61,11 @@ fn first_response_minutes(interaction: &v1::Interaction, case: &v1::Case) -> i64
     (due.seconds - interaction.received_at.unwrap().seconds) / 60
 }
 
-async fn a_burst_turns_its_topic_hot_and_opens_one_incident(backend: Backend) {
-    let app = spawn(backend).await;
-    let topics = vec![v1::Topic { name: "outage".into(), keywords: vec!["down".into(), "outage".into()] }];
+/// The tenant's "outage" topic (posts with any of `keywords`), an SLA policy of one hour to first
+/// response, and a threshold of 20 posts on the outage within 2 hours.
+async fn watch_outages(app: &TestApp, keywords: &[&str]) {
+    let keywords = keywords.iter().map(|keyword| (*keyword).to_owned()).collect();
+    let topics = vec![v1::Topic { name: "outage".into(), keywords }];
     app.enrichment().put_topics(as_tenant(TENANT, v1::PutTopicsRequest { topics })).await.unwrap();
     let policy = v1::SlaPolicy {
         name: "social".into(),
@@ -76,12 +78,15 @@ async fn a_burst_turns_its_topic_hot_and_opens_one_incident(backend: Backend) {
         topic: "outage".into(),
         posts: 20,
         window_seconds: 7200,
-        department: String::new(),
-        updated_at: None,
-        cluster_size: 0,
+        ..Default::default()
     };
     let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
     app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap();
+}
+
+async fn a_burst_turns_its_topic_hot_and_opens_one_incident(backend: Backend) {
+    let app = spawn(backend).await;
+    watch_outages(&app, &["down", "outage"]).await;
 
     // Before the burst: a post on the topic is routed at the policy's pace.
     let calm = ingest(&app, "early", "is the app down for anyone else? complaint").await;
@@ -446,24 +451,7 @@ async fn loadgen_traffic_with_a_planted_outage_runs_the_whole_course(backend: Ba
     use tend_loadgen::traffic::{Kind, Traffic, TrafficConfig};
     let app = spawn(backend).await;
     let keywords = ["down", "outage", "503", "caído", "caída", "panne", "inaccessible", "störung", "baixo", "service"];
-    let topics =
-        vec![v1::Topic { name: "outage".into(), keywords: keywords.iter().map(|k| (*k).to_owned()).collect() }];
-    app.enrichment().put_topics(as_tenant(TENANT, v1::PutTopicsRequest { topics })).await.unwrap();
-    let policy = v1::SlaPolicy {
-        name: "social".into(),
-        first_response: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
-        ..Default::default()
-    };
-    app.routing().put_sla_policy(as_tenant(TENANT, v1::PutSlaPolicyRequest { policy: Some(policy) })).await.unwrap();
-    let threshold = v1::EscalationThreshold {
-        name: "outage-burst".into(),
-        topic: "outage".into(),
-        posts: 20,
-        window_seconds: 7200,
-        ..Default::default()
-    };
-    let request = v1::PutEscalationThresholdRequest { threshold: Some(threshold) };
-    app.routing().put_escalation_threshold(as_tenant(TENANT, request)).await.unwrap();
+    watch_outages(&app, &keywords).await;
 
     let mut config = TrafficConfig::new(12, "burst");
     config.burst = Some(100..480);
