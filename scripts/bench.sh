@@ -168,7 +168,9 @@ start_tend() {
     # change per joined post; measure it apart (BENCH_ATTACH_WINDOW=24h).
     local -a env_vars=(-u TEND__STORAGE__DATABASE_URL -u TEND__STREAM__REDIS_URL -u TEND__STREAM__KEY_PREFIX
         "TEND__SERVER__LISTEN=127.0.0.1:$port" "TEND__STORAGE__DATA_DIR=$data"
-        "TEND__CASES__ATTACH_WINDOW=${BENCH_ATTACH_WINDOW:-0s}")
+        "TEND__CASES__ATTACH_WINDOW=${BENCH_ATTACH_WINDOW:-0s}"
+        # `tend serve` requires feedback's survey-link secret; any 32 bytes do for a benchmark.
+        "TEND__FEEDBACK__TOKEN_SECRET=bench-token-secret-0123456789abcdef")
     local -a command
     tend_db="-"
     if [[ "$backend" == pg ]]; then
