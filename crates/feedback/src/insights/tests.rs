@@ -151,7 +151,7 @@ fn history(dice: &mut Dice) -> Vec<Post> {
         let at = since() + Duration::minutes(minutes) + Duration::milliseconds(i64::from(n));
         let segment = if customer_id.is_empty() {
             String::new()
-        } else if customer % 7 == 0 && minutes > 15 * 24 * 60 {
+        } else if customer.is_multiple_of(7) && minutes > 15 * 24 * 60 {
             // Moved up in the middle of the range.
             "enterprise".to_owned()
         } else {
