@@ -123,6 +123,7 @@ const ACCESS: &[(&str, Access)] = &[
     ("FeedbackService/UpdateInitiative", Admin),
     ("FeedbackService/DeleteInitiative", Admin),
     ("FeedbackService/GetInitiativeReport", Read),
+    ("FeedbackService/ExportInsights", Admin),
     ("IdentityService/UpsertCustomer", Write),
     ("IdentityService/ImportCustomers", Write),
     ("IdentityService/GetCustomer", Read),

@@ -444,9 +444,13 @@ service_client! {
 
 type GrpcFeedback = v1::feedback_service_client::FeedbackServiceClient<Channel>;
 
+/// The stream `ExportInsights` answers with, boxed so every implementation of the feedback
+/// service has the same one.
+pub type ExportInsightsStream = tonic::codegen::BoxStream<v1::ExportInsightsResponse>;
+
 service_client! {
     /// A client of the feedback service.
-    FeedbackClient, v1::feedback_service_server::FeedbackService, GrpcFeedback {
+    FeedbackClient, v1::feedback_service_server::FeedbackService<ExportInsightsStream = ExportInsightsStream>, GrpcFeedback {
         @on_behalf_of_a_person {
             /// What feedback holds about a person (subject access, admin only).
             export_subject_data(v1::ExportSubjectDataRequest) -> v1::SubjectDataExport;

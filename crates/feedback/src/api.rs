@@ -11,6 +11,7 @@ use tend_store::{DbContext as _, OutboxWaker};
 use tonic::{Request, Response, Status};
 
 use crate::initiatives;
+use crate::insights;
 use crate::surveys::{self, Surveys};
 use crate::testimonials;
 
@@ -22,6 +23,7 @@ pub struct FeedbackApi {
     db: DatabaseConnection,
     surveys: Surveys,
     waker: OutboxWaker,
+    exports: insights::api::Exports,
 }
 
 impl FeedbackApi {
@@ -38,7 +40,7 @@ impl FeedbackApi {
 
     /// An API over `db` with `surveys`' settings, waking `waker` when it publishes.
     pub fn with_surveys(db: DatabaseConnection, surveys: Surveys, waker: OutboxWaker) -> Self {
-        Self { db, surveys, waker }
+        Self { db, surveys, waker, exports: insights::api::Exports::default() }
     }
 }
 
@@ -387,5 +389,15 @@ impl v1::feedback_service_server::FeedbackService for FeedbackApi {
     ) -> Result<Response<v1::ListPublishedTestimonialsResponse>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(testimonials::api::list_published(&self.db, &caller, request.into_inner()).await?))
+    }
+
+    type ExportInsightsStream = insights::api::Responses;
+
+    async fn export_insights(
+        &self,
+        request: Request<v1::ExportInsightsRequest>,
+    ) -> Result<Response<Self::ExportInsightsStream>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.exports.start(&self.db, &caller, request.get_ref())?))
     }
 }

@@ -67,9 +67,18 @@ fn opened_fact(event: &Event<v1::CaseEvent>, fact: &case_fact::Model) -> Option<
             intents: case.intents.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
             topics: case.topics.join(","),
             sentiment: case.sentiment,
+            customer_id: case.customer_id.clone(),
+            segment: routing.map(|routing| routing.segment.clone()).unwrap_or_default(),
+            lifetime_value: routing.map_or(0.0, |routing| finite(routing.lifetime_value)),
+            churn_risk: routed::is_churn_risk(&case.intents),
         },
         candidate: None,
     })
+}
+
+/// `value`, or 0 when it is not a finite number (a CRM may send anything).
+fn finite(value: f64) -> f64 {
+    if value.is_finite() { value } else { 0.0 }
 }
 
 /// What feedback keeps of the case in `event`; an event without a valid case is poison.
@@ -149,6 +158,10 @@ fn routed_row(event: &Event<v1::InteractionRouted>) -> Result<Routed, HandleErro
         intents: intents.join(","),
         topics: routed.topics.join(","),
         sentiment: routed.sentiment,
+        customer_id: routed.customer_id.clone(),
+        segment: decision.outcome.as_ref().map(|outcome| outcome.segment.clone()).unwrap_or_default(),
+        lifetime_value: decision.outcome.as_ref().map_or(0.0, |outcome| finite(outcome.lifetime_value)),
+        churn_risk: routed::is_churn_risk(&routed.intents),
     };
     let candidate = routed.testimonial_candidate.then(|| testimonial_candidate::Model {
         tenant,
@@ -164,12 +177,12 @@ fn routed_row(event: &Event<v1::InteractionRouted>) -> Result<Routed, HandleErro
 
 /// Honours `customers.erased` (right to erasure).
 ///
-/// Of all feedback keeps, only testimonial candidates name people (by id: the author's
-/// `profile_id` and the linked `customer_id`): the handler deletes those of the erased customer
-/// and of each erased profile, scoped by each event's tenant, in the batch's transaction and a
-/// statement per hundred erasures. `case_facts` and `routed_facts` hold ids of cases and
-/// interactions, labels and times only, so there is nothing else to erase. A redelivered
-/// erasure finds nothing more to delete.
+/// Testimonial candidates name people (by id: the author's `profile_id` and the linked
+/// `customer_id`): the handler deletes those of the erased customer and of each erased profile,
+/// scoped by each event's tenant, in the batch's transaction and a statement per hundred
+/// erasures. `routed_facts` keep the linked customer's id and CRM value for the insights export:
+/// both are blanked, and the facts stay as anonymous counts. `case_facts` hold ids of cases,
+/// and times only. A redelivered erasure finds nothing more to change.
 ///
 /// Surveys sent to them, their opt-outs and frequency-cap rows are deleted (their links answer
 /// NOT_FOUND); their responses stay for the reports with the comment and their ids blanked.
@@ -196,6 +209,7 @@ impl EventHandler for EraseCustomers {
             .collect();
         let candidates =
             routed::erase_candidates(effects.db(), &erased).await.context("erasing testimonial candidates")?;
+        let facts = routed::erase_facts(effects.db(), &erased).await.context("erasing customers from routed facts")?;
         let surveys = crate::surveys::storage::erase(effects.db(), &erased).await.context("erasing surveys")?;
         let testimonials =
             crate::testimonials::storage::erase(effects.db(), &erased).await.context("erasing testimonials")?;
@@ -203,9 +217,10 @@ impl EventHandler for EraseCustomers {
         tracing::info!(
             events = events.len(),
             candidates,
+            facts,
             surveys,
             testimonials,
-            "erased customers: testimonial candidates, surveys and testimonials erased"
+            "erased customers: testimonial candidates, routed facts, surveys and testimonials erased"
         );
         // Lets the database go of the deleted bytes; the ids are recorded by the services that
         // publish events about them.

@@ -9,12 +9,14 @@
 //!
 //! Surveys after resolution are in [`surveys`]: templates, the sender on `cases.events`, the
 //! survey page's signed single-use links and the responses. Testimonials with consent,
-//! moderation and a public list are in [`testimonials`].
+//! moderation and a public list are in [`testimonials`]. Decision data per customer and per
+//! topic (`ExportInsights`) is in [`insights`].
 
 mod api;
 pub mod config;
 mod consumer;
 pub mod initiatives;
+pub mod insights;
 pub mod report;
 mod storage;
 pub mod surveys;
@@ -108,7 +110,7 @@ impl Feedback {
     }
 
     /// The implementation, for in-process clients.
-    pub fn service(&self) -> Arc<dyn FeedbackService> {
+    pub fn service(&self) -> Arc<dyn FeedbackService<ExportInsightsStream = tend_client::ExportInsightsStream>> {
         self.api.clone()
     }
 }

@@ -45,6 +45,7 @@ tend_store::migrator!(
         crate::testimonials::storage::CreateTestimonials,
         crate::report::storage::CreateReportRollups,
         crate::initiatives::CreateInitiatives,
+        routed::AddInsightColumns,
     ]
 );
 

@@ -402,6 +402,15 @@ impl CaseService for Fake {
 
 #[tonic::async_trait]
 impl FeedbackService for Fake {
+    type ExportInsightsStream = tonic::codegen::BoxStream<v1::ExportInsightsResponse>;
+
+    async fn export_insights(
+        &self,
+        _: Request<v1::ExportInsightsRequest>,
+    ) -> Result<Response<Self::ExportInsightsStream>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn export_subject_data(
         &self,
         _: Request<v1::ExportSubjectDataRequest>,

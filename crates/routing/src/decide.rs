@@ -31,6 +31,9 @@ pub struct Decision {
     pub rule_set_version: u32,
     /// The linked customer's CRM segment ("" when none), carried on the outcome for reports.
     pub segment: String,
+    /// The linked customer's CRM lifetime value (0 when none), carried on the outcome for
+    /// feedback's insights.
+    pub lifetime_value: f64,
 }
 
 /// What hot-topic detection says about one interaction when it is decided: how hot its
@@ -133,6 +136,7 @@ pub fn decide(
         deadlines,
         rule_set_version: config.rules.version,
         segment: facts.customer.segment.clone(),
+        lifetime_value: facts.customer.lifetime_value,
     }
 }
 
@@ -186,6 +190,7 @@ impl Decision {
             rule_set_version: self.rule_set_version,
             rules_fired: evaluation.fired.clone(),
             segment: self.segment.clone(),
+            lifetime_value: self.lifetime_value,
         }
     }
 

@@ -95,6 +95,10 @@ pub enum Command {
     /// backlog, promises, escalations, incidents, retention and surveys, by a dimension if
     /// asked; as tables, CSV or JSON.
     Report(crate::report_cmd::ReportArgs),
+    /// Decision data from feedback: `tend export insights`, per customer or per topic, as CSV
+    /// or JSON Lines (see docs/FEEDBACK.md).
+    #[command(subcommand)]
+    Export(crate::insights_cmd::ExportCommand),
     /// Initiatives (campaigns, product fixes, process changes) and their before-vs-after
     /// reports.
     #[command(subcommand)]

@@ -826,6 +826,7 @@ mod tests {
                 rule_set_version: 4,
                 rules_fired: vec!["vip-tier".into(), "churn-to-retention".into()],
                 segment: "enterprise".into(),
+                lifetime_value: 0.0,
             }),
             actionable: true,
             not_actionable_reason: String::new(),

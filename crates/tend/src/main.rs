@@ -13,6 +13,7 @@ mod guides_cmd;
 mod identity_cmd;
 mod incidents_cmd;
 mod initiatives_cmd;
+mod insights_cmd;
 mod keys_cmd;
 mod queue_cmd;
 mod report_cmd;
@@ -79,6 +80,7 @@ async fn run() -> ExitCode {
         Command::Surveys(command) => feedback_cmd::surveys(command).await,
         Command::Testimonials(command) => feedback_cmd::testimonials(command).await,
         Command::Report(args) => report_cmd::report(args).await,
+        Command::Export(command) => insights_cmd::export(command).await,
         Command::Initiatives(command) => initiatives_cmd::initiatives(command).await,
         Command::Identity(cli::IdentityCommand::Import(args)) => identity_cmd::import(args).await,
         Command::Identity(cli::IdentityCommand::Link(args)) => identity_cmd::link(args),

@@ -88,3 +88,108 @@ async fn a_template_a_survey_sent_and_the_feed() {
     .unwrap();
     dev.stop().await;
 }
+
+/// `tend export insights` with its CSV rows.
+fn insights(endpoint: &str, args: &[&str]) -> Vec<Vec<String>> {
+    let mut full = vec!["export", "insights", "--since", "1h"];
+    full.extend_from_slice(args);
+    let output = tend(endpoint, &full);
+    let mut reader = csv::Reader::from_reader(output.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let mut rows = vec![header];
+    rows.extend(reader.records().map(|record| record.unwrap().iter().map(str::to_owned).collect()));
+    rows
+}
+
+#[tokio::test]
+async fn insights_per_customer_and_topic_as_csv_and_json_lines() {
+    let dev = start_dev(&[("RUST_LOG", "off")], Stdio::inherit()).await;
+    let endpoint = dev.endpoint.clone();
+    tokio::task::spawn_blocking(move || {
+        let endpoint = endpoint.as_str();
+        let crm = std::env::temp_dir().join(format!("tend-insights-crm-{}.csv", std::process::id()));
+        std::fs::write(
+            &crm,
+            "crm_id,given_name,family_name,handles,segment,lifetime_value\n\
+             CRM-1,Jane,Doe,x:jane,enterprise,1200\nCRM-2,Bob,Roe,x:bob,smb,300\n",
+        )
+        .unwrap();
+        let imported = tend(endpoint, &["identity", "import", crm.to_str().unwrap()]);
+        assert!(imported.contains("2 created"), "{imported}");
+        let _ = std::fs::remove_file(&crm);
+        let jane = tend(endpoint, &["post", "--handle", "jane", "--text", "My order #123 never arrived", "--wait"]);
+        let jane = field(&jane, "customer:").to_owned();
+        let bob = tend(
+            endpoint,
+            &["post", "--handle", "bob", "--text", "I'm thinking of switching to another bank, 3rd outage", "--wait"],
+        );
+        let bob = field(&bob, "customer:").to_owned();
+
+        // Feedback records the openings from `cases.events`: wait for both customers.
+        let started = Instant::now();
+        let rows = loop {
+            let rows = insights(endpoint, &["--by", "customer"]);
+            if rows.len() == 3 {
+                break rows;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "not both customers yet: {rows:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let header = &rows[0];
+        assert_eq!(header[..4], ["customer_id", "segment", "lifetime_value", "posts"]);
+        let column = |name: &str| header.iter().position(|column| column == name).unwrap();
+        let row_of = |id: &str| rows.iter().find(|row| row[0] == id).unwrap_or_else(|| panic!("{id}: {rows:?}"));
+        let jane_row = row_of(&jane);
+        assert_eq!(jane_row[column("segment")], "enterprise");
+        assert_eq!(jane_row[column("lifetime_value")], "1200.00");
+        assert_eq!(jane_row[column("posts")], "1");
+        assert_eq!(jane_row[column("churn_risk_posts")], "0");
+        let bob_row = row_of(&bob);
+        assert_eq!(bob_row[column("segment")], "smb");
+        assert_eq!(bob_row[column("churn_risk_posts")], "1");
+        assert!(!bob_row[column("last_churn_risk_at")].is_empty());
+
+        // JSON Lines to a file: one object a line, proto field names.
+        let file = std::env::temp_dir().join(format!("tend-insights-{}.jsonl", std::process::id()));
+        let wrote = run(
+            endpoint,
+            &[
+                "export",
+                "insights",
+                "--since",
+                "1h",
+                "--by",
+                "customer",
+                "--format",
+                "jsonl",
+                "--output",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(wrote.0, "{wrote:?}");
+        let lines = std::fs::read_to_string(&file).unwrap();
+        let _ = std::fs::remove_file(&file);
+        let objects: Vec<serde_json::Value> = lines.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(objects.len(), 2, "{lines}");
+        assert!(
+            objects.iter().any(|object| object["customer_id"] == jane.as_str() && object["segment"] == "enterprise")
+        );
+        assert!(objects.iter().all(|object| object["sentiment"]["rated"].is_u64()));
+
+        let topics = insights(endpoint, &["--by", "topic"]);
+        assert_eq!(topics[0][..3], ["topic", "posts", "customers"]);
+
+        // Consent: a customer who opted out is in no per-customer row.
+        tend(endpoint, &["surveys", "opt-out", "--customer", &bob]);
+        let rows = insights(endpoint, &["--by", "customer"]);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[1][0], jane);
+
+        // A range too long is refused with what to do.
+        let (ok, _, stderr) = run(endpoint, &["export", "insights", "--since", "500d", "--by", "topic"]);
+        assert!(!ok && stderr.contains("400 days"), "{stderr}");
+    })
+    .await
+    .unwrap();
+    dev.stop().await;
+}

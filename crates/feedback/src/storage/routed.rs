@@ -1,8 +1,10 @@
 //! What feedback keeps of routing's decisions, from `interactions.routed`: `routed_facts` (one row
 //! per interaction routing decided on, work or not), `routed_topics` (one row per topic such an
 //! interaction mentions, so the report counts by topic with a `GROUP BY`) and
-//! `testimonial_candidates` (the praise worth a testimonial). Ids, labels and times only: never
-//! text or names.
+//! `testimonial_candidates` (the praise worth a testimonial). Ids, labels, times and the CRM's
+//! segment and value of a linked customer only: never text or names. A fact keeps the linked
+//! customer's id for the insights export (`crate::insights`); erasure blanks it
+//! ([`erase_facts`]).
 //!
 //! Every query is scoped by tenant; every table is keyed by (tenant, interaction id), so an
 //! interaction is recorded once however often its decision is delivered or replayed.
@@ -15,8 +17,9 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait as _, QueryFilter, QuerySelect,
 };
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{boolean, integer, string, text, timestamp_with_time_zone};
+use sea_orm_migration::schema::{boolean, double, integer, string, text, timestamp_with_time_zone};
 use tend_kernel::paging::Page;
+use tend_proto::v1;
 
 /// Most rows one multi-row statement writes: with at most 12 columns a row, that stays well
 /// under SQLite's (32,766) and PostgreSQL's (65,535) limits on bound parameters.
@@ -33,7 +36,7 @@ pub const CANDIDATE: &str = "candidate";
 pub mod routed_fact {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "routed_facts")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -55,6 +58,14 @@ pub mod routed_fact {
         pub topics: String,
         /// `tend.v1.SentimentLabel`.
         pub sentiment: i32,
+        /// The linked customer's id; empty when the author was not linked (and once erased).
+        pub customer_id: String,
+        /// The customer's CRM segment as routing saw it; empty when none.
+        pub segment: String,
+        /// The customer's CRM lifetime value as routing saw it; 0 when none (and once erased).
+        pub lifetime_value: f64,
+        /// Whether enrichment read the churn-risk intent.
+        pub churn_risk: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -223,8 +234,67 @@ impl MigrationTrait for CreateRoutedFacts {
     }
 }
 
+/// Adds what the insights export reads to `routed_facts`: the linked customer's id, the CRM's
+/// segment and lifetime value as routing saw them, and whether the post reads as a churn risk
+/// (filled in from the stored intents for the rows before it), with an index to read a
+/// tenant's facts customer by customer.
+pub struct AddInsightColumns;
+
+impl MigrationName for AddInsightColumns {
+    fn name(&self) -> &str {
+        "m20261215_000100_add_routed_fact_insights"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddInsightColumns {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            string("customer_id").default("").to_owned(),
+            string("segment").default("").to_owned(),
+            double("lifetime_value").default(0.0).to_owned(),
+            boolean("churn_risk").default(false).to_owned(),
+        ];
+        for column in columns {
+            manager.alter_table(Table::alter().table("routed_facts").add_column(column).to_owned()).await?;
+        }
+        // Intents are numbers joined by ","; the churn-risk intent is `INTENT_CHURN_RISK`.
+        let churn_risk = v1::Intent::ChurnRisk as i32;
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "UPDATE routed_facts SET churn_risk = TRUE WHERE (',' || intents || ',') LIKE '%,{churn_risk},%'"
+            ))
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("routed_facts_tenant_customer")
+                    .table("routed_facts")
+                    .col("tenant")
+                    .col("customer_id")
+                    .col("interaction_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_index(Index::drop().name("routed_facts_tenant_customer").table("routed_facts").to_owned()).await?;
+        for column in ["churn_risk", "lifetime_value", "segment", "customer_id"] {
+            manager.alter_table(Table::alter().table("routed_facts").drop_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `intents` (`tend.v1.Intent` numbers) hold the churn-risk intent.
+pub fn is_churn_risk(intents: &[i32]) -> bool {
+    intents.contains(&(v1::Intent::ChurnRisk as i32))
+}
+
 /// One routed interaction, as the consumer reads it from its event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Routed {
     /// The fact.
     pub fact: routed_fact::Model,
@@ -496,4 +566,35 @@ pub async fn erase_candidates<C: ConnectionTrait>(conn: &C, erased: &[Erased]) -
         deleted += testimonial_candidate::Entity::delete_many().filter(whose).exec(conn).await?.rows_affected;
     }
     Ok(deleted)
+}
+
+/// Blanks the customer on the routed facts of `erased` (their id and lifetime value), one
+/// statement per [`ERASURES_PER_STATEMENT`] erasures, and returns how many facts were touched.
+/// The facts stay, anonymous, for the reports and the topic insights (as survey scores do);
+/// running it again touches nothing more. Facts keep no profile id, so an erasure is found by
+/// its customer alone.
+pub async fn erase_facts<C: ConnectionTrait>(conn: &C, erased: &[Erased]) -> Result<u64, DbErr> {
+    let customers: Vec<(&str, &str)> = erased
+        .iter()
+        .filter_map(|people| people.customer_id.as_deref().map(|customer| (people.tenant.as_str(), customer)))
+        .filter(|(_, customer)| !customer.trim().is_empty())
+        .collect();
+    let mut touched = 0;
+    for chunk in customers.chunks(ERASURES_PER_STATEMENT) {
+        let whose = chunk.iter().fold(Condition::any(), |any, (tenant, customer)| {
+            any.add(
+                Condition::all()
+                    .add(routed_fact::Column::Tenant.eq(*tenant))
+                    .add(routed_fact::Column::CustomerId.eq(*customer)),
+            )
+        });
+        touched += routed_fact::Entity::update_many()
+            .col_expr(routed_fact::Column::CustomerId, sea_orm::sea_query::Expr::value(""))
+            .col_expr(routed_fact::Column::LifetimeValue, sea_orm::sea_query::Expr::value(0.0_f64))
+            .filter(whose)
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
+    Ok(touched)
 }
