@@ -242,7 +242,7 @@ pub struct AddInsightColumns;
 
 impl MigrationName for AddInsightColumns {
     fn name(&self) -> &str {
-        "m20261215_000100_add_routed_fact_insights"
+        "m20261208_000100_add_routed_fact_insights"
     }
 }
 
